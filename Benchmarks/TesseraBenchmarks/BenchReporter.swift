@@ -1,0 +1,62 @@
+import Foundation
+
+/// Prints benchmark figures twice: once for people, once as a `BENCH <key> <value>` line that
+/// tools can diff between runs. Every benchmark in Tessera reports through this type so the
+/// machine-readable format stays the same everywhere.
+public struct BenchReporter: Sendable {
+    public init() {}
+
+    /// A heading for a group of figures.
+    public func section(_ title: String) {
+        print("")
+        print("== \(title) ==")
+        flush()
+    }
+
+    /// A free-form line of context (what was measured, on what shapes).
+    public func note(_ text: String) {
+        print("   \(text)")
+        flush()
+    }
+
+    /// One figure: a readable line, then the `BENCH` line.
+    public func figure(_ key: String, _ value: Double, unit: String, label: String) {
+        print(String(format: "   %-58@ %14.3f %@", label as NSString, value, unit as NSString))
+        print("BENCH \(key) \(Self.format(value))")
+        flush()
+    }
+
+    /// A figure whose value is not a single number (for example "k,t" pairs).
+    public func figure(_ key: String, text: String, label: String) {
+        print(String(format: "   %-58@ %14@", label as NSString, text as NSString))
+        print("BENCH \(key) \(text)")
+        flush()
+    }
+
+    static func format(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.4f", value)
+    }
+
+    private func flush() { fflush(stdout) }
+}
+
+/// Wall-clock timing helpers shared by the benchmarks.
+public enum BenchClock {
+    /// Seconds taken by `body`, measured on the monotonic clock.
+    public static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// Runs `body` repeatedly and returns the best (smallest) time of `repeats` runs, which is
+    /// the least noisy estimate on a shared machine.
+    public static func best(repeats: Int, _ body: () throws -> Void) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, repeats) {
+            best = min(best, try seconds(body))
+        }
+        return best
+    }
+}

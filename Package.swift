@@ -1,0 +1,110 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Settings shared by every Swift target: Swift 6 language mode plus the upcoming
+/// features the style guide asks for.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+/// Release builds of the numeric kernels matter even in debug test runs, so hot modules
+/// are always compiled with optimisation and without exclusivity checks at run time.
+let kernelSettings: [SwiftSetting] = swiftSettings + [
+    .unsafeFlags(["-Ounchecked", "-wmo"]),
+]
+
+let package = Package(
+    name: "Tessera",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TesseraTensor", targets: ["TesseraTensor"]),
+        .library(name: "TesseraCrypto", targets: ["TesseraCrypto"]),
+        .library(name: "TesseraSecAgg", targets: ["TesseraSecAgg"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C libraries (system packages; the only places C is declared)
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // MARK: Numeric and crypto foundations
+        .target(
+            name: "TesseraTensor",
+            dependencies: ["CBLAS"],
+            swiftSettings: kernelSettings
+        ),
+        .target(
+            name: "TesseraCrypto",
+            dependencies: ["CSodium", "COpenSSL"],
+            swiftSettings: kernelSettings
+        ),
+        .target(
+            name: "TesseraSecAgg",
+            dependencies: ["TesseraCrypto"],
+            swiftSettings: kernelSettings
+        ),
+
+        // MARK: Benchmarks (reached through `tessera bench`)
+        .target(
+            name: "TesseraBenchmarks",
+            dependencies: ["TesseraTensor", "TesseraCrypto", "TesseraSecAgg"],
+            path: "Benchmarks/TesseraBenchmarks",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables (thin)
+        .executableTarget(
+            name: "tessera",
+            dependencies: [
+                "TesseraTensor",
+                "TesseraBenchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "TesseraTensorTests",
+            dependencies: [
+                "TesseraTensor",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraCryptoTests",
+            dependencies: ["TesseraCrypto"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraSecAggTests",
+            dependencies: [
+                "TesseraSecAgg",
+                "TesseraCrypto",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)
