@@ -9,10 +9,10 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
-/// Release builds of the numeric kernels matter even in debug test runs, so hot modules
-/// are always compiled with optimisation and without exclusivity checks at run time.
+/// Numeric kernels are slow unoptimised, even in debug test runs, so the hot modules
+/// are always compiled with `-O`.
 let kernelSettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-Ounchecked", "-wmo"]),
+    .unsafeFlags(["-O"]),
 ]
 
 let package = Package(
@@ -23,10 +23,13 @@ let package = Package(
         .library(name: "TesseraTensor", targets: ["TesseraTensor"]),
         .library(name: "TesseraCrypto", targets: ["TesseraCrypto"]),
         .library(name: "TesseraSecAgg", targets: ["TesseraSecAgg"]),
+        .library(name: "TesseraData", targets: ["TesseraData"]),
+        .library(name: "TesseraFederation", targets: ["TesseraFederation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: C libraries (system packages; the only places C is declared)
@@ -63,6 +66,20 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
 
+        .target(
+            name: "TesseraData",
+            dependencies: ["TesseraTensor"],
+            swiftSettings: kernelSettings
+        ),
+        .target(
+            name: "TesseraFederation",
+            dependencies: [
+                "TesseraTensor", "TesseraData", "TesseraSecAgg",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Benchmarks (reached through `tessera bench`)
         .target(
             name: "TesseraBenchmarks",
@@ -90,6 +107,16 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraDataTests",
+            dependencies: ["TesseraData", "TesseraTensor"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraFederationTests",
+            dependencies: ["TesseraFederation", "TesseraData", "TesseraTensor"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

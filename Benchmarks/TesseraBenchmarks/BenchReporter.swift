@@ -38,7 +38,7 @@ public struct BenchReporter: Sendable {
         return String(format: "%.4f", value)
     }
 
-    private func flush() { fflush(stdout) }
+    private func flush() { fflush(nil) }
 }
 
 /// Wall-clock timing helpers shared by the benchmarks.

@@ -1,0 +1,1 @@
+// The federation domain lands with the Federation issue.
