@@ -1,0 +1,64 @@
+import CSodium
+
+/// A `RandomNumberGenerator` that draws every value from libsodium's `randombytes_buf`, i.e. the
+/// operating system's CSPRNG (`getrandom` on Linux).
+///
+/// It holds no state, so copies never replay each other's output; that is why it does not
+/// buffer. Production code passes it wherever an API takes a generator (Shamir coefficients,
+/// key generation); tests pass a seeded generator instead to get fixed vectors.
+public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
+    public init() {
+        Sodium.ensureInitialized()
+    }
+
+    public mutating func next() -> UInt64 {
+        var value: UInt64 = 0
+        withUnsafeMutablePointer(to: &value) { pointer in
+            randombytes_buf(pointer, MemoryLayout<UInt64>.size)
+        }
+        return value
+    }
+}
+
+/// Cryptographically secure random bytes, from libsodium's `randombytes_buf`.
+public enum SecureRandom {
+    /// `count` random bytes for values that are not secret on their own (nonces, ids).
+    public static func bytes(_ count: Int) -> [UInt8] {
+        precondition(count >= 0, "SecureRandom.bytes count must not be negative")
+        Sodium.ensureInitialized()
+        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialised in
+            if let base = buffer.baseAddress, count > 0 {
+                randombytes_buf(base, count)
+            }
+            initialised = count
+        }
+    }
+
+    /// `count` random bytes of key material, generated directly into wiped-on-release storage.
+    public static func secret(_ count: Int) -> SecretBytes {
+        Sodium.ensureInitialized()
+        return SecretBytes(count: count) { buffer in
+            if let base = buffer.baseAddress, buffer.count > 0 {
+                randombytes_buf(base, buffer.count)
+            }
+        }
+    }
+}
+
+/// Comparison whose running time does not depend on the contents compared.
+public enum ConstantTime {
+    /// `true` when `a` and `b` hold the same bytes. Lengths are treated as public: different
+    /// lengths return `false` immediately. Use this for tags, MACs and keys, never `==` on arrays,
+    /// which stops at the first differing byte and so leaks its position through timing.
+    /// (``SecretBytes`` already compares this way with `==`.)
+    public static func isEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        guard !a.isEmpty else { return true }
+        Sodium.ensureInitialized()
+        return a.withUnsafeBytes { lhs in
+            b.withUnsafeBytes { rhs in
+                sodium_memcmp(lhs.baseAddress!, rhs.baseAddress!, lhs.count) == 0
+            }
+        }
+    }
+}
