@@ -1,0 +1,40 @@
+# Tessera — the two commands of the Quick start, plus the benchmarks.
+#
+#   make run     install what is missing, build, run the quick-start demo
+#   make test    install what is missing, build, run the whole test suite
+#   make bench   install what is missing (and numpy), build in release, run the benchmarks
+#   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
+
+SWIFT ?= swift
+RELEASE_FLAGS := -c release
+TESSERA := .build/release/tessera
+
+.PHONY: run test bench deps bench-deps build build-release format clean
+
+deps:
+	@bash Scripts/install-deps.sh
+
+bench-deps:
+	@bash Scripts/install-deps.sh --bench
+
+build: deps
+	$(SWIFT) build
+
+build-release: deps
+	$(SWIFT) build $(RELEASE_FLAGS) --product tessera
+
+run: build-release
+	$(TESSERA) demo
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: bench-deps build-release
+	$(TESSERA) bench all
+
+format:
+	$(SWIFT) format --in-place --recursive --parallel Sources Tests Benchmarks Package.swift
+
+clean:
+	rm -rf .build

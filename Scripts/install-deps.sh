@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the system packages Tessera needs, and only those that are missing.
+#
+#   Scripts/install-deps.sh            build and test dependencies
+#   Scripts/install-deps.sh --bench    also numpy, for the benchmark's reference
+#
+# Runs apt-get directly as root, through sudo otherwise, and stops with a clear message
+# when neither is possible. Safe to run again: it does nothing when everything is present.
+set -euo pipefail
+
+packages=(libopenblas-dev libsodium-dev libssl-dev pkg-config python3)
+want_numpy=0
+[[ "${1:-}" == "--bench" ]] && want_numpy=1
+
+say() { printf '[deps] %s\n' "$*"; }
+
+if ! command -v swift >/dev/null 2>&1; then
+    say "error: the Swift toolchain (swift 6.x) is not on PATH."
+    say "       Install Swift from swift.org (or add /opt/swift/usr/bin to PATH) and retry."
+    exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if (( want_numpy )) && ! python3 -c 'import numpy' >/dev/null 2>&1; then
+    if python3 -m pip --version >/dev/null 2>&1; then
+        say "installing numpy with pip (benchmark reference)"
+        python3 -m pip install --quiet numpy || missing+=(python3-numpy)
+    else
+        missing+=(python3-numpy)
+    fi
+fi
+
+if (( ${#missing[@]} == 0 )); then
+    exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    run=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    run=(sudo)
+else
+    say "error: missing system packages: ${missing[*]}"
+    say "       Installing them needs root. Run as root, set up sudo, or install them yourself:"
+    say "       apt-get install ${missing[*]}"
+    exit 1
+fi
+
+say "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${run[@]}" apt-get update -qq
+"${run[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+say "done"
