@@ -21,16 +21,24 @@ public struct BenchReporter: Sendable {
 
     /// One figure: a readable line, then the `BENCH` line.
     public func figure(_ key: String, _ value: Double, unit: String, label: String) {
-        print(String(format: "   %-58@ %14.3f %@", label as NSString, value, unit as NSString))
+        print("   \(Self.pad(label, 58)) \(Self.leftPad(String(format: "%.3f", value), 14)) \(unit)")
         print("BENCH \(key) \(Self.format(value))")
         flush()
     }
 
     /// A figure whose value is not a single number (for example "k,t" pairs).
     public func figure(_ key: String, text: String, label: String) {
-        print(String(format: "   %-58@ %14@", label as NSString, text as NSString))
+        print("   \(Self.pad(label, 58)) \(Self.leftPad(text, 14))")
         print("BENCH \(key) \(text)")
         flush()
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
+    static func leftPad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
     }
 
     static func format(_ value: Double) -> String {
