@@ -1,0 +1,186 @@
+import Foundation
+
+/// Writes an experiment's results next to each other in one directory:
+/// `rounds.csv` (one row per round), `results.json` (everything, machine-readable) and
+/// `report.html` (a self-contained page with accuracy and loss curves as inline SVG that opens
+/// offline).
+///
+/// Files are written atomically (temporary file in the same directory, then rename), so a
+/// crash mid-write leaves the previous complete file in place rather than a truncated one.
+public enum ResultsWriter {
+    public struct Paths: Sendable, Hashable {
+        public var csv: URL
+        public var json: URL
+        public var html: URL
+    }
+
+    public static func write(_ results: ExperimentResults, to directory: URL) throws -> Paths {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ResultsError("cannot create the results directory \(directory.path): \(error.localizedDescription)")
+        }
+        let paths = Paths(
+            csv: directory.appendingPathComponent("rounds.csv"),
+            json: directory.appendingPathComponent("results.json"),
+            html: directory.appendingPathComponent("report.html"))
+        try atomicWrite(Data(csv(results).utf8), to: paths.csv)
+        try atomicWrite(json(results), to: paths.json)
+        try atomicWrite(Data(html(results).utf8), to: paths.html)
+        return paths
+    }
+
+    /// Stage names in the order they first appear, so CSV columns are stable for a run.
+    static func stageNames(_ results: ExperimentResults) -> [String] {
+        var seen: [String] = []
+        for record in results.rounds {
+            for name in record.stageSeconds.keys.sorted() where !seen.contains(name) { seen.append(name) }
+        }
+        return seen
+    }
+
+    public static func csv(_ results: ExperimentResults) -> String {
+        let stages = stageNames(results)
+        var header = [
+            "round", "status", "model_version", "cohort_size", "contributors", "dropouts", "train_loss", "eval_loss",
+            "eval_accuracy", "eval_auc", "seconds",
+        ]
+        header += stages.map { "stage_\($0)_seconds" }
+        header.append("failure_reason")
+        var lines = [header.joined(separator: ",")]
+        for r in results.rounds {
+            var row: [String] = [
+                String(r.round), r.status.rawValue, r.modelVersion ?? "", String(r.cohortSize), String(r.contributors),
+                String(r.dropouts), number(r.trainLoss), number(r.evalLoss), number(r.evalAccuracy), number(r.evalAUC),
+                number(r.seconds),
+            ]
+            row += stages.map { number(r.stageSeconds[$0]) }
+            row.append(csvField(r.failureReason ?? ""))
+            lines.append(row.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public static func json(_ results: ExperimentResults) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try encoder.encode(results)
+    }
+
+    public static func html(_ results: ExperimentResults) -> String {
+        let completed = results.rounds.filter { $0.status == .completed }
+        func series(_ name: String, _ color: String, _ value: (RoundRecord) -> Double?) -> SVGLineChart.Series {
+            SVGLineChart.Series(
+                name: name, points: completed.compactMap { r in value(r).map { (Double(r.round), $0) } }, color: color)
+        }
+        let accuracy = SVGLineChart(
+            title: "Accuracy per round", xLabel: "round", yLabel: "accuracy",
+            series: [
+                series("evaluation accuracy", SVGLineChart.palette[0]) { $0.evalAccuracy },
+                series("evaluation AUC", SVGLineChart.palette[2]) { $0.evalAUC },
+            ].filter { !$0.points.isEmpty })
+        let loss = SVGLineChart(
+            title: "Loss per round", xLabel: "round", yLabel: "loss",
+            series: [
+                series("training loss", SVGLineChart.palette[1]) { $0.trainLoss },
+                series("evaluation loss", SVGLineChart.palette[3]) { $0.evalLoss },
+            ].filter { !$0.points.isEmpty })
+        let cohort = SVGLineChart(
+            title: "Participants per round", xLabel: "round", yLabel: "participants",
+            series: [
+                SVGLineChart.Series(
+                    name: "contributors", points: results.rounds.map { (Double($0.round), Double($0.contributors)) },
+                    color: SVGLineChart.palette[0]),
+                SVGLineChart.Series(
+                    name: "dropouts", points: results.rounds.map { (Double($0.round), Double($0.dropouts)) },
+                    color: SVGLineChart.palette[1]),
+            ])
+
+        let last = completed.last
+        var summaryRows = [
+            ("experiment", results.experiment), ("started", results.startedAt), ("seed", String(results.seed)),
+            ("config hash", results.configHash),
+            ("rounds", "\(completed.count) completed, \(results.rounds.count - completed.count) failed"),
+        ]
+        if let acc = last?.evalAccuracy { summaryRows.append(("final accuracy", String(format: "%.4f", acc))) }
+        if let version = last?.modelVersion { summaryRows.append(("final model version", version)) }
+        summaryRows += results.summary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+
+        var page = """
+            <!DOCTYPE html>
+            <html lang="en"><head><meta charset="utf-8">
+            <title>Tessera report — \(escapeHTML(results.experiment))</title>
+            <style>
+            body { font-family: sans-serif; margin: 2em auto; max-width: 980px; color: #222; }
+            table { border-collapse: collapse; margin: 1em 0; font-size: 13px; }
+            th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+            th { background: #f3f3f3; } td.text { text-align: left; }
+            tr.failed td { background: #fff0f0; }
+            .charts svg { display: block; margin: 1em 0; border: 1px solid #eee; }
+            </style></head><body>
+            <h1>Tessera report: \(escapeHTML(results.experiment))</h1>
+            <table>
+
+            """
+        for (key, value) in summaryRows {
+            page += "<tr><th>\(escapeHTML(key))</th><td class=\"text\">\(escapeHTML(value))</td></tr>\n"
+        }
+        page += "</table>\n<div class=\"charts\">\n\(accuracy.render())\n\(loss.render())\n\(cohort.render())\n</div>\n"
+        page += "<h2>Rounds</h2>\n<table>\n<tr><th>round</th><th>status</th><th>model</th><th>cohort</th>"
+        page += "<th>contributors</th><th>dropouts</th><th>train loss</th><th>eval loss</th><th>accuracy</th>"
+        page += "<th>AUC</th><th>seconds</th><th>note</th></tr>\n"
+        for r in results.rounds {
+            page += "<tr class=\"\(r.status.rawValue)\"><td>\(r.round)</td><td class=\"text\">\(r.status.rawValue)</td>"
+            page += "<td class=\"text\">\(escapeHTML(r.modelVersion ?? ""))</td><td>\(r.cohortSize)</td>"
+            page += "<td>\(r.contributors)</td><td>\(r.dropouts)</td><td>\(number(r.trainLoss))</td>"
+            page += "<td>\(number(r.evalLoss))</td><td>\(number(r.evalAccuracy))</td><td>\(number(r.evalAUC))</td>"
+            page += "<td>\(number(r.seconds))</td><td class=\"text\">\(escapeHTML(r.failureReason ?? ""))</td></tr>\n"
+        }
+        page += "</table>\n<p>Files: rounds.csv, results.json (same directory).</p>\n</body></html>\n"
+        return page
+    }
+
+    static func number(_ value: Double?) -> String {
+        guard let value else { return "" }
+        guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+        return String(format: "%.6g", value)
+    }
+
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// Writes `data` to a temporary file beside `url`, flushes it to disk, then renames it over
+    /// `url`: readers see the old file or the new one, never half of one.
+    public static func atomicWrite(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+        do {
+            FileManager.default.createFile(atPath: temporary.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: temporary)
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+            try handle.close()
+            if rename(temporary.path, url.path) != 0 {
+                throw ResultsError("cannot move \(temporary.path) to \(url.path): errno \(errno)")
+            }
+        } catch let error as ResultsError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw ResultsError("cannot write \(url.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// A results file could not be written; the message names the file.
+public struct ResultsError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,78 @@
+/// What one round of an experiment produced: the row of the results table, the point on the
+/// report's curves.
+///
+/// Metrics are optional because not every round evaluates (evaluation runs on a cadence) and
+/// a failed round has no model metrics at all; a missing value is written as an empty CSV
+/// cell and `null` in JSON, never as a made-up zero.
+public struct RoundRecord: Codable, Sendable, Hashable {
+    public enum Status: String, Codable, Sendable, Hashable {
+        case completed
+        case failed
+    }
+
+    public var round: Int
+    public var status: Status
+    /// Why the round failed, in words a researcher can act on.
+    public var failureReason: String?
+    /// The model version the round published (`MAJOR.MINOR.PATCH`), if it completed.
+    public var modelVersion: String?
+    /// Participants selected for the round.
+    public var cohortSize: Int
+    /// Participants whose update went into the aggregate.
+    public var contributors: Int
+    /// Participants that dropped out at any stage.
+    public var dropouts: Int
+    /// Sample-weighted mean training loss reported by the contributors.
+    public var trainLoss: Double?
+    /// Sample-weighted evaluation metrics on the participants' held-out data.
+    public var evalLoss: Double?
+    public var evalAccuracy: Double?
+    public var evalAUC: Double?
+    /// Seconds spent in each stage, keyed by stage name (`train`, `advertise_keys`, …).
+    public var stageSeconds: [String: Double]
+    /// Wall time of the whole round in seconds.
+    public var seconds: Double
+
+    public init(
+        round: Int, status: Status = .completed, failureReason: String? = nil, modelVersion: String? = nil,
+        cohortSize: Int, contributors: Int, dropouts: Int, trainLoss: Double? = nil, evalLoss: Double? = nil,
+        evalAccuracy: Double? = nil, evalAUC: Double? = nil, stageSeconds: [String: Double] = [:], seconds: Double
+    ) {
+        self.round = round
+        self.status = status
+        self.failureReason = failureReason
+        self.modelVersion = modelVersion
+        self.cohortSize = cohortSize
+        self.contributors = contributors
+        self.dropouts = dropouts
+        self.trainLoss = trainLoss
+        self.evalLoss = evalLoss
+        self.evalAccuracy = evalAccuracy
+        self.evalAUC = evalAUC
+        self.stageSeconds = stageSeconds
+        self.seconds = seconds
+    }
+}
+
+/// Everything an experiment run reports.
+public struct ExperimentResults: Codable, Sendable, Hashable {
+    public var experiment: String
+    public var configHash: String
+    public var seed: UInt64
+    public var startedAt: String
+    public var rounds: [RoundRecord]
+    /// Free-form facts shown at the top of the report (strategy, secure aggregation, …).
+    public var summary: [String: String]
+
+    public init(
+        experiment: String, configHash: String, seed: UInt64, startedAt: String, rounds: [RoundRecord] = [],
+        summary: [String: String] = [:]
+    ) {
+        self.experiment = experiment
+        self.configHash = configHash
+        self.seed = seed
+        self.startedAt = startedAt
+        self.rounds = rounds
+        self.summary = summary
+    }
+}
