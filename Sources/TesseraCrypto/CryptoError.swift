@@ -52,6 +52,8 @@ public struct CryptoError: Error, Sendable, CustomStringConvertible {
     /// A lower-level error that led to this one, if any.
     public var cause: (any Error & Sendable)?
 
+    /// An error of category `code`. Write `message` for the person who has to act on it: name
+    /// the input (key, share, participant, round) and what was wrong with it, never secret bytes.
     public init(code: Code, message: String, cause: (any Error & Sendable)? = nil) {
         self.code = code
         self.message = message

@@ -50,7 +50,7 @@ public struct MaskPRG: Sendable {
     public func fill(_ out: UnsafeMutableBufferPointer<UInt32>, startingAt offset: Int = 0) throws {
         guard let base = out.baseAddress, out.count > 0 else { return }
         let stream = try makeStream(startingAt: offset)
-        let scratch = Scratch()
+        let scratch = Scratch(words: min(Self.chunkWords, out.count))
         defer { scratch.release() }
         var done = 0
         while done < out.count {
@@ -108,7 +108,7 @@ public struct MaskPRG: Sendable {
         }
         guard let acc = accumulator.baseAddress, accumulator.count > 0, !prgs.isEmpty else { return }
         let streams = try prgs.map { try $0.makeStream(startingAt: offset) }
-        let scratch = Scratch()
+        let scratch = Scratch(words: min(chunkWords, accumulator.count))
         defer { scratch.release() }
         let keystream = scratch.keystream
         var done = 0
@@ -172,16 +172,20 @@ public struct MaskPRG: Sendable {
         let zeros: UnsafeMutablePointer<UInt32>
         let keystream: UnsafeMutablePointer<UInt32>
         private let base: UnsafeMutableRawPointer
+        private let words: Int
 
-        init() {
-            let bytes = MaskPRG.chunkWords * 4
+        /// Blocks of `words` words (at most ``MaskPRG/chunkWords``), so short vectors do not pay
+        /// for a full block.
+        init(words: Int) {
+            self.words = words
+            let bytes = (words * 4 + 63) & ~63
             base = UnsafeMutableRawPointer.allocate(byteCount: 2 * bytes, alignment: 64)
-            zeros = base.initializeMemory(as: UInt32.self, repeating: 0, count: MaskPRG.chunkWords)
-            keystream = (base + bytes).initializeMemory(as: UInt32.self, repeating: 0, count: MaskPRG.chunkWords)
+            zeros = base.initializeMemory(as: UInt32.self, repeating: 0, count: words)
+            keystream = (base + bytes).initializeMemory(as: UInt32.self, repeating: 0, count: words)
         }
 
         func release() {
-            sodium_memzero(keystream, MaskPRG.chunkWords * 4)
+            sodium_memzero(keystream, words * 4)
             base.deallocate()
         }
     }

@@ -14,6 +14,8 @@ import CSodium
 /// `SecretBytes` is a value type with copy-on-write: copies share one buffer until one of them
 /// is mutated through ``withUnsafeMutableBytes(_:)``. Arrays handed out by APIs such as
 /// `Array(secret)` are not wiped; reach the bytes through ``withUnsafeBytes(_:)`` instead.
+/// The buffer is not `mlock`ed: the process's locked-memory limit is small, and Tessera's
+/// threat model is a curious coordinator, not an attacker reading this host's swap.
 public struct SecretBytes: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible,
     CustomReflectable
 {
@@ -52,11 +54,24 @@ public struct SecretBytes: Sendable, Equatable, CustomStringConvertible, CustomD
     /// Copies `bytes` into wiped-on-release storage. The source sequence is not wiped; prefer
     /// ``init(count:initializingWith:)`` when the bytes are produced in place.
     public init(_ bytes: some Sequence<UInt8>) {
-        let array = Array(bytes)
+        let copied: SecretBytes? = bytes.withContiguousStorageIfAvailable { source in
+            SecretBytes(count: source.count) { destination in
+                if let base = source.baseAddress {
+                    destination.baseAddress!.copyMemory(from: base, byteCount: source.count)
+                }
+            }
+        }
+        if let copied {
+            self = copied
+            return
+        }
+        // Not contiguous: gather into a temporary array, copy it, then wipe the temporary.
+        var array = Array(bytes)
         self.init(count: array.count)
-        array.withUnsafeBytes { source in
+        array.withUnsafeMutableBytes { source in
             if let base = source.baseAddress {
                 storage.pointer.copyMemory(from: base, byteCount: source.count)
+                sodium_memzero(base, source.count)
             }
         }
     }

@@ -7,10 +7,12 @@ import CSodium
 /// buffer. Production code passes it wherever an API takes a generator (Shamir coefficients,
 /// key generation); tests pass a seeded generator instead to get fixed vectors.
 public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
+    /// A generator over the system CSPRNG; initialises libsodium on first use.
     public init() {
         Sodium.ensureInitialized()
     }
 
+    /// Eight fresh bytes from `randombytes_buf`.
     public mutating func next() -> UInt64 {
         var value: UInt64 = 0
         withUnsafeMutablePointer(to: &value) { pointer in

@@ -26,6 +26,7 @@ public struct ShamirShare: Sendable, Hashable {
     ///     u32 count                number of values, little-endian
     ///     u64 values[count]        little-endian, each < 2^61 − 1
     public func serialized() -> [UInt8] {
+        precondition(values.count <= Int(UInt32.max), "a Shamir share cannot hold more than 2^32 − 1 values")
         var bytes: [UInt8] = [Self.serializationVersion]
         bytes.reserveCapacity(9 + 8 * values.count)
         appendLittleEndian(x, to: &bytes)
@@ -110,7 +111,7 @@ public enum Shamir {
         }
         try validatePoints(points, code: .invalidArgument)
 
-        let elements = pack(secret)
+        var elements = pack(secret)
         let n = points.count
         // values[share][element], filled element by element.
         var values = [[UInt64]](repeating: [UInt64](repeating: 0, count: elements.count), count: n)
@@ -142,6 +143,7 @@ public enum Shamir {
         }
         // Coefficients and packed elements reveal the secret: clear them before releasing.
         for k in coefficients.indices { coefficients[k] = 0 }
+        for e in elements.indices { elements[e] = 0 }
         return (0..<n).map { ShamirShare(x: points[$0], values: values[$0]) }
     }
 

@@ -32,6 +32,9 @@ struct SecretBytesTests {
         #expect(SecretBytes([1, 2]) != b)
         #expect(SecretBytes(count: 4).bytesForTesting == [0, 0, 0, 0])
         #expect(SecretBytes(count: 0).count == 0)
+        // Non-contiguous sequences are copied too.
+        #expect(SecretBytes((0..<5).lazy.map { UInt8($0 * 2) }).bytesForTesting == [0, 2, 4, 6, 8])
+        #expect(SecretBytes(UInt8(1)...UInt8(3)).bytesForTesting == [1, 2, 3])
     }
 
     @Test("secure random bytes have the requested length and differ between calls")
