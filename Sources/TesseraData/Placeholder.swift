@@ -1,1 +1,0 @@
-// Dataset loaders and generators land with the Federation issue.

@@ -1,0 +1,277 @@
+import Foundation
+
+/// The adversary a parameter choice must withstand.
+public enum SecAggAdversary: Sendable, Hashable {
+    /// The server follows the protocol but colludes with the corrupted clients and pools
+    /// everything they saw (Bonawitz et al. 2017's honest-but-curious setting).
+    case semiHonest
+    /// The server may lie about who dropped out (the active setting, with the
+    /// ConsistencyCheck stage); the threshold must stop it from collecting both kinds of share
+    /// of one honest client from two disjoint groups of honest holders.
+    case activeServer
+}
+
+/// A degree and threshold for one cohort, with the probabilities they were checked against.
+public struct SecAggParameters: Sendable, Hashable, CustomStringConvertible {
+    /// ``NeighbourGraph/Kind`` without the seed: the finder chooses the shape, the round
+    /// supplies the seed.
+    public enum Shape: Sendable, Hashable {
+        case complete
+        case harary(degree: Int)
+    }
+
+    /// The cohort size the parameters were computed for.
+    public var cohortSize: Int
+    /// The graph shape.
+    public var shape: Shape
+    /// Neighbours per participant (`n − 1` for the complete graph).
+    public var degree: Int
+    /// The Shamir threshold `t` (shares come from the `degree + 1` holders: neighbours and self).
+    public var threshold: Int
+    /// log2 of the union bound on the honest survivors' graph disconnecting (−∞ when impossible).
+    public var log2DisconnectionProbability: Double
+    /// log2 of the union bound on some honest client having too many corrupted holders.
+    public var log2SecurityFailureProbability: Double
+    /// log2 of the union bound on some client keeping fewer than `t` surviving holders.
+    public var log2CorrectnessFailureProbability: Double
+
+    /// `"k,t"`, the form the benchmarks report.
+    public var description: String { "\(degree),\(threshold)" }
+
+    /// The graph kind for a round with public `seed`.
+    public func graphKind(seed: [UInt8]) -> NeighbourGraph.Kind {
+        switch shape {
+        case .complete: .complete
+        case .harary(let degree): .harary(degree: degree, seed: seed)
+        }
+    }
+}
+
+/// Chooses the SecAgg+ neighbourhood degree `k` and Shamir threshold `t` for a cohort
+/// (Bell et al. 2020, "Secure Single-Server Aggregation with (Poly)Logarithmic Overhead",
+/// §3–4 and their parameter discussion), with statistical security σ = 40 bits and failure
+/// probability 2^−η, η = 20 bits.
+///
+/// ## Model
+///
+/// `n` participants; the adversary controls the server and `A = ⌊αn⌋` clients chosen before
+/// the graph's random permutation is revealed; `D = ⌊δn⌋` clients drop out at some point of
+/// the round, independently of the permutation. The graph is a uniformly permuted Harary graph
+/// H(n, k) (even k); the share holders of a client are its k neighbours and itself.
+///
+/// ## Conditions (all probabilities computed exactly, in log space)
+///
+/// 1. **Honest survivors stay connected** (security). If the graph of honest survivors split,
+///    the pairwise masks would cancel inside each component and the server would learn each
+///    component's partial sum. Removing vertices disconnects H(n, k) only if the removed set
+///    contains two disjoint runs of k/2 consecutive ring positions. With `B = A + D` removed
+///    vertices placed uniformly, a fixed set of k positions is entirely removed with
+///    probability `B!(n−k)! / (n!(B−k)!)`; a union bound over the at most `n(n−k−1)/2` pairs
+///    of runs must stay below `2^−(σ+1)`.
+/// 2. **No honest client has t corrupted holders** (security). The corrupted neighbours of an
+///    honest client follow the hypergeometric law `X ~ HG(N = n−1, K = A, draws = k)`. The
+///    server legitimately learns one of an honest client's two secrets (b if it survived,
+///    s_sk if it dropped); the other must stay hidden, and only corrupted holders would hand
+///    over that other share. So `t > X` must hold for every honest client: with a union bound
+///    over `n` clients, `P[X ≥ t] ≤ 2^−(σ+1) / n`. Against an active server, which can ask two
+///    disjoint groups of honest holders for different shares, the honest holders
+///    `k + 1 − X` must not cover two requests: `2t > k + 1 + X`, i.e. `P[X ≥ 2t − k − 1] ≤ 2^−(σ+1)/n`.
+///    (σ is split evenly between conditions 1 and 2, hence the `σ + 1`.)
+/// 3. **Every client keeps t surviving holders** (correctness). For a surviving client the
+///    surviving holders are itself plus `Y ~ HG(n−1, n−1−D, k)`; for a dropped client they
+///    are `Y' ~ HG(n−1, n−D, k)`. Both `P[1 + Y < t]` and `P[Y' < t]` must be at most
+///    `2^−η / n` (union bound over the clients).
+///
+/// ## Search
+///
+/// For `k = 2, 4, …` below `n − 1`, condition 1 is checked; then `t_lo` is the least `t` that
+/// meets condition 2 and `t_hi` the largest that meets condition 3. The first `k` with
+/// `max(t_lo, 2) ≤ t_hi` wins, with `t = max(t_lo, 2)`: the smallest safe threshold, which
+/// tolerates the most dropouts and makes reconstruction cheapest (a threshold of 1 would make
+/// every single share the secret itself, hence the floor of 2). If no Harary degree works
+/// (small `n`, or large `α + δ`), the complete graph is used, where the same three conditions
+/// become deterministic: connectivity always holds, `t ≥ A + 1` (active: `2t > n + A`), and
+/// `t ≤ n − D`. If even that interval is empty, the cohort cannot meet the requirements and
+/// the finder throws ``SecAggError/Code-swift.struct/infeasibleParameters``.
+public enum SecAggParameterFinder {
+    /// Statistical security σ, in bits.
+    public static let securityBits: Double = 40
+    /// Correctness (failure probability) η, in bits.
+    public static let correctnessBits: Double = 20
+
+    /// Finds `(k, t)` for a cohort of `cohortSize` with dropout rate `dropoutRate` and
+    /// corruption rate `corruptionRate` (both in [0, 1)).
+    public static func find(
+        cohortSize n: Int,
+        dropoutRate delta: Double,
+        corruptionRate alpha: Double,
+        adversary: SecAggAdversary = .semiHonest
+    ) throws(SecAggError) -> SecAggParameters {
+        guard n >= 2 else {
+            throw SecAggError(code: .invalidConfiguration, message: "Secure aggregation needs at least 2 participants, got \(n).")
+        }
+        guard (0..<1).contains(delta), (0..<1).contains(alpha) else {
+            throw SecAggError(
+                code: .invalidConfiguration,
+                message: "Dropout rate and corruption rate must lie in [0, 1); got δ = \(delta), α = \(alpha).")
+        }
+        let corrupted = count(alpha, of: n)
+        let dropped = count(delta, of: n)
+        var k = 2
+        while k < n - 1 {
+            if let parameters = check(n: n, k: k, corrupted: corrupted, dropped: dropped, adversary: adversary) {
+                return parameters
+            }
+            k += 2
+        }
+        if let parameters = check(n: n, k: n - 1, corrupted: corrupted, dropped: dropped, adversary: adversary) {
+            return parameters
+        }
+        throw SecAggError(
+            code: .infeasibleParameters,
+            message: "No threshold works for n = \(n) with \(corrupted) corrupted (α = \(alpha)) and \(dropped) dropped (δ = \(delta)) "
+                + "clients, even on the complete graph: security needs t above the corrupted holders, correctness needs t "
+                + "at most the surviving holders. Lower α or δ, or enlarge the cohort.")
+    }
+
+    /// `⌊rate · n⌋`, nudged up by 1e-9 so that, e.g., 0.29 · 100 counts 29 clients, not 28:
+    /// rounding in the insecure direction is never allowed.
+    static func count(_ rate: Double, of n: Int) -> Int {
+        min(n, Int((rate * Double(n) + 1e-9).rounded(.down)))
+    }
+
+    /// Checks degree `k` (`k == n − 1` means the complete graph) and returns the parameters
+    /// with the smallest safe threshold, or `nil` if no threshold satisfies every condition.
+    static func check(n: Int, k: Int, corrupted: Int, dropped: Int, adversary: SecAggAdversary) -> SecAggParameters? {
+        let complete = k >= n - 1
+        let logSecurityBudget = -(securityBits + 1) * M_LN2
+        let logCorrectnessBudget = -correctnessBits * M_LN2 - log(Double(n))
+        let logPerClientSecurity = logSecurityBudget - log(Double(n))
+
+        // Condition 1: connectivity of the honest survivors.
+        let logDisconnect = complete ? -Double.infinity : logProbabilityDisconnected(n: n, k: k, removed: corrupted + dropped)
+        guard logDisconnect < logSecurityBudget else { return nil }
+
+        // Condition 2: smallest t with P[corrupted holders ≥ t (or 2t−k−1)] small enough.
+        let corruptedTail = Hypergeometric(population: n - 1, successes: corrupted, draws: k).logUpperTails()
+        // q: least value with log P[X ≥ q] ≤ budget (q ≤ k + 1 always, P[X ≥ k+1] = 0).
+        var q = 0
+        while q <= k, corruptedTail[q] > logPerClientSecurity { q += 1 }
+        var tLow: Int
+        switch adversary {
+        case .semiHonest: tLow = q
+        case .activeServer: tLow = (q + k + 1 + 1) / 2  // ⌈(q + k + 1) / 2⌉
+        }
+        tLow = max(tLow, 2)
+
+        // Condition 3: largest t with P[surviving holders < t] small enough, for survivors and dropouts.
+        let survivorNeighbours = Hypergeometric(population: n - 1, successes: max(0, n - 1 - dropped), draws: k).logLowerTails()
+        let droppedNeighbours = Hypergeometric(population: n - 1, successes: min(n - 1, max(0, n - dropped)), draws: k).logLowerTails()
+        // logLowerTails[j] = log P[Y ≤ j]; P[1 + Y < t] = P[Y ≤ t − 2]; P[Y' < t] = P[Y' ≤ t − 1].
+        func correctnessLog(_ t: Int) -> Double {
+            let survivor = t - 2 < 0 ? -Double.infinity : survivorNeighbours[min(t - 2, k)]
+            let droppedOne = t - 1 < 0 ? -Double.infinity : droppedNeighbours[min(t - 1, k)]
+            return logAddExp(survivor, droppedOne)
+        }
+        var tHigh = 0
+        for t in stride(from: k + 1, through: 1, by: -1) where correctnessLog(t) <= logCorrectnessBudget {
+            tHigh = t
+            break
+        }
+        guard tLow <= tHigh else { return nil }
+        let t = tLow
+        let logSecurity = log(Double(n)) + corruptedTailLog(corruptedTail, threshold: t, k: k, adversary: adversary)
+        return SecAggParameters(
+            cohortSize: n,
+            shape: complete ? .complete : .harary(degree: k),
+            degree: complete ? n - 1 : k,
+            threshold: t,
+            log2DisconnectionProbability: logDisconnect / M_LN2,
+            log2SecurityFailureProbability: logSecurity / M_LN2,
+            log2CorrectnessFailureProbability: (log(Double(n)) + correctnessLog(t)) / M_LN2
+        )
+    }
+
+    private static func corruptedTailLog(_ tail: [Double], threshold t: Int, k: Int, adversary: SecAggAdversary) -> Double {
+        let index: Int
+        switch adversary {
+        case .semiHonest: index = t
+        case .activeServer: index = 2 * t - k - 1
+        }
+        if index <= 0 { return 0 }
+        if index >= tail.count { return -.infinity }
+        return tail[index]
+    }
+
+    /// Natural log of the union bound on H(n, k) (uniformly permuted) disconnecting when
+    /// `removed` vertices are deleted: `log(n(n−k−1)/2) + log(removed)_k − log(n)_k` with falling
+    /// factorials, or −∞ when fewer than k vertices are removed (two disjoint runs of k/2 are
+    /// impossible).
+    public static func logProbabilityDisconnected(n: Int, k: Int, removed: Int) -> Double {
+        guard removed >= k, n - k - 1 > 0 else { return -.infinity }
+        let pairs = log(Double(n)) + log(Double(n - k - 1)) - M_LN2
+        let allRemoved = logFalling(removed, k) - logFalling(n, k)
+        return pairs + allRemoved
+    }
+
+    /// log of `a (a−1) … (a−k+1)`.
+    static func logFalling(_ a: Int, _ k: Int) -> Double {
+        lgamma(Double(a) + 1) - lgamma(Double(a - k) + 1)
+    }
+
+    /// log(e^a + e^b) without overflow.
+    static func logAddExp(_ a: Double, _ b: Double) -> Double {
+        if a == -.infinity { return b }
+        if b == -.infinity { return a }
+        let m = max(a, b)
+        return m + log1p(exp(-abs(a - b)))
+    }
+}
+
+/// The hypergeometric law: `draws` items taken without replacement from `population` items of
+/// which `successes` are marked; the number of marked items drawn. Everything in natural logs.
+public struct Hypergeometric: Sendable {
+    public let population: Int
+    public let successes: Int
+    public let draws: Int
+
+    public init(population: Int, successes: Int, draws: Int) {
+        precondition(population >= 0 && (0...population).contains(successes) && (0...population).contains(draws),
+                     "Hypergeometric parameters out of range")
+        self.population = population
+        self.successes = successes
+        self.draws = draws
+    }
+
+    static func logChoose(_ n: Int, _ r: Int) -> Double {
+        if r < 0 || r > n { return -.infinity }
+        return lgamma(Double(n) + 1) - lgamma(Double(r) + 1) - lgamma(Double(n - r) + 1)
+    }
+
+    /// log P[X = x].
+    public func logPMF(_ x: Int) -> Double {
+        Self.logChoose(successes, x) + Self.logChoose(population - successes, draws - x) - Self.logChoose(population, draws)
+    }
+
+    /// `result[x] = log P[X ≥ x]` for `x` in `0...draws + 1` (the last is −∞).
+    public func logUpperTails() -> [Double] {
+        var tails = [Double](repeating: -.infinity, count: draws + 2)
+        var running = -Double.infinity
+        for x in stride(from: draws, through: 0, by: -1) {
+            running = SecAggParameterFinder.logAddExp(running, logPMF(x))
+            tails[x] = min(running, 0)
+        }
+        return tails
+    }
+
+    /// `result[x] = log P[X ≤ x]` for `x` in `0...draws`.
+    public func logLowerTails() -> [Double] {
+        var tails = [Double](repeating: -.infinity, count: draws + 1)
+        var running = -Double.infinity
+        for x in 0...draws {
+            running = SecAggParameterFinder.logAddExp(running, logPMF(x))
+            tails[x] = min(running, 0)
+        }
+        return tails
+    }
+}
