@@ -56,8 +56,12 @@ import Darwin
 /// - each tensor's byte count equals its element count times its dtype size, computed with
 ///   overflow checks.
 ///
-/// Tessera is stricter than the reference in one place: a name (or metadata key, or field)
-/// that appears twice is an error, where the reference silently keeps the last one.
+/// Tessera is stricter than the reference in two places: a name (or metadata key, or field)
+/// that appears twice is an error, where the reference silently keeps the last one; and
+/// shape extents and offsets must fit in `Int` (the reference allows up to `UInt64.max`,
+/// which no real tensor reaches). Names are Swift strings, so two names that differ only in
+/// Unicode normalisation (`"é"` precomposed or as `e` + combining accent) are one name to
+/// Tessera and are reported as appearing twice.
 ///
 /// ## Data types
 /// A `Tensor` holds `Float` (IEEE binary32), so `F32` is read as is, bit for bit. `F64`,
@@ -151,7 +155,8 @@ public enum Safetensors {
         guard header.count <= maximumHeaderSize else {
             throw TensorError(
                 .invalidArgument,
-                "the safetensors header would be \(header.count) bytes, over the \(maximumHeaderSize)-byte limit readers enforce")
+                "the safetensors header would be \(header.count) bytes, over the \(maximumHeaderSize)-byte limit readers enforce"
+            )
         }
 
         var file: [UInt8] = []
@@ -224,24 +229,28 @@ public enum Safetensors {
         guard buffer.count >= 8 else {
             throw TensorError(
                 .malformedFile,
-                "the file is \(buffer.count) bytes, too short for the 8-byte header length that starts every safetensors file")
+                "the file is \(buffer.count) bytes, too short for the 8-byte header length that starts every safetensors file"
+            )
         }
         let declared = UInt64(littleEndian: buffer.loadUnaligned(as: UInt64.self))
         // Compare as UInt64 first: the declared length may not even fit in an Int.
         guard declared <= UInt64(maximumHeaderSize) else {
             throw TensorError(
                 .malformedFile,
-                "the header length is \(declared) bytes, over the \(maximumHeaderSize)-byte limit for safetensors headers")
+                "the header length is \(declared) bytes, over the \(maximumHeaderSize)-byte limit for safetensors headers"
+            )
         }
         let headerLength = Int(declared)
         guard headerLength <= buffer.count - 8 else {
             throw TensorError(
                 .malformedFile,
-                "the header length is \(headerLength) bytes but the file has only \(buffer.count - 8) bytes after the length prefix (truncated file?)")
+                "the header length is \(headerLength) bytes but the file has only \(buffer.count - 8) bytes after the length prefix (truncated file?)"
+            )
         }
         let header = UnsafeRawBufferPointer(rebasing: buffer[8..<8 + headerLength])
         if let bad = firstInvalidUTF8Offset(header) {
-            throw TensorError(.malformedFile, "the header is not valid UTF-8 (bad byte 0x\(hex(header[bad])) at header byte \(bad))")
+            throw TensorError(
+                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(hex(header[bad])) at header byte \(bad))")
         }
         var parser = HeaderParser(bytes: header)
         let parsed = try parser.parse()
@@ -272,7 +281,8 @@ public enum Safetensors {
         for entry in entries where entry.end < entry.begin {
             throw TensorError(
                 .malformedFile,
-                "tensor \(quoted(entry.name)) has reversed data_offsets [\(entry.begin), \(entry.end)]: the end is before the begin")
+                "tensor \(quoted(entry.name)) has reversed data_offsets [\(entry.begin), \(entry.end)]: the end is before the begin"
+            )
         }
         // The reference sorts by (begin, end); the sort is stable so zero-byte tensors that
         // share an offset keep their header order.
@@ -286,18 +296,21 @@ public enum Safetensors {
             guard entry.end <= dataSize else {
                 throw TensorError(
                     .malformedFile,
-                    "tensor \(quoted(entry.name)) has data_offsets [\(entry.begin), \(entry.end)] beyond the data section, which holds \(dataSize) bytes (truncated file?)")
+                    "tensor \(quoted(entry.name)) has data_offsets [\(entry.begin), \(entry.end)] beyond the data section, which holds \(dataSize) bytes (truncated file?)"
+                )
             }
             if entry.begin > expected {
                 let after = previous.map { "tensor \(quoted($0.name)) ends" } ?? "the data section starts"
                 throw TensorError(
                     .malformedFile,
-                    "gap in the data section: \(after) at byte \(expected) but tensor \(quoted(entry.name)) starts at byte \(entry.begin); bytes \(expected)..<\(entry.begin) belong to no tensor")
+                    "gap in the data section: \(after) at byte \(expected) but tensor \(quoted(entry.name)) starts at byte \(entry.begin); bytes \(expected)..<\(entry.begin) belong to no tensor"
+                )
             }
             if entry.begin < expected, let previous {
                 throw TensorError(
                     .malformedFile,
-                    "tensor \(quoted(entry.name)) with data_offsets [\(entry.begin), \(entry.end)] overlaps tensor \(quoted(previous.name)), which ends at byte \(expected)")
+                    "tensor \(quoted(entry.name)) with data_offsets [\(entry.begin), \(entry.end)] overlaps tensor \(quoted(previous.name)), which ends at byte \(expected)"
+                )
             }
             let elementSize = entry.dtype.elementSize
             guard let elements = checkedElementCount(entry.shape),
@@ -310,7 +323,8 @@ public enum Safetensors {
             guard entry.end - entry.begin == byteCount else {
                 throw TensorError(
                     .malformedFile,
-                    "tensor \(quoted(entry.name)) of dtype \(entry.dtype.name) and shape \(entry.shape) needs \(byteCount) bytes, but its data_offsets [\(entry.begin), \(entry.end)] span \(entry.end - entry.begin)")
+                    "tensor \(quoted(entry.name)) of dtype \(entry.dtype.name) and shape \(entry.shape) needs \(byteCount) bytes, but its data_offsets [\(entry.begin), \(entry.end)] span \(entry.end - entry.begin)"
+                )
             }
             expected = entry.end
             previous = entry
@@ -318,14 +332,16 @@ public enum Safetensors {
         guard expected == dataSize else {
             throw TensorError(
                 .malformedFile,
-                "the tensors cover \(expected) bytes of data but the file has \(dataSize) bytes after the header; the last \(dataSize - expected) belong to no tensor")
+                "the tensors cover \(expected) bytes of data but the file has \(dataSize) bytes after the header; the last \(dataSize - expected) belong to no tensor"
+            )
         }
         // Only once the file is known to be well formed: is every tensor something we load?
         return try sorted.map { entry in
             guard case let .loadable(dtype) = entry.dtype else {
                 throw TensorError(
                     .unsupportedDType,
-                    "tensor \(quoted(entry.name)) has dtype \(entry.dtype.name); Tessera loads F32 and converts F64, F16 and BF16 to Float32, but refuses other types rather than reinterpret them")
+                    "tensor \(quoted(entry.name)) has dtype \(entry.dtype.name); Tessera loads F32 and converts F64, F16 and BF16 to Float32, but refuses other types rather than reinterpret them"
+                )
             }
             return LoadableEntry(name: entry.name, dtype: dtype, shape: entry.shape, begin: entry.begin, end: entry.end)
         }
@@ -357,7 +373,8 @@ public enum Safetensors {
                 UnsafeMutableRawBufferPointer(out).copyMemory(from: bytes)
                 #else
                 for i in 0..<count {
-                    out[i] = Float(bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                    out[i] = Float(
+                        bitPattern: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
                 }
                 #endif
             case .f64:
@@ -587,7 +604,9 @@ private struct HeaderParser {
         var sawMetadata = false
         try parseMembers { parser, key in
             if key == Safetensors.metadataKey {
-                guard !sawMetadata else { throw parser.malformed("'\(Safetensors.metadataKey)' appears more than once") }
+                guard !sawMetadata else {
+                    throw parser.malformed("'\(Safetensors.metadataKey)' appears more than once")
+                }
                 sawMetadata = true
                 metadata = try parser.parseMetadata()
             } else {
@@ -621,7 +640,8 @@ private struct HeaderParser {
             parser.skipWhitespace()
             guard parser.peek == UInt8(ascii: "\"") else {
                 throw parser.malformed(
-                    "metadata value for key \(Safetensors.quoted(key)) must be a string, found \(parser.describeNext())")
+                    "metadata value for key \(Safetensors.quoted(key)) must be a string, found \(parser.describeNext())"
+                )
             }
             let value = try parser.parseString()
             guard metadata.updateValue(value, forKey: key) == nil else {
@@ -694,7 +714,8 @@ private struct HeaderParser {
         } else {
             while true {
                 if let exactCount, values.count == exactCount {
-                    throw malformed("\(tensor): '\(field)' must hold exactly \(exactCount) integers \(what), found more")
+                    throw malformed(
+                        "\(tensor): '\(field)' must hold exactly \(exactCount) integers \(what), found more")
                 }
                 skipWhitespace()
                 values.append(try parseNonNegativeInteger(field: field, of: tensor))
@@ -705,18 +726,22 @@ private struct HeaderParser {
                     index += 1
                     break
                 } else {
-                    throw syntax("expected ',' or ']' in '\(field)' of \(tensor) at header byte \(index), found \(describeNext())")
+                    throw syntax(
+                        "expected ',' or ']' in '\(field)' of \(tensor) at header byte \(index), found \(describeNext())"
+                    )
                 }
             }
         }
         if let exactCount, values.count != exactCount {
-            throw malformed("\(tensor): '\(field)' must hold exactly \(exactCount) integers \(what), found \(values.count)")
+            throw malformed(
+                "\(tensor): '\(field)' must hold exactly \(exactCount) integers \(what), found \(values.count)")
         }
         return values
     }
 
     private mutating func parseNonNegativeInteger(field: String, of tensor: String) throws -> Int {
-        guard let next = peek, next == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(next) else {
+        guard let next = peek, next == UInt8(ascii: "-") || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(next)
+        else {
             throw malformed("\(tensor): '\(field)' must contain only non-negative integers, found \(describeNext())")
         }
         let start = index
@@ -755,7 +780,9 @@ private struct HeaderParser {
             let key = try parseString()
             skipWhitespace()
             guard peek == UInt8(ascii: ":") else {
-                throw syntax("expected ':' after key \(Safetensors.quoted(key)) at header byte \(index), found \(describeNext())")
+                throw syntax(
+                    "expected ':' after key \(Safetensors.quoted(key)) at header byte \(index), found \(describeNext())"
+                )
             }
             index += 1
             try member(&self, key)
@@ -865,7 +892,8 @@ private struct HeaderParser {
                 runStart = index
             case 0..<0x20:
                 throw syntax(
-                    "control character 0x\(Safetensors.hex(byte)) inside a string at header byte \(index) (JSON requires it escaped)")
+                    "control character 0x\(Safetensors.hex(byte)) inside a string at header byte \(index) (JSON requires it escaped)"
+                )
             default:
                 index += 1
             }
