@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "TesseraSecAgg", targets: ["TesseraSecAgg"]),
         .library(name: "TesseraData", targets: ["TesseraData"]),
         .library(name: "TesseraFederation", targets: ["TesseraFederation"]),
+        .library(name: "TesseraSimulation", targets: ["TesseraSimulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -74,9 +75,16 @@ let package = Package(
         .target(
             name: "TesseraFederation",
             dependencies: [
-                "TesseraTensor", "TesseraData", "TesseraSecAgg",
+                "TesseraTensor", "TesseraData", "TesseraSecAgg", "TesseraCrypto",
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test support (shipped as code, used by tests and by `tessera simulate`)
+        .target(
+            name: "TesseraSimulation",
+            dependencies: ["TesseraFederation", "TesseraData", "TesseraTensor"],
             swiftSettings: swiftSettings
         ),
 
@@ -116,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraFederationTests",
-            dependencies: ["TesseraFederation", "TesseraData", "TesseraTensor"],
+            dependencies: ["TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

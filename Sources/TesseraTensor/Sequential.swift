@@ -116,6 +116,13 @@ public final class Sequential {
         return activations[layers.count]
     }
 
+    /// The output of the last `forward` (empty before the first). Read it and let it go: a
+    /// copy kept past the next `forward` forces that pass to reallocate its output buffer.
+    public var lastOutput: Tensor? {
+        let output = activations[layers.count]
+        return output.count == 0 ? nil : output
+    }
+
     /// Back-propagates `outputGradient` (∂L/∂output of the last `forward`) and overwrites
     /// `gradients`. The input gradient of the first layer is never computed: nobody needs it.
     public func backward(outputGradient: Tensor) {
@@ -181,6 +188,7 @@ public final class Sequential {
 
     /// Read-write access to the gradient vector between `computeGradients` and
     /// `applyGradients` (FedProx adds its proximal term here).
+    @discardableResult
     public func withGradients<R>(_ body: (inout [Float]) throws -> R) rethrows -> R {
         try body(&gradients)
     }

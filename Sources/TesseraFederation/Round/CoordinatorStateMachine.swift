@@ -1,0 +1,567 @@
+import Foundation
+import TesseraSecAgg
+import TesseraTensor
+
+/// Something that happened, as seen by the coordinator.
+public enum CoordinatorEvent: Sendable {
+    /// Begin the experiment.
+    case start
+    /// A participant connected (or reconnected) and described itself.
+    case participantAvailable(ParticipantDescriptor)
+    /// A participant's session ended.
+    case participantGone(SiteID)
+    /// A message from a participant whose identity the transport established.
+    case message(from: SiteID, ParticipantMessage)
+    /// A deadline scheduled by ``CoordinatorAction/scheduleDeadline(token:after:)`` fired.
+    case deadlinePassed(token: Int)
+}
+
+/// A model version the coordinator publishes after a completed round.
+public struct PublishedModel: Sendable {
+    public var experimentID: String
+    public var version: ModelVersion
+    public var parent: ModelVersion
+    public var round: Int
+    public var parameters: [Float]
+    public var contributors: Int
+    public var trainLoss: Double?
+    /// The strategy's optimiser state, persisted with the version so a restart continues it.
+    public var strategyState: StrategyState
+}
+
+/// Something the coordinator asks its runtime to do. The state machine performs no I/O: the
+/// in-memory driver and the network service carry these out.
+public enum CoordinatorAction: Sendable {
+    case send(to: SiteID, CoordinatorMessage)
+    /// Deliver `.deadlinePassed(token:)` after `seconds`, unless the state machine has moved on
+    /// (stale tokens are ignored, so cancelling is optional).
+    case scheduleDeadline(token: Int, after: Double)
+    /// A message was refused; tell the sender why (the round goes on).
+    case reject(site: SiteID, reason: String)
+    /// Register the new global model before the next round starts.
+    case publish(PublishedModel)
+    case roundFinished(RoundRecord)
+    case experimentFinished(completedRounds: Int, finalVersion: ModelVersion)
+    /// A progress line for people (stage changes, dropouts, misbehaviour).
+    case log(String)
+}
+
+/// The coordinator's whole round logic as a pure state machine: events in, actions out.
+///
+/// One instance runs one experiment. It selects a cohort per round, sends training tasks,
+/// runs the secure-aggregation stages through `SecAggServer` (or collects plaintext updates
+/// when secure aggregation is off), applies the strategy, publishes the model version, runs
+/// evaluation on its cadence, and handles dropouts and deadlines at every stage. The same code
+/// runs under the in-memory driver and behind the network service, so a simulation exercises
+/// exactly what a deployment runs.
+///
+/// Time is passed in with every event (`now`, seconds on any monotonic clock) and used only
+/// to report stage durations; deadlines are requested as actions.
+public struct CoordinatorStateMachine: Sendable {
+    public let plan: FederationPlan
+    public private(set) var globalModel: [Float]
+    public private(set) var version: ModelVersion
+    public private(set) var round: Int
+    public private(set) var completedRounds = 0
+    public private(set) var records: [RoundRecord] = []
+    public private(set) var isFinished = false
+    /// Connected participants (the registry selection draws from).
+    public private(set) var available: [SiteID: ParticipantDescriptor] = [:]
+
+    private var strategy: any FederatedStrategy
+    private var phase: Phase = .notStarted
+    private var nextToken = 0
+    private var activeToken = -1
+
+    private enum Phase: Sendable {
+        case notStarted
+        case waitingForParticipants(since: Double)
+        case running(RoundContext)
+        case finished
+    }
+
+    /// - Parameters:
+    ///   - initialModel: the global model of round 1 (or of the round after `completedRounds`).
+    ///   - completedRounds: rounds already completed (a restarted coordinator resumes after them).
+    public init(
+        plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, completedRounds: Int = 0
+    ) {
+        self.plan = plan
+        self.globalModel = initialModel
+        self.strategy = strategy
+        self.completedRounds = completedRounds
+        self.round = completedRounds
+        self.version = ModelVersion(major: plan.versionMajor, minor: plan.versionMinor, patch: completedRounds)
+    }
+
+    // MARK: Events
+
+    public mutating func handle(_ event: CoordinatorEvent, now: Double) -> [CoordinatorAction] {
+        var actions: [CoordinatorAction] = []
+        switch event {
+        case .start:
+            guard case .notStarted = phase else { return [] }
+            actions.append(.log("experiment \(plan.experimentID): \(plan.rounds) rounds of \(plan.architecture.summary), "
+                + (plan.secureAggregation == nil ? "plaintext aggregation" : "secure aggregation")))
+            startNextRound(now: now, into: &actions)
+        case .participantAvailable(let descriptor):
+            available[descriptor.site] = descriptor
+            if case .waitingForParticipants = phase { tryToSelect(now: now, into: &actions) }
+        case .participantGone(let site):
+            available[site] = nil
+            if case .running(var context) = phase, context.cohort.contains(site), !context.gone.contains(site) {
+                context.gone.insert(site)
+                actions.append(.log("round \(context.round): \(site) disconnected during \(context.stage.rawValue)"))
+                phase = .running(context)
+                closeStageIfComplete(now: now, into: &actions)
+            }
+        case .message(let site, let message):
+            receive(message, from: site, now: now, into: &actions)
+        case .deadlinePassed(let token):
+            guard token == activeToken else { return [] }
+            deadlinePassed(now: now, into: &actions)
+        }
+        return actions
+    }
+
+    // MARK: Rounds
+
+    private mutating func scheduleDeadline(_ seconds: Double, into actions: inout [CoordinatorAction]) {
+        nextToken += 1
+        activeToken = nextToken
+        actions.append(.scheduleDeadline(token: activeToken, after: seconds))
+    }
+
+    private var eligible: [ParticipantDescriptor] {
+        available.values.filter { ($0.datasets[plan.datasetName] ?? 0) > 0 }.sorted { $0.site < $1.site }
+    }
+
+    private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
+        guard completedRounds < plan.rounds, round < plan.rounds else {
+            finish(into: &actions)
+            return
+        }
+        round += 1
+        phase = .waitingForParticipants(since: now)
+        scheduleDeadline(plan.deadlines.selection, into: &actions)
+        tryToSelect(now: now, into: &actions)
+    }
+
+    private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
+        guard case .waitingForParticipants(let since) = phase else { return }
+        let candidates = eligible
+        guard candidates.count >= max(1, plan.selection.minimum) else { return }
+        let (target, selectedCount) = plan.selection.sizes(eligible: candidates.count)
+        var rng = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
+        var pool = candidates
+        rng.shuffle(&pool)
+        let cohort = pool.prefix(selectedCount).map(\.site).sorted()
+        var context = RoundContext(
+            round: round, cohort: cohort, target: target, startedAt: since, stageStartedAt: now, stage: .training)
+        context.stageSeconds[RoundStage.selection.rawValue] = now - since
+        var task = plan.training
+        if let secure = plan.secureAggregation {
+            do {
+                let assignment = try secureAssignment(
+                    secure, cohort: cohort, sampleCounts: cohort.map { available[$0]?.datasets[plan.datasetName] ?? 1 })
+                let configuration = try assignment.configuration(vectorLength: globalModel.count)
+                context.secure = SecureRound(
+                    server: SecAggServer(configuration: configuration), codec: try assignment.codec(),
+                    assignment: assignment)
+            } catch {
+                failRound(context, reason: "cannot set up secure aggregation for \(cohort.count) participants: \(error)",
+                    now: now, into: &actions)
+                return
+            }
+        }
+        actions.append(.log("round \(round): selected \(cohort.count) of \(candidates.count) eligible participants (target \(target))"))
+        for (offset, site) in cohort.enumerated() {
+            task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
+            var secure: SecureRoundAssignment?
+            if var assignment = context.secure?.assignment {
+                assignment.participantIndex = UInt32(offset + 1)
+                secure = assignment
+            }
+            actions.append(.send(to: site, .train(TrainInstruction(
+                experimentID: plan.experimentID, round: round, modelVersion: version,
+                architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
+                task: task, secure: secure))))
+        }
+        context.expected = Set(cohort)
+        phase = .running(context)
+        scheduleDeadline(plan.deadlines.training, into: &actions)
+    }
+
+    /// The public parameters of a secure round for this cohort.
+    private func secureAssignment(
+        _ secure: FederationPlan.SecureAggregation, cohort: [SiteID], sampleCounts: [Int]
+    ) throws -> SecureRoundAssignment {
+        let n = cohort.count
+        guard n >= 2 else {
+            throw SecAggError(code: .invalidConfiguration, message: "secure aggregation needs at least 2 participants, got \(n)")
+        }
+        var graph = NeighbourGraph.Kind.complete
+        var threshold: Int
+        switch secure.neighbourhood {
+        case .complete(let fraction):
+            threshold = min(n, max(2, Int((fraction * Double(n)).rounded(.up))))
+        case .automatic:
+            if let found = try? SecAggParameterFinder.find(
+                cohortSize: n, dropoutRate: secure.dropoutRate, corruptionRate: secure.corruptionRate)
+            {
+                var seed = [UInt8](repeating: 0, count: 16)
+                withUnsafeBytes(of: (plan.seed ^ UInt64(round)).littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
+                withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
+                graph = found.graphKind(seed: seed)
+                threshold = found.threshold
+            } else {
+                // Small cohorts: tolerate ⌊δn⌋ dropouts on the complete graph, and keep t above
+                // the number of corrupted clients so they cannot reconstruct anything alone.
+                threshold = max(2, n - Int((secure.dropoutRate * Double(n)).rounded(.down)))
+                if threshold <= Int((secure.corruptionRate * Double(n)).rounded(.down)) {
+                    throw SecAggError(
+                        code: .invalidConfiguration,
+                        message: "no threshold tolerates dropout rate \(secure.dropoutRate) and corruption rate \(secure.corruptionRate) with \(n) participants")
+                }
+            }
+        }
+        let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
+        let maxWeight = UInt32(clamping: max(1, sampleCounts.max() ?? 1))
+        return SecureRoundAssignment(
+            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: graph, threshold: threshold,
+            clip: secure.clip, bits: bits, maxWeight: maxWeight)
+    }
+
+    /// The batch-order seed of the participant at `position` (0-based, in the sorted cohort)
+    /// in `round`: distinct per round and participant, reproducible from the experiment seed.
+    public static func trainingSeed(experimentSeed: UInt64, round: Int, position: Int) -> UInt64 {
+        experimentSeed ^ (UInt64(round) << 32) ^ (UInt64(position + 1) &* 0xA24B_AED4_963E_E407)
+    }
+
+    // MARK: Messages
+
+    private mutating func receive(
+        _ message: ParticipantMessage, from site: SiteID, now: Double, into actions: inout [CoordinatorAction]
+    ) {
+        guard case .running(var context) = phase else {
+            actions.append(.reject(site: site, reason: "no round is running; message for round \(message.round) ignored"))
+            return
+        }
+        guard message.round == context.round else {
+            actions.append(.reject(site: site, reason: "message for round \(message.round) arrived during round \(context.round); ignored"))
+            return
+        }
+        guard context.cohort.contains(site) || context.evaluators.contains(site) else {
+            actions.append(.reject(site: site, reason: "\(site) is not part of round \(context.round)"))
+            return
+        }
+        if context.gone.contains(site) || context.dropped.contains(site) {
+            actions.append(.reject(site: site, reason: "\(site) already left round \(context.round)"))
+            return
+        }
+        switch message {
+        case .failed(_, let reason):
+            actions.append(.log("round \(context.round): \(site) reports failure: \(reason)"))
+            context.dropped.insert(site)
+        case .trained(_, let report):
+            guard context.secure != nil, context.stage == .training else {
+                actions.append(.reject(site: site, reason: "unexpected training report in \(context.stage.rawValue)"))
+                return
+            }
+            context.reports[site] = report
+            phase = .running(context)
+            return  // the AdvertiseKeys message that follows counts as the submission
+        case .update(_, let delta, let report):
+            guard context.secure == nil else {
+                // Never accept a clear update in a secure round.
+                drop(site, from: &context, reason: "sent a plaintext update in a secure round", into: &actions)
+                break
+            }
+            guard context.stage == .training, !context.submitted.contains(site) else {
+                actions.append(.reject(site: site, reason: "duplicate or late update in \(context.stage.rawValue)"))
+                return
+            }
+            guard delta.count == globalModel.count else {
+                drop(site, from: &context,
+                    reason: "sent an update of \(delta.count) values; the model has \(globalModel.count)", into: &actions)
+                break
+            }
+            guard delta.allSatisfy(\.isFinite), report.sampleCount > 0 else {
+                drop(site, from: &context, reason: "sent a non-finite update or no samples", into: &actions)
+                break
+            }
+            context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
+            context.reports[site] = report
+            context.submitted.insert(site)
+        case .secAgg(_, let secAggMessage):
+            guard var secure = context.secure, let index = context.index(of: site) else {
+                actions.append(.reject(site: site, reason: "secure-aggregation message in a plaintext round"))
+                return
+            }
+            do {
+                try secure.server.receive(secAggMessage, from: index)
+                context.submitted.insert(site)
+            } catch {
+                // The server already excluded the sender; it is out of this round.
+                context.secure = secure
+                drop(site, from: &context, reason: "\(error)", into: &actions)
+                break
+            }
+            context.secure = secure
+        case .evaluation(_, let metrics):
+            guard context.stage == .evaluation, context.evaluators.contains(site), context.evaluations[site] == nil else {
+                actions.append(.reject(site: site, reason: "unexpected evaluation result in \(context.stage.rawValue)"))
+                return
+            }
+            context.evaluations[site] = metrics
+        }
+        phase = .running(context)
+        closeStageIfComplete(now: now, into: &actions)
+    }
+
+    private mutating func drop(
+        _ site: SiteID, from context: inout RoundContext, reason: String, into actions: inout [CoordinatorAction]
+    ) {
+        context.dropped.insert(site)
+        actions.append(.reject(site: site, reason: reason))
+        actions.append(.send(to: site, .leaveRound(round: context.round, reason: reason)))
+        actions.append(.log("round \(context.round): dropped \(site): \(reason)"))
+    }
+
+    // MARK: Stage transitions
+
+    private mutating func closeStageIfComplete(now: Double, into actions: inout [CoordinatorAction]) {
+        guard case .running(let context) = phase else { return }
+        let waiting = context.stage == .evaluation ? context.evaluators : context.expected
+        let outstanding = waiting.subtracting(context.submitted).subtracting(context.gone).subtracting(context.dropped)
+        let trainingTargetMet =
+            context.stage == .training && context.submitted.count >= context.target && context.secure == nil
+        if context.stage == .evaluation {
+            let pending = context.evaluators.filter { context.evaluations[$0] == nil && !context.gone.contains($0) }
+            if pending.isEmpty { closeStage(now: now, into: &actions) }
+            return
+        }
+        if outstanding.isEmpty || trainingTargetMet { closeStage(now: now, into: &actions) }
+    }
+
+    private mutating func deadlinePassed(now: Double, into actions: inout [CoordinatorAction]) {
+        switch phase {
+        case .waitingForParticipants(let since):
+            let context = RoundContext(round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection)
+            failRound(
+                context,
+                reason: "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)",
+                now: now, into: &actions)
+        case .running(let context):
+            let late = (context.stage == .evaluation ? context.evaluators : context.expected)
+                .subtracting(context.submitted).subtracting(context.gone).subtracting(context.dropped)
+                .filter { context.stage != .evaluation || context.evaluations[$0] == nil }
+            if !late.isEmpty {
+                actions.append(.log("round \(context.round): deadline of \(context.stage.rawValue) passed; \(late.count) late: \(late.sorted().joined(separator: ", "))"))
+                if context.stage != .evaluation {
+                    for site in late { actions.append(.send(to: site, .leaveRound(round: context.round, reason: "missed the \(context.stage.rawValue) deadline"))) }
+                }
+            }
+            closeStage(now: now, into: &actions)
+        case .notStarted, .finished:
+            break
+        }
+    }
+
+    private mutating func closeStage(now: Double, into actions: inout [CoordinatorAction]) {
+        guard case .running(var context) = phase else { return }
+        context.stageSeconds[context.stage.rawValue, default: 0] += now - context.stageStartedAt
+        context.stageStartedAt = now
+        if context.stage == .evaluation {
+            finishEvaluation(context, now: now, into: &actions)
+            return
+        }
+        if var secure = context.secure {
+            let step: SecAggServer.Step
+            do {
+                step = try secure.server.closeStage()
+            } catch {
+                context.secure = secure
+                failRound(context, reason: "secure aggregation aborted: \(error)", now: now, into: &actions)
+                return
+            }
+            context.secure = secure
+            switch step {
+            case .requests(let requests):
+                let stage = Self.stage(after: context.stage, requests: requests)
+                context.stage = stage
+                context.submitted = []
+                context.expected = []
+                for request in requests {
+                    guard let site = context.site(ofIndex: request.recipient) else { continue }
+                    context.expected.insert(site)
+                    actions.append(.send(to: site, .secAgg(round: context.round, request)))
+                }
+                actions.append(.log("round \(context.round): \(stage.rawValue) with \(context.expected.count) participants"))
+                phase = .running(context)
+                scheduleDeadline(plan.deadlines.secureAggregationStage, into: &actions)
+                closeStageIfComplete(now: now, into: &actions)
+            case .finished(let result):
+                let mean: [Float]
+                do {
+                    let decoded = try secure.codec.decode(sum: result.sum, inputCount: result.survivors.count)
+                    mean = decoded.mean.map { Float($0) }
+                } catch {
+                    failRound(context, reason: "the aggregate could not be decoded: \(error)", now: now, into: &actions)
+                    return
+                }
+                context.contributors = result.survivors.compactMap { context.site(ofIndex: $0) }
+                aggregate(context, .mean(mean), now: now, into: &actions)
+            }
+        } else {
+            context.contributors = context.updates.compactMap(\.participant)
+            guard context.updates.count >= max(1, plan.selection.minimum) else {
+                failRound(
+                    context,
+                    reason: "only \(context.updates.count) of \(context.cohort.count) participants sent an update; the minimum is \(plan.selection.minimum)",
+                    now: now, into: &actions)
+                return
+            }
+            aggregate(context, .individual(context.updates), now: now, into: &actions)
+        }
+    }
+
+    /// The round stage a batch of server requests opens.
+    private static func stage(after stage: RoundStage, requests: [SecAggMessage]) -> RoundStage {
+        switch requests.first?.stage {
+        case .some(.shareKeys): .shareKeys
+        case .some(.maskedInputCollection): .maskedInput
+        case .some(.consistencyCheck): .consistencyCheck
+        case .some(.unmasking): .unmasking
+        default: stage
+        }
+    }
+
+    private mutating func aggregate(
+        _ context: RoundContext, _ aggregate: RoundAggregate, now: Double, into actions: inout [CoordinatorAction]
+    ) {
+        var context = context
+        let started = now
+        let parent = version
+        let newModel: [Float]
+        do {
+            newModel = try strategy.step(global: globalModel, aggregate: aggregate)
+        } catch {
+            failRound(context, reason: "the strategy could not apply the round: \(error)", now: now, into: &actions)
+            return
+        }
+        globalModel = newModel
+        completedRounds += 1
+        version = ModelVersion(major: plan.versionMajor, minor: plan.versionMinor, patch: completedRounds)
+        context.stageSeconds[RoundStage.aggregation.rawValue] = now - started
+        let reports = context.contributors.compactMap { context.reports[$0] }
+        let weight = reports.reduce(0) { $0 + $1.sampleCount }
+        context.trainLoss = weight > 0 ? reports.reduce(0) { $0 + $1.loss * Double($1.sampleCount) } / Double(weight) : nil
+        actions.append(.publish(PublishedModel(
+            experimentID: plan.experimentID, version: version, parent: parent, round: context.round,
+            parameters: globalModel, contributors: context.contributors.count, trainLoss: context.trainLoss,
+            strategyState: strategy.state)))
+        actions.append(.log("round \(context.round): aggregated \(context.contributors.count) updates → model \(version)"))
+        let evaluate = context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
+        let evaluators = eligible.map(\.site)
+        if evaluate && !evaluators.isEmpty {
+            context.stage = .evaluation
+            context.evaluators = Set(evaluators)
+            context.stageStartedAt = now
+            for site in evaluators {
+                actions.append(.send(to: site, .evaluate(EvaluateInstruction(
+                    experimentID: plan.experimentID, round: context.round, modelVersion: version,
+                    architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel))))
+            }
+            phase = .running(context)
+            scheduleDeadline(plan.deadlines.evaluation, into: &actions)
+        } else {
+            completeRound(context, now: now, into: &actions)
+        }
+    }
+
+    private mutating func finishEvaluation(_ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]) {
+        var context = context
+        context.evaluation = EvaluationMetrics.weightedMean(Array(context.evaluations.values))
+        completeRound(context, now: now, into: &actions)
+    }
+
+    private mutating func completeRound(_ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]) {
+        let record = RoundRecord(
+            round: context.round, status: .completed, modelVersion: version.description, cohortSize: context.cohort.count,
+            contributors: context.contributors.count, dropouts: context.cohort.count - context.contributors.count,
+            trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss, evalAccuracy: context.evaluation?.accuracy,
+            evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt)
+        records.append(record)
+        actions.append(.roundFinished(record))
+        startNextRound(now: now, into: &actions)
+    }
+
+    private mutating func failRound(
+        _ context: RoundContext, reason: String, now: Double, into actions: inout [CoordinatorAction]
+    ) {
+        let record = RoundRecord(
+            round: context.round, status: .failed, failureReason: reason, cohortSize: context.cohort.count,
+            contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
+            seconds: now - context.startedAt)
+        records.append(record)
+        actions.append(.log("round \(context.round) failed: \(reason)"))
+        for site in context.cohort where !context.gone.contains(site) && !context.dropped.contains(site) {
+            actions.append(.send(to: site, .leaveRound(round: context.round, reason: "round failed: \(reason)")))
+        }
+        actions.append(.roundFinished(record))
+        if plan.onRoundFailure == .stop {
+            finish(into: &actions)
+        } else {
+            startNextRound(now: now, into: &actions)
+        }
+    }
+
+    private mutating func finish(into actions: inout [CoordinatorAction]) {
+        guard !isFinished else { return }
+        isFinished = true
+        phase = .finished
+        activeToken = -1
+        actions.append(.experimentFinished(completedRounds: completedRounds, finalVersion: version))
+    }
+}
+
+/// Bookkeeping of the round in progress.
+struct RoundContext: Sendable {
+    var round: Int
+    var cohort: [SiteID]
+    var target: Int
+    var startedAt: Double
+    var stageStartedAt: Double
+    var stage: RoundStage
+    var stageSeconds: [String: Double] = [:]
+    /// Who the current stage waits for.
+    var expected: Set<SiteID> = []
+    var submitted: Set<SiteID> = []
+    var gone: Set<SiteID> = []
+    var dropped: Set<SiteID> = []
+    var reports: [SiteID: TrainingReport] = [:]
+    var updates: [ClientUpdate] = []
+    var contributors: [SiteID] = []
+    var trainLoss: Double?
+    var secure: SecureRound?
+    var evaluators: Set<SiteID> = []
+    var evaluations: [SiteID: EvaluationMetrics] = [:]
+    var evaluation: EvaluationMetrics?
+
+    /// Protocol ids are positions in the sorted cohort, from 1.
+    func index(of site: SiteID) -> UInt32? {
+        cohort.firstIndex(of: site).map { UInt32($0 + 1) }
+    }
+
+    func site(ofIndex index: UInt32) -> SiteID? {
+        let position = Int(index) - 1
+        return cohort.indices.contains(position) ? cohort[position] : nil
+    }
+}
+
+struct SecureRound: Sendable {
+    var server: SecAggServer
+    var codec: QuantizationCodec
+    var assignment: SecureRoundAssignment
+}

@@ -1,0 +1,156 @@
+import TesseraSecAgg
+import TesseraTensor
+
+/// Everything the round state machine needs to run an experiment, already validated.
+///
+/// It is deliberately separate from the YAML `ExperimentConfig`: the configuration is what a
+/// researcher writes (with defaults, file paths and generator settings), the plan is what
+/// the coordinator executes. `ExperimentConfig` lowers to a plan; tests build plans directly.
+public struct FederationPlan: Sendable {
+    /// How the cohort of a round is chosen from the connected participants.
+    public struct Selection: Sendable, Hashable {
+        /// Fraction of the eligible participants to aim for.
+        public var fraction: Double
+        /// A round does not start with fewer eligible participants, and fails with fewer
+        /// contributions.
+        public var minimum: Int
+        /// Upper bound on the target cohort (`nil`: no bound).
+        public var maximum: Int?
+        /// Participants selected per target contribution, to absorb dropouts (≥ 1). A plaintext
+        /// round closes its training stage as soon as the target is met.
+        public var overSelection: Double
+
+        public init(fraction: Double = 1, minimum: Int = 2, maximum: Int? = nil, overSelection: Double = 1) {
+            self.fraction = fraction
+            self.minimum = minimum
+            self.maximum = maximum
+            self.overSelection = overSelection
+        }
+
+        /// (target contributions, participants to select) for `eligible` participants.
+        public func sizes(eligible: Int) -> (target: Int, selected: Int) {
+            var target = Int((fraction * Double(eligible)).rounded(.up))
+            target = max(target, minimum)
+            if let maximum { target = min(target, maximum) }
+            target = min(target, eligible)
+            let selected = min(eligible, Int((Double(target) * max(1, overSelection)).rounded(.up)))
+            return (target, selected)
+        }
+    }
+
+    /// One deadline per stage, in seconds.
+    public struct Deadlines: Sendable, Hashable {
+        /// How long a round waits for `minimum` eligible participants before it fails.
+        public var selection: Double
+        /// Local training (and, under secure aggregation, the AdvertiseKeys answer).
+        public var training: Double
+        /// Each later secure-aggregation stage.
+        public var secureAggregationStage: Double
+        /// An evaluation request.
+        public var evaluation: Double
+
+        public init(selection: Double = 60, training: Double = 600, secureAggregationStage: Double = 60, evaluation: Double = 120) {
+            self.selection = selection
+            self.training = training
+            self.secureAggregationStage = secureAggregationStage
+            self.evaluation = evaluation
+        }
+    }
+
+    /// Secure aggregation settings; `nil` in the plan means plaintext rounds.
+    public struct SecureAggregation: Sendable, Hashable {
+        public enum Neighbourhood: Sendable, Hashable {
+            /// The parameter finder chooses complete graph or Harary degree, and the threshold.
+            case automatic
+            /// Classic SecAgg: the complete graph with threshold `⌈fraction · n⌉`.
+            case complete(thresholdFraction: Double)
+        }
+
+        public var neighbourhood: Neighbourhood
+        /// Tolerated dropout rate δ (for the finder).
+        public var dropoutRate: Double
+        /// Tolerated corruption rate α (for the finder).
+        public var corruptionRate: Double
+        /// Each update coordinate is clipped to ±clip before quantization.
+        public var clip: Double
+        /// Bits per coordinate; `nil` picks the most the cohort size allows (≤ 24).
+        public var bits: Int?
+
+        public init(
+            neighbourhood: Neighbourhood = .automatic, dropoutRate: Double = 0.3, corruptionRate: Double = 0.1,
+            clip: Double = 4, bits: Int? = nil
+        ) {
+            self.neighbourhood = neighbourhood
+            self.dropoutRate = dropoutRate
+            self.corruptionRate = corruptionRate
+            self.clip = clip
+            self.bits = bits
+        }
+    }
+
+    public enum RoundFailurePolicy: String, Sendable, Hashable, Codable {
+        /// Keep the global model and go on with the next round.
+        case `continue`
+        /// End the experiment.
+        case stop
+    }
+
+    public var experimentID: String
+    public var rounds: Int
+    /// The dataset name participants must offer to be selected.
+    public var datasetName: String
+    public var architecture: ModelArchitecture
+    public var selection: Selection
+    public var deadlines: Deadlines
+    /// The local training every selected participant runs (its seed is re-derived per round
+    /// and participant).
+    public var training: TrainingTask
+    public var secureAggregation: SecureAggregation?
+    /// Evaluate every N rounds (and after the last); 0 = only after the last round.
+    public var evaluationEvery: Int
+    public var onRoundFailure: RoundFailurePolicy
+    /// MAJOR.MINOR of the published model versions; each completed round bumps PATCH.
+    public var versionMajor: Int
+    public var versionMinor: Int
+    public var seed: UInt64
+
+    public init(
+        experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
+        selection: Selection = Selection(), deadlines: Deadlines = Deadlines(), training: TrainingTask = TrainingTask(),
+        secureAggregation: SecureAggregation? = SecureAggregation(), evaluationEvery: Int = 1,
+        onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1, versionMinor: Int = 0, seed: UInt64 = 0
+    ) {
+        self.experimentID = experimentID
+        self.rounds = rounds
+        self.datasetName = datasetName
+        self.architecture = architecture
+        self.selection = selection
+        self.deadlines = deadlines
+        self.training = training
+        self.secureAggregation = secureAggregation
+        self.evaluationEvery = evaluationEvery
+        self.onRoundFailure = onRoundFailure
+        self.versionMajor = versionMajor
+        self.versionMinor = versionMinor
+        self.seed = seed
+    }
+}
+
+/// `MAJOR.MINOR.PATCH`: the experiment fixes MAJOR.MINOR, each completed round bumps PATCH.
+public struct ModelVersion: Sendable, Hashable, Codable, Comparable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public var patch: Int
+
+    public init(major: Int, minor: Int, patch: Int) {
+        self.major = major
+        self.minor = minor
+        self.patch = patch
+    }
+
+    public var description: String { "\(major).\(minor).\(patch)" }
+
+    public static func < (a: ModelVersion, b: ModelVersion) -> Bool {
+        (a.major, a.minor, a.patch) < (b.major, b.minor, b.patch)
+    }
+}

@@ -1,0 +1,133 @@
+import TesseraCrypto
+import TesseraData
+import TesseraSecAgg
+import TesseraTensor
+
+/// A participant's local data for one dataset name: what it trains on and what it evaluates on.
+public struct LocalData: Sendable {
+    public var train: Dataset
+    public var test: Dataset?
+
+    public init(train: Dataset, test: Dataset? = nil) {
+        self.train = train
+        self.test = test
+    }
+}
+
+/// The participant side of a round, transport-free: coordinator messages in, participant
+/// messages out.
+///
+/// It trains with `LocalTrainer`, and in a secure round it quantizes its update and runs the
+/// `SecAggClient` state machine, so the update itself never leaves it: only the masked vector
+/// does. The network participant and the in-memory simulation both wrap this type.
+public final class ParticipantAgent {
+    public let site: SiteID
+    public private(set) var data: [String: LocalData]
+    public let softwareVersion: String
+    /// Seeds the stochastic rounding of updates in simulations, for reproducible runs; `nil`
+    /// uses the operating system's CSPRNG.
+    private let simulationSeed: UInt64?
+    private var trainers: [ModelArchitecture: LocalTrainer] = [:]
+    private var secure: (round: Int, client: SecAggClient, input: [UInt32])?
+
+    public init(site: SiteID, data: [String: LocalData], softwareVersion: String = "", simulationSeed: UInt64? = nil) {
+        self.site = site
+        self.data = data
+        self.softwareVersion = softwareVersion
+        self.simulationSeed = simulationSeed
+    }
+
+    /// What this participant tells the coordinator when it connects.
+    public var descriptor: ParticipantDescriptor {
+        ParticipantDescriptor(
+            site: site, datasets: data.mapValues(\.train.count), cores: 1, softwareVersion: softwareVersion)
+    }
+
+    /// Handles one coordinator message and returns the replies.
+    public func handle(_ message: CoordinatorMessage) -> [ParticipantMessage] {
+        switch message {
+        case .train(let instruction):
+            return train(instruction)
+        case .secAgg(let round, let request):
+            return respond(round: round, request)
+        case .evaluate(let instruction):
+            return evaluate(instruction)
+        case .leaveRound(let round, _):
+            if secure?.round == round { secure = nil }
+            return []
+        }
+    }
+
+    private func trainer(for architecture: ModelArchitecture) throws -> LocalTrainer {
+        if let trainer = trainers[architecture] { return trainer }
+        let trainer = LocalTrainer(model: try architecture.build(seed: 0), loss: architecture.loss)
+        trainers[architecture] = trainer
+        return trainer
+    }
+
+    private func train(_ instruction: TrainInstruction) -> [ParticipantMessage] {
+        let round = instruction.round
+        secure = nil
+        guard let local = data[instruction.datasetName] else {
+            return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
+        }
+        do {
+            let outcome = try trainer(for: instruction.architecture).train(
+                global: instruction.parameters, on: local.train, task: instruction.task)
+            let report = TrainingReport(
+                sampleCount: outcome.sampleCount, loss: outcome.loss, accuracy: outcome.accuracy, steps: outcome.steps)
+            guard let assignment = instruction.secure else {
+                return [.update(round: round, delta: outcome.delta, report: report)]
+            }
+            let codec = try assignment.codec()
+            let weight = UInt32(clamping: min(outcome.sampleCount, Int(assignment.maxWeight)))
+            let input: [UInt32]
+            var client: SecAggClient
+            let configuration = try assignment.configuration(vectorLength: outcome.delta.count)
+            // Stochastic rounding may be seeded (reproducible simulations); key pairs and mask
+            // seeds always come from the operating system's CSPRNG.
+            if let simulationSeed {
+                var rng = TesseraRandom(seed: simulationSeed ^ instruction.task.seed)
+                input = try codec.encode(outcome.delta, weight: weight, using: &rng)
+            } else {
+                var rng = SecureRandomGenerator()
+                input = try codec.encode(outcome.delta, weight: weight, using: &rng)
+            }
+            client = try SecAggClient(id: assignment.participantIndex, configuration: configuration)
+            let advertise = try client.advertiseKeys()
+            secure = (round, client, input)
+            return [.trained(round: round, report: report), .secAgg(round: round, .advertiseKeys(advertise))]
+        } catch {
+            return [.failed(round: round, reason: "\(error)")]
+        }
+    }
+
+    private func respond(round: Int, _ request: SecAggMessage) -> [ParticipantMessage] {
+        guard var state = secure, state.round == round else {
+            return [.failed(round: round, reason: "\(site) holds no secure-aggregation state for round \(round)")]
+        }
+        do {
+            var rng = SecureRandomGenerator()
+            let reply = try state.client.respond(to: request, input: state.input, using: &rng)
+            secure = state
+            if case .unmaskingResponse = reply { secure = nil }
+            return [.secAgg(round: round, reply)]
+        } catch {
+            secure = nil
+            return [.failed(round: round, reason: "\(error)")]
+        }
+    }
+
+    private func evaluate(_ instruction: EvaluateInstruction) -> [ParticipantMessage] {
+        guard let local = data[instruction.datasetName] else {
+            return [.failed(round: instruction.round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
+        }
+        do {
+            let metrics = try trainer(for: instruction.architecture).evaluate(
+                parameters: instruction.parameters, on: local.test ?? local.train)
+            return [.evaluation(round: instruction.round, metrics)]
+        } catch {
+            return [.failed(round: instruction.round, reason: "\(error)")]
+        }
+    }
+}

@@ -1,0 +1,216 @@
+import Testing
+import TesseraData
+import TesseraSecAgg
+import TesseraSimulation
+import TesseraTensor
+@testable import TesseraFederation
+
+/// A small linearly separable 2-class problem split across sites, with site-specific
+/// covariate shift (the same decision boundary everywhere, different feature means).
+enum RoundFixtures {
+    static func dataset(_ n: Int, seed: UInt64, shift: Float = 0) throws -> Dataset {
+        var rng = TesseraRandom(seed: seed)
+        var x = Tensor.randomNormal([n, 4], using: &rng)
+        x = x + shift
+        let y = (0..<n).map { i -> Float in
+            x.scalars[(4 * i)..<(4 * i + 4)].reduce(0, +) > 0 ? 1 : 0
+        }
+        return try Dataset(features: x, labels: Tensor(y), classCount: 2)
+    }
+
+    static func agents(_ count: Int, samples: Int = 60, seed: UInt64 = 1) throws -> [ParticipantAgent] {
+        try (0..<count).map { i in
+            let train = try dataset(samples + 7 * i, seed: seed &+ UInt64(i), shift: Float(i % 3) * 0.2)
+            let test = try dataset(40, seed: seed &+ 1000 &+ UInt64(i), shift: Float(i % 3) * 0.2)
+            return ParticipantAgent(
+                site: "site-\(i + 1)", data: ["risk": LocalData(train: train, test: test)], simulationSeed: 42)
+        }
+    }
+
+    static let architecture = ModelArchitecture.logisticRegression(inputs: 4, classes: 2)
+
+    static func plan(
+        rounds: Int = 3, secure: Bool = true, minimum: Int = 2, epochs: Int = 1,
+        onFailure: FederationPlan.RoundFailurePolicy = .continue, neighbourhood: FederationPlan.SecureAggregation.Neighbourhood = .automatic
+    ) -> FederationPlan {
+        FederationPlan(
+            experimentID: "test", rounds: rounds, datasetName: "risk", architecture: architecture,
+            selection: .init(fraction: 1, minimum: minimum),
+            training: TrainingTask(epochs: epochs, batchSize: 16, optimizer: .sgd(learningRate: 0.1)),
+            secureAggregation: secure ? .init(neighbourhood: neighbourhood, dropoutRate: 0.3, corruptionRate: 0.1, clip: 2) : nil,
+            evaluationEvery: 1, onRoundFailure: onFailure, seed: 5)
+    }
+
+    static func initialModel() throws -> [Float] { try architecture.build(seed: 3).parameters }
+}
+
+@Suite struct RoundStateMachineTests {
+    @Test func fedAvgWithOneParticipantEqualsCentralisedSGD() throws {
+        let data = try RoundFixtures.dataset(100, seed: 9)
+        let agent = ParticipantAgent(site: "only", data: ["risk": LocalData(train: data)])
+        var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 1, epochs: 2)
+        plan.evaluationEvery = 0
+        let w0 = try RoundFixtures.initialModel()
+        let outcome = InMemoryFederation(plan: plan, initialModel: w0, strategy: try FedAvg(), participants: [agent]).run()
+        #expect(outcome.completedRounds == 1)
+
+        // The same batches, in the same order, with plain SGD on one model.
+        let model = try RoundFixtures.architecture.build(seed: 3)
+        var sgd = SGD(learningRate: 0.1)
+        let seed = CoordinatorStateMachine.trainingSeed(experimentSeed: plan.seed, round: 1, position: 0)
+        var batches = try data.batches(size: 16, shuffleSeed: seed)
+        for _ in 0..<2 {
+            while batches.next() {
+                try model.trainStep(input: batches.features, targets: batches.labels, loss: .softmaxCrossEntropy, optimizer: &sgd)
+            }
+        }
+        let maxDifference = zip(model.parameters, outcome.finalModel).map { abs($0 - $1) }.max() ?? 1
+        #expect(maxDifference < 1e-5, "FedAvg(1 site) vs centralised SGD differ by \(maxDifference)")
+    }
+
+    @Test func plaintextAndSecureRoundsReachTheSameModel() throws {
+        let w0 = try RoundFixtures.initialModel()
+        let plain = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 4, secure: false), initialModel: w0, strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(10)).run()
+        let secure = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 4, secure: true), initialModel: w0, strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(10)).run()
+        #expect(plain.completedRounds == 4)
+        #expect(secure.completedRounds == 4)
+        let difference = zip(plain.finalModel, secure.finalModel).map { abs($0 - $1) }.max() ?? 1
+        // 2 clip / (2^23 − 1) quantization steps per round, 4 rounds: far below 1e-3.
+        #expect(difference < 1e-3, "secure vs plaintext models differ by \(difference)")
+        let plainAccuracy = plain.records.last?.evalAccuracy ?? 0
+        let secureAccuracy = secure.records.last?.evalAccuracy ?? 0
+        #expect(plainAccuracy > 0.85)
+        #expect(abs(plainAccuracy - secureAccuracy) < 0.02)
+        // Under secure aggregation no participant ever sent its update in the clear.
+        let clearUpdates = secure.transcript.filter { if case .update = $0.message { return true } else { return false } }
+        #expect(clearUpdates.isEmpty)
+        #expect(secure.published.map(\.version.description) == ["1.0.1", "1.0.2", "1.0.3", "1.0.4"])
+    }
+
+    @Test(arguments: [
+        InMemoryFederation.FaultPoint.training, .shareKeys, .maskedInput, .unmasking,
+    ])
+    func secureRoundSurvivesADropoutAtEveryStage(point: InMemoryFederation.FaultPoint) throws {
+        for kind in [InMemoryFederation.FaultKind.disconnect, .silent] {
+            let fault = InMemoryFederation.Fault(site: "site-3", round: 2, point: point, kind: kind)
+            let outcome = InMemoryFederation(
+                plan: RoundFixtures.plan(rounds: 3, neighbourhood: .complete(thresholdFraction: 0.6)),
+                initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
+                participants: try RoundFixtures.agents(6), faults: [fault]
+            ).run()
+            #expect(outcome.completedRounds == 3, "\(point) \(kind): \(outcome.records.map(\.failureReason))")
+            let round2 = outcome.records.first { $0.round == 2 }
+            // A participant whose masked input reached the server is still in the sum: its
+            // self-mask is reconstructed from its peers' shares.
+            let expectedContributors = point == .unmasking ? 6 : 5
+            #expect(round2?.contributors == expectedContributors, "\(point) \(kind)")
+            // It rejoins and contributes to the next round.
+            #expect(outcome.records.first { $0.round == 3 }?.contributors == 6, "\(point) \(kind)")
+        }
+    }
+
+    @Test func tooManyDropoutsFailTheRoundCleanlyAndTheExperimentGoesOn() throws {
+        let faults = ["site-1", "site-2", "site-3", "site-4"].map {
+            InMemoryFederation.Fault(site: $0, round: 1, point: .maskedInput)
+        }
+        let w0 = try RoundFixtures.initialModel()
+        let outcome = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete(thresholdFraction: 0.6)), initialModel: w0,
+            strategy: try FedAvg(), participants: try RoundFixtures.agents(6), faults: faults
+        ).run()
+        let first = outcome.records.first { $0.round == 1 }
+        #expect(first?.status == .failed)
+        #expect(first?.failureReason?.contains("secure aggregation aborted") == true)
+        #expect(outcome.records.first { $0.round == 2 }?.status == .completed)
+        #expect(outcome.completedRounds == 1)
+        // The failed round published nothing: the first version comes from round 2.
+        #expect(outcome.published.map(\.round) == [2])
+    }
+
+    @Test func stopPolicyEndsTheExperimentOnAFailedRound() throws {
+        let faults = ["site-1", "site-2", "site-3", "site-4"].map {
+            InMemoryFederation.Fault(site: $0, round: 1, point: .shareKeys, kind: .silent)
+        }
+        let outcome = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 3, onFailure: .stop, neighbourhood: .complete(thresholdFraction: 0.6)),
+            initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(6), faults: faults
+        ).run()
+        #expect(outcome.records.count == 1)
+        #expect(outcome.records[0].status == .failed)
+        #expect(outcome.completedRounds == 0)
+    }
+
+    @Test func tooFewParticipantsForTheMinimumFailsAfterTheSelectionDeadline() throws {
+        let outcome = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, secure: false, minimum: 5), initialModel: try RoundFixtures.initialModel(),
+            strategy: try FedAvg(), participants: try RoundFixtures.agents(3)
+        ).run()
+        #expect(outcome.records.count == 2)
+        #expect(outcome.records.allSatisfy { $0.status == .failed })
+        #expect(outcome.records[0].failureReason?.contains("minimum is 5") == true)
+    }
+
+    @Test func plaintextDropoutBelowMinimumFailsButAboveItCompletes() throws {
+        let w0 = try RoundFixtures.initialModel()
+        let one = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 1, secure: false, minimum: 3), initialModel: w0, strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(4),
+            faults: [InMemoryFederation.Fault(site: "site-2", round: 1, point: .training, kind: .silent)]
+        ).run()
+        #expect(one.records[0].status == .completed)
+        #expect(one.records[0].contributors == 3)
+        let two = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 1, secure: false, minimum: 3), initialModel: w0, strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(4),
+            faults: ["site-1", "site-2"].map { InMemoryFederation.Fault(site: $0, round: 1, point: .training) }
+        ).run()
+        #expect(two.records[0].status == .failed)
+    }
+
+    @Test func misbehavingParticipantsAreDroppedAndTheRoundGoesOn() throws {
+        // Plaintext: one site sends an update of the wrong length.
+        let federation = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, secure: false), initialModel: try RoundFixtures.initialModel(),
+            strategy: try FedAvg(), participants: try RoundFixtures.agents(4))
+        federation.tamper = { site, message in
+            if site == "site-2", case .update(let round, let delta, let report) = message, round == 1 {
+                return .update(round: round, delta: Array(delta.dropLast()), report: report)
+            }
+            return message
+        }
+        let outcome = federation.run()
+        #expect(outcome.records[0].status == .completed)
+        #expect(outcome.records[0].contributors == 3)
+        #expect(outcome.rejections.contains { $0.site == "site-2" && $0.reason.contains("update of") })
+        #expect(outcome.records[1].contributors == 4)
+    }
+
+    @Test func secureRoundRefusesAClearUpdateAndAReplayedMessage() throws {
+        var replay: ParticipantMessage?
+        let federation = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete(thresholdFraction: 0.6)),
+            initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(5))
+        federation.tamper = { site, message in
+            // site-4 sends a clear update instead of taking part in round 1.
+            if site == "site-4", case .trained(let round, let report) = message, round == 1 {
+                return .update(round: round, delta: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], report: report)
+            }
+            // site-5 replays its round-1 AdvertiseKeys message in round 2.
+            if site == "site-5", case .secAgg(let round, .advertiseKeys) = message {
+                if round == 1 { replay = message } else if let old = replay { return old }
+            }
+            return message
+        }
+        let outcome = federation.run()
+        #expect(outcome.completedRounds == 2)
+        #expect(outcome.rejections.contains { $0.site == "site-4" && $0.reason.contains("plaintext update in a secure round") })
+        #expect(outcome.rejections.contains { $0.site == "site-5" && $0.reason.contains("round 1 arrived during round 2") })
+        #expect(outcome.records[0].contributors == 4)
+    }
+}
