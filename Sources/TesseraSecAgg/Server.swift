@@ -14,6 +14,24 @@ public struct SecAggResult: Sendable, Hashable {
     public var dropped: [UInt32]
     /// The number of participants that completed each stage.
     public var stageCounts: [SecAggStage: Int]
+    /// How much unmasking work the round took.
+    public var statistics: UnmaskingStatistics
+}
+
+/// The work of one round's unmasking, for metrics and benchmarks.
+public struct UnmaskingStatistics: Sendable, Hashable {
+    /// Secrets rebuilt from Shamir shares (self-mask seeds plus dropped masking keys).
+    public var secretsReconstructed: Int
+    /// Self masks removed (one per survivor).
+    public var selfMasksRemoved: Int
+    /// Pairwise masks of dropped participants removed (one X25519 and one expansion each).
+    public var pairMasksRemoved: Int
+    /// Words of keystream expanded: `(selfMasksRemoved + pairMasksRemoved) · d`.
+    public var keystreamWords: Int
+    /// Time spent in Shamir reconstruction.
+    public var reconstructionTime: Duration
+    /// Time spent deriving and removing the masks (on ``SecAggServer/workerCount`` threads).
+    public var maskRemovalTime: Duration
 }
 
 /// The coordinator's side of a secure-aggregation round, as a transport-free state machine.
@@ -506,14 +524,17 @@ public struct SecAggServer: Sendable {
             for entry in response.keyShares { keyShares[entry.peer, default: []].append(entry.share) }
         }
 
+        let clock = ContinuousClock()
+        let reconstructionStart = clock.now
+        var reconstructor = BatchReconstructor()
         var work: [SecAggParallel.MaskTask] = []
         work.reserveCapacity(survivorsSorted.count + dropped.count * 8)
         for u in survivorsSorted {
-            let seed = try reconstruct(u, from: selfMaskShares[u] ?? [], what: "self-mask seed")
+            let seed = try reconstruct(u, from: selfMaskShares[u] ?? [], what: "self-mask seed", with: &reconstructor)
             work.append(.seed(SecretBytes(seed), .minus))
         }
         for v in dropped {
-            let raw = try reconstruct(v, from: keyShares[v] ?? [], what: "masking key")
+            let raw = try reconstruct(v, from: keyShares[v] ?? [], what: "masking key", with: &reconstructor)
             let key: X25519PrivateKey
             do {
                 key = try X25519PrivateKey(rawRepresentation: raw)
@@ -537,16 +558,27 @@ public struct SecAggServer: Sendable {
             }
         }
 
+        let removalStart = clock.now
         var sum = runningSum
         try SecAggParallel.removeMasks(work, from: &sum, roundID: roundID, workerCount: workerCount)
+        let statistics = UnmaskingStatistics(
+            secretsReconstructed: survivorsSorted.count + dropped.count,
+            selfMasksRemoved: survivorsSorted.count,
+            pairMasksRemoved: work.count - survivorsSorted.count,
+            keystreamWords: work.count * configuration.vectorLength,
+            reconstructionTime: removalStart - reconstructionStart,
+            maskRemovalTime: clock.now - removalStart)
 
         var counts: [SecAggStage: Int] = [:]
         for (stage, set) in survivors { counts[stage] = set.count }
         counts[.unmasking] = responses.count
-        return SecAggResult(roundID: roundID, sum: sum, survivors: survivorsSorted, dropped: dropped, stageCounts: counts)
+        return SecAggResult(
+            roundID: roundID, sum: sum, survivors: survivorsSorted, dropped: dropped, stageCounts: counts, statistics: statistics)
     }
 
-    private func reconstruct(_ peer: UInt32, from shares: [ShamirShare], what: String) throws(SecAggError) -> [UInt8] {
+    private func reconstruct(
+        _ peer: UInt32, from shares: [ShamirShare], what: String, with reconstructor: inout BatchReconstructor
+    ) throws(SecAggError) -> [UInt8] {
         guard shares.count >= threshold else {
             throw SecAggError(
                 code: .tooFewSurvivors,
@@ -554,12 +586,11 @@ public struct SecAggServer: Sendable {
                     + "\(threshold); round \(roundID) aborts.",
                 participant: peer, stage: .unmasking, roundID: roundID)
         }
-        do {
-            return try Shamir.combine(shares, threshold: threshold, secretLength: SecAggProtocol.secretLength)
-        } catch {
+        guard let secret = reconstructor.reconstruct(shares, threshold: threshold, secretLength: SecAggProtocol.secretLength) else {
             throw SecAggError(
                 code: .reconstructionFailed, message: "The shares of participant \(peer)'s \(what) do not reconstruct a secret.",
-                participant: peer, stage: .unmasking, roundID: roundID, cause: error as? CryptoError)
+                participant: peer, stage: .unmasking, roundID: roundID)
         }
+        return secret
     }
 }
