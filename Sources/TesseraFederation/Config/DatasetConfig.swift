@@ -1,0 +1,355 @@
+import Foundation
+
+/// `dataset:` — where the examples come from.
+///
+/// ```yaml
+/// dataset:
+///   kind: csv                        # csv | npy | idx | synthetic_fedprox | synthetic_iid | clinical_risk
+///   paths: [../Datasets-sample/clinical-risk/site-1.csv, …]
+///   label_column: outcome
+///   test_fraction: 0.2
+///   standardise: true
+/// ```
+///
+/// Each kind accepts only its own keys, and a key of another kind is refused by name:
+///
+/// | kind | keys (besides `kind`, `test_fraction`, `standardise`) |
+/// |---|---|
+/// | `csv` | `paths` (required), `label_column` (required), `feature_columns`, `exclude_columns`, `delimiter` |
+/// | `clinical_risk` | `paths` (the sample sites; empty = generate), `label_column`, `feature_columns`, `exclude_columns`, `delimiter`, `samples_per_participant` |
+/// | `npy` | `features`, `labels` (both required) |
+/// | `idx` | `images`, `labels` (both required; MNIST's format) |
+/// | `synthetic_fedprox` | `alpha`, `beta`, `dimension`, `classes` |
+/// | `synthetic_iid` | `dimension`, `classes`, `samples_per_participant` |
+///
+/// Relative paths are resolved against the directory of the experiment file (see
+/// ``ExperimentConfig/resolve(_:)``), so an experiment runs the same from any working directory.
+public struct DatasetConfig: Sendable, Hashable, Codable {
+    public enum Kind: String, ConfigChoice {
+        /// CSV files with a header row; one file per site under `natural` partitioning.
+        case csv
+        /// A `.npy` feature matrix and a `.npy` label vector.
+        case npy
+        /// IDX image and label files (the MNIST format).
+        case idx
+        /// Synthetic(α, β) of Li et al. 2020 (FedProx): each device draws its own softmax model
+        /// `W_k ~ N(u_k, 1)`, `u_k ~ N(0, α)` and its own feature distribution with mean
+        /// `B_k ~ N(0, β)`; α controls how much local models differ, β how much local data does.
+        case syntheticFedProx = "synthetic_fedprox"
+        /// Synthetic IID data (Li et al. 2020): one shared model and feature distribution.
+        case syntheticIID = "synthetic_iid"
+        /// The clinical-risk tabular data of the quick start: per-site CSV files (the samples in
+        /// `Datasets-sample/clinical-risk/`) or, with no paths, freshly generated sites.
+        case clinicalRisk = "clinical_risk"
+    }
+
+    /// Default `synthetic_iid`: needs no files, so an experiment file with no `dataset:`
+    /// section still runs.
+    public var kind: Kind
+    /// Data files (`csv`, `clinical_risk`). Under `natural` partitioning, one file per participant.
+    public var paths: [String]
+    /// The header of the label column (`csv`: required, because a guessed label column would
+    /// silently train on the wrong target; `clinical_risk`: `nil` uses the format's own).
+    public var labelColumn: String?
+    /// Exactly these feature columns, in this order (`nil`, the default, means every column
+    /// except the label and `exclude_columns`). Fixing the order keeps the model's inputs
+    /// aligned across sites whose exports order columns differently.
+    public var featureColumns: [String]?
+    /// Columns never used as features (identifiers, dates, free text). Default none.
+    public var excludeColumns: [String]
+    /// The CSV field separator, one ASCII character. Default `,`.
+    public var delimiter: String
+    /// `npy`: the feature matrix file.
+    public var features: String?
+    /// `idx`: the image file.
+    public var images: String?
+    /// `npy`, `idx`: the label file.
+    public var labels: String?
+    /// `synthetic_fedprox`: α, the spread of the local models. Default 1 (Synthetic(1,1)).
+    public var alpha: Double
+    /// `synthetic_fedprox`: β, the spread of the local feature distributions. Default 1.
+    public var beta: Double
+    /// Synthetic feature count. Default 60, as in Li et al. 2020.
+    public var dimension: Int
+    /// Synthetic class count. Default 10, as in Li et al. 2020.
+    public var classes: Int
+    /// Examples generated per participant (`synthetic_iid`, generated `clinical_risk`).
+    /// Default 200. (`synthetic_fedprox` draws per-device sizes from the paper's power law.)
+    public var samplesPerParticipant: Int
+    /// Fraction of each participant's examples held out for evaluation, in `[0, 1)`.
+    /// Default 0.2. The split is per participant and seeded, so it never moves data between sites.
+    public var testFraction: Double
+    /// Standardise features to zero mean and unit variance with each participant's *own*
+    /// training-split statistics (pooled statistics would need a federated pass and would leak
+    /// site summaries). Default `false`: data is used as given; set `true` for tabular data
+    /// whose features have different units.
+    public var standardise: Bool
+
+    public init(
+        kind: Kind = .syntheticIID, paths: [String] = [], labelColumn: String? = nil, featureColumns: [String]? = nil,
+        excludeColumns: [String] = [], delimiter: String = ",", features: String? = nil, images: String? = nil,
+        labels: String? = nil, alpha: Double = 1, beta: Double = 1, dimension: Int = 60, classes: Int = 10,
+        samplesPerParticipant: Int = 200, testFraction: Double = 0.2, standardise: Bool = false
+    ) {
+        self.kind = kind
+        self.paths = paths
+        self.labelColumn = labelColumn
+        self.featureColumns = featureColumns
+        self.excludeColumns = excludeColumns
+        self.delimiter = delimiter
+        self.features = features
+        self.images = images
+        self.labels = labels
+        self.alpha = alpha
+        self.beta = beta
+        self.dimension = dimension
+        self.classes = classes
+        self.samplesPerParticipant = samplesPerParticipant
+        self.testFraction = testFraction
+        self.standardise = standardise
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case kind, paths
+        case labelColumn = "label_column"
+        case featureColumns = "feature_columns"
+        case excludeColumns = "exclude_columns"
+        case delimiter, features, images, labels, alpha, beta, dimension, classes
+        case samplesPerParticipant = "samples_per_participant"
+        case testFraction = "test_fraction"
+        case standardise
+    }
+
+    static func keys(for kind: Kind) -> [String] {
+        let common = ["kind", "test_fraction", "standardise"]
+        let table = ["paths", "label_column", "feature_columns", "exclude_columns", "delimiter"]
+        switch kind {
+        case .csv: return common + table
+        case .clinicalRisk: return common + table + ["samples_per_participant"]
+        case .npy: return common + ["features", "labels"]
+        case .idx: return common + ["images", "labels"]
+        case .syntheticFedProx: return common + ["alpha", "beta", "dimension", "classes"]
+        case .syntheticIID: return common + ["dimension", "classes", "samples_per_participant"]
+        }
+    }
+
+    /// Whether the source already comes split into participants (files per site, or a
+    /// generator that draws each device's data separately), as `natural` partitioning needs.
+    public var hasNaturalPartition: Bool {
+        switch kind {
+        case .csv: !paths.isEmpty
+        case .clinicalRisk, .syntheticFedProx: true
+        case .npy, .idx, .syntheticIID: false
+        }
+    }
+
+    /// The number of classes when the dataset fixes it without reading files.
+    var knownClasses: Int? {
+        switch kind {
+        case .syntheticFedProx, .syntheticIID: classes
+        default: nil
+        }
+    }
+
+    /// The number of features when the dataset fixes it without reading files.
+    var knownInputs: Int? {
+        switch kind {
+        case .syntheticFedProx, .syntheticIID: dimension
+        case .idx: ModelConfig.cnnInputs
+        default: nil
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let (c, present) = try decoder.configSection(CodingKeys.self)
+        let d = DatasetConfig()
+        let kind = try c.choice(Kind.self, forKey: .kind, default: d.kind)
+        try decoder.rejectInapplicable(
+            present: present, allowed: Self.keys(for: kind), usage: Kind.usage(Self.keys), label: "dataset kind",
+            chosen: kind.rawValue)
+        self.init(
+            kind: kind, paths: try c.value(.paths, default: d.paths), labelColumn: try c.optional(.labelColumn),
+            featureColumns: try c.optional(.featureColumns), excludeColumns: try c.value(.excludeColumns, default: d.excludeColumns),
+            delimiter: try c.value(.delimiter, default: d.delimiter), features: try c.optional(.features),
+            images: try c.optional(.images), labels: try c.optional(.labels), alpha: try c.value(.alpha, default: d.alpha),
+            beta: try c.value(.beta, default: d.beta), dimension: try c.value(.dimension, default: d.dimension),
+            classes: try c.value(.classes, default: d.classes),
+            samplesPerParticipant: try c.value(.samplesPerParticipant, default: d.samplesPerParticipant),
+            testFraction: try c.value(.testFraction, default: d.testFraction),
+            standardise: try c.value(.standardise, default: d.standardise))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        let allowed = Self.keys(for: kind)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(paths, forKey: .paths, ifIn: allowed)
+        try c.encode(labelColumn, forKey: .labelColumn, ifIn: allowed)
+        try c.encode(featureColumns, forKey: .featureColumns, ifIn: allowed)
+        try c.encode(excludeColumns, forKey: .excludeColumns, ifIn: allowed)
+        try c.encode(delimiter, forKey: .delimiter, ifIn: allowed)
+        try c.encode(features, forKey: .features, ifIn: allowed)
+        try c.encode(images, forKey: .images, ifIn: allowed)
+        try c.encode(labels, forKey: .labels, ifIn: allowed)
+        try c.encode(alpha, forKey: .alpha, ifIn: allowed)
+        try c.encode(beta, forKey: .beta, ifIn: allowed)
+        try c.encode(dimension, forKey: .dimension, ifIn: allowed)
+        try c.encode(classes, forKey: .classes, ifIn: allowed)
+        try c.encode(samplesPerParticipant, forKey: .samplesPerParticipant, ifIn: allowed)
+        try c.encode(testFraction, forKey: .testFraction)
+        try c.encode(standardise, forKey: .standardise)
+    }
+
+    func validate() throws(ConfigError) {
+        let rules = ConfigRules("dataset")
+        switch kind {
+        case .csv:
+            guard !paths.isEmpty else {
+                throw ConfigError(.missingValue, at: rules.path("paths"), "required for kind csv: list the CSV files")
+            }
+            guard labelColumn != nil else {
+                throw ConfigError(
+                    .missingValue, at: rules.path("label_column"),
+                    "required for kind csv: name the header of the column to predict")
+            }
+        case .npy:
+            guard features != nil else {
+                throw ConfigError(.missingValue, at: rules.path("features"), "required for kind npy: the feature matrix file")
+            }
+            guard labels != nil else {
+                throw ConfigError(.missingValue, at: rules.path("labels"), "required for kind npy: the label vector file")
+            }
+        case .idx:
+            guard images != nil else {
+                throw ConfigError(.missingValue, at: rules.path("images"), "required for kind idx: the IDX image file")
+            }
+            guard labels != nil else {
+                throw ConfigError(.missingValue, at: rules.path("labels"), "required for kind idx: the IDX label file")
+            }
+        case .syntheticFedProx:
+            try rules.nonNegative(alpha, "alpha")
+            try rules.nonNegative(beta, "beta")
+        case .clinicalRisk, .syntheticIID:
+            break
+        }
+        for (i, path) in paths.enumerated() {
+            try rules.check(!path.isEmpty, "paths[\(i)]", "is an empty path")
+        }
+        if let duplicate = Dictionary(grouping: paths, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
+            throw ConfigError(
+                .invalidValue, at: rules.path("paths"), "lists \"\(duplicate)\" twice; every file must be a different site")
+        }
+        if let label = labelColumn { try rules.check(!label.isEmpty, "label_column", "is empty") }
+        if let featureColumns {
+            try rules.check(!featureColumns.isEmpty, "feature_columns", "is an empty list; omit it to use every column")
+            if let label = labelColumn, featureColumns.contains(label) {
+                throw ConfigError(
+                    .conflict, at: rules.path("feature_columns"), "includes the label column \"\(label)\"; a model must not see its target")
+            }
+            try rules.check(
+                excludeColumns.isEmpty, "exclude_columns",
+                "cannot be combined with feature_columns: list the wanted columns or the unwanted ones, not both")
+        }
+        try rules.check(
+            delimiter.unicodeScalars.count == 1 && delimiter.unicodeScalars.first!.isASCII && delimiter != "\"",
+            "delimiter", "must be one ASCII character other than a quote, got \"\(delimiter)\"")
+        if kind == .syntheticFedProx || kind == .syntheticIID {
+            try rules.positive(dimension, "dimension")
+            try rules.check(classes >= 2, "classes", "must be at least 2, got \(classes)")
+        }
+        if kind == .syntheticIID || (kind == .clinicalRisk && paths.isEmpty) {
+            try rules.positive(samplesPerParticipant, "samples_per_participant")
+        }
+        try rules.halfOpen(testFraction, 0, 1, "test_fraction")
+    }
+}
+
+/// `partitioning:` — how examples are spread over the simulated participants.
+///
+/// ```yaml
+/// partitioning:
+///   scheme: dirichlet    # iid | dirichlet | shards | power_law | natural
+///   alpha: 0.5           # dirichlet only
+/// ```
+///
+/// - `iid`: a seeded shuffle dealt out evenly.
+/// - `dirichlet`: label skew after Hsu et al. 2019: for each class, the participants' shares
+///   are drawn from `Dir(α)`. Small α (0.1) gives each participant few classes; large α
+///   (100) approaches IID.
+/// - `shards`: McMahan et al. 2017's pathological split: sort by label, cut into
+///   `participants × shards_per_participant` shards, deal each participant that many.
+/// - `power_law`: IID labels but unequal sizes: the participant of rank `i` (1-based) gets a
+///   share proportional to `i^(−exponent)`.
+/// - `natural`: keep the source's own split (one CSV per site, or a per-device generator).
+public struct PartitioningConfig: Sendable, Hashable, Codable {
+    public enum Scheme: String, ConfigChoice {
+        case iid, dirichlet, shards
+        case powerLaw = "power_law"
+        case natural
+    }
+
+    /// Default `iid`, the baseline every non-IID result is compared against.
+    public var scheme: Scheme
+    /// Dirichlet concentration `α > 0`. Default 0.5, a common "moderately non-IID" setting
+    /// (Hsu et al. 2019 sweep from 0.05 to 100).
+    public var alpha: Double
+    /// Shards per participant. Default 2, McMahan et al.'s setting (each client sees about two classes).
+    public var shardsPerParticipant: Int
+    /// Power-law exponent `> 0`. Default 1 (Zipf: the largest participant has twice the
+    /// second's data).
+    public var exponent: Double
+
+    public init(scheme: Scheme = .iid, alpha: Double = 0.5, shardsPerParticipant: Int = 2, exponent: Double = 1) {
+        self.scheme = scheme
+        self.alpha = alpha
+        self.shardsPerParticipant = shardsPerParticipant
+        self.exponent = exponent
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case scheme, alpha
+        case shardsPerParticipant = "shards_per_participant"
+        case exponent
+    }
+
+    static func keys(for scheme: Scheme) -> [String] {
+        switch scheme {
+        case .iid, .natural: ["scheme"]
+        case .dirichlet: ["scheme", "alpha"]
+        case .shards: ["scheme", "shards_per_participant"]
+        case .powerLaw: ["scheme", "exponent"]
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let (c, present) = try decoder.configSection(CodingKeys.self)
+        let d = PartitioningConfig()
+        let scheme = try c.choice(Scheme.self, forKey: .scheme, default: d.scheme)
+        try decoder.rejectInapplicable(
+            present: present, allowed: Self.keys(for: scheme), usage: Scheme.usage(Self.keys), label: "partitioning scheme",
+            chosen: scheme.rawValue)
+        self.init(
+            scheme: scheme, alpha: try c.value(.alpha, default: d.alpha),
+            shardsPerParticipant: try c.value(.shardsPerParticipant, default: d.shardsPerParticipant),
+            exponent: try c.value(.exponent, default: d.exponent))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        let allowed = Self.keys(for: scheme)
+        try c.encode(scheme, forKey: .scheme)
+        try c.encode(alpha, forKey: .alpha, ifIn: allowed)
+        try c.encode(shardsPerParticipant, forKey: .shardsPerParticipant, ifIn: allowed)
+        try c.encode(exponent, forKey: .exponent, ifIn: allowed)
+    }
+
+    func validate() throws(ConfigError) {
+        let rules = ConfigRules("partitioning")
+        switch scheme {
+        case .dirichlet: try rules.positive(alpha, "alpha")
+        case .shards: try rules.positive(shardsPerParticipant, "shards_per_participant")
+        case .powerLaw: try rules.positive(exponent, "exponent")
+        case .iid, .natural: break
+        }
+    }
+}

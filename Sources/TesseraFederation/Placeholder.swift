@@ -1,1 +1,0 @@
-// The federation domain lands with the Federation issue.

@@ -1,0 +1,108 @@
+/// The aggregation maths, as pure functions on flat parameter vectors.
+///
+/// Nothing here keeps state or knows about rounds: each function takes vectors and returns a
+/// vector, so each can be tested on its own against hand-computed values. The strategies
+/// (``FedAvg``, ``FedAdam``, ``Krum``, …) call these and add their server optimiser.
+///
+/// Sums are accumulated in `Double` and rounded to `Float` once at the end, so the result does
+/// not depend on update order beyond the last bit and long cohorts do not lose precision.
+///
+/// The robust rules live next to their strategies: ``coordinateMedian(_:)`` in `Median.swift`,
+/// ``trimmedMean(_:trimFraction:)`` in `TrimmedMean.swift`, ``krumScores(_:byzantine:)``,
+/// ``krum(_:byzantine:)`` and ``multiKrum(_:byzantine:selecting:)`` in `Krum.swift`.
+public enum Aggregation {
+    /// The weighted mean `Σ w_k x_k / Σ w_k`.
+    ///
+    /// - Throws: ``AggregationError`` for no vectors, vectors of different lengths, non-finite
+    ///   values, a negative or non-finite weight, a weight count that does not match, or
+    ///   weights that sum to zero.
+    public static func weightedMean(_ vectors: [[Float]], weights: [Double]) throws(AggregationError) -> [Float] {
+        try checkVectors(vectors)
+        guard weights.count == vectors.count else {
+            throw AggregationError(
+                .mismatchedLengths, "Got \(vectors.count) vectors but \(weights.count) weights; give one weight per vector.")
+        }
+        for (index, weight) in weights.enumerated() where !(weight.isFinite && weight >= 0) {
+            throw AggregationError(.invalidWeight, "Weight \(index) is \(weight); weights must be finite and non-negative.")
+        }
+        let total = weights.reduce(0, +)
+        guard total > 0 else {
+            throw AggregationError(.invalidWeight, "All \(weights.count) weights are zero, so there is nothing to average.")
+        }
+        var sum = [Double](repeating: 0, count: vectors[0].count)
+        for (vector, weight) in zip(vectors, weights) where weight > 0 {
+            for j in sum.indices { sum[j] += weight * Double(vector[j]) }
+        }
+        return sum.map { Float($0 / total) }
+    }
+
+    /// The sample-weighted mean update `Σ n_k Δ_k / Σ n_k` of a plaintext round (FedAvg's
+    /// aggregate, McMahan et al. 2017).
+    public static func weightedMean(_ updates: [ClientUpdate]) throws(AggregationError) -> [Float] {
+        try checkVectors(updates.map(\.delta), labels: updates.map(\.participant))
+        for update in updates where update.sampleCount < 0 {
+            throw AggregationError(
+                .invalidWeight, "\(label(update.participant, fallback: "An update")) reports \(update.sampleCount) samples; "
+                    + "sample counts cannot be negative.")
+        }
+        return try weightedMean(updates.map(\.delta), weights: updates.map { Double($0.sampleCount) })
+    }
+
+    /// The unweighted mean `Σ x_k / n` (Multi-Krum's average of the selected updates).
+    public static func mean(_ vectors: [[Float]]) throws(AggregationError) -> [Float] {
+        try weightedMean(vectors, weights: [Double](repeating: 1, count: vectors.count))
+    }
+
+    /// The plain server step `x + η d`: FedAvg's update with server learning rate `η` (Reddi
+    /// et al. 2021, Algorithm 1 with server SGD), and the step every robust rule takes after
+    /// aggregating.
+    public static func serverStep(global: [Float], direction: [Float], learningRate: Double) throws(AggregationError) -> [Float] {
+        try checkSameLength(global: global, update: direction)
+        var next = global
+        for j in next.indices { next[j] = Float(Double(global[j]) + learningRate * Double(direction[j])) }
+        return next
+    }
+
+    // MARK: - Input checks shared by every rule
+
+    /// Non-empty, equal lengths, finite.
+    static func checkVectors(_ vectors: [[Float]], labels: [String?] = []) throws(AggregationError) {
+        guard let first = vectors.first else {
+            throw AggregationError(.emptyInput, "No updates to aggregate: every selected participant dropped out or failed.")
+        }
+        guard !first.isEmpty else {
+            throw AggregationError(.emptyInput, "The updates are empty vectors; the model has no parameters.")
+        }
+        for (index, vector) in vectors.enumerated() {
+            let name = label(index < labels.count ? labels[index] : nil, fallback: "Update \(index)")
+            guard vector.count == first.count else {
+                throw AggregationError(
+                    .mismatchedLengths,
+                    "\(name) has \(vector.count) coordinates but update 0 has \(first.count); all participants must "
+                        + "train the same model.")
+            }
+            try checkFinite(vector, what: name)
+        }
+    }
+
+    static func checkFinite(_ vector: [Float], what: String) throws(AggregationError) {
+        guard !vector.isEmpty else { throw AggregationError(.emptyInput, "\(what) is an empty vector.") }
+        if let index = vector.firstIndex(where: { !$0.isFinite }) {
+            throw AggregationError(
+                .nonFiniteValue, "\(what) holds \(vector[index]) at coordinate \(index); local training probably diverged "
+                    + "(lower the learning rate or set local_training.clip_norm).")
+        }
+    }
+
+    static func checkSameLength(global: [Float], update: [Float]) throws(AggregationError) {
+        guard global.count == update.count else {
+            throw AggregationError(
+                .mismatchedLengths,
+                "The global model has \(global.count) parameters but the update has \(update.count).")
+        }
+    }
+
+    private static func label(_ participant: String?, fallback: String) -> String {
+        participant.map { "The update of participant \($0)" } ?? fallback
+    }
+}
