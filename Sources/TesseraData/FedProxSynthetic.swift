@@ -126,8 +126,13 @@ public enum FedProxSynthetic {
             if let cap = c.maximumSamples { n = min(n, cap) }
             return max(1, n)
         }
-        let modelMeans = (0..<c.devices).map { _ in c.alpha * priorStream.nextGaussian() }
-        let inputCentres = (0..<c.devices).map { _ in c.beta * priorStream.nextGaussian() }
+        // (u_k, B_k) pairs in device order, so device k's priors do not depend on K.
+        var modelMeans: [Double] = []
+        var inputCentres: [Double] = []
+        for _ in 0..<c.devices {
+            modelMeans.append(c.alpha * priorStream.nextGaussian())
+            inputCentres.append(c.beta * priorStream.nextGaussian())
+        }
         let shared: (weights: [Float], bias: [Float])? =
             c.iid
             ? (
