@@ -235,7 +235,10 @@ struct ConfigErrorTests {
         let overflow = try #require(configError("participants: 10\nsecure_aggregation: {bits: 32}"))
         #expect(overflow.code == .conflict && overflow.path == "secure_aggregation.bits")
         #expect(overflow.message.contains("overflow"))
-        let weights = try #require(configError("dataset: {kind: synthetic_iid, samples_per_participant: 5000}\nsecure_aggregation: {max_weight: 100}"))
+        let weights = try #require(
+            configError(
+                "dataset: {kind: synthetic_iid, max_samples_per_participant: 5000}\npartitioning: {scheme: natural}\n"
+                    + "secure_aggregation: {max_weight: 100}"))
         #expect(weights.path == "secure_aggregation.max_weight")
         let infeasible = try #require(configError("participants: 4\nsecure_aggregation: {dropout_rate: 0.6, corruption_rate: 0.5}"))
         #expect(infeasible.path == "secure_aggregation.dropout_rate" && infeasible.code == .conflict)
@@ -251,14 +254,21 @@ struct ConfigErrorTests {
     func crossField() throws {
         let mu = try #require(configError("strategy: {name: fedprox}\nlocal_training: {proximal_mu: 0}"))
         #expect(mu.path == "local_training.proximal_mu" && mu.message.contains("FedAvg"))
-        let natural = try #require(configError("partitioning: {scheme: natural}"))
-        #expect(natural.path == "partitioning.scheme" && natural.message.contains("synthetic_iid"))
+        let natural = try #require(configError("dataset: {kind: npy, features: x.npy, labels: y.npy}\npartitioning: {scheme: natural}"))
+        #expect(natural.path == "partitioning.scheme" && natural.message.contains("npy has none"))
+        let generated = try #require(configError("participants: 4\ndataset: {kind: clinical_risk}\npartitioning: {scheme: natural}"))
+        #expect(generated.path == "participants" && generated.message.contains("5 sites"))
         let files = try #require(configError("participants: 3\ndataset: {kind: csv, paths: [a.csv, b.csv], label_column: y}\npartitioning: {scheme: natural}"))
         #expect(files.path == "participants" && files.message.contains("lists 2"))
         let label = try #require(configError("dataset: {kind: csv, paths: [a.csv]}"))
         #expect(label.code == .missingValue && label.path == "dataset.label_column")
         let classes = try #require(configError("model: {classes: 3}\ndataset: {kind: synthetic_iid, classes: 10}"))
         #expect(classes.path == "model.classes")
+        // Once the data is read, the inferred sizes fill in the architecture.
+        let mlp = ModelConfig(preset: .mlp, hidden: [16, 8])
+        #expect(try mlp.architecture(dataInputs: 11, dataClasses: 2) == .mlp(inputs: 11, hidden: [16, 8], classes: 2))
+        #expect(throws: ConfigError.self) { try ModelConfig(preset: .mcmahanCNN).architecture(dataInputs: 11, dataClasses: 2) }
+        #expect(throws: ConfigError.self) { try ModelConfig(inputs: 12).architecture(dataInputs: 11, dataClasses: 2) }
     }
 
     @Test("YAML syntax errors and duplicate keys give a line")

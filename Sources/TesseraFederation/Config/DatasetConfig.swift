@@ -16,11 +16,15 @@ import Foundation
 /// | kind | keys (besides `kind`, `test_fraction`, `standardise`) |
 /// |---|---|
 /// | `csv` | `paths` (required), `label_column` (required), `feature_columns`, `exclude_columns`, `delimiter` |
-/// | `clinical_risk` | `paths` (the sample sites; empty = generate), `label_column`, `feature_columns`, `exclude_columns`, `delimiter`, `samples_per_participant` |
+/// | `clinical_risk` | `paths` (the sample sites; empty = generate the five quick-start sites), `label_column`, `feature_columns`, `exclude_columns`, `delimiter` |
 /// | `npy` | `features`, `labels` (both required) |
 /// | `idx` | `images`, `labels` (both required; MNIST's format) |
-/// | `synthetic_fedprox` | `alpha`, `beta`, `dimension`, `classes` |
-/// | `synthetic_iid` | `dimension`, `classes`, `samples_per_participant` |
+/// | `synthetic_fedprox` | `alpha`, `beta`, `dimension`, `classes`, `max_samples_per_participant` |
+/// | `synthetic_iid` | `dimension`, `classes`, `max_samples_per_participant` |
+///
+/// The generators draw one dataset per participant (`participants` of them). Under
+/// `natural` partitioning each participant keeps its own; under any other scheme the
+/// participants' data is pooled and dealt out again.
 ///
 /// Relative paths are resolved against the directory of the experiment file (see
 /// ``ExperimentConfig/resolve(_:)``), so an experiment runs the same from any working directory.
@@ -36,10 +40,13 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         /// `W_k ~ N(u_k, 1)`, `u_k ~ N(0, α)` and its own feature distribution with mean
         /// `B_k ~ N(0, β)`; α controls how much local models differ, β how much local data does.
         case syntheticFedProx = "synthetic_fedprox"
-        /// Synthetic IID data (Li et al. 2020): one shared model and feature distribution.
+        /// Synthetic-IID of Li et al. 2020: one shared model and feature distribution, the
+        /// control for `synthetic_fedprox`.
         case syntheticIID = "synthetic_iid"
-        /// The clinical-risk tabular data of the quick start: per-site CSV files (the samples in
-        /// `Datasets-sample/clinical-risk/`) or, with no paths, freshly generated sites.
+        /// The clinical-risk tabular data of the quick start (`TesseraData.ClinicalRisk`):
+        /// per-site CSV files (the samples in `Datasets-sample/clinical-risk/`) or, with no
+        /// paths, the five quick-start hospitals generated from the experiment's seed. The label
+        /// is the format's `readmitted_30d` unless `label_column` says otherwise.
         case clinicalRisk = "clinical_risk"
     }
 
@@ -73,9 +80,10 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
     public var dimension: Int
     /// Synthetic class count. Default 10, as in Li et al. 2020.
     public var classes: Int
-    /// Examples generated per participant (`synthetic_iid`, generated `clinical_risk`).
-    /// Default 200. (`synthetic_fedprox` draws per-device sizes from the paper's power law.)
-    public var samplesPerParticipant: Int
+    /// Synthetic generators: a cap on the examples of one participant. `nil` (default) keeps
+    /// the reference generator's heavy-tailed sizes (`⌊exp(N(4, 2))⌋ + 50`: a median near 100,
+    /// a few devices with thousands); a cap keeps quick experiments quick.
+    public var maxSamplesPerParticipant: Int?
     /// Fraction of each participant's examples held out for evaluation, in `[0, 1)`.
     /// Default 0.2. The split is per participant and seeded, so it never moves data between sites.
     public var testFraction: Double
@@ -89,7 +97,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         kind: Kind = .syntheticIID, paths: [String] = [], labelColumn: String? = nil, featureColumns: [String]? = nil,
         excludeColumns: [String] = [], delimiter: String = ",", features: String? = nil, images: String? = nil,
         labels: String? = nil, alpha: Double = 1, beta: Double = 1, dimension: Int = 60, classes: Int = 10,
-        samplesPerParticipant: Int = 200, testFraction: Double = 0.2, standardise: Bool = false
+        maxSamplesPerParticipant: Int? = nil, testFraction: Double = 0.2, standardise: Bool = false
     ) {
         self.kind = kind
         self.paths = paths
@@ -104,7 +112,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         self.beta = beta
         self.dimension = dimension
         self.classes = classes
-        self.samplesPerParticipant = samplesPerParticipant
+        self.maxSamplesPerParticipant = maxSamplesPerParticipant
         self.testFraction = testFraction
         self.standardise = standardise
     }
@@ -115,7 +123,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         case featureColumns = "feature_columns"
         case excludeColumns = "exclude_columns"
         case delimiter, features, images, labels, alpha, beta, dimension, classes
-        case samplesPerParticipant = "samples_per_participant"
+        case maxSamplesPerParticipant = "max_samples_per_participant"
         case testFraction = "test_fraction"
         case standardise
     }
@@ -125,11 +133,11 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         let table = ["paths", "label_column", "feature_columns", "exclude_columns", "delimiter"]
         switch kind {
         case .csv: return common + table
-        case .clinicalRisk: return common + table + ["samples_per_participant"]
+        case .clinicalRisk: return common + table
         case .npy: return common + ["features", "labels"]
         case .idx: return common + ["images", "labels"]
-        case .syntheticFedProx: return common + ["alpha", "beta", "dimension", "classes"]
-        case .syntheticIID: return common + ["dimension", "classes", "samples_per_participant"]
+        case .syntheticFedProx: return common + ["alpha", "beta", "dimension", "classes", "max_samples_per_participant"]
+        case .syntheticIID: return common + ["dimension", "classes", "max_samples_per_participant"]
         }
     }
 
@@ -138,8 +146,8 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
     public var hasNaturalPartition: Bool {
         switch kind {
         case .csv: !paths.isEmpty
-        case .clinicalRisk, .syntheticFedProx: true
-        case .npy, .idx, .syntheticIID: false
+        case .clinicalRisk, .syntheticFedProx, .syntheticIID: true
+        case .npy, .idx: false
         }
     }
 
@@ -174,7 +182,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             images: try c.optional(.images), labels: try c.optional(.labels), alpha: try c.value(.alpha, default: d.alpha),
             beta: try c.value(.beta, default: d.beta), dimension: try c.value(.dimension, default: d.dimension),
             classes: try c.value(.classes, default: d.classes),
-            samplesPerParticipant: try c.value(.samplesPerParticipant, default: d.samplesPerParticipant),
+            maxSamplesPerParticipant: try c.optional(.maxSamplesPerParticipant),
             testFraction: try c.value(.testFraction, default: d.testFraction),
             standardise: try c.value(.standardise, default: d.standardise))
     }
@@ -195,7 +203,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         try c.encode(beta, forKey: .beta, ifIn: allowed)
         try c.encode(dimension, forKey: .dimension, ifIn: allowed)
         try c.encode(classes, forKey: .classes, ifIn: allowed)
-        try c.encode(samplesPerParticipant, forKey: .samplesPerParticipant, ifIn: allowed)
+        try c.encode(maxSamplesPerParticipant, forKey: .maxSamplesPerParticipant, ifIn: allowed)
         try c.encode(testFraction, forKey: .testFraction)
         try c.encode(standardise, forKey: .standardise)
     }
@@ -257,9 +265,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             try rules.positive(dimension, "dimension")
             try rules.check(classes >= 2, "classes", "must be at least 2, got \(classes)")
         }
-        if kind == .syntheticIID || (kind == .clinicalRisk && paths.isEmpty) {
-            try rules.positive(samplesPerParticipant, "samples_per_participant")
-        }
+        if let cap = maxSamplesPerParticipant { try rules.positive(cap, "max_samples_per_participant") }
         try rules.halfOpen(testFraction, 0, 1, "test_fraction")
     }
 }

@@ -1,3 +1,4 @@
+import TesseraData
 import TesseraSecAgg
 
 extension ExperimentConfig {
@@ -62,6 +63,12 @@ extension ExperimentConfig {
             unless: dataset.hasNaturalPartition, "scheme",
             "natural keeps the source's own split, but dataset kind \(dataset.kind.rawValue) has none; choose iid, dirichlet, "
                 + "shards or power_law")
+        if dataset.kind == .clinicalRisk && dataset.paths.isEmpty {
+            try ConfigRules("").conflict(
+                unless: participants == ClinicalRisk.quickstartSites.count, "participants",
+                "is \(participants) but the generated clinical-risk data has \(ClinicalRisk.quickstartSites.count) sites "
+                    + "(the quick-start hospitals); make them equal, or list site files in dataset.paths")
+        }
         if (dataset.kind == .csv || dataset.kind == .clinicalRisk) && !dataset.paths.isEmpty {
             try ConfigRules("").conflict(
                 unless: dataset.paths.count == participants, "participants",
@@ -145,13 +152,14 @@ extension ExperimentConfig {
         }
     }
 
-    /// The training samples a generated participant reports, when the generator fixes it.
+    /// The most training samples a generated participant can report, when the configuration
+    /// bounds it: the generator cap under natural partitioning (re-partitioning pools the data,
+    /// so one participant could receive more).
     private var expectedSamplesPerParticipant: Int? {
+        guard partitioning.scheme == .natural, let cap = dataset.maxSamplesPerParticipant else { return nil }
         switch dataset.kind {
-        case .syntheticIID: Int((Double(dataset.samplesPerParticipant) * (1 - dataset.testFraction)).rounded(.up))
-        case .clinicalRisk where dataset.paths.isEmpty:
-            Int((Double(dataset.samplesPerParticipant) * (1 - dataset.testFraction)).rounded(.up))
-        default: nil
+        case .syntheticIID, .syntheticFedProx: return Int((Double(cap) * (1 - dataset.testFraction)).rounded(.up))
+        default: return nil
         }
     }
 }

@@ -64,6 +64,29 @@ public struct ModelConfig: Sendable, Hashable, Codable {
             classes: try c.optional(.classes))
     }
 
+    /// The architecture every participant builds, once the data has told how many features
+    /// and classes it has. Values written in the file must agree with the data.
+    public func architecture(dataInputs: Int, dataClasses: Int) throws(ConfigError) -> ModelArchitecture {
+        let rules = ConfigRules("model")
+        if let inputs {
+            try rules.conflict(
+                unless: inputs == dataInputs, "inputs", "is \(inputs) but the dataset has \(dataInputs) features; omit it to infer it")
+        }
+        if let classes {
+            try rules.conflict(
+                unless: classes == dataClasses, "classes", "is \(classes) but the dataset has \(dataClasses) classes; omit it to infer it")
+        }
+        switch preset {
+        case .logisticRegression: return .logisticRegression(inputs: dataInputs, classes: dataClasses)
+        case .mlp: return .mlp(inputs: dataInputs, hidden: hidden, classes: dataClasses)
+        case .mcmahanCNN:
+            try rules.conflict(
+                unless: dataInputs == Self.cnnInputs, "preset",
+                "mcmahan_cnn takes 1×28×28 images (784 inputs) but the dataset has \(dataInputs) features")
+            return .mcmahanCNN(classes: dataClasses)
+        }
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         let allowed = Self.keys(for: preset)
