@@ -134,6 +134,19 @@ public enum ClinicalRisk {
             baseRateShift: 0.1),
     ]
 
+    /// `count` site profiles for a simulated federation of any size: the five quick-start
+    /// hospital types in turn (site 6 is another urban teaching hospital, and so on), named
+    /// `site-1`… and optionally all of `patientsPerSite` patients. Sites of the same type still
+    /// differ in their data, because each site has its own random stream.
+    public static func siteProfiles(count: Int, patientsPerSite: Int? = nil) -> [SiteProfile] {
+        (0..<max(0, count)).map { k in
+            var profile = quickstartSites[k % quickstartSites.count]
+            profile.name = "site-\(k + 1)"
+            if let patientsPerSite { profile.patients = patientsPerSite }
+            return profile
+        }
+    }
+
     /// The readmission probability of one recorded patient (features in ``featureNames``
     /// order) at `site`: the ground truth a perfect model would learn.
     public static func risk(_ features: [Float], site: SiteProfile) -> Double {

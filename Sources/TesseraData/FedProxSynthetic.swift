@@ -58,11 +58,14 @@ public enum FedProxSynthetic {
         public var minimumSamples: Int
         /// An optional cap on a device's samples (`nil`: as in the paper).
         public var maximumSamples: Int?
+        /// Gives every device exactly this many samples instead of the log-normal sizes: for
+        /// experiments that study heterogeneity of models and inputs without quantity skew.
+        public var samplesPerDevice: Int?
 
         public init(
             alpha: Double = 1, beta: Double = 1, iid: Bool = false, devices: Int = 30, dimension: Int = 60,
             classes: Int = 10, sizeLogMean: Double = 4, sizeLogSigma: Double = 2, minimumSamples: Int = 50,
-            maximumSamples: Int? = nil
+            maximumSamples: Int? = nil, samplesPerDevice: Int? = nil
         ) {
             self.alpha = alpha
             self.beta = beta
@@ -74,6 +77,7 @@ public enum FedProxSynthetic {
             self.sizeLogSigma = sizeLogSigma
             self.minimumSamples = minimumSamples
             self.maximumSamples = maximumSamples
+            self.samplesPerDevice = samplesPerDevice
         }
 
         /// Synthetic(α, β) with the paper's other settings.
@@ -82,8 +86,8 @@ public enum FedProxSynthetic {
         }
 
         /// Synthetic-IID with the paper's other settings.
-        public static func iid(devices: Int = 30) -> Configuration {
-            Configuration(alpha: 0, beta: 0, iid: true, devices: devices)
+        public static func iid(devices: Int = 30, samplesPerDevice: Int? = nil) -> Configuration {
+            Configuration(alpha: 0, beta: 0, iid: true, devices: devices, samplesPerDevice: samplesPerDevice)
         }
     }
 
@@ -112,6 +116,9 @@ public enum FedProxSynthetic {
         guard c.alpha >= 0, c.beta >= 0, c.sizeLogSigma >= 0 else {
             throw DataError(.invalidArgument, "alpha, beta and sizeLogSigma must be non-negative")
         }
+        if let fixed = c.samplesPerDevice, fixed < 1 {
+            throw DataError(.invalidArgument, "samplesPerDevice must be at least 1, got \(fixed)")
+        }
         if let cap = c.maximumSamples, cap < max(1, c.minimumSamples) {
             throw DataError(.invalidArgument, "maximumSamples \(cap) is below minimumSamples \(c.minimumSamples)")
         }
@@ -124,7 +131,8 @@ public enum FedProxSynthetic {
             let draw = exp(c.sizeLogMean + c.sizeLogSigma * sizeStream.nextGaussian())
             var n = Int(min(draw, 1e9)) + c.minimumSamples
             if let cap = c.maximumSamples { n = min(n, cap) }
-            return max(1, n)
+            // The draw is made even when overridden, so the other streams stay aligned.
+            return c.samplesPerDevice ?? max(1, n)
         }
         // (u_k, B_k) pairs in device order, so device k's priors do not depend on K.
         var modelMeans: [Double] = []

@@ -88,6 +88,11 @@ import Testing
         #expect(abs(capped - 0.176) < 0.03, "\(capped)")
     }
 
+    @Test func fixedDeviceSizesOverrideTheLogNormal() throws {
+        let devices = try FedProxSynthetic.datasets(.iid(devices: 4, samplesPerDevice: 37), seed: 1)
+        #expect(devices.map(\.count) == [37, 37, 37, 37])
+    }
+
     @Test func rejectsNonsenseConfigurations() {
         expectDataError(.invalidArgument) {
             _ = try FedProxSynthetic.generate(FedProxSynthetic.Configuration(devices: 0), seed: 1)
@@ -120,6 +125,16 @@ import Testing
         // A site's data does not depend on the sites listed after it.
         let firstTwo = ClinicalRisk.generateSites(Array(ClinicalRisk.quickstartSites.prefix(2)), seed: 1)
         #expect(firstTwo[1].features == a[1].features)
+    }
+
+    @Test func profilesForAnyNumberOfSitesCycleTheHospitalTypes() {
+        let profiles = ClinicalRisk.siteProfiles(count: 7, patientsPerSite: 120)
+        #expect(profiles.map(\.name) == (1...7).map { "site-\($0)" })
+        #expect(profiles.allSatisfy { $0.patients == 120 })
+        #expect(profiles[5].ageMean == ClinicalRisk.quickstartSites[0].ageMean)
+        let sites = ClinicalRisk.generateSites(profiles, seed: 4)
+        #expect(sites[5].count == 120)
+        #expect(sites[5].features != sites[0].features)
     }
 
     private func columnMean(_ data: Dataset, _ name: String) -> Double {
