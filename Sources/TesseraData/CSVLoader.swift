@@ -105,8 +105,9 @@ public struct CSVOptions: Sendable, Hashable {
 /// - fields may be quoted with `"`, which allows delimiters, line breaks and `""` (an escaped
 ///   quote) inside them; a quote inside an unquoted field is an ordinary character;
 /// - rows end with LF or CRLF; blank lines are skipped; a UTF-8 byte-order mark is ignored;
-/// - numbers are parsed by the C library (`strtof`, "C" locale): `1`, `-2.5`, `1e-3`, `nan`,
-///   `inf`; spaces around a number are ignored.
+/// - numbers are read exactly as the C library's `strtof` reads them in the "C" locale (`1`,
+///   `-2.5`, `1e-3`, `nan`, `inf`), with an exact fast path for plain short decimals; spaces
+///   around a number are ignored.
 ///
 /// Every error names the file, the 1-based line number of the row (the number a text editor
 /// shows, also when an earlier quoted field spans lines) and the column.
@@ -161,6 +162,8 @@ struct CSVParser {
     /// ids (stored as floats in `labels` until the final mapping is known).
     private var labelIDs: [String: Int] = [:]
     private var labelTexts: [String] = []
+    /// The UTF-8 bytes of each of `labelTexts`, for the byte-comparison fast path.
+    private var labelBytes: [[UInt8]] = []
     /// The class index of each label text, when ``CSVOptions/classNames`` fixes them.
     private var fixedClasses: [String: Int]?
 
@@ -530,8 +533,18 @@ struct CSVParser {
             }
             return value
         case .classification:
-            let text = String(decoding: UnsafeBufferPointer(start: field, count: count), as: UTF8.self)
-                .trimmingCharacters(in: .whitespaces)
+            let (start, end) = Self.trimmed(field, count: count)
+            let bytes = UnsafeBufferPointer(start: UnsafePointer(field) + start, count: end - start)
+            // Most tasks have a handful of classes: comparing bytes with each known label is
+            // cheaper than hashing a String for every row.
+            if fixedClasses == nil && labelTexts.count <= 32 && !bytes.isEmpty {
+                for (id, known) in labelBytes.enumerated() where known.count == bytes.count {
+                    if known.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
+                        return Float(id)
+                    }
+                }
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
             guard !text.isEmpty else {
                 throw DataError(
                     .emptyCell, "\(path): row \(line), column \"\(name)\": the label is empty", file: path, row: line,
@@ -556,20 +569,103 @@ struct CSVParser {
             }
             labelIDs[text] = id
             labelTexts.append(text)
+            labelBytes.append(Array(bytes))
             return Float(id)
         }
+    }
+
+    /// The bounds of `field` without leading and trailing spaces and tabs.
+    @inline(__always)
+    static func trimmed(_ field: UnsafeMutablePointer<UInt8>, count: Int) -> (start: Int, end: Int) {
+        var start = 0
+        var end = count
+        while start < end && (field[start] == 0x20 || field[start] == 0x09) { start += 1 }
+        while end > start && (field[end - 1] == 0x20 || field[end - 1] == 0x09) { end -= 1 }
+        return (start, end)
+    }
+
+    /// Exact powers of ten as `Float` (10^10 = 2^10 · 5^10 is the last one a float holds exactly).
+    private static let powersOfTen: [Float] = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]
+
+    /// Parses the common case of a plain decimal — `[+-]digits[.digits][e[+-]digits]` whose
+    /// digits form an integer M ≤ 2^24 and whose decimal exponent k has |k| ≤ 10 — without
+    /// the C library, or returns `nil` to defer to `strtof`.
+    ///
+    /// Why this is exact: M and 10^|k| are both exactly representable as floats, so `M · 10^k`
+    /// or `M / 10^-k` is a single IEEE operation and therefore correctly rounded — the same
+    /// float `strtof` returns (Clinger's fast path). It makes typical CSV cells several times
+    /// cheaper to parse; anything else (long mantissas, large exponents, `nan`, hex) takes the
+    /// `strtof` path.
+    @inline(__always)
+    static func fastDecimal(_ p: UnsafePointer<UInt8>, count n: Int) -> Float? {
+        var i = 0
+        var negative = false
+        if p[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        } else if p[0] == UInt8(ascii: "+") {
+            i = 1
+        }
+        var mantissa: UInt64 = 0
+        var sawDigit = false
+        var exponent = 0
+        while i < n, p[i] &- 48 < 10 {
+            mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48)
+            if mantissa > 1 << 24 { return nil }
+            sawDigit = true
+            i += 1
+        }
+        if i < n && p[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < n, p[i] &- 48 < 10 {
+                mantissa = mantissa &* 10 &+ UInt64(p[i] &- 48)
+                if mantissa > 1 << 24 { return nil }
+                exponent -= 1
+                sawDigit = true
+                i += 1
+            }
+        }
+        guard sawDigit else { return nil }
+        if i < n && (p[i] == UInt8(ascii: "e") || p[i] == UInt8(ascii: "E")) {
+            i += 1
+            var exponentNegative = false
+            if i < n && (p[i] == UInt8(ascii: "-") || p[i] == UInt8(ascii: "+")) {
+                exponentNegative = p[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var value = 0
+            var digits = 0
+            while i < n, p[i] &- 48 < 10 {
+                value = value * 10 + Int(p[i] &- 48)
+                if value > 100 { return nil }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            exponent += exponentNegative ? -value : value
+        }
+        guard i == n else { return nil }
+        var result = Float(mantissa)
+        if mantissa != 0 {
+            if exponent > 0 {
+                guard exponent <= 10 else { return nil }
+                result *= powersOfTen[exponent]
+            } else if exponent < 0 {
+                guard exponent >= -10 else { return nil }
+                result /= powersOfTen[-exponent]
+            }
+        }
+        return negative ? -result : result
     }
 
     /// Parses a number, or returns `nil` for an empty (or all-space) cell.
     private mutating func parseNumber(_ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int)
         throws -> Float?
     {
-        var start = 0
-        var end = count
-        while start < end && (field[start] == 0x20 || field[start] == 0x09) { start += 1 }
-        while end > start && (field[end - 1] == 0x20 || field[end - 1] == 0x09) { end -= 1 }
+        let (start, end) = Self.trimmed(field, count: count)
         let length = end - start
         if length == 0 { return nil }
+        if let value = Self.fastDecimal(field + start, count: length) { return value }
         if length + 1 > numberScratch.count {
             numberScratch = [CChar](repeating: 0, count: length + 1)
         }

@@ -300,3 +300,40 @@ import Testing
         }
     }
 }
+
+@Suite struct CSVNumberParsing {
+    /// The fast decimal path must return exactly the float `strtof` returns, for every input it
+    /// accepts; everything else must be left to `strtof`.
+    @Test func fastPathAgreesWithStrtofBitForBit() {
+        var rng = TesseraRandom(seed: 99)
+        var accepted = 0
+        let digits = Array("0123456789")
+        func randomDigits(_ maxCount: Int) -> String {
+            String((0..<rng.nextInt(below: maxCount + 1)).map { _ in digits[rng.nextInt(below: 10)] })
+        }
+        for _ in 0..<40_000 {
+            var text = ["", "-", "+"][rng.nextInt(below: 3)]
+            text += randomDigits(9)
+            if rng.nextInt(below: 3) > 0 { text += "." + randomDigits(9) }
+            if rng.nextInt(below: 4) == 0 {
+                text += ["e", "E"][rng.nextInt(below: 2)] + ["", "-", "+"][rng.nextInt(below: 3)] + randomDigits(3)
+            }
+            var bytes = Array(text.utf8)
+            guard !bytes.isEmpty else { continue }
+            let fast = bytes.withUnsafeMutableBufferPointer {
+                CSVParser.fastDecimal(UnsafePointer($0.baseAddress!), count: $0.count)
+            }
+            guard let fast else { continue }
+            accepted += 1
+            var stop: UnsafeMutablePointer<CChar>? = nil
+            let reference = text.withCString { start -> (Float, Int) in
+                let value = strtof(start, &stop)
+                return (value, stop! - UnsafeMutablePointer(mutating: start))
+            }
+            #expect(reference.1 == bytes.count, "strtof does not take all of \"\(text)\" but the fast path did")
+            #expect(fast.bitPattern == reference.0.bitPattern, "\"\(text)\": fast \(fast) vs strtof \(reference.0)")
+            bytes.removeAll()
+        }
+        #expect(accepted > 10_000, "the fast path should cover typical decimals (\(accepted))")
+    }
+}
