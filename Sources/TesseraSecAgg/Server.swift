@@ -362,8 +362,12 @@ public struct SecAggServer: Sendable {
             guard seen.insert(entry.peer).inserted else {
                 throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
             }
-            guard entry.share.x == responder, entry.share.values.count == expectedCount else {
-                throw error(.invalidShare, "The share of participant \(entry.peer) is not at this holder's point.", responder, .unmasking)
+            guard entry.share.x == responder, entry.share.values.count == expectedCount,
+                entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
+            else {
+                throw error(
+                    .invalidShare, "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
+                    responder, .unmasking)
             }
         }
         for entry in m.keyShares {
@@ -375,8 +379,12 @@ public struct SecAggServer: Sendable {
             guard seen.insert(entry.peer).inserted else {
                 throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
             }
-            guard entry.share.x == responder, entry.share.values.count == expectedCount else {
-                throw error(.invalidShare, "The share of participant \(entry.peer) is not at this holder's point.", responder, .unmasking)
+            guard entry.share.x == responder, entry.share.values.count == expectedCount,
+                entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
+            else {
+                throw error(
+                    .invalidShare, "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
+                    responder, .unmasking)
             }
         }
         responses[responder] = m

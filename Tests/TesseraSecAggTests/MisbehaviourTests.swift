@@ -424,3 +424,45 @@ struct ClientRefusalTests {
         #expect(misaddressed?.code == .inconsistentRequest && misaddressed?.participant == s.ids[2])
     }
 }
+
+@Suite("Client-side checks of share contents")
+struct ShareContentTests {
+    /// The simulation seeds participant `id`'s generator with `seed · φ + id`, and a client draws
+    /// its encryption key first: so a test can act as a malicious sender with `id`'s real key.
+    static func encryptionKey(_ id: UInt32, simulationSeed: UInt64) -> X25519PrivateKey {
+        var generator = DeterministicGenerator(seed: simulationSeed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(id))
+        return X25519PrivateKey(using: &generator)
+    }
+
+    @Test("A correctly encrypted share that names another recipient, or another evaluation point, is rejected")
+    func forgedContents() throws {
+        var s = Scenario()
+        let (p, q, other) = (s.ids[0], s.ids[3], s.ids[4])
+        let key = try SecAggProtocol.shareKey(
+            own: Self.encryptionKey(p, simulationSeed: 97), peer: Self.encryptionKey(q, simulationSeed: 97).publicKey,
+            roundID: 500, ownID: p, peerID: q)
+        let zero = [UInt64](repeating: 0, count: SecAggProtocol.shareElementCount)
+        let cases: [(plaintext: [UInt8], code: SecAggError.Code)] = [
+            (SecAggProtocol.sharePlaintext(
+                sender: p, recipient: other, selfMask: ShamirShare(x: q, values: zero), key: ShamirShare(x: q, values: zero)),
+             .misaddressedShare),
+            (SecAggProtocol.sharePlaintext(
+                sender: p, recipient: q, selfMask: ShamirShare(x: other, values: zero), key: ShamirShare(x: q, values: zero)),
+             .invalidShare),
+        ]
+        for (plaintext, code) in cases {
+            let ciphertext = try AEAD.seal(
+                plaintext, key: key, associatedData: SecAggProtocol.shareAssociatedData(roundID: 500, sender: p, recipient: q))
+            s.clientToServer = rewrite(.shareKeys, p) { message in
+                guard case .shareKeys(var m) = message, let index = m.shares.firstIndex(where: { $0.peer == q }) else { return [message] }
+                m.shares[index].ciphertext = ciphertext
+                return [.shareKeys(m)]
+            }
+            let outcome = try s.run()
+            let rejected = outcome.rejectedShares[q] ?? []
+            #expect(rejected.count == 1 && rejected.first?.code == code, "\(rejected)")
+            #expect(rejected.first?.participant == p && rejected.first?.stage == .maskedInputCollection)
+            s.expectSum(outcome, of: s.ids)
+        }
+    }
+}
