@@ -66,7 +66,8 @@ public struct BatchIterator: Sendable {
         guard shape.allSatisfy({ $0 > 0 }), shape.reduce(1, *) == dataset.featuresPerSample else {
             throw DataError(
                 .shapeMismatch,
-                "sample shape \(shape) does not hold the \(dataset.featuresPerSample) features of one sample (dataset sample shape \(dataset.sampleShape))")
+                "sample shape \(shape) does not hold the \(dataset.featuresPerSample) features of one sample (dataset sample shape \(dataset.sampleShape))"
+            )
         }
         self.dataset = dataset
         self.batchSize = batchSize

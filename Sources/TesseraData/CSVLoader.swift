@@ -180,10 +180,13 @@ struct CSVParser {
         self.headerOnly = headerOnly
         if let names = options.classNames {
             guard options.task == .classification, !names.isEmpty, Set(names).count == names.count else {
-                throw DataError(.invalidArgument, "classNames must be a non-empty list of distinct labels for a classification task")
+                throw DataError(
+                    .invalidArgument, "classNames must be a non-empty list of distinct labels for a classification task"
+                )
             }
             if let count = options.classCount, count != names.count {
-                throw DataError(.invalidArgument, "classCount \(count) disagrees with the \(names.count) classNames given")
+                throw DataError(
+                    .invalidArgument, "classCount \(count) disagrees with the \(names.count) classNames given")
             }
             fixedClasses = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
         }
@@ -266,7 +269,9 @@ struct CSVParser {
     /// The index of the line feed that ends the record starting at `start`, or `nil` if the
     /// record is not complete in `bytes[start..<end]`. Follows the same grammar as the field
     /// parser, so a quote only opens a quoted field at the start of a field.
-    static func recordEnd(_ bytes: UnsafeMutablePointer<UInt8>, from start: Int, to end: Int, delimiter: UInt8)
+    static func recordEnd(
+        _ bytes: UnsafeMutablePointer<UInt8>, from start: Int, to end: Int, delimiter: UInt8
+    )
         -> Int?
     {
         let quote = UInt8(ascii: "\"")
@@ -436,7 +441,8 @@ struct CSVParser {
                 }
                 if case .feature = roles[i] {
                     throw DataError(
-                        .duplicateColumn, "\(path): feature column \"\(name)\" is listed twice", file: path, column: name)
+                        .duplicateColumn, "\(path): feature column \"\(name)\" is listed twice", file: path,
+                        column: name)
                 }
                 roles[i] = .feature(slot: featureNames.count)
                 featureNames.append(name)
@@ -478,8 +484,9 @@ struct CSVParser {
         _ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int, names: inout [String]
     ) throws {
         guard header != nil else {
-            names.append(String(decoding: UnsafeBufferPointer(start: field, count: count), as: UTF8.self)
-                .trimmingCharacters(in: .whitespaces))
+            names.append(
+                String(decoding: UnsafeBufferPointer(start: field, count: count), as: UTF8.self)
+                    .trimmingCharacters(in: .whitespaces))
             return
         }
         guard index < roles.count else { return }  // a ragged row; reported once the row is counted
@@ -493,7 +500,9 @@ struct CSVParser {
         }
     }
 
-    private mutating func parseFeature(_ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int)
+    private mutating func parseFeature(
+        _ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int
+    )
         throws -> Float
     {
         guard let value = try parseNumber(field, count: count, index: index, line: line) else {
@@ -515,7 +524,9 @@ struct CSVParser {
         return value
     }
 
-    private mutating func parseLabel(_ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int)
+    private mutating func parseLabel(
+        _ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int
+    )
         throws -> Float
     {
         let name = header![index]
@@ -539,7 +550,8 @@ struct CSVParser {
             // cheaper than hashing a String for every row.
             if fixedClasses == nil && labelTexts.count <= 32 && !bytes.isEmpty {
                 for (id, known) in labelBytes.enumerated() where known.count == bytes.count {
-                    if known.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
+                    if known.withUnsafeBufferPointer({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 })
+                    {
                         return Float(id)
                     }
                 }
@@ -659,7 +671,9 @@ struct CSVParser {
     }
 
     /// Parses a number, or returns `nil` for an empty (or all-space) cell.
-    private mutating func parseNumber(_ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int)
+    private mutating func parseNumber(
+        _ field: UnsafeMutablePointer<UInt8>, count: Int, index: Int, line: Int
+    )
         throws -> Float?
     {
         let (start, end) = Self.trimmed(field, count: count)
@@ -679,7 +693,8 @@ struct CSVParser {
             return stop.map { $0 - base } ?? 0
         }
         guard consumed == length else {
-            let text = String(decoding: UnsafeBufferPointer(start: field + start, count: min(length, 40)), as: UTF8.self)
+            let text = String(
+                decoding: UnsafeBufferPointer(start: field + start, count: min(length, 40)), as: UTF8.self)
             let name = header![index]
             throw DataError(
                 .nonNumericCell,

@@ -63,7 +63,8 @@ public struct Dataset: Sendable {
         guard features.shape[0] == labels.shape[0] else {
             throw DataError(
                 .shapeMismatch,
-                "features hold \(features.shape[0]) samples (shape \(features.shape)) but labels hold \(labels.shape[0])")
+                "features hold \(features.shape[0]) samples (shape \(features.shape)) but labels hold \(labels.shape[0])"
+            )
         }
         let perSample = features.shape.dropFirst().reduce(1, *)
         if let featureNames, featureNames.count != perSample {
@@ -171,7 +172,9 @@ public struct Dataset: Sendable {
     ///
     /// - Throws: `DataError.invalidArgument` if `testFraction` is not in `(0, 1)` or there are
     ///   fewer than two samples.
-    public func split(testFraction: Double, seed: UInt64, stratified: Bool = false) throws -> (
+    public func split(
+        testFraction: Double, seed: UInt64, stratified: Bool = false
+    ) throws -> (
         train: Dataset, test: Dataset
     ) {
         guard testFraction > 0 && testFraction < 1 else {
@@ -223,7 +226,8 @@ public struct Dataset: Sendable {
             guard part.classCount == first.classCount else {
                 throw DataError(
                     .shapeMismatch,
-                    "dataset \(i) has classCount \(part.classCount.map(String.init) ?? "nil (regression)"), dataset 0 has \(first.classCount.map(String.init) ?? "nil (regression)")")
+                    "dataset \(i) has classCount \(part.classCount.map(String.init) ?? "nil (regression)"), dataset 0 has \(first.classCount.map(String.init) ?? "nil (regression)")"
+                )
             }
         }
         var features: [Float] = []

@@ -111,7 +111,8 @@ public enum FedProxSynthetic {
         guard c.devices >= 1, c.dimension >= 1, c.classes >= 2, c.minimumSamples >= 0 else {
             throw DataError(
                 .invalidArgument,
-                "Synthetic needs devices ≥ 1, dimension ≥ 1, classes ≥ 2 and minimumSamples ≥ 0 (got \(c.devices), \(c.dimension), \(c.classes), \(c.minimumSamples))")
+                "Synthetic needs devices ≥ 1, dimension ≥ 1, classes ≥ 2 and minimumSamples ≥ 0 (got \(c.devices), \(c.dimension), \(c.classes), \(c.minimumSamples))"
+            )
         }
         guard c.alpha >= 0, c.beta >= 0, c.sizeLogSigma >= 0 else {
             throw DataError(.invalidArgument, "alpha, beta and sizeLogSigma must be non-negative")

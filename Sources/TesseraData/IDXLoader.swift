@@ -86,7 +86,8 @@ public enum IDXLoader {
         }
         var values = try readElements(reader, count: count, type: type, what: "data for dimensions \(shape)")
         if try reader.hasMoreBytes() {
-            throw DataError(.trailingData, "\(path): the file has data after the \(count) elements of \(shape)", file: path)
+            throw DataError(
+                .trailingData, "\(path): the file has data after the \(count) elements of \(shape)", file: path)
         }
         if scaleBytesToUnit && type.kind == .unsigned && type.size == 1 {
             values.withUnsafeMutableBufferPointer { v in

@@ -117,17 +117,20 @@ public enum NPYLoader {
             headerLength = Int(b[0]) | Int(b[1]) << 8 | Int(b[2]) << 16 | Int(b[3]) << 24
         default:
             throw DataError(
-                .malformedHeader, "\(path): NPY format version \(major).\(minor) is not supported (1.0, 2.0 and 3.0 are)",
+                .malformedHeader,
+                "\(path): NPY format version \(major).\(minor) is not supported (1.0, 2.0 and 3.0 are)",
                 file: path)
         }
         if let size = reader.size, reader.offset + headerLength > size {
-            throw malformed("the header declares \(headerLength) bytes but the file has only \(size - reader.offset) left")
+            throw malformed(
+                "the header declares \(headerLength) bytes but the file has only \(size - reader.offset) left")
         }
         let headerBytes = try reader.readBytes(headerLength)
         guard headerBytes.count == headerLength else { throw malformed("the header is cut off") }
         // Version 3.0 headers are UTF-8; 1.0 and 2.0 are Latin-1, which for the keys and
         // values numpy writes is the same ASCII.
-        let text = major == 3
+        let text =
+            major == 3
             ? String(decoding: headerBytes, as: UTF8.self)
             : String(headerBytes.map { Character(Unicode.Scalar($0)) })
         var parser = PythonLiteralParser(text: text)
@@ -135,12 +138,15 @@ public enum NPYLoader {
         do {
             dict = try parser.parseDictionary()
         } catch let error as PythonLiteralParser.ParseError {
-            throw malformed("the header dictionary cannot be parsed (\(error.message)): \(text.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw malformed(
+                "the header dictionary cannot be parsed (\(error.message)): \(text.trimmingCharacters(in: .whitespacesAndNewlines))"
+            )
         }
         guard case .string(let descr)? = dict["descr"] else {
             if case .list? = dict["descr"] {
                 throw DataError(
-                    .unsupportedDType, "\(path): structured (record) arrays are not supported; save a plain numeric array",
+                    .unsupportedDType,
+                    "\(path): structured (record) arrays are not supported; save a plain numeric array",
                     file: path)
             }
             throw malformed("the header has no 'descr' string")

@@ -127,7 +127,8 @@ public struct PartitionSummary: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let classes = labelHistograms.first?.count ?? 0
         let sizeWidth = max(4, String(sizes.max() ?? 0).count)
-        let cellWidth = max(3, String(labelHistograms.flatMap { $0 }.max() ?? 0).count, String(max(0, classes - 1)).count)
+        let cellWidth = max(
+            3, String(labelHistograms.flatMap { $0 }.max() ?? 0).count, String(max(0, classes - 1)).count)
         let clientWidth = max(6, String(sizes.count - 1).count)
         func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
         var lines = ["partition \(scheme): \(sizes.count) clients, \(total) samples"]

@@ -8,7 +8,9 @@ import TesseraTensor
 /// `ShardPartition.swift`, `PowerLawPartition.swift`.
 public enum Partitioner {
     /// Partitions `dataset` among `clients` with `scheme`.
-    public static func partition(_ dataset: Dataset, clients: Int, scheme: PartitionScheme, seed: UInt64) throws
+    public static func partition(
+        _ dataset: Dataset, clients: Int, scheme: PartitionScheme, seed: UInt64
+    ) throws
         -> Partition
     {
         switch scheme {
@@ -48,7 +50,8 @@ public enum Partitioner {
     static func requireClasses(_ dataset: Dataset, scheme: PartitionScheme) throws -> Int {
         guard let classCount = dataset.classCount else {
             throw DataError(
-                .invalidArgument, "\(scheme) partitions by label and needs a classification dataset (classCount is nil)")
+                .invalidArgument, "\(scheme) partitions by label and needs a classification dataset (classCount is nil)"
+            )
         }
         return classCount
     }

@@ -30,7 +30,8 @@ extension Partitioner {
         guard shardCount >= present.count else {
             throw DataError(
                 .invalidArgument,
-                "\(scheme): \(clients) clients × \(perClient) shards = \(shardCount) shards cannot cover the \(present.count) classes present with label-pure shards; give each client more shards")
+                "\(scheme): \(clients) clients × \(perClient) shards = \(shardCount) shards cannot cover the \(present.count) classes present with label-pure shards; give each client more shards"
+            )
         }
         guard shardCount <= dataset.count else {
             throw DataError(

@@ -87,7 +87,8 @@ public struct Standardizer: Sendable, Hashable, Codable {
         guard width > 0, features.count % width == 0 else {
             throw DataError(
                 .shapeMismatch,
-                "the standardiser has \(width) features but the tensor of shape \(features.shape) is not a whole number of samples")
+                "the standardiser has \(width) features but the tensor of shape \(features.shape) is not a whole number of samples"
+            )
         }
         features.withUnsafeMutableBufferPointer { x in
             for i in 0..<x.count { x[i] = (x[i] - mean[i % width]) / standardDeviation[i % width] }

@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
+@testable import TesseraData
+@testable import TesseraTensor
+
 #if canImport(Glibc)
 import Glibc
 #endif
-
-@testable import TesseraData
-@testable import TesseraTensor
 
 /// The streaming promise of `CSVLoader`: memory grows with the parsed floats, not with the
 /// text of the file.

@@ -22,7 +22,8 @@ import Testing
             #expect(data.features[1, 1, 2] == Float(17) / 255)
             #expect(data.labels.scalars == [7, 2])
             #expect(data.classCount == 8)
-            #expect(try IDXLoader.loadDataset(images: files.images, labels: files.labels, classCount: 10).classCount == 10)
+            #expect(
+                try IDXLoader.loadDataset(images: files.images, labels: files.labels, classCount: 10).classCount == 10)
             // Unscaled reading keeps the raw bytes.
             #expect(try IDXLoader.loadTensor(files.images).scalars.last == 17)
             // A convolution sees [batch, 1, rows, cols].
@@ -83,7 +84,9 @@ import Testing
 
     @Test func sizeMustMatchTheDimensions() throws {
         try withTemporaryDirectory { dir in
-            let short = try writeFile(idxBytes(type: 0x08, shape: [2, 28, 28], payload: [UInt8](repeating: 1, count: 1000)), named: "short", in: dir)
+            let short = try writeFile(
+                idxBytes(type: 0x08, shape: [2, 28, 28], payload: [UInt8](repeating: 1, count: 1000)), named: "short",
+                in: dir)
             expectDataError(.truncatedData, file: short, mentioning: ["1568 bytes", "only 1000"]) {
                 _ = try IDXLoader.loadTensor(short)
             }
@@ -98,7 +101,8 @@ import Testing
         try withTemporaryDirectory { dir in
             let files = try writeTinyMNIST(in: dir)
             let threeLabels = try writeFile(idxBytes(type: 0x08, shape: [3], payload: [1, 2, 3]), named: "l3", in: dir)
-            expectDataError(.shapeMismatch, file: threeLabels, mentioning: [files.images.path, "2 images", "3 labels"]) {
+            expectDataError(.shapeMismatch, file: threeLabels, mentioning: [files.images.path, "2 images", "3 labels"])
+            {
                 _ = try IDXLoader.loadDataset(images: files.images, labels: threeLabels)
             }
             expectDataError(.invalidLabel, file: files.labels, mentioning: ["5 classes"]) {

@@ -10,7 +10,9 @@ import Testing
     ]
 
     /// Every index exactly once, in ascending lists, and a summary that agrees.
-    private func expectValid(_ partition: Partition, n: Int, clients: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectValid(
+        _ partition: Partition, n: Int, clients: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(partition.clientIndices.count == clients, sourceLocation: sourceLocation)
         let all = partition.clientIndices.flatMap { $0 }
         #expect(all.count == n, "sizes sum to N", sourceLocation: sourceLocation)
@@ -102,7 +104,8 @@ import Testing
     }
 
     @Test func labelSchemesNeedClassLabels() throws {
-        let regression = try Dataset(features: Tensor((0..<50).map(Float.init)), labels: Tensor([Float](repeating: 0.5, count: 50)))
+        let regression = try Dataset(
+            features: Tensor((0..<50).map(Float.init)), labels: Tensor([Float](repeating: 0.5, count: 50)))
         expectDataError(.invalidArgument, mentioning: ["classification"]) {
             _ = try Partitioner.dirichlet(regression, clients: 5, alpha: 1, seed: 1)
         }

@@ -15,7 +15,10 @@ import Testing
     @Test func committedQuickstartFilesAreCurrent() throws {
         try withTemporaryDirectory { dir in
             let fresh = try SampleDatasets.writeQuickstartSites(to: dir, seed: SampleDatasets.quickstartSeed)
-            #expect(fresh.map(\.lastPathComponent) == ["site-1.csv", "site-2.csv", "site-3.csv", "site-4.csv", "site-5.csv"])
+            #expect(
+                fresh.map(\.lastPathComponent) == [
+                    "site-1.csv", "site-2.csv", "site-3.csv", "site-4.csv", "site-5.csv",
+                ])
             var total = 0
             for url in fresh {
                 let committedURL = Self.committed.appendingPathComponent("clinical-risk").appendingPathComponent(
@@ -55,7 +58,8 @@ import Testing
                 classCount: 2, classNames: ["no", "yes \"maybe\""])
             let url = dir.appendingPathComponent("w.csv")
             try CSVWriter.write(data, to: url, labelName: "answer")
-            #expect(try String(contentsOf: url, encoding: .utf8) == "\"x, y\",answer\n1.5,\"yes \"\"maybe\"\"\"\n-2.0,no\n")
+            #expect(
+                try String(contentsOf: url, encoding: .utf8) == "\"x, y\",answer\n1.5,\"yes \"\"maybe\"\"\"\n-2.0,no\n")
             let back = try CSVLoader.load(url, options: CSVOptions(labelColumn: "answer"))
             #expect(back.features == data.features)
             #expect(back.classNames == ["no", "yes \"maybe\""])

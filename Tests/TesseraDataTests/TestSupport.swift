@@ -66,7 +66,8 @@ func npyBytes(
     headerOverride: String? = nil
 ) -> [UInt8] {
     let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var dict = headerOverride
+    var dict =
+        headerOverride
         ?? "{'descr': '\(descr)', 'fortran_order': \(fortranOrder ? "True" : "False"), 'shape': \(shapeText), }"
     let prefix = major == 1 ? 10 : 12
     while (prefix + dict.utf8.count + 1) % 64 != 0 { dict += " " }
