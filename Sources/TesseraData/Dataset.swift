@@ -132,7 +132,8 @@ public struct Dataset: Sendable {
     /// The samples at `indices`, in that order (repeats allowed). Metadata is kept.
     ///
     /// Copies only the selected rows, with one allocation per tensor; this is how partitions
-    /// and train/test splits materialise a client's data.
+    /// and train/test splits materialise a client's data. An index outside `0..<count` is a
+    /// programming error and traps (the partitioners only produce valid indices).
     public func subset(indices: [Int]) -> Dataset {
         let width = featuresPerSample
         let n = count
