@@ -62,6 +62,12 @@ struct ConfigDefaultsTests {
         #expect(built.name == "fedprox" && (built as? FedProx)?.mu == FedProx.defaultMu)
         let adamLocal = try ExperimentConfig.parse(yaml: "local_training: {optimizer: adam}", source: "t.yaml")
         #expect(adamLocal.localTraining.learningRate == 0.001)
+        // Lowered to the task participants run.
+        let task = try ExperimentConfig.parse(
+            yaml: "strategy: {name: fedprox}\nlocal_training: {epochs: 3, momentum: 0.5, clip_norm: 5}", source: "t.yaml"
+        ).localTraining.trainingTask(seed: 9)
+        #expect(task.epochs == 3 && task.proximalMu == Float(FedProx.defaultMu) && task.gradientClipNorm == 5 && task.seed == 9)
+        #expect(task.optimizer == .sgd(learningRate: 0.01, momentum: 0.5, weightDecay: 0))
     }
 
     @Test("every committed experiment file parses and validates")

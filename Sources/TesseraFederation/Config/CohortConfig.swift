@@ -85,15 +85,18 @@ public struct CohortConfig: Sendable, Hashable, Codable {
 /// `deadlines:` — seconds each stage of a round may take before the coordinator moves on
 /// with the participants that answered (the others count as dropouts).
 ///
-/// The stages are those of a round (see the design document): broadcast of the model,
+/// The stages are those of a round (see the design document): selection (waiting until
+/// `cohort.minimum` participants are available; the round fails after this), broadcast of the model,
 /// local training, the four secure-aggregation stages of Bonawitz et al. 2017 (and the
 /// optional consistency check of the active setting), then evaluation.
 ///
-/// Defaults are for cross-silo sites on ordinary links: generous for training (10 minutes),
+/// Defaults are for cross-silo sites on ordinary links: one minute to gather a cohort,
+/// generous for training (10 minutes),
 /// two minutes for moving a model or a masked vector, one minute for the small key and share
 /// messages, five minutes for evaluation. Simulations finish each stage as soon as every
 /// participant has answered, so long deadlines cost nothing there.
 public struct DeadlinesConfig: Sendable, Hashable, Codable {
+    public var selection: Double
     public var broadcast: Double
     public var train: Double
     public var advertiseKeys: Double
@@ -104,9 +107,10 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
     public var evaluate: Double
 
     public init(
-        broadcast: Double = 120, train: Double = 600, advertiseKeys: Double = 60, shareKeys: Double = 60,
+        selection: Double = 60, broadcast: Double = 120, train: Double = 600, advertiseKeys: Double = 60, shareKeys: Double = 60,
         maskedInputCollection: Double = 120, consistencyCheck: Double = 60, unmasking: Double = 60, evaluate: Double = 300
     ) {
+        self.selection = selection
         self.broadcast = broadcast
         self.train = train
         self.advertiseKeys = advertiseKeys
@@ -118,7 +122,7 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case broadcast, train
+        case selection, broadcast, train
         case advertiseKeys = "advertise_keys"
         case shareKeys = "share_keys"
         case maskedInputCollection = "masked_input_collection"
@@ -130,7 +134,8 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
         let (c, _) = try decoder.configSection(CodingKeys.self)
         let d = DeadlinesConfig()
         self.init(
-            broadcast: try c.value(.broadcast, default: d.broadcast), train: try c.value(.train, default: d.train),
+            selection: try c.value(.selection, default: d.selection), broadcast: try c.value(.broadcast, default: d.broadcast),
+            train: try c.value(.train, default: d.train),
             advertiseKeys: try c.value(.advertiseKeys, default: d.advertiseKeys),
             shareKeys: try c.value(.shareKeys, default: d.shareKeys),
             maskedInputCollection: try c.value(.maskedInputCollection, default: d.maskedInputCollection),
@@ -141,7 +146,7 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
     /// The deadline of each stage, keyed by its name in experiment files.
     public var byStage: [(stage: String, seconds: Double)] {
         [
-            ("broadcast", broadcast), ("train", train), ("advertise_keys", advertiseKeys), ("share_keys", shareKeys),
+            ("selection", selection), ("broadcast", broadcast), ("train", train), ("advertise_keys", advertiseKeys), ("share_keys", shareKeys),
             ("masked_input_collection", maskedInputCollection), ("consistency_check", consistencyCheck),
             ("unmasking", unmasking), ("evaluate", evaluate),
         ]

@@ -101,6 +101,20 @@ public struct LocalTrainingConfig: Sendable, Hashable, Codable {
         self = try Self.decode(from: decoder).0
     }
 
+    /// The training task participants receive (`seed` orders their batches).
+    public func trainingTask(seed: UInt64) -> TrainingTask {
+        let optimizer: LocalOptimizer
+        switch self.optimizer {
+        case .sgd:
+            optimizer = .sgd(learningRate: Float(learningRate), momentum: Float(momentum), weightDecay: Float(weightDecay))
+        case .adam:
+            optimizer = .adam(learningRate: Float(learningRate), weightDecay: Float(weightDecay))
+        }
+        return TrainingTask(
+            epochs: epochs, batchSize: batchSize, optimizer: optimizer, proximalMu: Float(proximalMu),
+            gradientClipNorm: clipNorm.map(Float.init), seed: seed)
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         let allowed = Self.keys(for: optimizer)
