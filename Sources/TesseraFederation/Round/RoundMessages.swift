@@ -47,6 +47,22 @@ public struct SecureRoundAssignment: Sendable, Hashable {
     /// The largest sample weight; a participant's weight is its sample count capped at this.
     public var maxWeight: UInt32
 
+    // Explicit and public (the synthesised one is internal): the wire layer rebuilds
+    // assignments received from the coordinator.
+    public init(
+        roundID: UInt64, participantIndex: UInt32, rosterSize: Int, graph: NeighbourGraph.Kind, threshold: Int,
+        clip: Double, bits: Int, maxWeight: UInt32
+    ) {
+        self.roundID = roundID
+        self.participantIndex = participantIndex
+        self.rosterSize = rosterSize
+        self.graph = graph
+        self.threshold = threshold
+        self.clip = clip
+        self.bits = bits
+        self.maxWeight = maxWeight
+    }
+
     public var roster: [UInt32] { (1...UInt32(rosterSize)).map { $0 } }
 
     public func configuration(vectorLength: Int) throws(SecAggError) -> SecAggConfiguration {
@@ -71,6 +87,22 @@ public struct TrainInstruction: Sendable {
     public var parameters: [Float]
     public var task: TrainingTask
     public var secure: SecureRoundAssignment?
+
+    // Public so the wire layer can rebuild the instruction once the participant has fetched
+    // the parameters by digest.
+    public init(
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
+        datasetName: String, parameters: [Float], task: TrainingTask, secure: SecureRoundAssignment? = nil
+    ) {
+        self.experimentID = experimentID
+        self.round = round
+        self.modelVersion = modelVersion
+        self.architecture = architecture
+        self.datasetName = datasetName
+        self.parameters = parameters
+        self.task = task
+        self.secure = secure
+    }
 }
 
 /// An evaluation request for a published model version.
@@ -81,6 +113,20 @@ public struct EvaluateInstruction: Sendable {
     public var architecture: ModelArchitecture
     public var datasetName: String
     public var parameters: [Float]
+
+    // Public so the wire layer can rebuild the instruction once the participant has fetched
+    // the parameters by digest.
+    public init(
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
+        datasetName: String, parameters: [Float]
+    ) {
+        self.experimentID = experimentID
+        self.round = round
+        self.modelVersion = modelVersion
+        self.architecture = architecture
+        self.datasetName = datasetName
+        self.parameters = parameters
+    }
 }
 
 /// Coordinator → participant.

@@ -1,0 +1,410 @@
+import Foundation
+import TesseraFederation
+
+// MARK: - Hello
+
+/// What a participant says about itself when it opens a session: a `ParticipantDescriptor`
+/// without the site.
+///
+/// The site is deliberately absent: the coordinator takes it from the participant's TLS
+/// certificate (``descriptor(site:)``), so no message can claim another site's identity.
+public struct ParticipantHello: Sendable, Hashable {
+    public var protocolVersion: UInt32
+    public var softwareVersion: String
+    public var cores: Int
+    /// Dataset name → training sample count.
+    public var datasets: [String: Int]
+
+    public init(datasets: [String: Int], cores: Int = 1, softwareVersion: String = "", protocolVersion: UInt32 = WireProtocol.version) {
+        self.protocolVersion = protocolVersion
+        self.softwareVersion = softwareVersion
+        self.cores = cores
+        self.datasets = datasets
+    }
+
+    /// The hello a participant described by `descriptor` sends (its site stays local).
+    public init(_ descriptor: ParticipantDescriptor) {
+        self.init(datasets: descriptor.datasets, cores: descriptor.cores, softwareVersion: descriptor.softwareVersion)
+    }
+
+    /// The registry entry of the participant whose certificate names `site`.
+    public func descriptor(site: SiteID) -> ParticipantDescriptor {
+        ParticipantDescriptor(site: site, datasets: datasets, cores: cores, softwareVersion: softwareVersion)
+    }
+}
+
+extension Tessera_V1_Hello {
+    /// Datasets are listed sorted by name, so the same hello always encodes to the same bytes.
+    public init(_ hello: ParticipantHello) throws(WireError) {
+        self.init()
+        protocolVersion = hello.protocolVersion
+        softwareVersion = hello.softwareVersion
+        cores = try checkedUInt64(hello.cores, wireField("Hello", "cores"))
+        var offers: [Tessera_V1_DatasetOffer] = []
+        for (name, count) in hello.datasets.sorted(by: { $0.key < $1.key }) {
+            var offer = Tessera_V1_DatasetOffer()
+            offer.name = name
+            offer.sampleCount = try checkedUInt64(count, wireField("DatasetOffer", "sample_count"))
+            offers.append(offer)
+        }
+        datasets = offers
+    }
+}
+
+extension ParticipantHello {
+    /// Any protocol version is accepted here; the session decides what it speaks
+    /// (``ParticipantEnvelopeDecoder`` refuses versions other than ``WireProtocol/version``).
+    public init(_ wire: Tessera_V1_Hello) throws(WireError) {
+        var datasets: [String: Int] = [:]
+        for offer in wire.datasets {
+            guard !offer.name.isEmpty else {
+                throw WireError.missing(wireField("DatasetOffer", "name"), "a dataset name")
+            }
+            guard datasets[offer.name] == nil else {
+                throw WireError.outOfRange(wireField("DatasetOffer", "name"), "dataset \"\(offer.name)\" is offered twice.")
+            }
+            datasets[offer.name] = try checkedInt(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
+        }
+        self.init(
+            datasets: datasets, cores: try checkedPositiveInt(wire.cores, wireField("Hello", "cores")),
+            softwareVersion: wire.softwareVersion, protocolVersion: wire.protocolVersion)
+    }
+}
+
+// MARK: - Welcome
+
+/// The coordinator's answer to a hello: the session's parameters.
+public struct SessionWelcome: Sendable, Hashable {
+    public var protocolVersion: UInt32
+    public var sessionID: String
+    /// Who the coordinator thinks the participant is (from its certificate), for the site's log.
+    public var site: SiteID
+    /// How often the participant must send a heartbeat while idle.
+    public var heartbeatInterval: Duration
+    /// The largest chunk payload the participant may send (see ``ModelChunker``).
+    public var maximumChunkBytes: Int
+
+    public init(
+        sessionID: String, site: SiteID, heartbeatInterval: Duration = .seconds(10),
+        maximumChunkBytes: Int = WireProtocol.defaultChunkBytes, protocolVersion: UInt32 = WireProtocol.version
+    ) {
+        self.protocolVersion = protocolVersion
+        self.sessionID = sessionID
+        self.site = site
+        self.heartbeatInterval = heartbeatInterval
+        self.maximumChunkBytes = maximumChunkBytes
+    }
+}
+
+extension Tessera_V1_Welcome {
+    public init(_ welcome: SessionWelcome) throws(WireError) {
+        self.init()
+        protocolVersion = welcome.protocolVersion
+        sessionID = welcome.sessionID
+        siteID = welcome.site
+        let (seconds, attoseconds) = welcome.heartbeatInterval.components
+        let millis = seconds.multipliedReportingOverflow(by: 1000)
+        guard seconds >= 0, attoseconds >= 0, !millis.overflow else {
+            throw WireError.outOfRange(
+                wireField("Welcome", "heartbeat_interval_millis"), "cannot send the interval \(welcome.heartbeatInterval).")
+        }
+        heartbeatIntervalMillis = UInt64(millis.partialValue + attoseconds / 1_000_000_000_000_000)
+        maxChunkBytes = try checkedUInt64(welcome.maximumChunkBytes, wireField("Welcome", "max_chunk_bytes"))
+    }
+}
+
+extension SessionWelcome {
+    public init(_ wire: Tessera_V1_Welcome) throws(WireError) {
+        guard !wire.sessionID.isEmpty else { throw WireError.missing(wireField("Welcome", "session_id"), "the session id") }
+        let millis = try checkedPositiveInt(wire.heartbeatIntervalMillis, wireField("Welcome", "heartbeat_interval_millis"))
+        let chunk = try checkedInt(wire.maxChunkBytes, wireField("Welcome", "max_chunk_bytes"))
+        guard chunk >= 4 else {
+            throw WireError.outOfRange(
+                wireField("Welcome", "max_chunk_bytes"), "a chunk must hold at least one 4-byte value, got \(chunk) bytes.")
+        }
+        self.init(
+            sessionID: wire.sessionID, site: wire.siteID, heartbeatInterval: .milliseconds(millis), maximumChunkBytes: chunk,
+            protocolVersion: wire.protocolVersion)
+    }
+}
+
+// MARK: - Rejection
+
+/// Why the coordinator refused a participant's message or session.
+public struct Rejection: Sendable, Hashable {
+    public enum Code: Sendable, Hashable, CaseIterable {
+        /// Wrong experiment, round or stage, or a repeated sequence number.
+        case staleMessage
+        /// Could not be decoded or failed validation.
+        case malformedMessage
+        /// Well-formed but not acceptable now (duplicate, not in the round, …).
+        case protocolViolation
+        /// The participant's protocol version is not spoken here.
+        case unsupportedProtocolVersion
+    }
+
+    public var code: Code
+    public var reason: String
+    /// The sequence number of the refused envelope, 0 if it was not one envelope.
+    public var rejectedSequence: UInt64
+    /// The coordinator closes the session after sending this.
+    public var fatal: Bool
+
+    public init(code: Code, reason: String, rejectedSequence: UInt64 = 0, fatal: Bool = false) {
+        self.code = code
+        self.reason = reason
+        self.rejectedSequence = rejectedSequence
+        self.fatal = fatal
+    }
+
+    /// The rejection that answers a participant envelope that failed to decode. An unsupported
+    /// protocol version is fatal: nothing else on the session could be understood either.
+    public init(_ error: WireError, rejectedSequence: UInt64 = 0) {
+        let code: Code =
+            switch error.code {
+            case .staleMessage, .replayedMessage: .staleMessage
+            case .unsupportedProtocolVersion: .unsupportedProtocolVersion
+            case .unexpectedMessage: .protocolViolation
+            default: .malformedMessage
+            }
+        self.init(
+            code: code, reason: error.description, rejectedSequence: rejectedSequence, fatal: code == .unsupportedProtocolVersion)
+    }
+}
+
+extension Tessera_V1_Rejection {
+    public init(_ rejection: Rejection) {
+        self.init()
+        code =
+            switch rejection.code {
+            case .staleMessage: .staleMessage
+            case .malformedMessage: .malformedMessage
+            case .protocolViolation: .protocolViolation
+            case .unsupportedProtocolVersion: .unsupportedProtocolVersion
+            }
+        reason = rejection.reason
+        rejectedSequence = rejection.rejectedSequence
+        fatal = rejection.fatal
+    }
+}
+
+extension Rejection {
+    public init(_ wire: Tessera_V1_Rejection) throws(WireError) {
+        let code: Code
+        switch wire.code {
+        case .staleMessage: code = .staleMessage
+        case .malformedMessage: code = .malformedMessage
+        case .protocolViolation: code = .protocolViolation
+        case .unsupportedProtocolVersion: code = .unsupportedProtocolVersion
+        case .unspecified:
+            throw WireError.missing(wireField("Rejection", "code"), "the rejection code")
+        case .UNRECOGNIZED(let value):
+            throw WireError(
+                code: .unknownEnumValue,
+                message: "unknown rejection code \(value) (reason given: \"\(wire.reason)\").",
+                field: wireField("Rejection", "code"))
+        }
+        self.init(code: code, reason: wire.reason, rejectedSequence: wire.rejectedSequence, fatal: wire.fatal)
+    }
+}
+
+// MARK: - TrainingReport and EvaluationMetrics
+
+extension Tessera_V1_TrainingReport {
+    /// `updateParameterCount` is set for plaintext rounds, where the update follows in chunks.
+    public init(_ report: TrainingReport, updateParameterCount: Int? = nil) throws(WireError) {
+        self.init()
+        sampleCount = try checkedUInt64(report.sampleCount, wireField("TrainingReport", "sample_count"))
+        loss = report.loss
+        if let accuracy = report.accuracy { self.accuracy = accuracy }
+        steps = try checkedUInt64(report.steps, wireField("TrainingReport", "steps"))
+        if let updateParameterCount {
+            self.updateParameterCount = try checkedUInt64(
+                updateParameterCount, wireField("TrainingReport", "update_parameter_count"))
+        }
+    }
+}
+
+extension TrainingReport {
+    /// Metrics are reported as measured: a NaN loss is a diverged site, which the coordinator
+    /// should see rather than have the wire layer hide.
+    public init(_ wire: Tessera_V1_TrainingReport) throws(WireError) {
+        self.init(
+            sampleCount: try checkedInt(wire.sampleCount, wireField("TrainingReport", "sample_count")),
+            loss: wire.loss, accuracy: wire.hasAccuracy ? wire.accuracy : nil,
+            steps: try checkedInt(wire.steps, wireField("TrainingReport", "steps")))
+    }
+}
+
+extension Tessera_V1_EvaluationResult {
+    public init(_ metrics: EvaluationMetrics) throws(WireError) {
+        self.init()
+        sampleCount = try checkedUInt64(metrics.sampleCount, wireField("EvaluationResult", "sample_count"))
+        loss = metrics.loss
+        if let accuracy = metrics.accuracy { self.accuracy = accuracy }
+        if let auc = metrics.auc { self.auc = auc }
+    }
+}
+
+extension EvaluationMetrics {
+    public init(_ wire: Tessera_V1_EvaluationResult) throws(WireError) {
+        self.init(
+            sampleCount: try checkedInt(wire.sampleCount, wireField("EvaluationResult", "sample_count")),
+            loss: wire.loss, accuracy: wire.hasAccuracy ? wire.accuracy : nil, auc: wire.hasAuc ? wire.auc : nil)
+    }
+}
+
+// MARK: - Tasks
+
+/// A training task as it travels: everything in a `TrainInstruction` except the parameters,
+/// which the participant fetches from the model store by ``modelDigest``.
+public struct TrainTaskSpec: Sendable, Hashable {
+    public var experimentID: String
+    public var round: Int
+    public var modelVersion: ModelVersion
+    public var architecture: ModelArchitecture
+    public var datasetName: String
+    public var modelDigest: ModelDigest
+    public var parameterCount: Int
+    public var task: TrainingTask
+    public var secure: SecureRoundAssignment?
+
+    public init(
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture, datasetName: String,
+        modelDigest: ModelDigest, parameterCount: Int, task: TrainingTask, secure: SecureRoundAssignment?
+    ) {
+        self.experimentID = experimentID
+        self.round = round
+        self.modelVersion = modelVersion
+        self.architecture = architecture
+        self.datasetName = datasetName
+        self.modelDigest = modelDigest
+        self.parameterCount = parameterCount
+        self.task = task
+        self.secure = secure
+    }
+
+    /// The spec of `instruction`, whose parameters the model store holds under `modelDigest`
+    /// (computed here when not given).
+    public init(_ instruction: TrainInstruction, modelDigest: ModelDigest? = nil) {
+        self.init(
+            experimentID: instruction.experimentID, round: instruction.round, modelVersion: instruction.modelVersion,
+            architecture: instruction.architecture, datasetName: instruction.datasetName,
+            modelDigest: modelDigest ?? ModelDigest(parameters: instruction.parameters),
+            parameterCount: instruction.parameters.count, task: instruction.task, secure: instruction.secure)
+    }
+
+    /// The instruction for the participant, once it has the parameters (fetched and verified
+    /// against ``modelDigest`` by ``ChunkAssembler``). Refuses parameters of the wrong length.
+    public func instruction(parameters: [Float]) throws(WireError) -> TrainInstruction {
+        guard parameters.count == parameterCount else {
+            throw WireError(
+                code: .parameterCountMismatch,
+                message: "the task announces \(parameterCount) parameters but \(parameters.count) were supplied.",
+                field: wireField("TrainTask", "parameter_count"))
+        }
+        return TrainInstruction(
+            experimentID: experimentID, round: round, modelVersion: modelVersion, architecture: architecture,
+            datasetName: datasetName, parameters: parameters, task: task, secure: secure)
+    }
+}
+
+/// An evaluation task as it travels: an `EvaluateInstruction` without the parameters.
+public struct EvaluateTaskSpec: Sendable, Hashable {
+    public var experimentID: String
+    public var round: Int
+    public var modelVersion: ModelVersion
+    public var architecture: ModelArchitecture
+    public var datasetName: String
+    public var modelDigest: ModelDigest
+    public var parameterCount: Int
+
+    public init(
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture, datasetName: String,
+        modelDigest: ModelDigest, parameterCount: Int
+    ) {
+        self.experimentID = experimentID
+        self.round = round
+        self.modelVersion = modelVersion
+        self.architecture = architecture
+        self.datasetName = datasetName
+        self.modelDigest = modelDigest
+        self.parameterCount = parameterCount
+    }
+
+    public init(_ instruction: EvaluateInstruction, modelDigest: ModelDigest? = nil) {
+        self.init(
+            experimentID: instruction.experimentID, round: instruction.round, modelVersion: instruction.modelVersion,
+            architecture: instruction.architecture, datasetName: instruction.datasetName,
+            modelDigest: modelDigest ?? ModelDigest(parameters: instruction.parameters),
+            parameterCount: instruction.parameters.count)
+    }
+
+    public func instruction(parameters: [Float]) throws(WireError) -> EvaluateInstruction {
+        guard parameters.count == parameterCount else {
+            throw WireError(
+                code: .parameterCountMismatch,
+                message: "the task announces \(parameterCount) parameters but \(parameters.count) were supplied.",
+                field: wireField("EvaluateTask", "parameter_count"))
+        }
+        return EvaluateInstruction(
+            experimentID: experimentID, round: round, modelVersion: modelVersion, architecture: architecture,
+            datasetName: datasetName, parameters: parameters)
+    }
+}
+
+extension Tessera_V1_TrainTask {
+    /// The experiment id and round go into the envelope header, not here.
+    public init(_ spec: TrainTaskSpec) throws(WireError) {
+        self.init()
+        modelVersion = try Tessera_V1_ModelVersion(spec.modelVersion)
+        architecture = try Tessera_V1_ModelArchitecture(spec.architecture)
+        datasetName = spec.datasetName
+        modelDigest = spec.modelDigest.hex
+        parameterCount = try checkedUInt64(spec.parameterCount, wireField("TrainTask", "parameter_count"))
+        task = try Tessera_V1_TrainingTask(spec.task)
+        if let secure = spec.secure { self.secure = try Tessera_V1_SecureRoundAssignment(secure) }
+    }
+}
+
+extension TrainTaskSpec {
+    /// Reads a task; its experiment and round come from the envelope `header`.
+    public init(_ wire: Tessera_V1_TrainTask, header: EnvelopeHeader) throws(WireError) {
+        let f = { (name: String) in wireField("TrainTask", name) }
+        guard wire.hasModelVersion else { throw WireError.missing(f("model_version"), "the model version") }
+        guard wire.hasArchitecture else { throw WireError.missing(f("architecture"), "the architecture") }
+        guard wire.hasTask else { throw WireError.missing(f("task"), "the training task") }
+        guard !wire.datasetName.isEmpty else { throw WireError.missing(f("dataset_name"), "the dataset name") }
+        self.init(
+            experimentID: header.experimentID, round: header.round, modelVersion: try ModelVersion(wire.modelVersion),
+            architecture: try ModelArchitecture(wire.architecture), datasetName: wire.datasetName,
+            modelDigest: try ModelDigest(hex: wire.modelDigest, field: f("model_digest")),
+            parameterCount: try checkedPositiveInt(wire.parameterCount, f("parameter_count")),
+            task: try TrainingTask(wire.task), secure: wire.hasSecure ? try SecureRoundAssignment(wire.secure) : nil)
+    }
+}
+
+extension Tessera_V1_EvaluateTask {
+    public init(_ spec: EvaluateTaskSpec) throws(WireError) {
+        self.init()
+        modelVersion = try Tessera_V1_ModelVersion(spec.modelVersion)
+        architecture = try Tessera_V1_ModelArchitecture(spec.architecture)
+        datasetName = spec.datasetName
+        modelDigest = spec.modelDigest.hex
+        parameterCount = try checkedUInt64(spec.parameterCount, wireField("EvaluateTask", "parameter_count"))
+    }
+}
+
+extension EvaluateTaskSpec {
+    public init(_ wire: Tessera_V1_EvaluateTask, header: EnvelopeHeader) throws(WireError) {
+        let f = { (name: String) in wireField("EvaluateTask", name) }
+        guard wire.hasModelVersion else { throw WireError.missing(f("model_version"), "the model version") }
+        guard wire.hasArchitecture else { throw WireError.missing(f("architecture"), "the architecture") }
+        guard !wire.datasetName.isEmpty else { throw WireError.missing(f("dataset_name"), "the dataset name") }
+        self.init(
+            experimentID: header.experimentID, round: header.round, modelVersion: try ModelVersion(wire.modelVersion),
+            architecture: try ModelArchitecture(wire.architecture), datasetName: wire.datasetName,
+            modelDigest: try ModelDigest(hex: wire.modelDigest, field: f("model_digest")),
+            parameterCount: try checkedPositiveInt(wire.parameterCount, f("parameter_count")))
+    }
+}
