@@ -40,22 +40,31 @@ public enum SecAggBenchmark {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let aes = try CryptoBenchmark.measureAESCTR(reporter: reporter)
         let x25519 = try CryptoBenchmark.measureX25519(reporter: reporter)
-        reporter.note(String(format: "cost-model floor: keystream bytes / %.2f GB/s per core, %d cores for the server", aes, cores))
+        reporter.note(
+            String(
+                format: "cost-model floor: keystream bytes / %.2f GB/s per core, %d cores for the server", aes, cores))
 
         // MARK: SecAgg, complete graph
         let n = quick ? 100 : 500
         let d = quick ? 10_000 : 100_000
         // t = ⌊2n/3⌋ + 1: Bonawitz et al.'s threshold for the active setting; 30% dropout keeps 350 ≥ 334.
         let threshold = 2 * n / 3 + 1
-        reporter.note("SecAgg: n = \(n), d = \(d) words, complete graph, t = \(threshold); precomputing the other participants (untimed)…")
+        reporter.note(
+            "SecAgg: n = \(n), d = \(d) words, complete graph, t = \(threshold); precomputing the other participants (untimed)…"
+        )
         let complete = try RoundFixture(participants: n, length: d, graph: .complete, threshold: threshold, seed: 11)
 
         let clientSeconds = try complete.timeRepresentativeClient()
         let clientFloor = Double(n * d * 4) / (aes * 1e9)  // n − 1 pairwise masks + 1 self mask, one core
-        reporter.figure("secagg_client_ms", clientSeconds * 1000, unit: "ms", label: "SecAgg client, one round (n = \(n), d = \(d))")
-        reporter.note(ratios(seconds: clientSeconds, floor: clientFloor, bonawitzMs: quick ? nil : bonawitzClientMilliseconds))
-        reporter.note(String(format: "  client X25519 work alone: %.1f ms (2(n−1) agreements at %.0f ops/s)",
-                             Double(2 * (n - 1)) / x25519 * 1000, x25519))
+        reporter.figure(
+            "secagg_client_ms", clientSeconds * 1000, unit: "ms", label: "SecAgg client, one round (n = \(n), d = \(d))"
+        )
+        reporter.note(
+            ratios(seconds: clientSeconds, floor: clientFloor, bonawitzMs: quick ? nil : bonawitzClientMilliseconds))
+        reporter.note(
+            String(
+                format: "  client X25519 work alone: %.1f ms (2(n−1) agreements at %.0f ops/s)",
+                Double(2 * (n - 1)) / x25519 * 1000, x25519))
 
         var floorRatio30 = 0.0
         for percent in [0, 10, 30] {
@@ -64,7 +73,9 @@ public enum SecAggBenchmark {
             reporter.figure(
                 "secagg_server_ms_drop\(percent)", run.seconds * 1000, unit: "ms",
                 label: "SecAgg server, \(percent)% dropout (n = \(n), d = \(d))")
-            reporter.note(ratios(seconds: run.seconds, floor: floor, bonawitzMs: quick ? nil : bonawitzServerMilliseconds[percent]))
+            reporter.note(
+                ratios(
+                    seconds: run.seconds, floor: floor, bonawitzMs: quick ? nil : bonawitzServerMilliseconds[percent]))
             reporter.note(describe(run))
             if percent == 30 { floorRatio30 = run.seconds / floor }
         }
@@ -86,13 +97,16 @@ public enum SecAggBenchmark {
         reporter.figure(
             "secaggplus_client_ms_n\(plusN)", plusClient * 1000, unit: "ms",
             label: "SecAgg+ client, one round (n = \(plusN), k = \(parameters.degree))")
-        reporter.note(ratios(seconds: plusClient, floor: plusClientFloor, bonawitzMs: quick ? nil : bonawitzClientMilliseconds))
+        reporter.note(
+            ratios(seconds: plusClient, floor: plusClientFloor, bonawitzMs: quick ? nil : bonawitzClientMilliseconds))
         let plusRun = try plus.timeServer(dropPercent: 30, workers: cores)
         let plusFloor = Double(plusRun.statistics.keystreamWords * 4) / (aes * 1e9 * Double(cores))
         reporter.figure(
             "secaggplus_server_ms_n\(plusN)_drop30", plusRun.seconds * 1000, unit: "ms",
             label: "SecAgg+ server, 30% dropout (n = \(plusN), k = \(parameters.degree))")
-        reporter.note(ratios(seconds: plusRun.seconds, floor: plusFloor, bonawitzMs: quick ? nil : bonawitzServerMilliseconds[30]))
+        reporter.note(
+            ratios(seconds: plusRun.seconds, floor: plusFloor, bonawitzMs: quick ? nil : bonawitzServerMilliseconds[30])
+        )
         reporter.note(describe(plusRun))
 
         // MARK: Parameter finder
@@ -102,7 +116,8 @@ public enum SecAggBenchmark {
                 let key = "secaggplus_params_n\(cohort)_a\(alpha)_d\(delta)"
                 let label = "finder n = \(cohort), α = \(alpha), δ = \(delta) → k,t"
                 do {
-                    let found = try SecAggParameterFinder.find(cohortSize: cohort, dropoutRate: delta, corruptionRate: alpha)
+                    let found = try SecAggParameterFinder.find(
+                        cohortSize: cohort, dropoutRate: delta, corruptionRate: alpha)
                     reporter.figure(key, text: found.description, label: label)
                 } catch {
                     reporter.figure(key, text: "infeasible", label: label)
@@ -122,7 +137,8 @@ public enum SecAggBenchmark {
     static func describe(_ run: RoundFixture.ServerRun) -> String {
         let s = run.statistics
         return String(
-            format: "  %d secrets rebuilt in %.0f ms; %d self + %d pair masks (%.1f GB keystream) removed in %.0f ms; other server work %.0f ms",
+            format:
+                "  %d secrets rebuilt in %.0f ms; %d self + %d pair masks (%.1f GB keystream) removed in %.0f ms; other server work %.0f ms",
             s.secretsReconstructed, seconds(s.reconstructionTime) * 1000, s.selfMasksRemoved, s.pairMasksRemoved,
             Double(s.keystreamWords * 4) / 1e9, seconds(s.maskRemovalTime) * 1000,
             (run.seconds - seconds(s.reconstructionTime) - seconds(s.maskRemovalTime)) * 1000)
@@ -215,7 +231,8 @@ struct RoundFixture {
             var generator = DeterministicGenerator(seed: 99)
             sink &+= SecAggMessage.advertiseKeys(try client.advertiseKeys()).encoded().count
             for request in [shareKeysRequests[0], maskedInputRequests[0], unmaskRequest] {
-                let answer = try client.respond(to: try SecAggMessage.decode(request), input: inputs[0], using: &generator)
+                let answer = try client.respond(
+                    to: try SecAggMessage.decode(request), input: inputs[0], using: &generator)
                 sink &+= answer.encoded().count
             }
         }
@@ -267,7 +284,8 @@ struct RoundFixture {
             for i in expected.indices { expected[i] = expected[i] &+ inputs[index][i] }
         }
         guard result.sum == expected else {
-            throw SecAggError(code: .reconstructionFailed, message: "bench: the unmasked sum is wrong at \(dropPercent)% dropout")
+            throw SecAggError(
+                code: .reconstructionFailed, message: "bench: the unmasked sum is wrong at \(dropPercent)% dropout")
         }
         return ServerRun(seconds: SecAggBenchmark.seconds(elapsed), statistics: result.statistics)
     }

@@ -56,7 +56,9 @@ struct ByteReader {
     private func truncated(_ what: String, need: Int) -> SecAggError {
         SecAggError(
             code: .truncatedMessage,
-            message: "\(context): the bytes end inside \(what) (need \(need) more bytes at offset \(offset), \(remaining) remain).")
+            message:
+                "\(context): the bytes end inside \(what) (need \(need) more bytes at offset \(offset), \(remaining) remain)."
+        )
     }
 
     mutating func u8(_ what: String) throws(SecAggError) -> UInt8 {
@@ -103,7 +105,8 @@ struct ByteReader {
         let count = try self.count(what, minimumElementSize: 1)
         guard count <= maximum else {
             throw SecAggError(
-                code: .malformedMessage, message: "\(context): \(what) is \(count) bytes, more than the \(maximum) allowed.")
+                code: .malformedMessage,
+                message: "\(context): \(what) is \(count) bytes, more than the \(maximum) allowed.")
         }
         return try raw(count, what)
     }

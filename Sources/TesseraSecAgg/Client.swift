@@ -83,7 +83,8 @@ public struct SecAggClient: Sendable {
             guard let signingKey, signingKey.publicKey == configuration.verificationKey(of: id) else {
                 throw SecAggError(
                     code: .invalidConfiguration,
-                    message: "The active setting needs participant \(id)'s signing key, matching its verification key in the configuration.",
+                    message:
+                        "The active setting needs participant \(id)'s signing key, matching its verification key in the configuration.",
                     participant: id, roundID: configuration.roundID)
             }
         }
@@ -100,7 +101,9 @@ public struct SecAggClient: Sendable {
     }
 
     /// ``init(id:configuration:signingKey:using:)`` with the operating system's CSPRNG.
-    public init(id: UInt32, configuration: SecAggConfiguration, signingKey: Ed25519PrivateKey? = nil) throws(SecAggError) {
+    public init(
+        id: UInt32, configuration: SecAggConfiguration, signingKey: Ed25519PrivateKey? = nil
+    ) throws(SecAggError) {
         var generator = SecureRandomGenerator()
         try self.init(id: id, configuration: configuration, signingKey: signingKey, using: &generator)
     }
@@ -118,11 +121,13 @@ public struct SecAggClient: Sendable {
         var signature: [UInt8] = []
         if let signingKey {
             signature = signingKey.signature(
-                for: SecAggProtocol.advertisedKeysMessage(roundID: roundID, participant: id, encryptionKey: c, maskingKey: s))
+                for: SecAggProtocol.advertisedKeysMessage(
+                    roundID: roundID, participant: id, encryptionKey: c, maskingKey: s))
         }
         progress = .shareKeys
         return AdvertiseKeysMessage(
-            roundID: roundID, sender: id, keys: AdvertisedKeys(participant: id, encryptionKey: c, maskingKey: s, signature: signature))
+            roundID: roundID, sender: id,
+            keys: AdvertisedKeys(participant: id, encryptionKey: c, maskingKey: s, signature: signature))
     }
 
     // MARK: - ShareKeys
@@ -153,7 +158,8 @@ public struct SecAggClient: Sendable {
                     guard verification.isValidSignature(advertised.signature, for: message) else {
                         throw SecAggError(
                             code: .invalidSignature,
-                            message: "Neighbour \(peer)'s advertised keys do not carry its valid signature: refusing keys the server may have substituted.",
+                            message:
+                                "Neighbour \(peer)'s advertised keys do not carry its valid signature: refusing keys the server may have substituted.",
                             participant: peer, stage: .shareKeys, roundID: roundID)
                     }
                 }
@@ -170,7 +176,8 @@ public struct SecAggClient: Sendable {
             guard holders.count >= threshold else {
                 throw SecAggError(
                     code: .tooFewSurvivors,
-                    message: "Only \(holders.count) share holders (neighbours that advertised keys, plus this participant) remain; "
+                    message:
+                        "Only \(holders.count) share holders (neighbours that advertised keys, plus this participant) remain; "
                         + "the threshold is \(threshold), so the shares could never be reconstructed.",
                     participant: id, stage: .shareKeys, roundID: roundID)
             }
@@ -206,12 +213,14 @@ public struct SecAggClient: Sendable {
                     derivedKeys[holder] = key
                     let ciphertext = try AEAD.seal(
                         plaintext, key: key,
-                        associatedData: SecAggProtocol.shareAssociatedData(roundID: roundID, sender: id, recipient: holder))
+                        associatedData: SecAggProtocol.shareAssociatedData(
+                            roundID: roundID, sender: id, recipient: holder))
                     outgoing.append(EncryptedShare(peer: holder, ciphertext: ciphertext))
                 } catch {
                     throw SecAggError(
                         code: .invalidPublicKey,
-                        message: "Cannot agree a share-encryption key with neighbour \(holder): its encryption key is a low-order point.",
+                        message:
+                            "Cannot agree a share-encryption key with neighbour \(holder): its encryption key is a low-order point.",
                         participant: holder, stage: .shareKeys, roundID: roundID, cause: error as? CryptoError)
                 }
             }
@@ -238,14 +247,17 @@ public struct SecAggClient: Sendable {
     ///
     /// `input` must have ``SecAggConfiguration/vectorLength`` words (a ``QuantizationCodec``
     /// output). The mask is added in place, chunk by chunk, without materialising any mask.
-    public mutating func maskedInput(_ request: MaskedInputRequest, input: [UInt32]) throws(SecAggError) -> MaskedInputMessage {
+    public mutating func maskedInput(
+        _ request: MaskedInputRequest, input: [UInt32]
+    ) throws(SecAggError) -> MaskedInputMessage {
         try expect(.maskedInput, stage: .maskedInputCollection)
         do throws(SecAggError) {
             try checkHeader(roundID: request.roundID, recipient: request.recipient, stage: .maskedInputCollection)
             guard input.count == configuration.vectorLength else {
                 throw SecAggError(
                     code: .wrongVectorLength,
-                    message: "The input has \(input.count) words; this round aggregates vectors of \(configuration.vectorLength).",
+                    message:
+                        "The input has \(input.count) words; this round aggregates vectors of \(configuration.vectorLength).",
                     participant: id, stage: .maskedInputCollection, roundID: roundID)
             }
             var senders: Set<UInt32> = []
@@ -257,14 +269,17 @@ public struct SecAggClient: Sendable {
                         peer: peer, stage: .maskedInputCollection)
                 }
                 guard senders.insert(peer).inserted else {
-                    throw refusal("The server delivered shares from neighbour \(peer) twice.", peer: peer, stage: .maskedInputCollection)
+                    throw refusal(
+                        "The server delivered shares from neighbour \(peer) twice.", peer: peer,
+                        stage: .maskedInputCollection)
                 }
                 openShare(envelope)
             }
             guard senders.count + 1 >= threshold else {
                 throw SecAggError(
                     code: .tooFewSurvivors,
-                    message: "Only \(senders.count) neighbours completed ShareKeys (plus this participant: \(senders.count + 1) holders); "
+                    message:
+                        "Only \(senders.count) neighbours completed ShareKeys (plus this participant: \(senders.count + 1) holders); "
                         + "the threshold is \(threshold).",
                     participant: id, stage: .maskedInputCollection, roundID: roundID)
             }
@@ -277,12 +292,15 @@ public struct SecAggClient: Sendable {
                 guard let keys = neighbourKeys[peer] else { continue }
                 do {
                     seeds.append(
-                        try SecAggProtocol.maskSeed(own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
+                        try SecAggProtocol.maskSeed(
+                            own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
                 } catch {
                     throw SecAggError(
                         code: .invalidPublicKey,
-                        message: "Cannot agree a mask seed with neighbour \(peer): its masking key is a low-order point.",
-                        participant: peer, stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError)
+                        message:
+                            "Cannot agree a mask seed with neighbour \(peer): its masking key is a low-order point.",
+                        participant: peer, stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError
+                    )
                 }
                 signs.append(SecAggProtocol.pairSign(own: id, peer: peer))
             }
@@ -325,7 +343,8 @@ public struct SecAggClient: Sendable {
             rejectedShares.append(
                 SecAggError(
                     code: .shareDecryptionFailed,
-                    message: "The encrypted share from neighbour \(peer) failed authentication (tampered, truncated, or meant for "
+                    message:
+                        "The encrypted share from neighbour \(peer) failed authentication (tampered, truncated, or meant for "
                         + "another participant or round); this participant will not hold \(peer)'s shares.",
                     participant: peer, stage: stage, roundID: roundID, cause: error as? CryptoError))
             return
@@ -335,7 +354,8 @@ public struct SecAggClient: Sendable {
             guard parsed.sender == peer, parsed.recipient == id else {
                 throw SecAggError(
                     code: .misaddressedShare,
-                    message: "The share delivered as from \(peer) to \(id) says it is from \(parsed.sender) to \(parsed.recipient).",
+                    message:
+                        "The share delivered as from \(peer) to \(id) says it is from \(parsed.sender) to \(parsed.recipient).",
                     participant: peer, stage: stage, roundID: roundID)
             }
             let expected = SecAggProtocol.shareElementCount
@@ -343,7 +363,8 @@ public struct SecAggClient: Sendable {
                 parsed.key.values.count == expected
             else {
                 throw SecAggError(
-                    code: .invalidShare, message: "The shares from neighbour \(peer) are not evaluated at this participant's point.",
+                    code: .invalidShare,
+                    message: "The shares from neighbour \(peer) are not evaluated at this participant's point.",
                     participant: peer, stage: stage, roundID: roundID)
             }
             heldSelfMaskShares[peer] = parsed.selfMask
@@ -361,7 +382,9 @@ public struct SecAggClient: Sendable {
 
     /// Stage 4 (active setting): signs the survivor list after checking it is consistent with
     /// what this participant saw.
-    public mutating func consistencySignature(_ request: ConsistencyCheckRequest) throws(SecAggError) -> ConsistencySignatureMessage {
+    public mutating func consistencySignature(
+        _ request: ConsistencyCheckRequest
+    ) throws(SecAggError) -> ConsistencySignatureMessage {
         try expect(.consistencyCheck, stage: .consistencyCheck)
         do throws(SecAggError) {
             try checkHeader(roundID: request.roundID, recipient: request.recipient, stage: .consistencyCheck)
@@ -401,7 +424,8 @@ public struct SecAggClient: Sendable {
             if configuration.securityMode.isActive {
                 guard let signed = signedSurvivors, signed == request.survivors else {
                     throw refusal(
-                        "The survivor list differs from the one this participant signed in ConsistencyCheck.", peer: nil,
+                        "The survivor list differs from the one this participant signed in ConsistencyCheck.",
+                        peer: nil,
                         stage: .unmasking)
                 }
                 try checkSignatures(request.signatures, survivors: request.survivors)
@@ -428,7 +452,8 @@ public struct SecAggClient: Sendable {
                 if let share = heldKeyShares[peer] { keyShares.append(PeerShare(peer: peer, share: share)) }
             }
             progress = .finished
-            return UnmaskingResponseMessage(roundID: roundID, sender: id, selfMaskShares: selfMaskShares, keyShares: keyShares)
+            return UnmaskingResponseMessage(
+                roundID: roundID, sender: id, selfMaskShares: selfMaskShares, keyShares: keyShares)
         } catch {
             progress = .aborted
             throw error
@@ -447,7 +472,8 @@ public struct SecAggClient: Sendable {
         case .unmaskingRequest(let request): return .unmaskingResponse(try unmask(request))
         default:
             throw SecAggError(
-                code: .unexpectedStage, message: "A participant only answers server requests, not \(message.stage) client messages.",
+                code: .unexpectedStage,
+                message: "A participant only answers server requests, not \(message.stage) client messages.",
                 participant: id, stage: message.stage, roundID: roundID)
         }
     }
@@ -468,11 +494,13 @@ public struct SecAggClient: Sendable {
     private func checkHeader(roundID requestRound: UInt64, recipient: UInt32, stage: SecAggStage) throws(SecAggError) {
         guard requestRound == roundID else {
             throw SecAggError(
-                code: .wrongRound, message: "The request belongs to round \(requestRound), not \(roundID) (late or replayed).",
+                code: .wrongRound,
+                message: "The request belongs to round \(requestRound), not \(roundID) (late or replayed).",
                 participant: id, stage: stage, roundID: roundID)
         }
         guard recipient == id else {
-            throw refusal("The request is addressed to participant \(recipient), not to \(id).", peer: recipient, stage: stage)
+            throw refusal(
+                "The request is addressed to participant \(recipient), not to \(id).", peer: recipient, stage: stage)
         }
     }
 
@@ -493,7 +521,9 @@ public struct SecAggClient: Sendable {
             }
             previous = peer
             guard configuration.graph.contains(peer) else {
-                throw refusal("The survivor list names participant \(peer), which is not in the roster.", peer: peer, stage: stage)
+                throw refusal(
+                    "The survivor list names participant \(peer), which is not in the roster.", peer: peer, stage: stage
+                )
             }
             if peer == id {
                 includesSelf = true
@@ -508,12 +538,14 @@ public struct SecAggClient: Sendable {
             }
         }
         guard includesSelf else {
-            throw refusal("The survivor list omits this participant although it sent its masked input.", peer: id, stage: stage)
+            throw refusal(
+                "The survivor list omits this participant although it sent its masked input.", peer: id, stage: stage)
         }
         guard holdersAlive >= threshold else {
             throw SecAggError(
                 code: .tooFewSurvivors,
-                message: "Only \(holdersAlive) of this participant's share holders are listed as survivors; the threshold is \(threshold). "
+                message:
+                    "Only \(holdersAlive) of this participant's share holders are listed as survivors; the threshold is \(threshold). "
                     + "Answering could expose too small a sum.",
                 participant: id, stage: stage, roundID: roundID)
         }
@@ -527,8 +559,12 @@ public struct SecAggClient: Sendable {
         var valid: Set<UInt32> = []
         for entry in signatures {
             let signer = entry.participant
-            guard signer == id || configuration.graph.areNeighbours(id, signer), survivorSet.contains(signer) else { continue }
-            guard let key = configuration.verificationKey(of: signer), key.isValidSignature(entry.signature, for: message) else {
+            guard signer == id || configuration.graph.areNeighbours(id, signer), survivorSet.contains(signer) else {
+                continue
+            }
+            guard let key = configuration.verificationKey(of: signer),
+                key.isValidSignature(entry.signature, for: message)
+            else {
                 throw SecAggError(
                     code: .invalidSignature,
                     message: "Participant \(signer)'s signature on the survivor list does not verify.",
@@ -539,7 +575,8 @@ public struct SecAggClient: Sendable {
         guard valid.count >= threshold else {
             throw SecAggError(
                 code: .tooFewSurvivors,
-                message: "Only \(valid.count) of this participant's holders signed the survivor list; the threshold is \(threshold).",
+                message:
+                    "Only \(valid.count) of this participant's holders signed the survivor list; the threshold is \(threshold).",
                 participant: id, stage: .unmasking, roundID: roundID)
         }
     }

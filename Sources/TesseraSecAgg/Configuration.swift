@@ -56,19 +56,22 @@ public struct SecAggConfiguration: Sendable {
         guard (1...(graph.degree + 1)).contains(threshold) else {
             throw SecAggError(
                 code: .invalidConfiguration,
-                message: "Threshold t = \(threshold) must lie in 1...\(graph.degree + 1): each participant has \(graph.degree) "
+                message:
+                    "Threshold t = \(threshold) must lie in 1...\(graph.degree + 1): each participant has \(graph.degree) "
                     + "neighbours plus itself to hold its shares.",
                 roundID: roundID)
         }
         guard vectorLength >= 1 else {
             throw SecAggError(
-                code: .invalidConfiguration, message: "The vector length must be at least 1, got \(vectorLength).", roundID: roundID)
+                code: .invalidConfiguration, message: "The vector length must be at least 1, got \(vectorLength).",
+                roundID: roundID)
         }
         if case .active(let keys) = securityMode {
             for id in graph.participants where keys[id] == nil {
                 throw SecAggError(
                     code: .invalidConfiguration,
-                    message: "The active setting needs an Ed25519 verification key for every participant; participant \(id) has none.",
+                    message:
+                        "The active setting needs an Ed25519 verification key for every participant; participant \(id) has none.",
                     participant: id, roundID: roundID)
             }
         }
@@ -191,7 +194,9 @@ public enum SecAggProtocol {
     }
 
     /// Decodes a share envelope's plaintext.
-    static func parseSharePlaintext(_ bytes: [UInt8]) throws(SecAggError) -> (sender: UInt32, recipient: UInt32, selfMask: ShamirShare, key: ShamirShare) {
+    static func parseSharePlaintext(
+        _ bytes: [UInt8]
+    ) throws(SecAggError) -> (sender: UInt32, recipient: UInt32, selfMask: ShamirShare, key: ShamirShare) {
         var r = ByteReader(bytes, context: "Share envelope")
         let sender = try r.u32("the sender")
         let recipient = try r.u32("the recipient")
@@ -201,7 +206,9 @@ public enum SecAggProtocol {
         do {
             return (sender, recipient, try ShamirShare(serialized: first), try ShamirShare(serialized: second))
         } catch {
-            throw SecAggError(code: .invalidShare, message: "Share envelope: a Shamir share is malformed.", cause: error as? CryptoError)
+            throw SecAggError(
+                code: .invalidShare, message: "Share envelope: a Shamir share is malformed.",
+                cause: error as? CryptoError)
         }
     }
 }

@@ -74,7 +74,7 @@ public struct DeterministicGenerator: RandomNumberGenerator, Sendable {
     /// algorithm: draw 64 bits, reject values at or above the largest multiple of `bound`.
     public mutating func next(below bound: UInt64) -> UInt64 {
         precondition(bound > 0, "DeterministicGenerator.next(below:) needs a positive bound")
-        let limit = UInt64.max - (UInt64.max % bound) // values >= limit are rejected
+        let limit = UInt64.max - (UInt64.max % bound)  // values >= limit are rejected
         while true {
             let x = next()
             if x < limit { return x % bound }

@@ -193,7 +193,8 @@ public struct UnmaskingRequest: Sendable, Hashable {
     public var signatures: [ParticipantSignature]
 
     public init(
-        roundID: UInt64, recipient: UInt32, survivors: [UInt32], dropped: [UInt32], signatures: [ParticipantSignature] = []
+        roundID: UInt64, recipient: UInt32, survivors: [UInt32], dropped: [UInt32],
+        signatures: [ParticipantSignature] = []
     ) {
         self.roundID = roundID
         self.recipient = recipient
@@ -427,23 +428,29 @@ public enum SecAggMessage: Sendable, Hashable {
         }
         let magic = try r.raw(4, "the magic")
         guard magic == Self.magic else {
-            throw SecAggError(code: .malformedMessage, message: "SecAgg message: the bytes do not start with the magic \"TSAG\".")
+            throw SecAggError(
+                code: .malformedMessage, message: "SecAgg message: the bytes do not start with the magic \"TSAG\".")
         }
         let version = try r.u8("the version")
         guard version == Self.version else {
             throw SecAggError(
                 code: .unsupportedVersion,
-                message: "SecAgg message: encoding version \(version) is not supported; this build reads version \(Self.version).")
+                message:
+                    "SecAgg message: encoding version \(version) is not supported; this build reads version \(Self.version)."
+            )
         }
         let rawKind = try r.u8("the kind")
         guard let kind = Kind(rawValue: rawKind) else {
-            throw SecAggError(code: .malformedMessage, message: "SecAgg message: unknown message kind 0x\(String(rawKind, radix: 16)).")
+            throw SecAggError(
+                code: .malformedMessage,
+                message: "SecAgg message: unknown message kind 0x\(String(rawKind, radix: 16)).")
         }
         let rawStage = try r.u8("the stage")
         guard let stage = SecAggStage(rawValue: rawStage), stage == kind.stage else {
             throw SecAggError(
                 code: .malformedMessage,
-                message: "SecAgg message: stage byte \(rawStage) does not match message kind \(kind) (stage \(kind.stage)).")
+                message:
+                    "SecAgg message: stage byte \(rawStage) does not match message kind \(kind) (stage \(kind.stage)).")
         }
         guard try r.u8("the reserved byte") == 0 else {
             throw SecAggError(code: .malformedMessage, message: "SecAgg message: the reserved header byte must be 0.")
@@ -455,7 +462,8 @@ public enum SecAggMessage: Sendable, Hashable {
         guard fromClient ? (sender != 0 && recipient == 0) : (sender == 0 && recipient != 0) else {
             throw SecAggError(
                 code: .malformedMessage,
-                message: "SecAgg message: a \(fromClient ? "client" : "server") message of kind \(kind) has sender \(sender) "
+                message:
+                    "SecAgg message: a \(fromClient ? "client" : "server") message of kind \(kind) has sender \(sender) "
                     + "and recipient \(recipient); participants are non-zero and the server is 0.",
                 stage: stage, roundID: roundID)
         }
@@ -483,10 +491,12 @@ public enum SecAggMessage: Sendable, Hashable {
         case .shareKeys:
             return .shareKeys(ShareKeysMessage(roundID: roundID, sender: sender, shares: try readShares(&r)))
         case .maskedInput:
-            return .maskedInput(MaskedInputMessage(roundID: roundID, sender: sender, maskedInput: try r.words("the masked input")))
+            return .maskedInput(
+                MaskedInputMessage(roundID: roundID, sender: sender, maskedInput: try r.words("the masked input")))
         case .consistencySignature:
             let signature = try r.blob("the signature", maximum: signatureSize)
-            return .consistencySignature(ConsistencySignatureMessage(roundID: roundID, sender: sender, signature: signature))
+            return .consistencySignature(
+                ConsistencySignatureMessage(roundID: roundID, sender: sender, signature: signature))
         case .unmaskingResponse:
             let selfMask = try readPeerShares(&r, what: "the self-mask shares")
             let keys = try readPeerShares(&r, what: "the key shares")
@@ -502,7 +512,8 @@ public enum SecAggMessage: Sendable, Hashable {
             }
             return .shareKeysRequest(ShareKeysRequest(roundID: roundID, recipient: recipient, neighbours: neighbours))
         case .maskedInputRequest:
-            return .maskedInputRequest(MaskedInputRequest(roundID: roundID, recipient: recipient, shares: try readShares(&r)))
+            return .maskedInputRequest(
+                MaskedInputRequest(roundID: roundID, recipient: recipient, shares: try readShares(&r)))
         case .consistencyCheckRequest:
             return .consistencyCheckRequest(
                 ConsistencyCheckRequest(roundID: roundID, recipient: recipient, survivors: try r.ids("the survivors")))
@@ -519,7 +530,8 @@ public enum SecAggMessage: Sendable, Hashable {
             }
             return .unmaskingRequest(
                 UnmaskingRequest(
-                    roundID: roundID, recipient: recipient, survivors: survivors, dropped: dropped, signatures: signatures))
+                    roundID: roundID, recipient: recipient, survivors: survivors, dropped: dropped,
+                    signatures: signatures))
         }
     }
 
@@ -530,7 +542,9 @@ public enum SecAggMessage: Sendable, Hashable {
         guard signature.isEmpty || signature.count == signatureSize else {
             throw SecAggError(
                 code: .malformedMessage,
-                message: "SecAgg message: a key signature is \(signature.count) bytes; it must be empty or \(signatureSize).")
+                message:
+                    "SecAgg message: a key signature is \(signature.count) bytes; it must be empty or \(signatureSize)."
+            )
         }
         return AdvertisedKeys(participant: participant, encryptionKey: c, maskingKey: s, signature: signature)
     }
@@ -558,7 +572,8 @@ public enum SecAggMessage: Sendable, Hashable {
                 shares.append(PeerShare(peer: peer, share: try ShamirShare(serialized: bytes)))
             } catch {
                 throw SecAggError(
-                    code: .malformedMessage, message: "SecAgg message: the Shamir share of peer \(peer) in \(what) is malformed.",
+                    code: .malformedMessage,
+                    message: "SecAgg message: the Shamir share of peer \(peer) in \(what) is malformed.",
                     cause: error as? CryptoError)
             }
         }

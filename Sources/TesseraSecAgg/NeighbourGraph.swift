@@ -37,12 +37,14 @@ public struct NeighbourGraph: Sendable, Hashable {
     public init(participants: [UInt32], kind: Kind) throws(SecAggError) {
         let sorted = participants.sorted()
         guard !sorted.isEmpty else {
-            throw SecAggError(code: .invalidConfiguration, message: "A neighbourhood graph needs at least one participant.")
+            throw SecAggError(
+                code: .invalidConfiguration, message: "A neighbourhood graph needs at least one participant.")
         }
         guard sorted.first != 0 else {
             throw SecAggError(
                 code: .invalidConfiguration,
-                message: "Participant id 0 is reserved (it is the server's id and not a valid Shamir evaluation point).")
+                message: "Participant id 0 is reserved (it is the server's id and not a valid Shamir evaluation point)."
+            )
         }
         for index in 1..<sorted.count where sorted[index] == sorted[index - 1] {
             throw SecAggError(

@@ -40,7 +40,9 @@ enum SecAggParallel {
     }
 
     /// Applies every task's mask (with its sign) to `sum`.
-    static func removeMasks(_ tasks: [MaskTask], from sum: inout [UInt32], roundID: UInt64, workerCount: Int) throws(SecAggError) {
+    static func removeMasks(
+        _ tasks: [MaskTask], from sum: inout [UInt32], roundID: UInt64, workerCount: Int
+    ) throws(SecAggError) {
         let d = sum.count
         guard d > 0, !tasks.isEmpty else { return }
         let batches = (tasks.count + batchSize - 1) / batchSize
@@ -93,7 +95,9 @@ enum SecAggParallel {
         }
     }
 
-    private static func apply(_ tasks: ArraySlice<MaskTask>, to accumulator: UnsafeMutableBufferPointer<UInt32>, roundID: UInt64) throws(SecAggError) {
+    private static func apply(
+        _ tasks: ArraySlice<MaskTask>, to accumulator: UnsafeMutableBufferPointer<UInt32>, roundID: UInt64
+    ) throws(SecAggError) {
         var seeds: [SecretBytes] = []
         var signs: [MaskPRG.Sign] = []
         seeds.reserveCapacity(tasks.count)
@@ -105,11 +109,14 @@ enum SecAggParallel {
                 signs.append(sign)
             case .pair(let own, let peer, let ownID, let peerID, let sign):
                 do {
-                    seeds.append(try SecAggProtocol.maskSeed(own: own, peer: peer, roundID: roundID, ownID: ownID, peerID: peerID))
+                    seeds.append(
+                        try SecAggProtocol.maskSeed(
+                            own: own, peer: peer, roundID: roundID, ownID: ownID, peerID: peerID))
                 } catch {
                     throw SecAggError(
                         code: .reconstructionFailed,
-                        message: "Cannot re-derive the pairwise mask of dropped participant \(ownID) and participant \(peerID).",
+                        message:
+                            "Cannot re-derive the pairwise mask of dropped participant \(ownID) and participant \(peerID).",
                         participant: ownID, stage: .unmasking, roundID: roundID, cause: error as? CryptoError)
                 }
                 signs.append(sign)
@@ -119,7 +126,8 @@ enum SecAggParallel {
             try MaskPRG.add(seeds: seeds, signs: signs, into: accumulator)
         } catch {
             throw SecAggError(
-                code: .reconstructionFailed, message: "Mask expansion failed during unmasking.", stage: .unmasking, roundID: roundID,
+                code: .reconstructionFailed, message: "Mask expansion failed during unmasking.", stage: .unmasking,
+                roundID: roundID,
                 cause: error as? CryptoError)
         }
     }

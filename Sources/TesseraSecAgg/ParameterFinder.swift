@@ -108,7 +108,8 @@ public enum SecAggParameterFinder {
         adversary: SecAggAdversary = .semiHonest
     ) throws(SecAggError) -> SecAggParameters {
         guard n >= 2 else {
-            throw SecAggError(code: .invalidConfiguration, message: "Secure aggregation needs at least 2 participants, got \(n).")
+            throw SecAggError(
+                code: .invalidConfiguration, message: "Secure aggregation needs at least 2 participants, got \(n).")
         }
         guard (0..<1).contains(delta), (0..<1).contains(alpha) else {
             throw SecAggError(
@@ -129,7 +130,8 @@ public enum SecAggParameterFinder {
         }
         throw SecAggError(
             code: .infeasibleParameters,
-            message: "No threshold works for n = \(n) with \(corrupted) corrupted (α = \(alpha)) and \(dropped) dropped (δ = \(delta)) "
+            message:
+                "No threshold works for n = \(n) with \(corrupted) corrupted (α = \(alpha)) and \(dropped) dropped (δ = \(delta)) "
                 + "clients, even on the complete graph: security needs t above the corrupted holders, correctness needs t "
                 + "at most the surviving holders. Lower α or δ, or enlarge the cohort.")
     }
@@ -149,7 +151,8 @@ public enum SecAggParameterFinder {
         let logPerClientSecurity = logSecurityBudget - log(Double(n))
 
         // Condition 1: connectivity of the honest survivors.
-        let logDisconnect = complete ? -Double.infinity : logProbabilityDisconnected(n: n, k: k, removed: corrupted + dropped)
+        let logDisconnect =
+            complete ? -Double.infinity : logProbabilityDisconnected(n: n, k: k, removed: corrupted + dropped)
         guard logDisconnect < logSecurityBudget else { return nil }
 
         // Condition 2: smallest t with P[corrupted holders ≥ t (or 2t−k−1)] small enough.
@@ -165,8 +168,10 @@ public enum SecAggParameterFinder {
         tLow = max(tLow, 2)
 
         // Condition 3: largest t with P[surviving holders < t] small enough, for survivors and dropouts.
-        let survivorNeighbours = Hypergeometric(population: n - 1, successes: max(0, n - 1 - dropped), draws: k).logLowerTails()
-        let droppedNeighbours = Hypergeometric(population: n - 1, successes: min(n - 1, max(0, n - dropped)), draws: k).logLowerTails()
+        let survivorNeighbours = Hypergeometric(population: n - 1, successes: max(0, n - 1 - dropped), draws: k)
+            .logLowerTails()
+        let droppedNeighbours = Hypergeometric(population: n - 1, successes: min(n - 1, max(0, n - dropped)), draws: k)
+            .logLowerTails()
         // logLowerTails[j] = log P[Y ≤ j]; P[1 + Y < t] = P[Y ≤ t − 2]; P[Y' < t] = P[Y' ≤ t − 1].
         func correctnessLog(_ t: Int) -> Double {
             let survivor = t - 2 < 0 ? -Double.infinity : survivorNeighbours[min(t - 2, k)]
@@ -192,7 +197,9 @@ public enum SecAggParameterFinder {
         )
     }
 
-    private static func corruptedTailLog(_ tail: [Double], threshold t: Int, k: Int, adversary: SecAggAdversary) -> Double {
+    private static func corruptedTailLog(
+        _ tail: [Double], threshold t: Int, k: Int, adversary: SecAggAdversary
+    ) -> Double {
         let index: Int
         switch adversary {
         case .semiHonest: index = t
@@ -236,8 +243,9 @@ public struct Hypergeometric: Sendable {
     public let draws: Int
 
     public init(population: Int, successes: Int, draws: Int) {
-        precondition(population >= 0 && (0...population).contains(successes) && (0...population).contains(draws),
-                     "Hypergeometric parameters out of range")
+        precondition(
+            population >= 0 && (0...population).contains(successes) && (0...population).contains(draws),
+            "Hypergeometric parameters out of range")
         self.population = population
         self.successes = successes
         self.draws = draws
@@ -250,7 +258,8 @@ public struct Hypergeometric: Sendable {
 
     /// log P[X = x].
     public func logPMF(_ x: Int) -> Double {
-        Self.logChoose(successes, x) + Self.logChoose(population - successes, draws - x) - Self.logChoose(population, draws)
+        Self.logChoose(successes, x) + Self.logChoose(population - successes, draws - x)
+            - Self.logChoose(population, draws)
     }
 
     /// `result[x] = log P[X ≥ x]` for `x` in `0...draws + 1` (the last is −∞).

@@ -58,7 +58,8 @@ public struct QuantizationCodec: Sendable, Hashable {
     ///   - maxInputs: at least 1.
     public init(clip: Double, bits: Int, maxWeight: UInt32, maxInputs: Int) throws(SecAggError) {
         guard clip.isFinite, clip > 0 else {
-            throw SecAggError(code: .invalidConfiguration, message: "Quantization clip must be positive and finite, got \(clip).")
+            throw SecAggError(
+                code: .invalidConfiguration, message: "Quantization clip must be positive and finite, got \(clip).")
         }
         guard (2...32).contains(bits) else {
             throw SecAggError(code: .invalidConfiguration, message: "Quantization bits must be in 2...32, got \(bits).")
@@ -67,7 +68,8 @@ public struct QuantizationCodec: Sendable, Hashable {
             throw SecAggError(code: .invalidConfiguration, message: "Quantization maxWeight must be at least 1.")
         }
         guard maxInputs >= 1 else {
-            throw SecAggError(code: .invalidConfiguration, message: "Quantization maxInputs must be at least 1, got \(maxInputs).")
+            throw SecAggError(
+                code: .invalidConfiguration, message: "Quantization maxInputs must be at least 1, got \(maxInputs).")
         }
         self.clip = clip
         self.bits = bits
@@ -94,7 +96,8 @@ public struct QuantizationCodec: Sendable, Hashable {
         guard inputCount >= 0, inputCount <= capacity else {
             throw SecAggError(
                 code: .quantizationOverflow,
-                message: "At \(context): \(inputCount) inputs quantized to \(bits) bits (|q| ≤ \(levels)) with weights up to "
+                message:
+                    "At \(context): \(inputCount) inputs quantized to \(bits) bits (|q| ≤ \(levels)) with weights up to "
                     + "\(maxWeight) can overflow Z_(2^32): at most \(capacity) inputs fit (need n·Q < 2^31 and n·W < 2^32). "
                     + "Lower the bits, the maximum weight, or the cohort size."
             )
@@ -164,12 +167,14 @@ public struct QuantizationCodec: Sendable, Hashable {
     public func decode(sum: [UInt32], inputCount: Int) throws(SecAggError) -> Aggregate {
         try checkCapacity(inputCount: inputCount)
         guard let weightWord = sum.last else {
-            throw SecAggError(code: .valueOutOfRange, message: "Cannot decode an empty sum: the weight coordinate is missing.")
+            throw SecAggError(
+                code: .valueOutOfRange, message: "Cannot decode an empty sum: the weight coordinate is missing.")
         }
         let totalWeight = UInt64(weightWord)
         guard totalWeight > 0 else {
             throw SecAggError(
-                code: .valueOutOfRange, message: "The summed weight of \(inputCount) inputs is 0: there is no mean to take.")
+                code: .valueOutOfRange,
+                message: "The summed weight of \(inputCount) inputs is 0: there is no mean to take.")
         }
         guard totalWeight <= UInt64(inputCount) * UInt64(maxWeight) else {
             throw SecAggError(
@@ -185,7 +190,8 @@ public struct QuantizationCodec: Sendable, Hashable {
             guard abs(signed) <= bound else {
                 throw SecAggError(
                     code: .valueOutOfRange,
-                    message: "Coordinate \(index) of the sum is \(signed), outside ±\(bound) reachable by \(inputCount) inputs: "
+                    message:
+                        "Coordinate \(index) of the sum is \(signed), outside ±\(bound) reachable by \(inputCount) inputs: "
                         + "the sum is corrupt (unremoved masks?) or inputCount is wrong.")
             }
             mean[index] = Double(signed) * factor

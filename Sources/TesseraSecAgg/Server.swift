@@ -172,7 +172,8 @@ public struct SecAggServer: Sendable {
         guard let stage = currentStage else { return }
         guard message.isFromClient else {
             throw reject(
-                error(.malformedMessage, "A \(message.stage) server request was sent to the server.", sender, stage), dropping: sender)
+                error(.malformedMessage, "A \(message.stage) server request was sent to the server.", sender, stage),
+                dropping: sender)
         }
         guard message.sender == sender else {
             throw reject(
@@ -184,7 +185,9 @@ public struct SecAggServer: Sendable {
         }
         guard message.roundID == roundID else {
             throw reject(
-                error(.wrongRound, "The message belongs to round \(message.roundID), not \(roundID) (late or replayed).", sender, stage),
+                error(
+                    .wrongRound, "The message belongs to round \(message.roundID), not \(roundID) (late or replayed).",
+                    sender, stage),
                 dropping: sender)
         }
         guard message.stage == stage else {
@@ -195,14 +198,18 @@ public struct SecAggServer: Sendable {
                 dropping: sender)
         }
         guard eligible(for: stage).contains(sender) else {
-            let why = excluded.contains(sender) ? "was excluded for misbehaviour" : "did not complete the previous stage"
+            let why =
+                excluded.contains(sender) ? "was excluded for misbehaviour" : "did not complete the previous stage"
             throw reject(
-                error(.participantNotActive, "Participant \(sender) \(why), so it takes no part in \(stage).", sender, stage),
+                error(
+                    .participantNotActive, "Participant \(sender) \(why), so it takes no part in \(stage).", sender,
+                    stage),
                 dropping: sender)
         }
         guard !submitted.contains(sender) else {
             throw reject(
-                error(.duplicateMessage, "Participant \(sender) already sent its \(stage) message.", sender, stage), dropping: sender)
+                error(.duplicateMessage, "Participant \(sender) already sent its \(stage) message.", sender, stage),
+                dropping: sender)
         }
         do throws(SecAggError) {
             switch message {
@@ -224,20 +231,25 @@ public struct SecAggServer: Sendable {
         case .collecting:
             guard graph.contains(sender) else {
                 throw SecAggError(
-                    code: .unknownParticipant, message: "Participant \(sender) is not in the round's roster; message ignored.",
+                    code: .unknownParticipant,
+                    message: "Participant \(sender) is not in the round's roster; message ignored.",
                     participant: sender, stage: currentStage, roundID: roundID)
             }
         case .finished:
             throw SecAggError(
-                code: .roundFinished, message: "The round already finished; message ignored.", participant: sender, roundID: roundID)
+                code: .roundFinished, message: "The round already finished; message ignored.", participant: sender,
+                roundID: roundID)
         case .aborted(let cause):
             throw SecAggError(
-                code: .roundAborted, message: "The round aborted; message ignored.", participant: sender, roundID: roundID,
+                code: .roundAborted, message: "The round aborted; message ignored.", participant: sender,
+                roundID: roundID,
                 cause: cause)
         }
     }
 
-    private func error(_ code: SecAggError.Code, _ message: String, _ participant: UInt32, _ stage: SecAggStage) -> SecAggError {
+    private func error(
+        _ code: SecAggError.Code, _ message: String, _ participant: UInt32, _ stage: SecAggStage
+    ) -> SecAggError {
         SecAggError(code: code, message: message, participant: participant, stage: stage, roundID: roundID)
     }
 
@@ -271,13 +283,18 @@ public struct SecAggServer: Sendable {
     private mutating func acceptAdvertisedKeys(_ m: AdvertiseKeysMessage) throws(SecAggError) {
         let sender = m.sender
         guard m.keys.participant == sender else {
-            throw error(.malformedMessage, "The advertised keys name participant \(m.keys.participant).", sender, .advertiseKeys)
+            throw error(
+                .malformedMessage, "The advertised keys name participant \(m.keys.participant).", sender, .advertiseKeys
+            )
         }
         if let verification = configuration.verificationKey(of: sender) {
             let signed = SecAggProtocol.advertisedKeysMessage(
-                roundID: roundID, participant: sender, encryptionKey: m.keys.encryptionKey, maskingKey: m.keys.maskingKey)
+                roundID: roundID, participant: sender, encryptionKey: m.keys.encryptionKey,
+                maskingKey: m.keys.maskingKey)
             guard verification.isValidSignature(m.keys.signature, for: signed) else {
-                throw error(.invalidSignature, "The advertised keys do not carry a valid signature of participant \(sender).", sender, .advertiseKeys)
+                throw error(
+                    .invalidSignature, "The advertised keys do not carry a valid signature of participant \(sender).",
+                    sender, .advertiseKeys)
             }
         }
         guard let c = try? X25519PublicKey(rawRepresentation: m.keys.encryptionKey),
@@ -286,7 +303,8 @@ public struct SecAggServer: Sendable {
             (try? probeKey.sharedSecret(with: s)) != nil
         else {
             throw error(
-                .invalidPublicKey, "An advertised X25519 key is malformed or a low-order point (it would give a known secret).",
+                .invalidPublicKey,
+                "An advertised X25519 key is malformed or a low-order point (it would give a known secret).",
                 sender, .advertiseKeys)
         }
         advertised[sender] = m.keys
@@ -307,7 +325,8 @@ public struct SecAggServer: Sendable {
                     sender, .shareKeys)
             }
             guard byRecipient[recipient] == nil else {
-                throw error(.invalidRecipient, "Two shares are addressed to participant \(recipient).", sender, .shareKeys)
+                throw error(
+                    .invalidRecipient, "Two shares are addressed to participant \(recipient).", sender, .shareKeys)
             }
             guard share.ciphertext.count == SecAggProtocol.encryptedShareLength else {
                 throw error(
@@ -341,8 +360,10 @@ public struct SecAggServer: Sendable {
     private mutating func acceptSignature(_ m: ConsistencySignatureMessage) throws(SecAggError) {
         let survivorsList = (survivors[.maskedInputCollection] ?? []).sorted()
         let signed = SecAggProtocol.survivorListMessage(roundID: roundID, survivors: survivorsList)
-        guard let key = configuration.verificationKey(of: m.sender), key.isValidSignature(m.signature, for: signed) else {
-            throw error(.invalidSignature, "The signature on the survivor list does not verify.", m.sender, .consistencyCheck)
+        guard let key = configuration.verificationKey(of: m.sender), key.isValidSignature(m.signature, for: signed)
+        else {
+            throw error(
+                .invalidSignature, "The signature on the survivor list does not verify.", m.sender, .consistencyCheck)
         }
         signatures[m.sender] = m.signature
     }
@@ -356,7 +377,8 @@ public struct SecAggServer: Sendable {
         for entry in m.selfMaskShares {
             guard entry.peer == responder || graph.areNeighbours(responder, entry.peer), u3.contains(entry.peer) else {
                 throw error(
-                    .invalidShare, "A self-mask share of participant \(entry.peer) was not requested (not a surviving holder).",
+                    .invalidShare,
+                    "A self-mask share of participant \(entry.peer) was not requested (not a surviving holder).",
                     responder, .unmasking)
             }
             guard seen.insert(entry.peer).inserted else {
@@ -366,14 +388,16 @@ public struct SecAggServer: Sendable {
                 entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
             else {
                 throw error(
-                    .invalidShare, "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
+                    .invalidShare,
+                    "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
                     responder, .unmasking)
             }
         }
         for entry in m.keyShares {
             guard graph.areNeighbours(responder, entry.peer), u2.contains(entry.peer), !u3.contains(entry.peer) else {
                 throw error(
-                    .invalidShare, "A key share of participant \(entry.peer) was not requested (not a dropped neighbour).",
+                    .invalidShare,
+                    "A key share of participant \(entry.peer) was not requested (not a dropped neighbour).",
                     responder, .unmasking)
             }
             guard seen.insert(entry.peer).inserted else {
@@ -383,7 +407,8 @@ public struct SecAggServer: Sendable {
                 entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
             else {
                 throw error(
-                    .invalidShare, "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
+                    .invalidShare,
+                    "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
                     responder, .unmasking)
             }
         }
@@ -428,7 +453,8 @@ public struct SecAggServer: Sendable {
                     let list = completed.sorted()
                     return .requests(
                         eligible(for: .consistencyCheck).sorted().map {
-                            .consistencyCheckRequest(ConsistencyCheckRequest(roundID: roundID, recipient: $0, survivors: list))
+                            .consistencyCheckRequest(
+                                ConsistencyCheckRequest(roundID: roundID, recipient: $0, survivors: list))
                         })
                 }
                 state = .collecting(.unmasking)
@@ -452,7 +478,8 @@ public struct SecAggServer: Sendable {
         guard completed.count >= threshold else {
             throw SecAggError(
                 code: .tooFewSurvivors,
-                message: "Stage \(stage) ended with \(completed.count) participants, below the threshold t = \(threshold); "
+                message:
+                    "Stage \(stage) ended with \(completed.count) participants, below the threshold t = \(threshold); "
                     + "the masks could not be removed, so round \(roundID) aborts.",
                 stage: stage, roundID: roundID)
         }
@@ -464,7 +491,8 @@ public struct SecAggServer: Sendable {
             guard alive >= threshold else {
                 throw SecAggError(
                     code: .tooFewSurvivors,
-                    message: "After stage \(stage) only \(alive) of participant \(participant)'s \(graph.degree + 1) share holders "
+                    message:
+                        "After stage \(stage) only \(alive) of participant \(participant)'s \(graph.degree + 1) share holders "
                         + "remain, below the threshold t = \(threshold); its secrets could not be reconstructed, so round "
                         + "\(roundID) aborts.",
                     participant: participant, stage: stage, roundID: roundID)
@@ -511,7 +539,8 @@ public struct SecAggServer: Sendable {
                 }
             }
             return .unmaskingRequest(
-                UnmaskingRequest(roundID: roundID, recipient: id, survivors: listed, dropped: dropped, signatures: signed))
+                UnmaskingRequest(
+                    roundID: roundID, recipient: id, survivors: listed, dropped: dropped, signatures: signed))
         }
     }
 
@@ -548,13 +577,15 @@ public struct SecAggServer: Sendable {
                 key = try X25519PrivateKey(rawRepresentation: raw)
             } catch {
                 throw SecAggError(
-                    code: .reconstructionFailed, message: "The reconstructed masking key of participant \(v) is malformed.",
+                    code: .reconstructionFailed,
+                    message: "The reconstructed masking key of participant \(v) is malformed.",
                     participant: v, stage: .unmasking, roundID: roundID, cause: error as? CryptoError)
             }
             guard key.publicKey == maskingKeys[v] else {
                 throw SecAggError(
                     code: .reconstructionFailed,
-                    message: "The masking key reconstructed for dropped participant \(v) does not match the key it advertised: "
+                    message:
+                        "The masking key reconstructed for dropped participant \(v) does not match the key it advertised: "
                         + "some returned shares are wrong.",
                     participant: v, stage: .unmasking, roundID: roundID)
             }
@@ -581,7 +612,8 @@ public struct SecAggServer: Sendable {
         for (stage, set) in survivors { counts[stage] = set.count }
         counts[.unmasking] = responses.count
         return SecAggResult(
-            roundID: roundID, sum: sum, survivors: survivorsSorted, dropped: dropped, stageCounts: counts, statistics: statistics)
+            roundID: roundID, sum: sum, survivors: survivorsSorted, dropped: dropped, stageCounts: counts,
+            statistics: statistics)
     }
 
     private func reconstruct(
@@ -590,13 +622,18 @@ public struct SecAggServer: Sendable {
         guard shares.count >= threshold else {
             throw SecAggError(
                 code: .tooFewSurvivors,
-                message: "Only \(shares.count) shares of participant \(peer)'s \(what) were returned, below the threshold t = "
+                message:
+                    "Only \(shares.count) shares of participant \(peer)'s \(what) were returned, below the threshold t = "
                     + "\(threshold); round \(roundID) aborts.",
                 participant: peer, stage: .unmasking, roundID: roundID)
         }
-        guard let secret = reconstructor.reconstruct(shares, threshold: threshold, secretLength: SecAggProtocol.secretLength) else {
+        guard
+            let secret = reconstructor.reconstruct(
+                shares, threshold: threshold, secretLength: SecAggProtocol.secretLength)
+        else {
             throw SecAggError(
-                code: .reconstructionFailed, message: "The shares of participant \(peer)'s \(what) do not reconstruct a secret.",
+                code: .reconstructionFailed,
+                message: "The shares of participant \(peer)'s \(what) do not reconstruct a secret.",
                 participant: peer, stage: .unmasking, roundID: roundID)
         }
         return secret

@@ -133,7 +133,8 @@ public struct SecAggSimulation {
             }
             for request in requests {
                 let id = request.recipient
-                guard !dropouts.hasDropped(id, by: request.stage), var client = clients[id], clientErrors[id] == nil else {
+                guard !dropouts.hasDropped(id, by: request.stage), var client = clients[id], clientErrors[id] == nil
+                else {
                     continue
                 }
                 var payloads = [request.encoded()]

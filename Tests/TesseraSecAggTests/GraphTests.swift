@@ -22,7 +22,8 @@ func isConnected(_ graph: NeighbourGraph, alive: Set<UInt32>) -> Bool {
 struct GraphTests {
     @Test("Harary graphs are k-regular, symmetric, connected and determined by the seed")
     func hararyProperties() async throws {
-        await propertyCheck(count: 60, input: Gen.int(in: 3...80), Gen.int(in: 1...40), Gen.uint64()) { n, halfDegree, seedValue in
+        await propertyCheck(count: 60, input: Gen.int(in: 3...80), Gen.int(in: 1...40), Gen.uint64()) {
+            n, halfDegree, seedValue in
             let k = 2 * min(halfDegree, (n - 1) / 2)
             let ids = Fixture.roster(n)
             let seed = withUnsafeBytes(of: seedValue) { Array($0) }
@@ -73,14 +74,16 @@ struct GraphTests {
         #expect(graph.neighbours(of: 1000).isEmpty && !graph.areNeighbours(3, 3))
     }
 
-    @Test("Invalid graphs are rejected", arguments: [
-        ([UInt32](1...10), NeighbourGraph.Kind.harary(degree: 3, seed: [])),
-        ([UInt32](1...10), .harary(degree: 10, seed: [])),
-        ([UInt32](1...10), .harary(degree: 0, seed: [])),
-        ([1, 2, 2, 3], .complete),
-        ([0, 1, 2], .complete),
-        ([], .complete),
-    ])
+    @Test(
+        "Invalid graphs are rejected",
+        arguments: [
+            ([UInt32](1...10), NeighbourGraph.Kind.harary(degree: 3, seed: [])),
+            ([UInt32](1...10), .harary(degree: 10, seed: [])),
+            ([UInt32](1...10), .harary(degree: 0, seed: [])),
+            ([1, 2, 2, 3], .complete),
+            ([0, 1, 2], .complete),
+            ([], .complete),
+        ])
     func invalid(ids: [UInt32], kind: NeighbourGraph.Kind) {
         let error = #expect(throws: SecAggError.self) { _ = try NeighbourGraph(participants: ids, kind: kind) }
         #expect(error?.code == .invalidConfiguration)
@@ -98,7 +101,8 @@ struct GraphTests {
         var disconnected = 0
         let trials = 1500
         for trial in 0..<trials {
-            let graph = try NeighbourGraph(participants: ids, kind: .harary(degree: k, seed: [UInt8(trial & 0xff), UInt8(trial >> 8)]))
+            let graph = try NeighbourGraph(
+                participants: ids, kind: .harary(degree: k, seed: [UInt8(trial & 0xff), UInt8(trial >> 8)]))
             var alive = Set(ids)
             while alive.count > n - removed { alive.remove(ids[Int(generator.next(below: UInt64(n)))]) }
             if !isConnected(graph, alive: alive) { disconnected += 1 }
@@ -134,19 +138,28 @@ struct IndependentConditions {
     }
 
     func tailAtLeast(population: Int, successes: Int, draws: Int, _ x: Int) -> Double {
-        x > draws ? 0 : (max(0, x)...draws).reduce(0) { $0 + pmf(population: population, successes: successes, draws: draws, $1) }
+        x > draws
+            ? 0
+            : (max(0, x)...draws).reduce(0) { $0 + pmf(population: population, successes: successes, draws: draws, $1) }
     }
 
     func tailBelow(population: Int, successes: Int, draws: Int, _ x: Int) -> Double {
-        x <= 0 ? 0 : (0..<min(x, draws + 1)).reduce(0) { $0 + pmf(population: population, successes: successes, draws: draws, $1) }
+        x <= 0
+            ? 0
+            : (0..<min(x, draws + 1)).reduce(0) {
+                $0 + pmf(population: population, successes: successes, draws: draws, $1)
+            }
     }
 
     /// Security and correctness of (k, t) for n clients with A corrupted and D dropped.
-    func satisfied(n: Int, k: Int, t: Int, corrupted: Int, dropped: Int) -> (connected: Bool, secure: Bool, correct: Bool) {
+    func satisfied(
+        n: Int, k: Int, t: Int, corrupted: Int, dropped: Int
+    ) -> (connected: Bool, secure: Bool, correct: Bool) {
         let complete = k >= n - 1
         var connected = true
         if !complete && corrupted + dropped >= k {
-            let logBound = log(Double(n) * Double(n - k - 1) / 2)
+            let logBound =
+                log(Double(n) * Double(n - k - 1) / 2)
                 + (logFactorial[corrupted + dropped] - logFactorial[corrupted + dropped - k])
                 - (logFactorial[n] - logFactorial[n - k])
             connected = logBound < -41 * M_LN2
@@ -161,17 +174,22 @@ struct IndependentConditions {
 
 @Suite("SecAgg+ parameter finder")
 struct ParameterFinderTests {
-    static let rates: [(alpha: Double, delta: Double)] = [(0.05, 0.33), (0.33, 0.05), (0.33, 0.33), (0.1, 0.1), (0, 0.2)]
+    static let rates: [(alpha: Double, delta: Double)] = [
+        (0.05, 0.33), (0.33, 0.05), (0.33, 0.33), (0.1, 0.1), (0, 0.2),
+    ]
 
-    @Test("Found (k, t) satisfy the security, connectivity and correctness conditions, with minimal t and k",
-          arguments: [40, 100, 300, 1000, 3000])
+    @Test(
+        "Found (k, t) satisfy the security, connectivity and correctness conditions, with minimal t and k",
+        arguments: [40, 100, 300, 1000, 3000])
     func conditionsHold(n: Int) throws {
         let check = IndependentConditions(upTo: n)
         for (alpha, delta) in Self.rates {
             let p = try SecAggParameterFinder.find(cohortSize: n, dropoutRate: delta, corruptionRate: alpha)
             let corrupted = Int((alpha * Double(n) + 1e-9).rounded(.down))
             let dropped = Int((delta * Double(n) + 1e-9).rounded(.down))
-            #expect(p.degree <= n - 1 && p.threshold <= p.degree + 1 && p.threshold >= 2, "n \(n) α \(alpha) δ \(delta): \(p)")
+            #expect(
+                p.degree <= n - 1 && p.threshold <= p.degree + 1 && p.threshold >= 2,
+                "n \(n) α \(alpha) δ \(delta): \(p)")
             switch p.shape {
             case .complete: #expect(p.degree == n - 1)
             case .harary(let k): #expect(k == p.degree && k % 2 == 0 && k < n - 1)
@@ -182,7 +200,9 @@ struct ParameterFinderTests {
             #expect(p.log2CorrectnessFailureProbability <= -20)
             // t is the least secure threshold (above the floor of 2)…
             if p.threshold > 2 {
-                #expect(!check.satisfied(n: n, k: p.degree, t: p.threshold - 1, corrupted: corrupted, dropped: dropped).secure)
+                #expect(
+                    !check.satisfied(n: n, k: p.degree, t: p.threshold - 1, corrupted: corrupted, dropped: dropped)
+                        .secure)
             }
             // …and no smaller even degree admits any threshold.
             if case .harary(let k) = p.shape, k > 2 {
@@ -221,14 +241,19 @@ struct ParameterFinderTests {
             _ = try SecAggParameterFinder.find(cohortSize: 10, dropoutRate: 0.5, corruptionRate: 0.5)
         }
         #expect(error?.code == .infeasibleParameters)
-        #expect(throws: SecAggError.self) { _ = try SecAggParameterFinder.find(cohortSize: 100, dropoutRate: 1, corruptionRate: 0) }
-        #expect(throws: SecAggError.self) { _ = try SecAggParameterFinder.find(cohortSize: 1, dropoutRate: 0, corruptionRate: 0) }
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggParameterFinder.find(cohortSize: 100, dropoutRate: 1, corruptionRate: 0)
+        }
+        #expect(throws: SecAggError.self) {
+            _ = try SecAggParameterFinder.find(cohortSize: 1, dropoutRate: 0, corruptionRate: 0)
+        }
     }
 
     @Test("The active-server threshold is higher: 2t > k + 1 + corrupted holders")
     func activeThreshold() throws {
         let passive = try SecAggParameterFinder.find(cohortSize: 1000, dropoutRate: 0.1, corruptionRate: 0.1)
-        let active = try SecAggParameterFinder.find(cohortSize: 1000, dropoutRate: 0.1, corruptionRate: 0.1, adversary: .activeServer)
+        let active = try SecAggParameterFinder.find(
+            cohortSize: 1000, dropoutRate: 0.1, corruptionRate: 0.1, adversary: .activeServer)
         #expect(active.threshold > passive.threshold)
         #expect(2 * active.threshold > active.degree + 1)
     }

@@ -19,20 +19,29 @@ struct MessageTests {
     static let samples: [SecAggMessage] = [
         .advertiseKeys(AdvertiseKeysMessage(roundID: 9, sender: 5, keys: keys(5, signed: true))),
         .advertiseKeys(AdvertiseKeysMessage(roundID: 9, sender: 5, keys: keys(5, signed: false))),
-        .shareKeys(ShareKeysMessage(roundID: 9, sender: 5, shares: [
-            EncryptedShare(peer: 6, ciphertext: [1, 2, 3]), EncryptedShare(peer: 8, ciphertext: []),
-        ])),
+        .shareKeys(
+            ShareKeysMessage(
+                roundID: 9, sender: 5,
+                shares: [
+                    EncryptedShare(peer: 6, ciphertext: [1, 2, 3]), EncryptedShare(peer: 8, ciphertext: []),
+                ])),
         .maskedInput(MaskedInputMessage(roundID: .max, sender: 5, maskedInput: [0, 1, .max, 0xdead_beef])),
-        .consistencySignature(ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
-        .unmaskingResponse(UnmaskingResponseMessage(
-            roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)],
-            keyShares: [PeerShare(peer: 7, share: share), PeerShare(peer: 9, share: ShamirShare(x: 5, values: []))])),
-        .shareKeysRequest(ShareKeysRequest(roundID: 9, recipient: 5, neighbours: [keys(6, signed: false), keys(7, signed: true)])),
-        .maskedInputRequest(MaskedInputRequest(roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])])),
+        .consistencySignature(
+            ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
+        .unmaskingResponse(
+            UnmaskingResponseMessage(
+                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)],
+                keyShares: [PeerShare(peer: 7, share: share), PeerShare(peer: 9, share: ShamirShare(x: 5, values: []))])
+        ),
+        .shareKeysRequest(
+            ShareKeysRequest(roundID: 9, recipient: 5, neighbours: [keys(6, signed: false), keys(7, signed: true)])),
+        .maskedInputRequest(
+            MaskedInputRequest(roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])])),
         .consistencyCheckRequest(ConsistencyCheckRequest(roundID: 9, recipient: 5, survivors: [1, 5, 6, 100])),
-        .unmaskingRequest(UnmaskingRequest(
-            roundID: 9, recipient: 5, survivors: [5, 6], dropped: [7],
-            signatures: [ParticipantSignature(participant: 6, signature: [UInt8](repeating: 1, count: 64))])),
+        .unmaskingRequest(
+            UnmaskingRequest(
+                roundID: 9, recipient: 5, survivors: [5, 6], dropped: [7],
+                signatures: [ParticipantSignature(participant: 6, signature: [UInt8](repeating: 1, count: 64))])),
         .unmaskingRequest(UnmaskingRequest(roundID: 0, recipient: 1, survivors: [], dropped: [])),
     ]
 
@@ -44,7 +53,9 @@ struct MessageTests {
         #expect(decoded.encoded() == bytes)
         #expect(Array(bytes[0..<4]) == Array("TSAG".utf8) && bytes[4] == SecAggMessage.version)
         #expect(bytes[6] == message.stage.rawValue)
-        #expect(decoded.roundID == message.roundID && decoded.sender == message.sender && decoded.recipient == message.recipient)
+        #expect(
+            decoded.roundID == message.roundID && decoded.sender == message.sender
+                && decoded.recipient == message.recipient)
     }
 
     @Test("Every truncation is rejected as truncated", arguments: samples)
@@ -75,23 +86,36 @@ struct MessageTests {
         #expect(code { $0[5] = 0x7f } == .malformedMessage)  // unknown kind
         #expect(code { $0[6] = SecAggStage.unmasking.rawValue } == .malformedMessage)  // stage contradicts kind
         #expect(code { $0[7] = 1 } == .malformedMessage)  // reserved byte
-        #expect(code { $0[16] = 0; $0[17] = 0; $0[18] = 0; $0[19] = 0 } == .malformedMessage)  // client message from id 0
+        #expect(
+            code {
+                $0[16] = 0; $0[17] = 0; $0[18] = 0; $0[19] = 0
+            } == .malformedMessage)  // client message from id 0
         #expect(code { $0[20] = 1 } == .malformedMessage)  // client message with a recipient
         // A huge element count is refused before anything is allocated.
-        #expect(code { $0[24] = 0xff; $0[25] = 0xff; $0[26] = 0xff; $0[27] = 0xff } == .truncatedMessage)
+        #expect(
+            code {
+                $0[24] = 0xff; $0[25] = 0xff; $0[26] = 0xff; $0[27] = 0xff
+            } == .truncatedMessage)
     }
 
     @Test("Id lists must be sorted sets and signatures at most 64 bytes")
     func canonicalLists() {
-        let unsorted = SecAggMessage.consistencyCheckRequest(ConsistencyCheckRequest(roundID: 1, recipient: 2, survivors: [3, 1]))
+        let unsorted = SecAggMessage.consistencyCheckRequest(
+            ConsistencyCheckRequest(roundID: 1, recipient: 2, survivors: [3, 1]))
         let error = #expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(unsorted.encoded()) }
         #expect(error?.code == .malformedMessage)
         let long = SecAggMessage.consistencySignature(
             ConsistencySignatureMessage(roundID: 1, sender: 2, signature: [UInt8](repeating: 0, count: 65)))
-        #expect((#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(long.encoded()) })?.code == .malformedMessage)
-        let badShare = SecAggMessage.unmaskingResponse(UnmaskingResponseMessage(
-            roundID: 1, sender: 2, selfMaskShares: [PeerShare(peer: 3, share: ShamirShare(x: 0, values: []))], keyShares: []))
-        #expect((#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(badShare.encoded()) })?.code == .malformedMessage)
+        #expect(
+            (#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(long.encoded()) })?.code
+                == .malformedMessage)
+        let badShare = SecAggMessage.unmaskingResponse(
+            UnmaskingResponseMessage(
+                roundID: 1, sender: 2, selfMaskShares: [PeerShare(peer: 3, share: ShamirShare(x: 0, values: []))],
+                keyShares: []))
+        #expect(
+            (#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(badShare.encoded()) })?.code
+                == .malformedMessage)
     }
 
     @Test("The version-1 encoding is pinned byte for byte")
@@ -99,17 +123,19 @@ struct MessageTests {
         let bytes = SecAggMessage.consistencyCheckRequest(
             ConsistencyCheckRequest(roundID: 0x0102_0304_0506_0708, recipient: 0x0a0b_0c0d, survivors: [1, 0x100])
         ).encoded()
-        #expect(bytes == [
-            0x54, 0x53, 0x41, 0x47, 0x01, 0x83, 0x04, 0x00,  // "TSAG", v1, kind, stage 4, reserved
-            0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // round id, little-endian
-            0x00, 0x00, 0x00, 0x00, 0x0d, 0x0c, 0x0b, 0x0a,  // sender 0 (server), recipient
-            0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,  // ids [1, 256]
-        ])
+        #expect(
+            bytes == [
+                0x54, 0x53, 0x41, 0x47, 0x01, 0x83, 0x04, 0x00,  // "TSAG", v1, kind, stage 4, reserved
+                0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // round id, little-endian
+                0x00, 0x00, 0x00, 0x00, 0x0d, 0x0c, 0x0b, 0x0a,  // sender 0 (server), recipient
+                0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,  // ids [1, 256]
+            ])
     }
 
     @Test("Random bytes never crash the decoder: they fail with a typed error or re-encode identically")
     func garbage() async {
-        await propertyCheck(count: 300, input: Gen.uint8().array(of: 0...120), Gen.int(in: 0...10)) { noise, sampleIndex in
+        await propertyCheck(count: 300, input: Gen.uint8().array(of: 0...120), Gen.int(in: 0...10)) {
+            noise, sampleIndex in
             // Half the cases: a valid header followed by noise, to get past the magic.
             let base = Self.samples[sampleIndex].encoded()
             for candidate in [noise, Array(base.prefix(24)) + noise] {

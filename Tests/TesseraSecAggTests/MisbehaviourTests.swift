@@ -24,28 +24,37 @@ struct Scenario {
     }
 
     func run() throws -> SecAggSimulation.Outcome {
-        var simulation = SecAggSimulation(configuration: try configuration(), dropouts: dropouts, signingKeys: keys, seed: 97)
+        var simulation = SecAggSimulation(
+            configuration: try configuration(), dropouts: dropouts, signingKeys: keys, seed: 97)
         simulation.clientToServer = clientToServer
         simulation.serverToClient = serverToClient
         return simulation.run(inputs: inputs)
     }
 
     /// Checks that the round still produced exactly the sum of `survivors`' inputs.
-    func expectSum(_ outcome: SecAggSimulation.Outcome, of survivors: [UInt32], sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectSum(
+        _ outcome: SecAggSimulation.Outcome, of survivors: [UInt32], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         guard case .success(let result) = outcome.result else {
             Issue.record("the round should have finished: \(outcome.result)", sourceLocation: sourceLocation)
             return
         }
         #expect(result.survivors == survivors, sourceLocation: sourceLocation)
         let inputs = self.inputs
-        #expect(result.sum == Fixture.wrappingSum(survivors.map { inputs[$0]! }, length: length), sourceLocation: sourceLocation)
+        #expect(
+            result.sum == Fixture.wrappingSum(survivors.map { inputs[$0]! }, length: length),
+            sourceLocation: sourceLocation)
     }
 }
 
 /// Rewrites the message of `participant` in `stage` (either direction).
-func rewrite(_ stage: SecAggStage, _ participant: UInt32, _ change: @escaping (SecAggMessage) -> [SecAggMessage]) -> SecAggSimulation.Interceptor {
+func rewrite(
+    _ stage: SecAggStage, _ participant: UInt32, _ change: @escaping (SecAggMessage) -> [SecAggMessage]
+) -> SecAggSimulation.Interceptor {
     { messageStage, who, bytes in
-        guard messageStage == stage, who == participant, let message = try? SecAggMessage.decode(bytes) else { return [bytes] }
+        guard messageStage == stage, who == participant, let message = try? SecAggMessage.decode(bytes) else {
+            return [bytes]
+        }
         return change(message).map { $0.encoded() }
     }
 }
@@ -63,7 +72,11 @@ struct ServerMisbehaviourTests {
         var s = Scenario()
         let p = s.ids[2]
         s.clientToServer = rewrite(.advertiseKeys, p) { message in
-            [message, .maskedInput(MaskedInputMessage(roundID: 500, sender: p, maskedInput: [UInt32](repeating: 0, count: 8)))]
+            [
+                message,
+                .maskedInput(
+                    MaskedInputMessage(roundID: 500, sender: p, maskedInput: [UInt32](repeating: 0, count: 8))),
+            ]
         }
         let outcome = try s.run()
         let error = onlyError(outcome)
@@ -102,8 +115,12 @@ struct ServerMisbehaviourTests {
         var server = SecAggServer(configuration: try s.configuration())
         let stranger = AdvertiseKeysMessage(
             roundID: 500, sender: 999,
-            keys: AdvertisedKeys(participant: 999, encryptionKey: [UInt8](repeating: 9, count: 32), maskingKey: [UInt8](repeating: 9, count: 32)))
-        let unknown = #expect(throws: SecAggError.self) { try server.receive(SecAggMessage.advertiseKeys(stranger).encoded(), from: 999) }
+            keys: AdvertisedKeys(
+                participant: 999, encryptionKey: [UInt8](repeating: 9, count: 32),
+                maskingKey: [UInt8](repeating: 9, count: 32)))
+        let unknown = #expect(throws: SecAggError.self) {
+            try server.receive(SecAggMessage.advertiseKeys(stranger).encoded(), from: 999)
+        }
         #expect(unknown?.code == .unknownParticipant && unknown?.participant == 999 && unknown?.stage == .advertiseKeys)
         // A roster member sending a message that claims another sender.
         let forged = #expect(throws: SecAggError.self) { try server.receive(.advertiseKeys(stranger), from: s.ids[1]) }
@@ -128,7 +145,9 @@ struct ServerMisbehaviourTests {
             }
             let outcome = try s.run()
             let error = onlyError(outcome)
-            #expect(error?.code == .invalidRecipient && error?.participant == p && error?.stage == .shareKeys, "target \(target)")
+            #expect(
+                error?.code == .invalidRecipient && error?.participant == p && error?.stage == .shareKeys,
+                "target \(target)")
             s.expectSum(outcome, of: s.ids.filter { $0 != p })
         }
     }
@@ -210,7 +229,8 @@ struct ServerMisbehaviourTests {
         let p = s.ids[2]
         s.clientToServer = rewrite(.advertiseKeys, p) { message in
             guard case .advertiseKeys(var m) = message else { return [message] }
-            m.keys.maskingKey[0] ^= 1  // the server substituting or a participant lying: the signature no longer matches
+            // The server substituting a key, or a participant lying: the signature no longer matches.
+            m.keys.maskingKey[0] ^= 1
             return [.advertiseKeys(m)]
         }
         var outcome = try s.run()
@@ -221,7 +241,8 @@ struct ServerMisbehaviourTests {
         s.active = false
         s.clientToServer = rewrite(.advertiseKeys, p) { message in
             guard case .advertiseKeys(var m) = message else { return [message] }
-            m.keys.maskingKey = [UInt8](repeating: 0, count: 32)  // a low-order point: the "shared secret" would be known
+            // A low-order point: the "shared secret" would be known to everyone.
+            m.keys.maskingKey = [UInt8](repeating: 0, count: 32)
             return [.advertiseKeys(m)]
         }
         outcome = try s.run()
@@ -272,7 +293,8 @@ struct ServerMisbehaviourTests {
         var server = SecAggServer(configuration: try s.configuration())
         #expect(throws: SecAggError.self) { _ = try server.closeStage() }  // nobody advertised: 0 < 5
         let late = #expect(throws: SecAggError.self) {
-            try server.receive(.maskedInput(MaskedInputMessage(roundID: 500, sender: s.ids[0], maskedInput: [])), from: s.ids[0])
+            try server.receive(
+                .maskedInput(MaskedInputMessage(roundID: 500, sender: s.ids[0], maskedInput: [])), from: s.ids[0])
         }
         #expect(late?.code == .roundAborted)
     }
@@ -296,7 +318,8 @@ struct ServerMisbehaviourTests {
         let named = try #require(error.participant)
         let alive = Set(s.ids).subtracting(lost)
         #expect(graph.holders(of: named).filter(alive.contains).count < 4)
-        #expect(Fixture.expectedAbortStage(graph: graph, threshold: 4, dropouts: s.dropouts, active: false) == .shareKeys)
+        #expect(
+            Fixture.expectedAbortStage(graph: graph, threshold: 4, dropouts: s.dropouts, active: false) == .shareKeys)
     }
 }
 
@@ -308,7 +331,9 @@ struct ClientRefusalTests {
         let p = s.ids[0]
         let q = s.ids[3]
         s.clientToServer = rewrite(.shareKeys, p) { message in
-            guard case .shareKeys(var m) = message, let index = m.shares.firstIndex(where: { $0.peer == q }) else { return [message] }
+            guard case .shareKeys(var m) = message, let index = m.shares.firstIndex(where: { $0.peer == q }) else {
+                return [message]
+            }
             m.shares[index].ciphertext[40] ^= 0x20
             return [.shareKeys(m)]
         }
@@ -340,7 +365,9 @@ struct ClientRefusalTests {
     }
 
     /// Runs a scenario whose unmasking request to `q` is rewritten, and returns `q`'s error.
-    func refusal(_ s: inout Scenario, to q: UInt32, _ change: @escaping (inout UnmaskingRequest) -> Void) throws -> SecAggError? {
+    func refusal(
+        _ s: inout Scenario, to q: UInt32, _ change: @escaping (inout UnmaskingRequest) -> Void
+    ) throws -> SecAggError? {
         s.serverToClient = rewrite(.unmasking, q) { message in
             guard case .unmaskingRequest(var m) = message else { return [message] }
             change(&m)
@@ -407,19 +434,22 @@ struct ClientRefusalTests {
         #expect(early?.code == .unexpectedStage && early?.stage == .unmasking)
         _ = try client.advertiseKeys()
         let replay = #expect(throws: SecAggError.self) {
-            _ = try client.shareKeys(ShareKeysRequest(roundID: 499, recipient: s.ids[0], neighbours: []), using: &generator)
+            _ = try client.shareKeys(
+                ShareKeysRequest(roundID: 499, recipient: s.ids[0], neighbours: []), using: &generator)
         }
         #expect(replay?.code == .wrongRound && replay?.stage == .shareKeys)
         // After a refusal the client answers nothing more.
         let after = #expect(throws: SecAggError.self) {
-            _ = try client.shareKeys(ShareKeysRequest(roundID: 500, recipient: s.ids[0], neighbours: []), using: &generator)
+            _ = try client.shareKeys(
+                ShareKeysRequest(roundID: 500, recipient: s.ids[0], neighbours: []), using: &generator)
         }
         #expect(after?.code == .roundAborted)
 
         var other = try SecAggClient(id: s.ids[1], configuration: configuration, using: &generator)
         _ = try other.advertiseKeys()
         let misaddressed = #expect(throws: SecAggError.self) {
-            _ = try other.shareKeys(ShareKeysRequest(roundID: 500, recipient: s.ids[2], neighbours: []), using: &generator)
+            _ = try other.shareKeys(
+                ShareKeysRequest(roundID: 500, recipient: s.ids[2], neighbours: []), using: &generator)
         }
         #expect(misaddressed?.code == .inconsistentRequest && misaddressed?.participant == s.ids[2])
     }
@@ -443,18 +473,27 @@ struct ShareContentTests {
             roundID: 500, ownID: p, peerID: q)
         let zero = [UInt64](repeating: 0, count: SecAggProtocol.shareElementCount)
         let cases: [(plaintext: [UInt8], code: SecAggError.Code)] = [
-            (SecAggProtocol.sharePlaintext(
-                sender: p, recipient: other, selfMask: ShamirShare(x: q, values: zero), key: ShamirShare(x: q, values: zero)),
-             .misaddressedShare),
-            (SecAggProtocol.sharePlaintext(
-                sender: p, recipient: q, selfMask: ShamirShare(x: other, values: zero), key: ShamirShare(x: q, values: zero)),
-             .invalidShare),
+            (
+                SecAggProtocol.sharePlaintext(
+                    sender: p, recipient: other, selfMask: ShamirShare(x: q, values: zero),
+                    key: ShamirShare(x: q, values: zero)),
+                .misaddressedShare
+            ),
+            (
+                SecAggProtocol.sharePlaintext(
+                    sender: p, recipient: q, selfMask: ShamirShare(x: other, values: zero),
+                    key: ShamirShare(x: q, values: zero)),
+                .invalidShare
+            ),
         ]
         for (plaintext, code) in cases {
             let ciphertext = try AEAD.seal(
-                plaintext, key: key, associatedData: SecAggProtocol.shareAssociatedData(roundID: 500, sender: p, recipient: q))
+                plaintext, key: key,
+                associatedData: SecAggProtocol.shareAssociatedData(roundID: 500, sender: p, recipient: q))
             s.clientToServer = rewrite(.shareKeys, p) { message in
-                guard case .shareKeys(var m) = message, let index = m.shares.firstIndex(where: { $0.peer == q }) else { return [message] }
+                guard case .shareKeys(var m) = message, let index = m.shares.firstIndex(where: { $0.peer == q }) else {
+                    return [message]
+                }
                 m.shares[index].ciphertext = ciphertext
                 return [.shareKeys(m)]
             }

@@ -72,7 +72,9 @@ struct RandomRound: CustomStringConvertible {
 
     init(n: Int, harary: Bool, active: Bool, seed: UInt64) throws {
         var generator = DeterministicGenerator(seed: seed)
-        func draw(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(generator.next(below: UInt64(range.count))) }
+        func draw(_ range: ClosedRange<Int>) -> Int {
+            range.lowerBound + Int(generator.next(below: UInt64(range.count)))
+        }
         let ids = Fixture.roster(n, offset: UInt32(draw(0...2)))
         let kind: NeighbourGraph.Kind
         let degree: Int
@@ -123,8 +125,10 @@ struct RandomRound: CustomStringConvertible {
 
     /// Runs the round and checks it against the independent expectation.
     func check() throws {
-        let outcome = SecAggSimulation(configuration: configuration, dropouts: dropouts, signingKeys: signingKeys, seed: seed)
-            .run(inputs: inputs)
+        let outcome = SecAggSimulation(
+            configuration: configuration, dropouts: dropouts, signingKeys: signingKeys, seed: seed
+        )
+        .run(inputs: inputs)
         #expect(outcome.clientErrors.isEmpty, "\(self): honest clients refused: \(outcome.clientErrors)")
         #expect(outcome.serverMisbehaviour.isEmpty, "\(self): \(outcome.serverMisbehaviour)")
         let abortStage = Fixture.expectedAbortStage(
@@ -134,23 +138,28 @@ struct RandomRound: CustomStringConvertible {
         case .failure(let error):
             #expect(abortStage != nil, "\(self): unexpected abort \(error)")
             #expect(error.code == .tooFewSurvivors, "\(self): \(error)")
-            #expect(error.stage == abortStage, "\(self): aborted in \(String(describing: error.stage)), expected \(String(describing: abortStage))")
+            #expect(
+                error.stage == abortStage,
+                "\(self): aborted in \(String(describing: error.stage)), expected \(String(describing: abortStage))")
             #expect(error.roundID == configuration.roundID)
         case .success(let result):
             #expect(abortStage == nil, "\(self): should have aborted in \(String(describing: abortStage))")
             let summed = Fixture.summed(configuration.participants, dropouts: dropouts)
             #expect(result.survivors == summed, "\(self)")
             // Exactness in Z_(2^32)…
-            #expect(result.sum == Fixture.wrappingSum(summed.map { inputs[$0]! }, length: configuration.vectorLength), "\(self)")
+            #expect(
+                result.sum == Fixture.wrappingSum(summed.map { inputs[$0]! }, length: configuration.vectorLength),
+                "\(self)")
             // …and the decoded weighted mean within the quantization bound.
             let decoded = try codec.decode(sum: result.sum, inputCount: result.survivors.count)
             let totalWeight = summed.reduce(UInt64(0)) { $0 + UInt64(weights[$1]!) }
             #expect(decoded.totalWeight == totalWeight)
             let bound = codec.errorBound(inputCount: summed.count, totalWeight: totalWeight)
             for i in decoded.mean.indices {
-                let exact = summed.reduce(0.0) {
-                    $0 + Double(weights[$1]!) * min(max(Double(values[$1]![i]), -codec.clip), codec.clip)
-                } / Double(totalWeight)
+                let exact =
+                    summed.reduce(0.0) {
+                        $0 + Double(weights[$1]!) * min(max(Double(values[$1]![i]), -codec.clip), codec.clip)
+                    } / Double(totalWeight)
                 #expect(abs(decoded.mean[i] - exact) <= bound * (1 + 1e-9) + 1e-12, "\(self): coordinate \(i)")
             }
         }
@@ -159,9 +168,12 @@ struct RandomRound: CustomStringConvertible {
 
 @Suite("SecAgg protocol properties")
 struct ProtocolPropertyTests {
-    @Test("Random cohorts, graphs, inputs and dropouts: the weighted mean within the bound, or a clean abort exactly when a stage fell below t")
+    @Test(
+        "Random cohorts, graphs, inputs and dropouts: the weighted mean within the bound, or a clean abort exactly when a stage fell below t"
+    )
     func randomRounds() async {
-        await propertyCheck(count: 40, input: Gen.int(in: 3...60), Gen.bool(), Gen.bool(0.2), Gen.uint64()) { n, harary, active, seed in
+        await propertyCheck(count: 40, input: Gen.int(in: 3...60), Gen.bool(), Gen.bool(0.2), Gen.uint64()) {
+            n, harary, active, seed in
             try RandomRound(n: n, harary: harary, active: active, seed: seed).check()
         }
     }
@@ -186,7 +198,9 @@ struct ProtocolPropertyTests {
         let configuration = try SecAggConfiguration(
             roundID: 3, participants: ids, graph: harary ? .harary(degree: 6, seed: [4]) : .complete, threshold: 4,
             vectorLength: 64)
-        let dropouts = SecAggSimulation.DropoutSchedule(dropBefore: [.maskedInputCollection: [ids[1]], .unmasking: [ids[4]]])
+        let dropouts = SecAggSimulation.DropoutSchedule(dropBefore: [
+            .maskedInputCollection: [ids[1]], .unmasking: [ids[4]],
+        ])
         let outcome = SecAggSimulation(configuration: configuration, dropouts: dropouts, seed: 8).run(inputs: inputs)
         _ = try outcome.result.get()
 
@@ -204,7 +218,9 @@ struct ProtocolPropertyTests {
                 return Window(low: low, high: high)
             }
         }
-        func bytes(_ words: [UInt32]) -> [UInt8] { words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } } }
+        func bytes(_ words: [UInt32]) -> [UInt8] {
+            words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (8 * $0)) } }
+        }
 
         var seen = Set<Window>()
         for entry in outcome.transcript { seen.formUnion(windows(entry.bytes)) }

@@ -29,10 +29,12 @@ struct QuantizationTests {
         await propertyCheck(
             count: 60, input: Gen.int(in: 1...30), Gen.int(in: 2...22), Gen.uint32(in: 1...100_000), Gen.uint64()
         ) { inputs, bits, maxWeight, seed in
-            guard let codec = try? QuantizationCodec(clip: 0.75, bits: bits, maxWeight: maxWeight, maxInputs: inputs) else {
+            guard let codec = try? QuantizationCodec(clip: 0.75, bits: bits, maxWeight: maxWeight, maxInputs: inputs)
+            else {
                 // Only combinations that cannot fit may be rejected.
-                #expect(UInt64(inputs) * ((UInt64(1) << UInt64(bits - 1)) - 1) > UInt64(Int32.max)
-                    || UInt64(inputs) * UInt64(maxWeight) > UInt64(UInt32.max))
+                #expect(
+                    UInt64(inputs) * ((UInt64(1) << UInt64(bits - 1)) - 1) > UInt64(Int32.max)
+                        || UInt64(inputs) * UInt64(maxWeight) > UInt64(UInt32.max))
                 return
             }
             var generator = DeterministicGenerator(seed: seed)
@@ -41,7 +43,8 @@ struct QuantizationTests {
             var numerator = [Double](repeating: 0, count: dimension)
             var totalWeight: UInt64 = 0
             for _ in 0..<inputs {
-                let values = (0..<dimension).map { _ in Float(generator.nextUnitInterval() * 3 - 1.5) }  // some beyond ±clip
+                // Some values lie beyond ±clip.
+                let values = (0..<dimension).map { _ in Float(generator.nextUnitInterval() * 3 - 1.5) }
                 let weight = UInt32(generator.next(below: UInt64(maxWeight))) + 1
                 let encoded = try codec.encode(values, weight: weight, using: &generator)
                 for i in sum.indices { sum[i] = sum[i] &+ encoded[i] }
@@ -53,7 +56,9 @@ struct QuantizationTests {
             let bound = codec.errorBound(inputCount: inputs, totalWeight: totalWeight)
             for i in 0..<dimension {
                 let exact = numerator[i] / Double(totalWeight)
-                #expect(abs(decoded.mean[i] - exact) <= bound * (1 + 1e-9) + 1e-12, "coordinate \(i): \(decoded.mean[i]) vs \(exact), bound \(bound)")
+                #expect(
+                    abs(decoded.mean[i] - exact) <= bound * (1 + 1e-9) + 1e-12,
+                    "coordinate \(i): \(decoded.mean[i]) vs \(exact), bound \(bound)")
             }
         }
     }
@@ -72,9 +77,13 @@ struct QuantizationTests {
         #expect(weights?.code == .quantizationOverflow)
         // The largest cohort that fits is accepted, one more is not.
         #expect(throws: Never.self) { _ = try QuantizationCodec(clip: 1, bits: 16, maxWeight: 1, maxInputs: 65538) }
-        #expect(throws: SecAggError.self) { _ = try QuantizationCodec(clip: 1, bits: 16, maxWeight: 1, maxInputs: 65539) }
+        #expect(throws: SecAggError.self) {
+            _ = try QuantizationCodec(clip: 1, bits: 16, maxWeight: 1, maxInputs: 65539)
+        }
         for bad in [0.0, -1.0, .nan, .infinity] {
-            let error = #expect(throws: SecAggError.self) { _ = try QuantizationCodec(clip: bad, bits: 8, maxWeight: 1, maxInputs: 1) }
+            let error = #expect(throws: SecAggError.self) {
+                _ = try QuantizationCodec(clip: bad, bits: 8, maxWeight: 1, maxInputs: 1)
+            }
             #expect(error?.code == .invalidConfiguration)
         }
         #expect(throws: SecAggError.self) { _ = try QuantizationCodec(clip: 1, bits: 1, maxWeight: 1, maxInputs: 1) }
