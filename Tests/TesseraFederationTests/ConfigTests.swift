@@ -76,7 +76,15 @@ struct ConfigDefaultsTests {
         #expect(files.count >= 3, "expected the quickstart, fedprox and dirichlet experiments in Experiments/")
         for file in files {
             let config = try ExperimentConfig.load(from: file)
-            for run in config.runs { try run.validate() }
+            for run in config.runs {
+                try run.validate()
+                // Every data file an experiment names is in the repository.
+                for path in run.dataset.paths + [run.dataset.features, run.dataset.images, run.dataset.labels].compactMap({ $0 }) {
+                    #expect(
+                        FileManager.default.fileExists(atPath: run.resolve(path).path),
+                        "\(file.lastPathComponent) names \(path), which does not exist")
+                }
+            }
             #expect(config.baseDirectory == file.deletingLastPathComponent().path)
         }
     }
