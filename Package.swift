@@ -101,6 +101,9 @@ let package = Package(
             name: "tessera",
             dependencies: [
                 "TesseraTensor",
+                "TesseraData",
+                "TesseraFederation",
+                "TesseraSimulation",
                 "TesseraBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
