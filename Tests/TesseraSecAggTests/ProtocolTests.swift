@@ -234,3 +234,26 @@ struct ProtocolPropertyTests {
         #expect(windows(bytes(inputs[ids[0]]!)).allSatisfy(control.contains))
     }
 }
+
+@Suite("Finder parameters drive a real round")
+struct FinderRoundTests {
+    @Test("A SecAgg+ round with the finder's (k, t) survives the dropout rate it was sized for")
+    func finderParametersWork() throws {
+        let n = 60
+        let parameters = try SecAggParameterFinder.find(cohortSize: n, dropoutRate: 0.1, corruptionRate: 0.05)
+        let ids = Fixture.roster(n)
+        let configuration = try SecAggConfiguration(
+            roundID: 11, participants: ids, graph: parameters.graphKind(seed: Array("round-11".utf8)),
+            threshold: parameters.threshold, vectorLength: 6)
+        let inputs = Fixture.randomInputs(ids, length: 6, seed: 12)
+        // 10% of the cohort drops, spread over the stages.
+        let dropouts = SecAggSimulation.DropoutSchedule(dropBefore: [
+            .shareKeys: [ids[3], ids[17]], .maskedInputCollection: [ids[20], ids[41]], .unmasking: [ids[50], ids[59]],
+        ])
+        let outcome = SecAggSimulation(configuration: configuration, dropouts: dropouts, seed: 13).run(inputs: inputs)
+        let result = try outcome.result.get()
+        let summed = Fixture.summed(ids, dropouts: dropouts)
+        #expect(result.sum == Fixture.wrappingSum(summed.map { inputs[$0]! }, length: 6))
+        #expect(result.statistics.pairMasksRemoved > 0 && result.statistics.secretsReconstructed == summed.count + 2)
+    }
+}
