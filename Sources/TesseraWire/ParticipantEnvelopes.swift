@@ -183,7 +183,7 @@ public enum ParticipantInbound: Sendable {
 /// a chunked message is incomplete.
 ///
 /// A chunked message must not be interleaved with anything but heartbeats (a `Failure` may
-/// abandon it). When a chunk fails its checks the partial message is discarded, so the
+/// abandon it). When any envelope fails its checks the partial message is discarded, so the
 /// session can go on once the coordinator has dropped the participant from the round.
 public struct ParticipantEnvelopeDecoder: Sendable {
     /// What to do with masked-input chunks.
@@ -236,7 +236,23 @@ public struct ParticipantEnvelopeDecoder: Sendable {
     public var hasPartialMessage: Bool { pendingUpdate != nil || pendingMaskedInput != nil }
 
     /// Decodes and checks one envelope; `nil` when it was a chunk of a message not yet complete.
+    ///
+    /// Any error while a chunked message is partly received discards that message: the
+    /// coordinator drops the participant from the round anyway, and a clean state lets the
+    /// session carry on with the next round.
     public mutating func decode(
+        _ envelope: Tessera_V1_ParticipantEnvelope, expecting expected: ExpectedRound?
+    ) throws(WireError) -> ParticipantInbound? {
+        do {
+            return try decodeChecked(envelope, expecting: expected)
+        } catch {
+            pendingUpdate = nil
+            pendingMaskedInput = nil
+            throw error
+        }
+    }
+
+    private mutating func decodeChecked(
         _ envelope: Tessera_V1_ParticipantEnvelope, expecting expected: ExpectedRound?
     ) throws(WireError) -> ParticipantInbound? {
         guard envelope.hasHeader else {
@@ -316,19 +332,14 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                     code: .unexpectedMessage, message: "an update chunk arrived without a TrainingReport announcing the update.",
                     field: wireField("ParticipantEnvelope", "plaintext_update_chunk"))
             }
-            do {
-                try pending.assembler.append(chunk)
-                guard pending.assembler.isComplete else {
-                    pendingUpdate = pending
-                    return nil
-                }
-                pendingUpdate = nil
-                let delta = try pending.assembler.finish()
-                return .message(.update(round: round, delta: delta, report: pending.report))
-            } catch {
-                pendingUpdate = nil
-                throw error
+            try pending.assembler.append(chunk)
+            guard pending.assembler.isComplete else {
+                pendingUpdate = pending
+                return nil
             }
+            pendingUpdate = nil
+            let delta = try pending.assembler.finish()
+            return .message(.update(round: round, delta: delta, report: pending.report))
 
         case .secagg(let payload):
             switch payload.body {
@@ -387,42 +398,37 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                 }
             pending = PendingMaskedInput(round: round, secAggRoundID: chunk.secaggRoundID, sender: chunk.sender, words: words)
         }
-        do {
-            switch pending.words {
-            case .assembling(var assembler):
-                try assembler.append(chunk)
-                guard assembler.isComplete else {
-                    pending.words = .assembling(assembler)
-                    pendingMaskedInput = pending
-                    return nil
-                }
-                pendingMaskedInput = nil
-                let words = try assembler.finish()
-                return .message(
-                    .secAgg(
-                        round: round,
-                        .maskedInput(MaskedInputMessage(roundID: pending.secAggRoundID, sender: pending.sender, maskedInput: words))))
-            case .streaming(var verifier):
-                var slice: MaskedInputSlice?
-                try verifier.consume(chunk) { range, words in
-                    slice = MaskedInputSlice(
-                        round: round, secAggRoundID: pending.secAggRoundID, sender: pending.sender, range: range,
-                        words: Array(words), totalWords: 0, isLast: false)
-                }
-                slice!.totalWords = verifier.totalCount!
-                if verifier.isComplete {
-                    try verifier.finish()
-                    slice!.isLast = true
-                    pendingMaskedInput = nil
-                } else {
-                    pending.words = .streaming(verifier)
-                    pendingMaskedInput = pending
-                }
-                return .maskedInputChunk(slice!)
+        switch pending.words {
+        case .assembling(var assembler):
+            try assembler.append(chunk)
+            guard assembler.isComplete else {
+                pending.words = .assembling(assembler)
+                pendingMaskedInput = pending
+                return nil
             }
-        } catch {
             pendingMaskedInput = nil
-            throw error
+            let words = try assembler.finish()
+            return .message(
+                .secAgg(
+                    round: round,
+                    .maskedInput(MaskedInputMessage(roundID: pending.secAggRoundID, sender: pending.sender, maskedInput: words))))
+        case .streaming(var verifier):
+            var slice: MaskedInputSlice?
+            try verifier.consume(chunk) { range, words in
+                slice = MaskedInputSlice(
+                    round: round, secAggRoundID: pending.secAggRoundID, sender: pending.sender, range: range,
+                    words: Array(words), totalWords: 0, isLast: false)
+            }
+            slice!.totalWords = verifier.totalCount!
+            if verifier.isComplete {
+                try verifier.finish()
+                slice!.isLast = true
+                pendingMaskedInput = nil
+            } else {
+                pending.words = .streaming(verifier)
+                pendingMaskedInput = pending
+            }
+            return .maskedInputChunk(slice!)
         }
     }
 
