@@ -305,9 +305,10 @@ public struct ChunkAssembler<Value: FourByteValue>: Sendable {
 
     /// Checks and stores one chunk.
     public mutating func append(offset: UInt64, total: UInt64, data: Data) throws(WireError) {
-        let wasEmpty = verifier.totalCount == nil
         let range = try verifier.admit(offset: offset, total: total, data: data)
-        if wasEmpty {
+        // Allocated on the first chunk that passes every check (a refused first chunk may
+        // already have fixed the total, so "first" is judged by the buffer, not the total).
+        if values.count != verifier.totalCount! {
             values = [Value](repeating: Value(wireBits: 0), count: verifier.totalCount!)
         }
         values.withUnsafeMutableBufferPointer { all in

@@ -134,6 +134,13 @@ struct ChunkingTests {
         }
     }
 
+    @Test func aRefusedFirstChunkLeavesTheAssemblerUsable() throws {
+        var a = assembler()
+        #expect(throws: WireError.self) { try a.append(offset: 0, total: 8, data: Data(count: 3)) }
+        try a.append(offset: 0, total: 8, data: Data([0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]))
+        #expect(try a.finish() == [1, 2])
+    }
+
     @Test func refusesEmptyChunksOfANonEmptyVector() {
         expectRefusal(.valueOutOfRange) { a in try a.append(offset: 0, total: 8, data: Data()) }
     }
