@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import TesseraBenchmarks
 import TesseraData
+import TesseraFederation
+import TesseraSimulation
 import TesseraTensor
 
 @main
@@ -10,7 +12,7 @@ struct Tessera: ParsableCommand {
         commandName: "tessera",
         abstract: "Federated learning with secure aggregation.",
         version: TesseraVersion.current,
-        subcommands: [Demo.self, Bench.self, Datasets.self])
+        subcommands: [Simulate.self, Validate.self, Demo.self, Bench.self, Datasets.self])
 }
 
 enum TesseraVersion {
@@ -94,5 +96,76 @@ struct Datasets: ParsableCommand {
             let written = try SampleDatasets.writeQuickstartSites(to: URL(fileURLWithPath: out), seed: seed)
             for url in written { print("wrote \(url.path)") }
         }
+    }
+}
+
+/// `tessera validate FILE`: checks an experiment file without running it.
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check an experiment file: unknown keys, bad values and conflicts, with their YAML paths.")
+
+    @Argument(help: "The experiment YAML file.") var file: String
+
+    func run() throws {
+        let config = try loadExperiment(file)
+        for run in config.runs {
+            print("\(run.name): valid (config hash \(run.configHash), \(run.rounds) rounds, \(run.participants) participants, "
+                + "secure aggregation \(run.secureAggregation.enabled ? "on" : "off"))")
+        }
+    }
+}
+
+/// `tessera simulate FILE`: the coordinator and every participant in one process.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an experiment with the coordinator and all participants in this process.",
+        discussion: """
+            The coordinator's round state machine and the participants' training and secure-aggregation \
+            code are the same as in a deployment; messages are handed over in memory. Results (rounds.csv, \
+            results.json, report.html) and the final model (model.safetensors) go to the experiment's \
+            output_directory (default results/<name>). A file with variants runs each variant in turn.
+            """)
+
+    @Argument(help: "The experiment YAML file.") var file: String
+    @Option(help: "Run only this variant (by name).") var variant: String?
+    @Flag(help: "Only print one line per round.") var quiet = false
+
+    func run() throws {
+        let config = try loadExperiment(file)
+        var runs = config.runs
+        if let variant {
+            runs = config.variants.filter { $0.name == variant }.map(\.config)
+            guard !runs.isEmpty else {
+                throw ValidationError(
+                    "no variant named '\(variant)'; the file has: \(config.variants.map(\.name).joined(separator: ", "))")
+            }
+        }
+        let quiet = self.quiet
+        for run in runs {
+            let report = try ExperimentRunner.run(run) { line in
+                if !quiet || line.hasPrefix("round ") && !line.contains(": selected") && !line.contains(": aggregated")
+                    && !line.contains(" with ")
+                {
+                    print(line)
+                }
+            }
+            let completed = report.outcome.completedRounds
+            let last = report.outcome.records.last { $0.status == .completed }
+            print(String(
+                format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds, report.seconds,
+                last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
+            print("report: \(report.paths.html.path)")
+            print("model:  \(report.modelPath.path)")
+        }
+    }
+}
+
+/// Loads and validates an experiment file, turning a configuration error into a message that
+/// names the file, line and YAML path (ArgumentParser prints it and exits non-zero).
+func loadExperiment(_ path: String) throws -> ExperimentConfig {
+    do {
+        return try ExperimentConfig.load(from: URL(fileURLWithPath: path))
+    } catch let error as ConfigError {
+        throw ValidationError(error.description)
     }
 }

@@ -31,13 +31,16 @@ enum RoundFixtures {
 
     static func plan(
         rounds: Int = 3, secure: Bool = true, minimum: Int = 2, epochs: Int = 1,
-        onFailure: FederationPlan.RoundFailurePolicy = .continue, neighbourhood: FederationPlan.SecureAggregation.Neighbourhood = .automatic
+        onFailure: FederationPlan.RoundFailurePolicy = .continue,
+        neighbourhood: FederationPlan.SecureAggregation.Neighbourhood = .automatic,
+        threshold: FederationPlan.SecureAggregation.Threshold? = nil
     ) -> FederationPlan {
         FederationPlan(
             experimentID: "test", rounds: rounds, datasetName: "risk", architecture: architecture,
             selection: .init(fraction: 1, minimum: minimum),
             training: TrainingTask(epochs: epochs, batchSize: 16, optimizer: .sgd(learningRate: 0.1)),
-            secureAggregation: secure ? .init(neighbourhood: neighbourhood, dropoutRate: 0.3, corruptionRate: 0.1, clip: 2) : nil,
+            secureAggregation: secure
+                ? .init(neighbourhood: neighbourhood, threshold: threshold, dropoutRate: 0.3, corruptionRate: 0.1, clip: 2) : nil,
             evaluationEvery: 1, onRoundFailure: onFailure, seed: 5)
     }
 
@@ -98,7 +101,7 @@ enum RoundFixtures {
         for kind in [InMemoryFederation.FaultKind.disconnect, .silent] {
             let fault = InMemoryFederation.Fault(site: "site-3", round: 2, point: point, kind: kind)
             let outcome = InMemoryFederation(
-                plan: RoundFixtures.plan(rounds: 3, neighbourhood: .complete(thresholdFraction: 0.6)),
+                plan: RoundFixtures.plan(rounds: 3, neighbourhood: .complete, threshold: .fraction(0.6)),
                 initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
                 participants: try RoundFixtures.agents(6), faults: [fault]
             ).run()
@@ -119,7 +122,7 @@ enum RoundFixtures {
         }
         let w0 = try RoundFixtures.initialModel()
         let outcome = InMemoryFederation(
-            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete(thresholdFraction: 0.6)), initialModel: w0,
+            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete, threshold: .fraction(0.6)), initialModel: w0,
             strategy: try FedAvg(), participants: try RoundFixtures.agents(6), faults: faults
         ).run()
         let first = outcome.records.first { $0.round == 1 }
@@ -136,7 +139,7 @@ enum RoundFixtures {
             InMemoryFederation.Fault(site: $0, round: 1, point: .shareKeys, kind: .silent)
         }
         let outcome = InMemoryFederation(
-            plan: RoundFixtures.plan(rounds: 3, onFailure: .stop, neighbourhood: .complete(thresholdFraction: 0.6)),
+            plan: RoundFixtures.plan(rounds: 3, onFailure: .stop, neighbourhood: .complete, threshold: .fraction(0.6)),
             initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
             participants: try RoundFixtures.agents(6), faults: faults
         ).run()
@@ -193,7 +196,7 @@ enum RoundFixtures {
     @Test func secureRoundRefusesAClearUpdateAndAReplayedMessage() throws {
         var replay: ParticipantMessage?
         let federation = InMemoryFederation(
-            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete(thresholdFraction: 0.6)),
+            plan: RoundFixtures.plan(rounds: 2, neighbourhood: .complete, threshold: .fraction(0.6)),
             initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
             participants: try RoundFixtures.agents(5))
         federation.tamper = { site, message in

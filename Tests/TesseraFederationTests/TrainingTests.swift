@@ -63,12 +63,6 @@ import TesseraTensor
         #expect(prox < 0.5 * free, "FedProx update norm \(prox) vs FedAvg \(free)")
     }
 
-    @Test func proximalGradientByHand() {
-        var g: [Float] = [1, 1]
-        FedProxTerm.addProximalGradient(to: &g, parameters: [2, 0], global: [1, 1], mu: 0.5)
-        #expect(g == [1.5, 0.5])
-    }
-
     @Test func rejectsMismatchedModelsAndEmptyData() throws {
         let t = try trainer()
         let data = try dataset(10, seed: 1)

@@ -200,33 +200,52 @@ public struct CoordinatorStateMachine: Sendable {
         guard n >= 2 else {
             throw SecAggError(code: .invalidConfiguration, message: "secure aggregation needs at least 2 participants, got \(n)")
         }
-        var graph = NeighbourGraph.Kind.complete
-        var threshold: Int
+        var seed = [UInt8](repeating: 0, count: 16)
+        withUnsafeBytes(of: plan.seed.littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
+        withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
+        let graph: NeighbourGraph.Kind
+        var derived: Int
         switch secure.neighbourhood {
-        case .complete(let fraction):
-            threshold = min(n, max(2, Int((fraction * Double(n)).rounded(.up))))
         case .automatic:
             if let found = try? SecAggParameterFinder.find(
                 cohortSize: n, dropoutRate: secure.dropoutRate, corruptionRate: secure.corruptionRate)
             {
-                var seed = [UInt8](repeating: 0, count: 16)
-                withUnsafeBytes(of: (plan.seed ^ UInt64(round)).littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
-                withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
                 graph = found.graphKind(seed: seed)
-                threshold = found.threshold
+                derived = found.threshold
             } else {
-                // Small cohorts: tolerate ⌊δn⌋ dropouts on the complete graph, and keep t above
-                // the number of corrupted clients so they cannot reconstruct anything alone.
-                threshold = max(2, n - Int((secure.dropoutRate * Double(n)).rounded(.down)))
-                if threshold <= Int((secure.corruptionRate * Double(n)).rounded(.down)) {
-                    throw SecAggError(
-                        code: .invalidConfiguration,
-                        message: "no threshold tolerates dropout rate \(secure.dropoutRate) and corruption rate \(secure.corruptionRate) with \(n) participants")
-                }
+                graph = .complete
+                derived = Self.completeGraphThreshold(holders: n, secure)
             }
+        case .complete:
+            graph = .complete
+            derived = Self.completeGraphThreshold(holders: n, secure)
+        case .harary(let degree):
+            guard degree < n else {
+                throw SecAggError(
+                    code: .invalidConfiguration,
+                    message: "a Harary graph of degree \(degree) needs more than \(degree) participants; the cohort has \(n)")
+            }
+            graph = .harary(degree: degree, seed: seed)
+            derived = Self.completeGraphThreshold(holders: degree + 1, secure)
+        }
+        let holders = graph == .complete ? n : {
+            if case .harary(let degree, _) = graph { return degree + 1 }
+            return n
+        }()
+        var threshold = derived
+        switch secure.threshold {
+        case .count(let t)?: threshold = t
+        case .fraction(let f)?: threshold = Int((f * Double(holders) - 1e-9).rounded(.up))
+        case nil: break
+        }
+        threshold = min(max(threshold, 2), holders)
+        if threshold <= Int((secure.corruptionRate * Double(holders)).rounded(.down)) {
+            throw SecAggError(
+                code: .invalidConfiguration,
+                message: "threshold \(threshold) does not exceed the \(Int((secure.corruptionRate * Double(holders)).rounded(.down))) corrupted holders tolerated (corruption rate \(secure.corruptionRate))")
         }
         let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
-        let maxWeight = UInt32(clamping: max(1, sampleCounts.max() ?? 1))
+        let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, sampleCounts.max() ?? 1))
         return SecureRoundAssignment(
             roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: graph, threshold: threshold,
             clip: secure.clip, bits: bits, maxWeight: maxWeight)
@@ -236,6 +255,12 @@ public struct CoordinatorStateMachine: Sendable {
     /// in `round`: distinct per round and participant, reproducible from the experiment seed.
     public static func trainingSeed(experimentSeed: UInt64, round: Int, position: Int) -> UInt64 {
         experimentSeed ^ (UInt64(round) << 32) ^ (UInt64(position + 1) &* 0xA24B_AED4_963E_E407)
+    }
+
+    /// A threshold for `holders` share holders that still completes when ⌊δ·holders⌋ of them
+    /// drop out.
+    static func completeGraphThreshold(holders: Int, _ secure: FederationPlan.SecureAggregation) -> Int {
+        max(2, holders - Int((secure.dropoutRate * Double(holders)).rounded(.down)))
     }
 
     // MARK: Messages
@@ -399,7 +424,7 @@ public struct CoordinatorStateMachine: Sendable {
                 }
                 actions.append(.log("round \(context.round): \(stage.rawValue) with \(context.expected.count) participants"))
                 phase = .running(context)
-                scheduleDeadline(plan.deadlines.secureAggregationStage, into: &actions)
+                scheduleDeadline(plan.deadlines.seconds(for: stage), into: &actions)
                 closeStageIfComplete(now: now, into: &actions)
             case .finished(let result):
                 let mean: [Float]
@@ -463,7 +488,13 @@ public struct CoordinatorStateMachine: Sendable {
             strategyState: strategy.state)))
         actions.append(.log("round \(context.round): aggregated \(context.contributors.count) updates → model \(version)"))
         let evaluate = context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
-        let evaluators = eligible.map(\.site)
+        var evaluators = eligible.map(\.site)
+        if plan.evaluationFraction < 1, !evaluators.isEmpty {
+            var rng = TesseraRandom(seed: plan.seed).derived(0xE7A1 &+ UInt64(context.round))
+            rng.shuffle(&evaluators)
+            let count = max(1, Int((plan.evaluationFraction * Double(evaluators.count)).rounded(.up)))
+            evaluators = Array(evaluators.prefix(count))
+        }
         if evaluate && !evaluators.isEmpty {
             context.stage = .evaluation
             context.evaluators = Set(evaluators)

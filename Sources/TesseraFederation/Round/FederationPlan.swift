@@ -27,14 +27,16 @@ public struct FederationPlan: Sendable {
             self.overSelection = overSelection
         }
 
-        /// (target contributions, participants to select) for `eligible` participants.
+        /// (target contributions, participants to select) for `eligible` participants: the
+        /// fraction rounded to nearest, kept within [minimum, maximum] and the eligible count,
+        /// then multiplied by the over-selection factor (the same rule `CohortConfig` documents).
         public func sizes(eligible: Int) -> (target: Int, selected: Int) {
-            var target = Int((fraction * Double(eligible)).rounded(.up))
+            var target = Int((fraction * Double(eligible)).rounded(.toNearestOrAwayFromZero))
             target = max(target, minimum)
             if let maximum { target = min(target, maximum) }
             target = min(target, eligible)
-            let selected = min(eligible, Int((Double(target) * max(1, overSelection)).rounded(.up)))
-            return (target, selected)
+            let selected = min(eligible, Int((Double(target) * max(1, overSelection) - 1e-9).rounded(.up)))
+            return (target, max(selected, target))
         }
     }
 
@@ -42,49 +44,85 @@ public struct FederationPlan: Sendable {
     public struct Deadlines: Sendable, Hashable {
         /// How long a round waits for `minimum` eligible participants before it fails.
         public var selection: Double
-        /// Local training (and, under secure aggregation, the AdvertiseKeys answer).
+        /// Model download, local training and (secure rounds) the AdvertiseKeys answer.
         public var training: Double
-        /// Each later secure-aggregation stage.
-        public var secureAggregationStage: Double
+        public var shareKeys: Double
+        public var maskedInput: Double
+        public var consistencyCheck: Double
+        public var unmasking: Double
         /// An evaluation request.
         public var evaluation: Double
 
-        public init(selection: Double = 60, training: Double = 600, secureAggregationStage: Double = 60, evaluation: Double = 120) {
+        public init(
+            selection: Double = 60, training: Double = 600, shareKeys: Double = 60, maskedInput: Double = 120,
+            consistencyCheck: Double = 60, unmasking: Double = 60, evaluation: Double = 120
+        ) {
             self.selection = selection
             self.training = training
-            self.secureAggregationStage = secureAggregationStage
+            self.shareKeys = shareKeys
+            self.maskedInput = maskedInput
+            self.consistencyCheck = consistencyCheck
+            self.unmasking = unmasking
             self.evaluation = evaluation
+        }
+
+        /// The deadline of a stage.
+        public func seconds(for stage: RoundStage) -> Double {
+            switch stage {
+            case .selection: selection
+            case .training: training
+            case .shareKeys: shareKeys
+            case .maskedInput: maskedInput
+            case .consistencyCheck: consistencyCheck
+            case .unmasking: unmasking
+            case .evaluation: evaluation
+            case .aggregation: unmasking
+            }
         }
     }
 
     /// Secure aggregation settings; `nil` in the plan means plaintext rounds.
     public struct SecureAggregation: Sendable, Hashable {
         public enum Neighbourhood: Sendable, Hashable {
-            /// The parameter finder chooses complete graph or Harary degree, and the threshold.
+            /// The parameter finder chooses the complete graph or a Harary degree, and t.
             case automatic
-            /// Classic SecAgg: the complete graph with threshold `⌈fraction · n⌉`.
-            case complete(thresholdFraction: Double)
+            /// Classic SecAgg: everybody is everybody's neighbour.
+            case complete
+            /// SecAgg+: a randomly permuted Harary graph of this (even) degree.
+            case harary(degree: Int)
+        }
+
+        public enum Threshold: Sendable, Hashable {
+            case count(Int)
+            /// `⌈fraction · holders⌉`, where holders are a participant's neighbours plus itself.
+            case fraction(Double)
         }
 
         public var neighbourhood: Neighbourhood
-        /// Tolerated dropout rate δ (for the finder).
+        /// An explicit Shamir threshold; `nil` derives it from the tolerated rates.
+        public var threshold: Threshold?
+        /// Tolerated dropout rate δ.
         public var dropoutRate: Double
-        /// Tolerated corruption rate α (for the finder).
+        /// Tolerated corruption rate α.
         public var corruptionRate: Double
         /// Each update coordinate is clipped to ±clip before quantization.
         public var clip: Double
         /// Bits per coordinate; `nil` picks the most the cohort size allows (≤ 24).
         public var bits: Int?
+        /// The largest sample weight; `nil` uses the largest sample count in the cohort.
+        public var maxWeight: UInt32?
 
         public init(
-            neighbourhood: Neighbourhood = .automatic, dropoutRate: Double = 0.3, corruptionRate: Double = 0.1,
-            clip: Double = 4, bits: Int? = nil
+            neighbourhood: Neighbourhood = .automatic, threshold: Threshold? = nil, dropoutRate: Double = 0.3,
+            corruptionRate: Double = 0.1, clip: Double = 4, bits: Int? = nil, maxWeight: UInt32? = nil
         ) {
             self.neighbourhood = neighbourhood
+            self.threshold = threshold
             self.dropoutRate = dropoutRate
             self.corruptionRate = corruptionRate
             self.clip = clip
             self.bits = bits
+            self.maxWeight = maxWeight
         }
     }
 
@@ -108,6 +146,8 @@ public struct FederationPlan: Sendable {
     public var secureAggregation: SecureAggregation?
     /// Evaluate every N rounds (and after the last); 0 = only after the last round.
     public var evaluationEvery: Int
+    /// Fraction of the eligible participants asked to evaluate (at least one).
+    public var evaluationFraction: Double
     public var onRoundFailure: RoundFailurePolicy
     /// MAJOR.MINOR of the published model versions; each completed round bumps PATCH.
     public var versionMajor: Int
@@ -118,7 +158,7 @@ public struct FederationPlan: Sendable {
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
         selection: Selection = Selection(), deadlines: Deadlines = Deadlines(), training: TrainingTask = TrainingTask(),
         secureAggregation: SecureAggregation? = SecureAggregation(), evaluationEvery: Int = 1,
-        onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1, versionMinor: Int = 0, seed: UInt64 = 0
+        evaluationFraction: Double = 1, onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1, versionMinor: Int = 0, seed: UInt64 = 0
     ) {
         self.experimentID = experimentID
         self.rounds = rounds
@@ -129,6 +169,7 @@ public struct FederationPlan: Sendable {
         self.training = training
         self.secureAggregation = secureAggregation
         self.evaluationEvery = evaluationEvery
+        self.evaluationFraction = evaluationFraction
         self.onRoundFailure = onRoundFailure
         self.versionMajor = versionMajor
         self.versionMinor = versionMinor

@@ -76,8 +76,8 @@ public final class LocalTrainer {
                 }
                 if task.proximalMu > 0 {
                     let parameters = model.parameters
-                    model.withGradients {
-                        FedProxTerm.addProximalGradient(to: &$0, parameters: parameters, global: global, mu: task.proximalMu)
+                    try model.withGradients {
+                        try FedProx.proximalGradient(gradients: &$0, parameters: parameters, global: global, mu: task.proximalMu)
                     }
                 }
                 if let clip = task.gradientClipNorm { model.withGradients { clipByGlobalNorm(&$0, maxNorm: clip) } }
@@ -109,20 +109,5 @@ public final class LocalTrainer {
         }
         model.parameters = parameters
         return try Evaluation.evaluate(model: model, loss: loss, on: dataset, batchSize: batchSize)
-    }
-}
-
-/// FedProx's proximal term, as a pure function on flat vectors.
-public enum FedProxTerm {
-    /// `g += μ (w − w_global)`: the gradient of `μ/2 ‖w − w_global‖²`.
-    public static func addProximalGradient(to gradients: inout [Float], parameters: [Float], global: [Float], mu: Float) {
-        precondition(gradients.count == parameters.count && parameters.count == global.count, "length mismatch")
-        gradients.withUnsafeMutableBufferPointer { g in
-            parameters.withUnsafeBufferPointer { w in
-                global.withUnsafeBufferPointer { w0 in
-                    for i in 0..<g.count { g[i] += mu * (w[i] - w0[i]) }
-                }
-            }
-        }
     }
 }

@@ -1,0 +1,40 @@
+extension ExperimentConfig {
+    /// Lowers a validated experiment file to the plan the coordinator executes.
+    ///
+    /// - Parameters:
+    ///   - datasetName: the name participants offer their data under.
+    ///   - architecture: the model, with its inputs and classes resolved against the data
+    ///     (see ``ModelConfig/architecture(dataInputs:dataClasses:)``).
+    public func federationPlan(datasetName: String, architecture: ModelArchitecture) -> FederationPlan {
+        let secure: FederationPlan.SecureAggregation? =
+            secureAggregation.enabled
+            ? {
+                let s = secureAggregation
+                let neighbourhood: FederationPlan.SecureAggregation.Neighbourhood =
+                    switch s.neighbourhood {
+                    case .auto: .automatic
+                    case .complete: .complete
+                    case .harary: s.degree.map { .harary(degree: $0) } ?? .automatic
+                    }
+                var threshold: FederationPlan.SecureAggregation.Threshold?
+                if let t = s.threshold { threshold = .count(t) }
+                if let f = s.thresholdFraction { threshold = .fraction(f) }
+                return FederationPlan.SecureAggregation(
+                    neighbourhood: neighbourhood, threshold: threshold, dropoutRate: s.dropoutRate,
+                    corruptionRate: s.corruptionRate, clip: s.clip, bits: s.bits, maxWeight: UInt32(clamping: s.maxWeight))
+            }() : nil
+        let d = deadlines
+        return FederationPlan(
+            experimentID: name, rounds: rounds, datasetName: datasetName, architecture: architecture,
+            selection: FederationPlan.Selection(
+                fraction: cohort.fraction, minimum: cohort.minimum, maximum: cohort.maximum,
+                overSelection: cohort.overSelection),
+            deadlines: FederationPlan.Deadlines(
+                selection: d.selection, training: d.broadcast + d.train + d.advertiseKeys, shareKeys: d.shareKeys,
+                maskedInput: d.maskedInputCollection, consistencyCheck: d.consistencyCheck, unmasking: d.unmasking,
+                evaluation: d.evaluate),
+            training: localTraining.trainingTask(seed: seed), secureAggregation: secure,
+            evaluationEvery: evaluation.every, evaluationFraction: evaluation.fraction,
+            onRoundFailure: onRoundFailure == .stop ? .stop : .continue, seed: seed)
+    }
+}
