@@ -26,11 +26,15 @@ let package = Package(
         .library(name: "TesseraData", targets: ["TesseraData"]),
         .library(name: "TesseraFederation", targets: ["TesseraFederation"]),
         .library(name: "TesseraSimulation", targets: ["TesseraSimulation"]),
+        .library(name: "TesseraWire", targets: ["TesseraWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries (system packages; the only places C is declared)
@@ -81,6 +85,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Wire (protobuf messages, generated gRPC stubs, conversions to domain types)
+        .target(
+            name: "TesseraWire",
+            dependencies: [
+                "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            exclude: ["Protos"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Test support (shipped as code, used by tests and by `tessera simulate`)
         .target(
             name: "TesseraSimulation",
@@ -128,6 +145,14 @@ let package = Package(
         .testTarget(
             name: "TesseraFederationTests",
             dependencies: ["TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraWireTests",
+            dependencies: [
+                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
