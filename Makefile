@@ -1,6 +1,6 @@
 # Tessera — the two commands of the Quick start, plus the benchmarks.
 #
-#   make run     install what is missing, build, run the quick-start demo
+#   make run     install what is missing, build, run the quick-start federation (5 sites, secure aggregation)
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
@@ -24,7 +24,7 @@ build-release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product tessera
 
 run: build-release
-	$(TESSERA) demo
+	$(TESSERA) simulate Experiments/quickstart.yaml
 
 test: deps
 	$(SWIFT) build --build-tests
