@@ -27,6 +27,10 @@ let package = Package(
         .library(name: "TesseraFederation", targets: ["TesseraFederation"]),
         .library(name: "TesseraSimulation", targets: ["TesseraSimulation"]),
         .library(name: "TesseraWire", targets: ["TesseraWire"]),
+        .library(name: "TesseraPKI", targets: ["TesseraPKI"]),
+        .library(name: "TesseraRuntime", targets: ["TesseraRuntime"]),
+        .executable(name: "tessera-coordinator", targets: ["tessera-coordinator"]),
+        .executable(name: "tessera-participant", targets: ["tessera-participant"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,6 +39,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: C libraries (system packages; the only places C is declared)
@@ -98,6 +108,36 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Site PKI (federation CA, site and coordinator certificates)
+        .target(
+            name: "TesseraPKI",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Services: the coordinator's gRPC service and the participant's session client
+        .target(
+            name: "TesseraRuntime",
+            dependencies: [
+                "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraData", "TesseraTensor",
+                "TesseraCrypto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Test support (shipped as code, used by tests and by `tessera simulate`)
         .target(
             name: "TesseraSimulation",
@@ -122,6 +162,23 @@ let package = Package(
                 "TesseraFederation",
                 "TesseraSimulation",
                 "TesseraBenchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
+            name: "tessera-coordinator",
+            dependencies: [
+                "TesseraRuntime", "TesseraFederation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "tessera-participant",
+            dependencies: [
+                "TesseraRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -152,6 +209,21 @@ let package = Package(
             dependencies: [
                 "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraPKITests",
+            dependencies: ["TesseraPKI", .product(name: "X509", package: "swift-certificates")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraRuntimeTests",
+            dependencies: [
+                "TesseraRuntime", "TesseraFederation", "TesseraSimulation", "TesseraWire", "TesseraPKI", "TesseraData",
+                "TesseraTensor",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
             ],
             swiftSettings: swiftSettings
         ),

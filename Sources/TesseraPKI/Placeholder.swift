@@ -1,0 +1,1 @@
+// Site PKI lands here (see the networked-runtime issue).

@@ -1,0 +1,1 @@
+// Coordinator and participant services land here (see the networked-runtime issue).
