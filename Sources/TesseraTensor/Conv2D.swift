@@ -61,6 +61,11 @@ public final class Conv2D: Layer {
     private var columnGradients: [Float] = []
     /// Batch size of the forward pass whose columns `columns` holds.
     private var columnsBatch: Int?
+    /// The batch size for which the padding runs of `columns` (the parts of each run that a
+    /// shifted copy never writes: `..<lo` and `hi...`) are known to be 0. Only im2col writes
+    /// `columns`, and where those parts lie depends on the geometry and the batch size alone,
+    /// so after one full pass they need not be zeroed again.
+    private var paddingZeroedFor: Int?
 
     /// Output planes at least this large get one product per sample (see the type's notes).
     static let perSampleMinimumPlane = 512
@@ -98,6 +103,7 @@ public final class Conv2D: Layer {
             outputHeight: (height + 2 * padding - k) / stride + 1,
             outputWidth: (width + 2 * padding - k) / stride + 1)
         columnsBatch = nil
+        paddingZeroedFor = nil
         return [filters, geometry.outputHeight, geometry.outputWidth]
     }
 
@@ -126,7 +132,9 @@ public final class Conv2D: Layer {
         let plane = g.outputPlane
         let width = batch * plane
         let perSample = plane >= Self.perSampleMinimumPlane || batch == 1
+        if columns.count < g.patch * width { paddingZeroedFor = nil }
         growIfNeeded(&columns, to: g.patch * width)
+        let paddingIsZero = paddingZeroedFor == batch
         if !perSample { growIfNeeded(&regrouped, to: g.filters * width) }
         output.resize(to: [batch, g.filters, g.outputHeight, g.outputWidth])
         let weight = parameters.baseAddress!
@@ -137,7 +145,7 @@ public final class Conv2D: Layer {
                 let x = x.baseAddress!
                 let cols = cols.baseAddress!
                 ParallelKernel.forEachChunk(of: g.patch, workPerItem: width) { rows in
-                    g.im2col(input: x, rows: rows, batch: batch, columns: cols)
+                    g.im2col(input: x, rows: rows, batch: batch, columns: cols, paddingIsZero: paddingIsZero)
                 }
                 output.withUnsafeMutableBufferPointer { out in
                     let out = out.baseAddress!
@@ -165,6 +173,7 @@ public final class Conv2D: Layer {
             }
         }
         columnsBatch = batch
+        paddingZeroedFor = batch
     }
 
     public func backward(
@@ -347,7 +356,10 @@ struct ConvolutionGeometry: Sendable {
     /// Writes rows `rows` of `cols[C·k·k, N·P]` for the whole batch, row by row: each task
     /// writes long sequential stretches (a row is `N·P` floats), and the planes of one
     /// channel stay in cache while its `k²` rows are written.
-    func im2col(input: UnsafePointer<Float>, rows: Range<Int>, batch: Int, columns: UnsafeMutablePointer<Float>) {
+    func im2col(
+        input: UnsafePointer<Float>, rows: Range<Int>, batch: Int, columns: UnsafeMutablePointer<Float>,
+        paddingIsZero: Bool
+    ) {
         let (k, h, w) = (kernel, height, width)
         let plane = outputPlane
         let rowLength = batch * plane
@@ -357,7 +369,9 @@ struct ConvolutionGeometry: Sendable {
             let kj = r % k
             let row = columns + r * rowLength
             for n in 0..<batch {
-                fillRun(row + n * plane, from: input + (n * channels + c) * h * w, ki: ki, kj: kj)
+                fillRun(
+                    row + n * plane, from: input + (n * channels + c) * h * w, ki: ki, kj: kj,
+                    paddingIsZero: paddingIsZero)
             }
         }
     }
@@ -365,16 +379,21 @@ struct ConvolutionGeometry: Sendable {
     /// One run of the column matrix: the `P` input pixels `(oy·s − p + ki, ox·s − p + kj)` of
     /// one input plane, 0 where they fall in the padding.
     @inline(__always)
-    func fillRun(_ run: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, ki: Int, kj: Int) {
+    func fillRun(
+        _ run: UnsafeMutablePointer<Float>, from source: UnsafePointer<Float>, ki: Int, kj: Int, paddingIsZero: Bool
+    ) {
         let (s, p) = (stride, padding)
         let (h, w, oh, ow) = (height, width, outputHeight, outputWidth)
         let rows = validRange(offset: ki, inputExtent: h, outputExtent: oh)
         if isShiftedCopy {
             let (d, dx, lo, hi) = shift(ki: ki, kj: kj)
-            run.initialize(repeating: 0, count: lo)
             (run + lo).update(from: source + d + lo, count: hi - lo)
-            (run + hi).initialize(repeating: 0, count: h * w - hi)
+            // The copy also wrote the wrapped border columns; they are zeroed every time.
             zeroBorderColumns(run, rows: rows, columnShift: dx)
+            if !paddingIsZero {
+                run.initialize(repeating: 0, count: lo)
+                (run + hi).initialize(repeating: 0, count: h * w - hi)
+            }
             return
         }
         let cols = validRange(offset: kj, inputExtent: w, outputExtent: ow)
