@@ -27,16 +27,11 @@ public struct FederationPlan: Sendable {
             self.overSelection = overSelection
         }
 
-        /// (target contributions, participants to select) for `eligible` participants: the
-        /// fraction rounded to nearest, kept within [minimum, maximum] and the eligible count,
-        /// then multiplied by the over-selection factor (the same rule `CohortConfig` documents).
+        /// (target contributions, participants to select) for `eligible` participants, by the
+        /// rule `CohortConfig` documents (the one experiment files are validated against).
         public func sizes(eligible: Int) -> (target: Int, selected: Int) {
-            var target = Int((fraction * Double(eligible)).rounded(.toNearestOrAwayFromZero))
-            target = max(target, minimum)
-            if let maximum { target = min(target, maximum) }
-            target = min(target, eligible)
-            let selected = min(eligible, Int((Double(target) * max(1, overSelection) - 1e-9).rounded(.up)))
-            return (target, max(selected, target))
+            let rule = CohortConfig(fraction: fraction, minimum: minimum, maximum: maximum, overSelection: overSelection)
+            return rule.selection(available: eligible) ?? (min(minimum, eligible), eligible)
         }
     }
 
