@@ -1,0 +1,381 @@
+import Foundation
+import GRPCCore
+import Logging
+import TesseraFederation
+import TesseraSecAgg
+import TesseraWire
+
+/// The coordinator at run time: it owns the ``CoordinatorStateMachine`` and carries out its
+/// actions over live session streams.
+///
+/// It holds no round logic. It turns stream events into `CoordinatorEvent`s (a Hello becomes
+/// `participantAvailable`, a decoded envelope `message(from:)`, the end of a stream
+/// `participantGone`), and the machine's actions into envelopes, deadline timers, rejections and
+/// published models.
+///
+/// - Identity: the site of a stream comes from the ``IdentityResolver`` (the client certificate
+///   under mTLS), never from a message.
+/// - Duplicate connections: when a site that is already connected completes a new Hello, the new
+///   stream **replaces** the old one. The old stream is closed and the machine sees the site go
+///   and come back, so it is counted once (a site replaced mid-round counts as a dropout of that
+///   round, as the design asks of a reconnect that cannot resume).
+/// - Checks: every envelope is checked by a per-stream `ParticipantEnvelopeDecoder` against the
+///   round and stage the coordinator last asked of that site. Malformed, stale and replayed
+///   envelopes are answered with a `Rejection` and never reach the machine; the round goes on.
+/// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last few versions;
+///   under secure aggregation the machine keeps one running sum per round.
+public actor CoordinatorService {
+    /// What a run produced.
+    public struct Outcome: Sendable {
+        public var records: [RoundRecord]
+        public var completedRounds: Int
+        public var finalModel: [Float]
+        public var finalVersion: ModelVersion
+        public var publishedVersions: [ModelVersion]
+        /// Every rejection sent (by the wire checks or by the round), in order.
+        public var rejections: [RejectionRecord]
+    }
+
+    public struct RejectionRecord: Sendable, Hashable {
+        public var site: SiteID
+        public var rejection: Rejection
+    }
+
+    public struct Configuration: Sendable {
+        /// How often participants must send a heartbeat while idle.
+        public var heartbeatInterval: Duration
+        /// The largest chunk the participants may send and the model store serves.
+        public var maximumChunkBytes: Int
+
+        public init(heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes) {
+            self.heartbeatInterval = heartbeatInterval
+            self.maximumChunkBytes = maximumChunkBytes
+        }
+    }
+
+    private struct Connection {
+        let site: SiteID
+        let outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation
+        var encoder = CoordinatorEnvelopeEncoder()
+        var decoder: ParticipantEnvelopeDecoder
+        var expected: ExpectedRound?
+        var stage: RoundStage = .selection
+        var registered = false
+    }
+
+    private var machine: CoordinatorStateMachine
+    public nonisolated let modelStore: InMemoryModelStore
+    public nonisolated let identity: any IdentityResolver
+    public nonisolated let configuration: Configuration
+    private let logger: Logger
+    private var connections: [UInt64: Connection] = [:]
+    private var active: [SiteID: UInt64] = [:]
+    private var nextConnectionID: UInt64 = 0
+    private var digests: [ModelVersion: ModelDigest]
+    private var publishedVersions: [ModelVersion] = []
+    private var rejections: [RejectionRecord] = []
+    private let deadlines: AsyncStream<(token: Int, after: Double)>
+    private let deadlineContinuation: AsyncStream<(token: Int, after: Double)>.Continuation
+    private let origin: ContinuousClock.Instant
+    private var started = false
+
+    public init(
+        plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, identity: any IdentityResolver,
+        modelStore: InMemoryModelStore = InMemoryModelStore(), configuration: Configuration = Configuration(), logger: Logger
+    ) {
+        let machine = CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy)
+        self.machine = machine
+        self.digests = [machine.version: modelStore.put(initialModel)]
+        self.modelStore = modelStore
+        self.identity = identity
+        self.configuration = configuration
+        self.logger = logger
+        (deadlines, deadlineContinuation) = AsyncStream.makeStream(of: (token: Int, after: Double).self)
+        origin = ContinuousClock.now
+    }
+
+    /// The gRPC services to register with the server: the session service and the model store.
+    public nonisolated var services: [any RegistrableRPCService] {
+        [ParticipantSessionService(coordinator: self), ModelStoreService(store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes)]
+    }
+
+    public var isFinished: Bool { machine.isFinished }
+
+    /// The sites with a live, registered session.
+    public var connectedSites: [SiteID] { active.keys.sorted() }
+
+    /// Starts the experiment and runs its deadline timers until it finishes (or the task is
+    /// cancelled, for a graceful stop); returns what it produced.
+    ///
+    /// Timers are child tasks of this call: none outlives it. A timer that fires for a stage
+    /// already over is ignored by the machine (stale token).
+    public func run() async -> Outcome {
+        if !started {
+            started = true
+            handle(.start)
+        }
+        await withDiscardingTaskGroup { group in
+            for await deadline in deadlines {
+                group.addTask {
+                    do { try await Task.sleep(for: .seconds(deadline.after)) } catch { return }
+                    await self.handle(.deadlinePassed(token: deadline.token))
+                }
+            }
+            group.cancelAll()
+        }
+        closeAll()
+        return outcome
+    }
+
+    public var outcome: Outcome {
+        Outcome(
+            records: machine.records, completedRounds: machine.completedRounds, finalModel: machine.globalModel,
+            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections)
+    }
+
+    // MARK: Streams
+
+    /// A new stream from `site` (already authenticated); its outbound envelopes come out of the
+    /// returned sequence, which finishes when the coordinator closes the stream.
+    func connect(site: SiteID) -> (id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>) {
+        nextConnectionID += 1
+        let (stream, continuation) = AsyncStream.makeStream(of: Tessera_V1_CoordinatorEnvelope.self)
+        let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
+        connections[nextConnectionID] = Connection(site: site, outbound: continuation, decoder: decoder)
+        if machine.isFinished { continuation.finish() }
+        logger.debug("session opened", metadata: ["site": "\(site)", "connection": "\(nextConnectionID)"])
+        return (nextConnectionID, stream)
+    }
+
+    /// The stream `id` ended (the participant left, or the connection failed).
+    func disconnect(_ id: UInt64) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        connection.outbound.finish()
+        guard active[connection.site] == id else { return }
+        active[connection.site] = nil
+        logger.info("participant left", metadata: ["site": "\(connection.site)"])
+        handle(.participantGone(connection.site))
+    }
+
+    /// One envelope from stream `id`.
+    func receive(_ envelope: Tessera_V1_ParticipantEnvelope, on id: UInt64) {
+        guard var connection = connections[id] else { return }
+        let site = connection.site
+        let inbound: ParticipantInbound?
+        do {
+            inbound = try connection.decoder.decode(envelope, expecting: connection.expected)
+            connections[id] = connection
+        } catch {
+            connections[id] = connection
+            var rejection = Rejection(error, rejectedSequence: envelope.header.sequence)
+            // Hello must open the session: anything else first ends it.
+            if !connection.registered { rejection.fatal = true }
+            reject(rejection, on: id)
+            if rejection.fatal { close(id) }
+            return
+        }
+        guard let inbound else { return }
+        switch inbound {
+        case .hello(let hello):
+            register(hello, site: site, on: id)
+        case .heartbeat:
+            break
+        case .message(let message):
+            handle(.message(from: site, message))
+        case .maskedInputChunk:
+            // The decoder assembles masked inputs (`.assemble`); slices never come out.
+            break
+        }
+    }
+
+    private func register(_ hello: ParticipantHello, site: SiteID, on id: UInt64) {
+        if let previous = active[site], previous != id {
+            // The newer connection wins: close the old stream, and let the machine see the site
+            // leave before it comes back, so it is never counted twice.
+            logger.notice("site connected again; the new session replaces the old one", metadata: ["site": "\(site)"])
+            active[site] = nil
+            close(previous)
+            handle(.participantGone(site))
+        }
+        guard var connection = connections[id] else { return }
+        connection.registered = true
+        let welcome = SessionWelcome(
+            sessionID: "\(site)-\(id)", site: site, heartbeatInterval: configuration.heartbeatInterval,
+            maximumChunkBytes: configuration.maximumChunkBytes)
+        do {
+            connection.outbound.yield(try connection.encoder.welcome(welcome))
+        } catch {
+            logger.error("could not encode the welcome", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+        connections[id] = connection
+        active[site] = id
+        let descriptor = hello.descriptor(site: site)
+        logger.info(
+            "participant joined",
+            metadata: ["site": "\(site)", "datasets": "\(descriptor.datasets.sorted { $0.key < $1.key })"])
+        handle(.participantAvailable(descriptor))
+    }
+
+    private func close(_ id: UInt64) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        connection.outbound.finish()
+    }
+
+    private func closeAll() {
+        for id in Array(connections.keys) { close(id) }
+        active.removeAll()
+    }
+
+    private func reject(_ rejection: Rejection, on id: UInt64) {
+        guard var connection = connections[id] else { return }
+        rejections.append(RejectionRecord(site: connection.site, rejection: rejection))
+        logger.warning(
+            "rejected a participant message", metadata: ["site": "\(connection.site)", "reason": "\(rejection.reason)"])
+        do {
+            connection.outbound.yield(try connection.encoder.rejection(rejection, at: connection.expected?.position))
+        } catch {
+            logger.error("could not encode a rejection", metadata: ["site": "\(connection.site)", "error": "\(error)"])
+        }
+        connections[id] = connection
+    }
+
+    // MARK: The machine
+
+    private var now: Double {
+        let elapsed = ContinuousClock.now - origin
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    private func handle(_ event: CoordinatorEvent) {
+        for action in machine.handle(event, now: now) {
+            perform(action)
+        }
+    }
+
+    private func perform(_ action: CoordinatorAction) {
+        switch action {
+        case .send(let site, let message):
+            send(message, to: site)
+        case .scheduleDeadline(let token, let seconds):
+            deadlineContinuation.yield((token, seconds))
+        case .reject(let site, let reason):
+            if let id = active[site] {
+                reject(Rejection(code: .protocolViolation, reason: reason), on: id)
+            } else {
+                rejections.append(RejectionRecord(site: site, rejection: Rejection(code: .protocolViolation, reason: reason)))
+            }
+        case .publish(let model):
+            digests[model.version] = modelStore.put(model.parameters)
+            if digests.count > modelStore.capacity {
+                digests = digests.filter { modelStore.parameters(for: $0.value) != nil }
+            }
+            publishedVersions.append(model.version)
+            logger.info("published model \(model.version)", metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
+        case .roundFinished(let record):
+            logger.info("\(Self.describe(record))", metadata: ["round": "\(record.round)"])
+        case .experimentFinished(let completed, let version):
+            logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
+            deadlineContinuation.finish()
+        case .log(let line):
+            logger.info("\(line)")
+        }
+    }
+
+    private func digest(of parameters: [Float], version: ModelVersion) -> ModelDigest {
+        if let known = digests[version], modelStore.parameters(for: known) != nil { return known }
+        let digest = modelStore.put(parameters)
+        digests[version] = digest
+        return digest
+    }
+
+    private func send(_ message: CoordinatorMessage, to site: SiteID) {
+        // A site with no live stream misses the message; the stage deadline counts it out.
+        guard let id = active[site], var connection = connections[id] else { return }
+        let experimentID = machine.plan.experimentID
+        var modelDigest: ModelDigest?
+        switch message {
+        case .train(let instruction):
+            modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
+            let secure = instruction.secure.map {
+                ExpectedRound.Secure(
+                    secAggRoundID: $0.roundID, participantIndex: $0.participantIndex,
+                    vectorLength: QuantizationCodec.encodedLength(dimension: instruction.parameters.count))
+            }
+            connection.expected = ExpectedRound(
+                position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .training),
+                parameterCount: instruction.parameters.count, secure: secure)
+            connection.stage = .training
+        case .evaluate(let instruction):
+            modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
+            connection.expected = ExpectedRound(
+                position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .evaluation),
+                parameterCount: instruction.parameters.count)
+            connection.stage = .evaluation
+        case .secAgg(_, let request):
+            let stage = RoundStage(request.stage)
+            connection.expected?.position.stage = stage
+            connection.stage = stage
+        case .leaveRound:
+            connection.expected = nil
+        }
+        do {
+            let envelope = try connection.encoder.encode(
+                message, experimentID: experimentID, currentStage: connection.stage, modelDigest: modelDigest)
+            connection.outbound.yield(envelope)
+        } catch {
+            logger.error("could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+        connections[id] = connection
+    }
+
+    /// One progress line per round.
+    public static func describe(_ record: RoundRecord) -> String {
+        var line = "round \(record.round): \(record.status.rawValue)"
+        line += ", cohort \(record.cohortSize), contributors \(record.contributors), dropouts \(record.dropouts)"
+        if let loss = record.trainLoss { line += ", train loss \(String(format: "%.4f", loss))" }
+        if let acc = record.evalAccuracy { line += ", accuracy \(String(format: "%.4f", acc))" }
+        if let version = record.modelVersion { line += ", model \(version)" }
+        if let reason = record.failureReason { line += " — \(reason)" }
+        return line
+    }
+}
+
+/// The `tessera.v1.ParticipantSession` service: one long-lived stream per participant.
+struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol {
+    let coordinator: CoordinatorService
+
+    func session(
+        request: StreamingServerRequest<Tessera_V1_ParticipantEnvelope>, context: ServerContext
+    ) async throws -> StreamingServerResponse<Tessera_V1_CoordinatorEnvelope> {
+        let site: SiteID
+        do {
+            site = try await coordinator.identity.site(metadata: request.metadata, context: context)
+        } catch {
+            throw RPCError(code: .unauthenticated, message: error.message)
+        }
+        return StreamingServerResponse { writer in
+            let (id, outbound) = await coordinator.connect(site: site)
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await envelope in outbound {
+                        do { try await writer.write(envelope) } catch { return }
+                    }
+                }
+                group.addTask {
+                    do {
+                        for try await envelope in request.messages {
+                            await coordinator.receive(envelope, on: id)
+                        }
+                    } catch {
+                        // The stream failed (undecodable bytes, a reset): the session is over.
+                    }
+                }
+                // Whichever side ends first ends the session.
+                _ = await group.next()
+                group.cancelAll()
+            }
+            await coordinator.disconnect(id)
+            return [:]
+        }
+    }
+}

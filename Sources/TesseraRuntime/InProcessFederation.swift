@@ -1,0 +1,62 @@
+import Foundation
+import GRPCCore
+import GRPCInProcessTransport
+import Logging
+import TesseraFederation
+
+/// A whole federation in one process over gRPC's in-process transport: a ``CoordinatorService``
+/// and one ``ParticipantClient`` per agent, speaking the real wire protocol (envelopes, chunks,
+/// model store, rejections) without sockets or certificates.
+///
+/// Sites are identified by ``InProcessIdentityResolver`` tokens that this harness makes and
+/// hands out; nothing else can connect.
+///
+/// ```swift
+/// let outcome = try await InProcessFederation.run(plan: plan, initialModel: w0, strategy: FedAvg(),
+///                                                 participants: agents, logger: logger)
+/// ```
+public enum InProcessFederation {
+    /// Runs the experiment to the end and returns the coordinator's outcome.
+    ///
+    /// - Parameter configure: adjusts each site's client configuration (for example to tamper
+    ///   with what one site sends); the identity metadata is set afterwards.
+    public static func run(
+        plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
+        configuration: CoordinatorService.Configuration = .init(),
+        configure: @Sendable (SiteID, inout ParticipantClient.Configuration) -> Void = { _, _ in },
+        logger: Logger
+    ) async throws -> CoordinatorService.Outcome {
+        var tokens: [String: SiteID] = [:]
+        var clients: [ParticipantClient] = []
+        for agent in participants {
+            let token = UUID().uuidString
+            tokens[token] = agent.site
+            var clientConfiguration = ParticipantClient.Configuration(backoffBase: .milliseconds(50), backoffCap: .seconds(1))
+            configure(agent.site, &clientConfiguration)
+            clientConfiguration.metadata = InProcessIdentityResolver.metadata(token: token)
+            clients.append(ParticipantClient(agent: agent, configuration: clientConfiguration, logger: logger))
+        }
+        let coordinator = CoordinatorService(
+            plan: plan, initialModel: initialModel, strategy: strategy, identity: InProcessIdentityResolver(tokens: tokens),
+            configuration: configuration, logger: logger)
+        let transport = InProcessTransport()
+        return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withGRPCClient(transport: transport.client) { client in
+                try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
+                    for participant in clients {
+                        group.addTask {
+                            try await participant.run(using: client)
+                            return nil
+                        }
+                    }
+                    group.addTask { await coordinator.run() }
+                    var outcome: CoordinatorService.Outcome?
+                    for try await result in group {
+                        if let result { outcome = result }
+                    }
+                    return outcome!
+                }
+            }
+        }
+    }
+}

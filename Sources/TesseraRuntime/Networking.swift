@@ -1,0 +1,103 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+
+/// How a participant secures its connection to the coordinator.
+public enum ClientSecurity: Sendable {
+    /// mTLS: present `certificate`/`privateKey`, trust only `caCertificate` (the federation CA).
+    case mutualTLS(certificate: URL, privateKey: URL, caCertificate: URL)
+    /// TLS without a client certificate. The coordinator refuses such sessions; this exists so
+    /// tests and diagnostics can show that it does.
+    case serverAuthenticatedTLS(caCertificate: URL)
+
+    /// mTLS from an identity directory (`cert.pem`, `key.pem`, `ca.pem`).
+    public static func identityDirectory(_ directory: URL) -> ClientSecurity {
+        .mutualTLS(
+            certificate: directory.appendingPathComponent("cert.pem"), privateKey: directory.appendingPathComponent("key.pem"),
+            caCertificate: directory.appendingPathComponent("ca.pem"))
+    }
+
+    var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+        switch self {
+        case .mutualTLS(let certificate, let privateKey, let ca):
+            FederationTLS.client(certificate: certificate, privateKey: privateKey, caCertificate: ca)
+        case .serverAuthenticatedTLS(let ca):
+            .tls { $0.trustRoots = .certificates([.file(path: ca.path, format: .pem)]) }
+        }
+    }
+}
+
+/// A host and port, parsed from `HOST:PORT` (IPv6 in brackets: `[::1]:7070`).
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public init(parsing text: String) throws(TesseraRuntimeError) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else {
+            throw TesseraRuntimeError(.invalidConfiguration, "\"\(text)\" is not HOST:PORT (for example 127.0.0.1:7070).")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else {
+            throw TesseraRuntimeError(.invalidConfiguration, "\"\(text)\" has no host (for example 127.0.0.1:7070).")
+        }
+        self.init(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    var isIPv4Literal: Bool { host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." } }
+}
+
+extension CoordinatorService {
+    /// Serves this coordinator over HTTP/2 with mTLS on `endpoint` (port 0 picks a free port)
+    /// for the duration of `body`, which receives the bound port. Client certificates are
+    /// required and must chain to `caCertificate`.
+    public nonisolated func withServer<Result: Sendable>(
+        listeningOn endpoint: Endpoint, identityDirectory: URL, caCertificate: URL,
+        _ body: (_ port: Int) async throws -> Result
+    ) async throws -> Result {
+        let address: GRPCNIOTransportCore.SocketAddress =
+            endpoint.host.contains(":") ? .ipv6(host: endpoint.host, port: endpoint.port) : .ipv4(host: endpoint.host, port: endpoint.port)
+        let transport = HTTP2ServerTransport.Posix(
+            address: address,
+            transportSecurity: FederationTLS.server(identityDirectory: identityDirectory, caCertificate: caCertificate))
+        return try await withGRPCServer(transport: transport, services: services) { _ in
+            let bound = try await transport.listeningAddress
+            let port = bound.ipv4?.port ?? bound.ipv6?.port ?? endpoint.port
+            return try await body(port)
+        }
+    }
+}
+
+extension ParticipantClient {
+    /// Connects to the coordinator at `endpoint` over HTTP/2 + TLS and runs the session loop
+    /// (reconnecting as configured) until the coordinator ends it.
+    public func run(connectingTo endpoint: Endpoint, security: ClientSecurity) async throws {
+        if endpoint.host.contains(":") {
+            try await run(target: .ipv6(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+        } else if endpoint.isIPv4Literal {
+            try await run(target: .ipv4(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+        } else {
+            try await run(target: .dns(host: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+        }
+    }
+
+    private func run(target: some ResolvableTarget, endpoint: Endpoint, security: ClientSecurity) async throws {
+        let transport: HTTP2ClientTransport.Posix
+        do {
+            transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security.transportSecurity)
+        } catch {
+            throw TesseraRuntimeError(.invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)
+        }
+        try await withGRPCClient(transport: transport) { client in
+            try await run(using: client)
+        }
+    }
+}

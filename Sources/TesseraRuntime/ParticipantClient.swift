@@ -1,0 +1,299 @@
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+import TesseraFederation
+import TesseraSecAgg
+import TesseraWire
+
+/// A site's side of the federation: one outbound session stream to the coordinator, driving a
+/// ``ParticipantAgent`` (the same agent the simulation uses).
+///
+/// It says Hello (datasets and their sample counts), fetches the models that tasks name by
+/// digest from the coordinator's `ModelStore` (keeping the last few by digest), hands each
+/// coordinator message to the agent and sends its replies (updates and masked inputs in
+/// chunks), and sends heartbeats while idle. When the stream fails it reconnects with full
+/// jitter exponential backoff; when the coordinator ends the session cleanly (the experiment is
+/// over) ``run(using:)`` returns, unless ``Configuration/reconnectAfterSessionEnds`` is set.
+public final class ParticipantClient: Sendable {
+    public struct Configuration: Sendable {
+        /// First backoff ceiling; doubled after every failed attempt.
+        public var backoffBase: Duration
+        /// The backoff ceiling never exceeds this.
+        public var backoffCap: Duration
+        /// Give up after this many consecutive failed attempts (`nil`: never).
+        public var maximumAttempts: Int?
+        /// Open a new session after the coordinator ends one cleanly (a long-lived site).
+        public var reconnectAfterSessionEnds: Bool
+        /// Metadata sent when opening the session (the in-process identity token in tests).
+        public var metadata: Metadata
+        /// How many models to keep, by digest.
+        public var modelCacheSize: Int
+        public var softwareVersion: String
+        /// **Tests only**: rewrites every envelope just before it is written (to play a faulty
+        /// or malicious site).
+        public var tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])?
+
+        public init(
+            backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30), maximumAttempts: Int? = nil,
+            reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
+            softwareVersion: String = "tessera-participant",
+            tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])? = nil
+        ) {
+            self.backoffBase = backoffBase
+            self.backoffCap = backoffCap
+            self.maximumAttempts = maximumAttempts
+            self.reconnectAfterSessionEnds = reconnectAfterSessionEnds
+            self.metadata = metadata
+            self.modelCacheSize = modelCacheSize
+            self.softwareVersion = softwareVersion
+            self.tamper = tamper
+        }
+    }
+
+    /// The full-jitter delay before attempt `attempt` (0-based): uniform in
+    /// `0 ... min(cap, base · 2^attempt)`.
+    public static func backoff(
+        attempt: Int, base: Duration, cap: Duration, using generator: inout some RandomNumberGenerator
+    ) -> Duration {
+        let ceiling = min(cap, base * Double(1 << min(attempt, 30)))
+        let seconds = Double(ceiling.components.seconds) + Double(ceiling.components.attoseconds) * 1e-18
+        return .seconds(Double.random(in: 0...seconds, using: &generator))
+    }
+
+    public let site: SiteID
+    public let configuration: Configuration
+    private let agent: LockedAgent
+    private let logger: Logger
+    private let cache: Mutex<[(digest: ModelDigest, parameters: [Float])]> = Mutex([])
+
+    /// The agent is owned by the client from now on; do not use it elsewhere.
+    public init(agent: ParticipantAgent, configuration: Configuration = Configuration(), logger: Logger) {
+        self.site = agent.site
+        self.agent = LockedAgent(agent)
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "site"] = "\(agent.site)"
+        self.logger = logger
+    }
+
+    /// Keeps a session open until the coordinator ends it (or forever, with
+    /// `reconnectAfterSessionEnds`), reconnecting after failures. Returns on cancellation.
+    public func run<Transport: ClientTransport>(using client: GRPCClient<Transport>) async throws {
+        var attempt = 0
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let welcomed = SessionFlag()
+            do {
+                try await session(using: client, welcomed: welcomed)
+                logger.info("the coordinator ended the session")
+                if !configuration.reconnectAfterSessionEnds { return }
+                attempt = 0
+            } catch let error as TesseraRuntimeError where error.code == .sessionRefused {
+                logger.error("the coordinator refused this site: \(error.message)")
+                throw error
+            } catch {
+                if Task.isCancelled { return }
+                if welcomed.isSet { attempt = 0 }
+                logger.warning("session failed: \(error)")
+            }
+            if let maximum = configuration.maximumAttempts, attempt >= maximum {
+                throw TesseraRuntimeError(.transport, "gave up after \(attempt) failed attempts to reach the coordinator.")
+            }
+            let delay = Self.backoff(
+                attempt: attempt, base: configuration.backoffBase, cap: configuration.backoffCap, using: &generator)
+            attempt += 1
+            logger.info("reconnecting in \(String(format: "%.2f", Double(delay.components.seconds) + Double(delay.components.attoseconds) * 1e-18)) s")
+            do { try await Task.sleep(for: delay) } catch { return }
+        }
+    }
+
+    private func session<Transport: ClientTransport>(using client: GRPCClient<Transport>, welcomed: SessionFlag) async throws {
+        let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
+        let store = Tessera_V1_ModelStore.Client(wrapping: client)
+        let outbox = Outbox()
+        let descriptor = agent.descriptor
+        let hello = ParticipantHello(
+            datasets: descriptor.datasets, cores: max(1, descriptor.cores), softwareVersion: configuration.softwareVersion)
+        try outbox.send { encoder in [try encoder.hello(hello)] }
+        let tamper = configuration.tamper
+
+        try await sessions.session(
+            metadata: configuration.metadata,
+            requestProducer: { writer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await envelope in outbox.envelopes {
+                            for sent in tamper?(envelope) ?? [envelope] { try await writer.write(sent) }
+                        }
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: outbox.heartbeatInterval)
+                            try outbox.send { encoder in [encoder.heartbeat()] }
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            },
+            onResponse: { response in
+                defer { outbox.finish() }
+                var decoder = CoordinatorEnvelopeDecoder()
+                for try await envelope in response.messages {
+                    let inbound: CoordinatorInbound
+                    do {
+                        inbound = try decoder.decode(envelope)
+                    } catch {
+                        self.logger.warning("ignored a coordinator message that failed its checks: \(error)")
+                        continue
+                    }
+                    try await self.handle(inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
+                }
+            })
+    }
+
+    private func handle<Transport: ClientTransport>(
+        _ inbound: CoordinatorInbound, header: EnvelopeHeader?, outbox: Outbox,
+        store: Tessera_V1_ModelStore.Client<Transport>, welcomed: SessionFlag
+    ) async throws {
+        let message: CoordinatorMessage
+        switch inbound {
+        case .welcome(let welcome):
+            welcomed.set()
+            outbox.heartbeatInterval = welcome.heartbeatInterval
+            logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
+            return
+        case .heartbeat:
+            return
+        case .rejection(let rejection):
+            if rejection.fatal {
+                throw TesseraRuntimeError(.sessionRefused, rejection.reason)
+            }
+            logger.warning("the coordinator rejected message #\(rejection.rejectedSequence): \(rejection.reason)")
+            return
+        case .train(let spec):
+            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            logger.info(
+                "round \(spec.round): training on \(spec.datasetName) from model \(spec.modelVersion)\(spec.secure == nil ? "" : " (secure aggregation)")")
+            message = .train(try spec.instruction(parameters: parameters))
+        case .evaluate(let spec):
+            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            logger.info("round \(spec.round): round finished with new model \(spec.modelVersion); evaluating it")
+            message = .evaluate(try spec.instruction(parameters: parameters))
+        case .secAgg(let round, let request):
+            message = .secAgg(round: round, request)
+        case .leaveRound(let round, let reason):
+            logger.info("round \(round): left the round (\(reason))")
+            message = .leaveRound(round: round, reason: reason)
+        }
+        let experimentID = header?.experimentID ?? ""
+        let stage = header?.stage ?? .training
+        let replies = agent.handle(message)
+        for reply in replies {
+            try outbox.send { encoder in
+                try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
+            }
+            describe(reply)
+        }
+    }
+
+    private func describe(_ reply: ParticipantMessage) {
+        switch reply {
+        case .update(let round, let delta, let report):
+            logger.info("round \(round): trained (loss \(String(format: "%.4f", report.loss))); update of \(delta.count) values sent")
+        case .trained(let round, let report):
+            logger.info("round \(round): trained on \(report.sampleCount) samples (loss \(String(format: "%.4f", report.loss)))")
+        case .secAgg(let round, let message):
+            switch message {
+            case .maskedInput: logger.info("round \(round): masked update sent")
+            case .unmaskingResponse: logger.info("round \(round): unmasking shares sent; waiting for the new model")
+            default: logger.debug("round \(round): \(message.stage) sent")
+            }
+        case .evaluation(let round, let metrics):
+            logger.info("round \(round): evaluation sent (loss \(String(format: "%.4f", metrics.loss)))")
+        case .failed(let round, let reason):
+            logger.warning("round \(round): could not do the task: \(reason)")
+        }
+    }
+
+    private func model<Transport: ClientTransport>(
+        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>
+    ) async throws -> [Float] {
+        if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
+        var request = Tessera_V1_FetchModelRequest()
+        request.digest = digest.hex
+        let parameters: [Float]
+        do {
+            parameters = try await store.fetchModel(request) { response in
+                var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
+                for try await chunk in response.messages { try assembler.append(chunk) }
+                return try assembler.finish()
+            }
+        } catch {
+            throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
+        }
+        let size = max(1, configuration.modelCacheSize)
+        cache.withLock { cache in
+            cache.append((digest, parameters))
+            if cache.count > size { cache.removeFirst(cache.count - size) }
+        }
+        return parameters
+    }
+}
+
+/// The agent is a class with mutable round state and not `Sendable`: every use goes through
+/// this lock, and the client is its only owner.
+private final class LockedAgent: @unchecked Sendable {
+    private let lock = Mutex(())
+    private let agent: ParticipantAgent
+
+    init(_ agent: ParticipantAgent) { self.agent = agent }
+
+    var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
+
+    func handle(_ message: CoordinatorMessage) -> [ParticipantMessage] {
+        lock.withLock { _ in agent.handle(message) }
+    }
+}
+
+/// The session's outbound queue. Encoding and enqueueing happen under one lock, so envelopes
+/// leave in sequence-number order whether they are replies or heartbeats.
+private final class Outbox: Sendable {
+    private struct State {
+        var encoder = ParticipantEnvelopeEncoder()
+        var heartbeatInterval: Duration = .seconds(10)
+        var finished = false
+    }
+    private let state = Mutex(State())
+    private let continuation: AsyncStream<Tessera_V1_ParticipantEnvelope>.Continuation
+    let envelopes: AsyncStream<Tessera_V1_ParticipantEnvelope>
+
+    init() {
+        (envelopes, continuation) = AsyncStream.makeStream(of: Tessera_V1_ParticipantEnvelope.self)
+    }
+
+    var heartbeatInterval: Duration {
+        get { state.withLock { $0.heartbeatInterval } }
+        set { state.withLock { $0.heartbeatInterval = newValue } }
+    }
+
+    func send(_ make: (inout ParticipantEnvelopeEncoder) throws -> [Tessera_V1_ParticipantEnvelope]) throws {
+        try state.withLock { state in
+            guard !state.finished else { return }
+            for envelope in try make(&state.encoder) { continuation.yield(envelope) }
+        }
+    }
+
+    func finish() {
+        state.withLock { $0.finished = true }
+        continuation.finish()
+    }
+}
+
+/// Whether a session got as far as the coordinator's Welcome (then backoff starts over).
+private final class SessionFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import TesseraData
+import TesseraFederation
+
+/// A site's configuration file (`tessera-participant --config site.yaml`):
+///
+/// ```yaml
+/// coordinator: coordinator.example.org:7070
+/// identity: ../pki/site-1        # cert.pem, key.pem, ca.pem; or give the three paths:
+/// # certificate: cert.pem
+/// # private_key: key.pem
+/// # ca: ca.pem
+/// site: site-1                   # optional: only for the log (the certificate decides)
+/// datasets:
+///   clinical-risk:               # the experiment's name
+///     path: data/site-1.csv
+///     label_column: outcome
+///     test_fraction: 0.2         # optional (default 0.2)
+///     standardise: true          # optional (default true)
+///     classes: 2                 # optional (default: inferred from the labels)
+/// ```
+///
+/// Relative paths are resolved against the file's directory. Unknown keys are refused.
+public struct ParticipantSiteConfig: Sendable {
+    public struct DatasetEntry: Sendable, Hashable {
+        public var path: URL
+        public var labelColumn: String
+        public var testFraction: Double = 0.2
+        public var standardise: Bool = true
+        public var classes: Int?
+    }
+
+    public var coordinator: Endpoint
+    public var certificate: URL
+    public var privateKey: URL
+    public var caCertificate: URL
+    public var site: String?
+    public var datasets: [String: DatasetEntry]
+
+    public static func load(from url: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw TesseraRuntimeError(.invalidConfiguration, "cannot read \(url.path)", cause: error)
+        }
+        return try parse(text, source: url.path, baseDirectory: url.deletingLastPathComponent())
+    }
+
+    public static func parse(_ text: String, source: String, baseDirectory: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
+        let root = try MiniYAML.parse(text, source: source)
+        func fail(_ path: String, _ message: String) -> TesseraRuntimeError {
+            TesseraRuntimeError(.invalidConfiguration, "\(source): \(path): \(message)")
+        }
+        func resolve(_ path: String) -> URL {
+            path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
+        }
+        let allowed: Set<String> = ["coordinator", "identity", "certificate", "private_key", "ca", "site", "datasets"]
+        for key in root.keys where !allowed.contains(key) {
+            throw fail(key, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
+        }
+        guard case .scalar(let address)? = root["coordinator"] else { throw fail("coordinator", "required, as HOST:PORT") }
+        let coordinator = try Endpoint(parsing: address)
+        var certificate: URL?
+        var privateKey: URL?
+        var ca: URL?
+        if case .scalar(let identity)? = root["identity"] {
+            let directory = resolve(identity)
+            certificate = directory.appendingPathComponent("cert.pem")
+            privateKey = directory.appendingPathComponent("key.pem")
+            ca = directory.appendingPathComponent("ca.pem")
+        }
+        if case .scalar(let path)? = root["certificate"] { certificate = resolve(path) }
+        if case .scalar(let path)? = root["private_key"] { privateKey = resolve(path) }
+        if case .scalar(let path)? = root["ca"] { ca = resolve(path) }
+        guard let certificate, let privateKey, let ca else {
+            throw fail("identity", "give identity: DIR, or certificate, private_key and ca")
+        }
+        for (key, file) in [("certificate", certificate), ("private_key", privateKey), ("ca", ca)]
+        where !FileManager.default.fileExists(atPath: file.path) {
+            throw fail(key, "\(file.path) does not exist")
+        }
+        var site: String?
+        if case .scalar(let name)? = root["site"] { site = name }
+        guard case .mapping(let entries)? = root["datasets"], !entries.isEmpty else {
+            throw fail("datasets", "required: dataset name → {path, label_column}")
+        }
+        var datasets: [String: DatasetEntry] = [:]
+        for (name, node) in entries {
+            guard case .mapping(let fields) = node else { throw fail("datasets.\(name)", "expected path and label_column") }
+            let known: Set<String> = ["path", "label_column", "test_fraction", "standardise", "classes"]
+            for key in fields.keys where !known.contains(key) {
+                throw fail("datasets.\(name).\(key)", "unknown key; expected one of \(known.sorted().joined(separator: ", "))")
+            }
+            guard case .scalar(let path)? = fields["path"] else { throw fail("datasets.\(name).path", "required") }
+            guard case .scalar(let label)? = fields["label_column"] else { throw fail("datasets.\(name).label_column", "required") }
+            var entry = DatasetEntry(path: resolve(path), labelColumn: label)
+            if case .scalar(let value)? = fields["test_fraction"] {
+                guard let fraction = Double(value), (0..<1).contains(fraction) else {
+                    throw fail("datasets.\(name).test_fraction", "\"\(value)\" is not a fraction in [0, 1)")
+                }
+                entry.testFraction = fraction
+            }
+            if case .scalar(let value)? = fields["standardise"] {
+                guard let flag = Bool(value) else { throw fail("datasets.\(name).standardise", "\"\(value)\" is not true or false") }
+                entry.standardise = flag
+            }
+            if case .scalar(let value)? = fields["classes"] {
+                guard let classes = Int(value), classes >= 2 else { throw fail("datasets.\(name).classes", "\"\(value)\" is not a count ≥ 2") }
+                entry.classes = classes
+            }
+            datasets[name] = entry
+        }
+        return ParticipantSiteConfig(
+            coordinator: coordinator, certificate: certificate, privateKey: privateKey, caCertificate: ca, site: site,
+            datasets: datasets)
+    }
+
+    /// Loads and checks every dataset (training split, held-out split, standardisation fitted on
+    /// the training split only). Errors name the dataset and the file.
+    public func loadData(seed: UInt64 = 0) throws(TesseraRuntimeError) -> [String: LocalData] {
+        var result: [String: LocalData] = [:]
+        for (name, entry) in datasets {
+            do {
+                let all = try CSVLoader.load(entry.path, options: CSVOptions(labelColumn: entry.labelColumn, classCount: entry.classes))
+                guard all.count >= 2 else { throw TesseraRuntimeError(.invalidConfiguration, "it has \(all.count) rows; at least 2 are needed") }
+                var train = all
+                var test: Dataset?
+                if entry.testFraction > 0 {
+                    let split = try all.split(testFraction: entry.testFraction, seed: seed)
+                    train = split.train
+                    test = split.test.count > 0 ? split.test : nil
+                }
+                if entry.standardise {
+                    let standardizer = try Standardizer.fit(train)
+                    train = try standardizer.transform(train)
+                    test = try test.map { try standardizer.transform($0) }
+                }
+                result[name] = LocalData(train: train, test: test)
+            } catch {
+                throw TesseraRuntimeError(
+                    .invalidConfiguration, "dataset \"\(name)\" (\(entry.path.path), label column \"\(entry.labelColumn)\") is unusable",
+                    cause: error)
+            }
+        }
+        return result
+    }
+}
+
+/// What `tessera-participant` does: load and check the site's data, then keep a session with
+/// the coordinator until it ends the experiment (or SIGTERM/SIGINT).
+public struct ParticipantProgram: Sendable {
+    public var configFile: URL
+
+    public init(configFile: URL) {
+        self.configFile = configFile
+    }
+
+    public func run(logger: Logger) async throws {
+        let config = try ParticipantSiteConfig.load(from: configFile)
+        let data = try config.loadData()
+        for (name, local) in data.sorted(by: { $0.key < $1.key }) {
+            logger.info(
+                "dataset \(name): \(local.train.count) training and \(local.test?.count ?? 0) held-out samples, \(local.train.featuresPerSample) features")
+        }
+        let agent = ParticipantAgent(site: config.site ?? "this-site", data: data, softwareVersion: "tessera-participant")
+        let client = ParticipantClient(agent: agent, logger: logger)
+        let security = ClientSecurity.mutualTLS(
+            certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate)
+        let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
+        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        logger.info("connecting to \(config.coordinator)")
+        try await group.run()
+    }
+}
+
+struct ParticipantRunService: Service {
+    let client: ParticipantClient
+    let endpoint: Endpoint
+    let security: ClientSecurity
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            try await client.run(connectingTo: endpoint, security: security)
+        }
+    }
+}
+
+/// The subset of YAML a site file needs: nested block mappings of scalars, `#` comments.
+/// Anything else (lists, flow style, anchors) is refused with the line number.
+enum MiniYAML {
+    indirect enum Node: Sendable {
+        case scalar(String)
+        case mapping([String: Node])
+    }
+
+    static func parse(_ text: String, source: String) throws(TesseraRuntimeError) -> [String: Node] {
+        var lines: [(number: Int, indent: Int, key: String, value: String)] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = String(raw)
+            if let hash = line.firstIndex(of: "#"), hash == line.startIndex || line[line.index(before: hash)] == " " {
+                line = String(line[..<hash])
+            }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty { continue }
+            let indent = line.prefix { $0 == " " }.count
+            guard let colon = trimmed.firstIndex(of: ":"), !trimmed.hasPrefix("-"), !trimmed.hasPrefix("{") else {
+                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(index + 1): expected \"key: value\"")
+            }
+            let key = String(trimmed[..<colon]).trimmingCharacters(in: .whitespaces)
+            var value = String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let first = value.first, let last = value.last, first == last, first == "\"" || first == "'" {
+                value = String(value.dropFirst().dropLast())
+            } else if value.hasPrefix("{") || value.hasPrefix("[") || value.hasPrefix("&") || value.hasPrefix("*") {
+                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(index + 1): write \(key) as an indented block, not inline")
+            }
+            lines.append((index + 1, indent, key, value))
+        }
+        var position = 0
+        return try block(lines, &position, indent: lines.first?.indent ?? 0, source: source)
+    }
+
+    private static func block(
+        _ lines: [(number: Int, indent: Int, key: String, value: String)], _ position: inout Int, indent: Int, source: String
+    ) throws(TesseraRuntimeError) -> [String: Node] {
+        var result: [String: Node] = [:]
+        while position < lines.count {
+            let line = lines[position]
+            if line.indent < indent { break }
+            guard line.indent == indent else {
+                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): unexpected indentation")
+            }
+            guard result[line.key] == nil else {
+                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): \(line.key) is given twice")
+            }
+            position += 1
+            if line.value.isEmpty {
+                guard position < lines.count, lines[position].indent > indent else {
+                    throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): \(line.key) has no value")
+                }
+                result[line.key] = .mapping(try block(lines, &position, indent: lines[position].indent, source: source))
+            } else {
+                result[line.key] = .scalar(line.value)
+            }
+        }
+        return result
+    }
+}

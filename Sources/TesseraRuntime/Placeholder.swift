@@ -1,1 +1,0 @@
-// Coordinator and participant services land here (see the networked-runtime issue).

@@ -1,1 +1,0 @@
-print("tessera-coordinator: not built yet")
