@@ -1,0 +1,219 @@
+import Crypto
+import Foundation
+import SwiftASN1
+import X509
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reading and writing the PEM files of a CA or identity directory.
+///
+/// Every write goes to a temporary file in the same directory, is flushed to disk, and is then
+/// renamed over the target, so a reader (a coordinator re-reading `revoked.json` on each
+/// connection, or a site starting up) sees either the old file or the new one, never half of
+/// one. Key files are created with mode 0600 from the first byte: the mode is set on the
+/// temporary file before any key byte is written, so there is no window where a key is
+/// readable by other users.
+public enum PEMFile {
+    /// Loads the first certificate of a PEM file.
+    public static func loadCertificate(from url: URL) throws -> Certificate {
+        let certificates = try loadCertificates(from: url)
+        return certificates[0]
+    }
+
+    /// Loads every certificate of a PEM bundle, in file order; throws if there is none.
+    public static func loadCertificates(from url: URL) throws -> [Certificate] {
+        let text = try readText(url)
+        let documents: [PEMDocument]
+        do {
+            documents = try PEMDocument.parseMultiple(pemString: text)
+        } catch {
+            throw PKIError(.invalidPEM, "\(url.path) is not a PEM file", cause: error)
+        }
+        let certificateDocuments = documents.filter { $0.discriminator == Certificate.defaultPEMDiscriminator }
+        guard !certificateDocuments.isEmpty else {
+            throw PKIError(.invalidPEM, "\(url.path) holds no CERTIFICATE block")
+        }
+        return try certificateDocuments.map { document in
+            do {
+                return try Certificate(pemDocument: document)
+            } catch {
+                throw PKIError(.invalidCertificate, "\(url.path) holds a CERTIFICATE block that does not parse", cause: error)
+            }
+        }
+    }
+
+    /// Loads a P-256 private key from a PKCS#8 (or SEC1) PEM file.
+    ///
+    /// - Parameter requireOwnerOnly: when true (the default), a key file that group or others
+    ///   can read is refused, as `ssh` does: a key that has leaked to other local users no longer
+    ///   proves a site's identity, and refusing makes the operator notice.
+    /// - Note: parse failures keep no underlying error, so no key byte can reach a log.
+    public static func loadPrivateKey(from url: URL, requireOwnerOnly: Bool = true) throws -> Certificate.PrivateKey {
+        if requireOwnerOnly {
+            let mode = try fileMode(url)
+            if mode & 0o077 != 0 {
+                throw PKIError(
+                    .insecurePermissions,
+                    "\(url.path) has mode \(String(mode, radix: 8)); private keys must be readable by their owner only (chmod 600)")
+            }
+        }
+        let text = try readText(url)
+        let document: PEMDocument
+        do {
+            document = try PEMDocument(pemString: text)
+        } catch {
+            throw PKIError(.invalidPEM, "\(url.path) is not a PEM private key")
+        }
+        let key: Certificate.PrivateKey
+        do {
+            key = try Certificate.PrivateKey(pemDocument: document)
+        } catch {
+            throw PKIError(.invalidKey, "\(url.path) does not hold a PKCS#8 or SEC1 private key")
+        }
+        guard P256.Signing.PublicKey(key.publicKey) != nil else {
+            throw PKIError(.invalidKey, "\(url.path) holds a key that is not ECDSA P-256; Tessera issues and accepts P-256 keys only")
+        }
+        return key
+    }
+
+    /// The PEM text of a certificate.
+    public static func pem(of certificate: Certificate) throws -> String {
+        do {
+            return try certificate.serializeAsPEM().pemString + "\n"
+        } catch {
+            throw PKIError(.invalidCertificate, "cannot encode certificate \(certificate.subject) as PEM", cause: error)
+        }
+    }
+
+    /// Writes `contents` to `url` atomically with the given permission bits.
+    ///
+    /// The file is written to a temporary sibling, `fsync`ed, renamed over `url`, and the
+    /// directory is `fsync`ed so the rename itself survives a crash.
+    /// - Parameter overwrite: when false, an existing file at `url` is an error.
+    public static func writeAtomically(_ contents: String, to url: URL, mode: mode_t = 0o644, overwrite: Bool = true) throws {
+        let directory = url.deletingLastPathComponent()
+        if !overwrite, FileManager.default.fileExists(atPath: url.path) {
+            throw PKIError(.alreadyExists, "\(url.path) already exists; refusing to overwrite it")
+        }
+        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt64.random(in: 0 ... .max))")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            throw PKIError(.io, "cannot create \(temporary.path): \(errnoText())")
+        }
+        var closed = false
+        defer {
+            if !closed { _ = close(fd) }
+        }
+        do {
+            // umask may have cleared bits we asked for, and O_CREAT never adds any: set the
+            // exact mode before writing so a key is never briefly readable by others.
+            guard fchmod(fd, mode) == 0 else {
+                throw PKIError(.io, "cannot set mode of \(temporary.path): \(errnoText())")
+            }
+            let bytes = Array(contents.utf8)
+            var written = 0
+            while written < bytes.count {
+                let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw PKIError(.io, "cannot write \(temporary.path): \(errnoText())")
+                }
+                written += result
+            }
+            guard fsync(fd) == 0 else {
+                throw PKIError(.io, "cannot flush \(temporary.path): \(errnoText())")
+            }
+            closed = true
+            guard close(fd) == 0 else {
+                throw PKIError(.io, "cannot close \(temporary.path): \(errnoText())")
+            }
+            guard rename(temporary.path, url.path) == 0 else {
+                throw PKIError(.io, "cannot rename \(temporary.path) to \(url.path): \(errnoText())")
+            }
+        } catch {
+            _ = unlink(temporary.path)
+            throw error
+        }
+        syncDirectory(directory)
+    }
+
+    /// The permission bits of a file.
+    static func fileMode(_ url: URL) throws -> mode_t {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw PKIError(.notFound, "\(url.path) does not exist")
+        }
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            guard let mode = attributes[.posixPermissions] as? NSNumber else {
+                throw PKIError(.io, "cannot read the permissions of \(url.path)")
+            }
+            return mode_t(mode.uint16Value) & 0o7777
+        } catch let error as PKIError {
+            throw error
+        } catch {
+            throw PKIError(.io, "cannot read the permissions of \(url.path)", cause: error)
+        }
+    }
+
+    static func readText(_ url: URL) throws -> String {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw PKIError(.notFound, "\(url.path) does not exist")
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw PKIError(.io, "cannot read \(url.path)", cause: error)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PKIError(.invalidPEM, "\(url.path) is not UTF-8 text")
+        }
+        return text
+    }
+
+    /// Creates `url` (and its parents) with mode 0700 if missing; the directory holds keys.
+    static func makeDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(
+                at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw PKIError(.io, "cannot create directory \(url.path)", cause: error)
+        }
+    }
+
+    /// Runs `body` holding an exclusive `flock` on `directory`, so two `tessera pki` commands
+    /// updating the same CA (say, two revocations) cannot lose each other's entry. The lock
+    /// is on the directory itself, so no lock file is added to the documented layout.
+    static func withExclusiveLock<T>(on directory: URL, _ body: () throws -> T) throws -> T {
+        let fd = open(directory.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw PKIError(.io, "cannot open \(directory.path) to lock it: \(errnoText())")
+        }
+        defer { _ = close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            throw PKIError(.io, "cannot lock \(directory.path): \(errnoText())")
+        }
+        defer { _ = flock(fd, LOCK_UN) }
+        return try body()
+    }
+
+    private static func syncDirectory(_ directory: URL) {
+        let fd = open(directory.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        // Best effort: some file systems refuse fsync on directories, and the data file itself
+        // is already durable.
+        _ = fsync(fd)
+        _ = close(fd)
+    }
+
+    static func errnoText() -> String {
+        String(cString: strerror(errno))
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import SwiftASN1
+import X509
+
+/// Decides, on each new connection, whether the peer is a site of this federation and which.
+///
+/// The coordinator calls ``validate(leaf:)`` with the certificate the peer presented in the
+/// mTLS handshake (grpc-swift-nio-transport exposes it to the server as `peerCertificate`) and
+/// records rounds under the returned name. The checks, in order:
+/// 1. the certificate chains to the federation CA, using swift-certificates' `Verifier` with
+///    `RFC5280Policy` evaluated at the current time (signature, validity of every certificate
+///    in the chain, basic constraints) plus Tessera's client policy;
+/// 2. the leaf is not a CA and allows TLS client authentication (`clientAuth`), so the
+///    coordinator's own server certificate or the CA certificate cannot log in as a site;
+/// 3. the leaf names exactly one valid site (``SiteIdentity``);
+/// 4. its serial is not revoked.
+///
+/// When built with a revocation-list URL the list is re-read on every call, which is how
+/// "revocation takes effect on the next connection" holds without a restart. If the list
+/// cannot be read the connection is refused: failing open would let a revoked site back in
+/// whenever the file is briefly missing.
+public struct PeerValidator: Sendable {
+    /// The federation CA the peer must chain to.
+    public let caCertificate: Certificate
+    private let revocation: Revocation
+
+    private enum Revocation: Sendable {
+        case fixed(Set<String>)
+        case file(URL)
+        case provider(@Sendable () throws -> Set<String>)
+    }
+
+    /// A validator with a fixed set of revoked serials (any hex spelling).
+    public init(caCertificate: Certificate, revokedSerials: Set<String>) {
+        self.caCertificate = caCertificate
+        self.revocation = .fixed(Set(revokedSerials.map { (try? SerialNumberHex.canonical($0)) ?? $0 }))
+    }
+
+    /// A validator that re-reads `revoked.json` at `revocationList` on every validation.
+    public init(caCertificate: Certificate, revocationList: URL) {
+        self.caCertificate = caCertificate
+        self.revocation = .file(revocationList)
+    }
+
+    /// A validator that asks `revokedSerials` on every validation (for a coordinator that keeps
+    /// revocations in its own store). Serials must be canonical hex (``SerialNumberHex``).
+    public init(caCertificate: Certificate, revokedSerials: @escaping @Sendable () throws -> Set<String>) {
+        self.caCertificate = caCertificate
+        self.revocation = .provider(revokedSerials)
+    }
+
+    /// Validates a peer's leaf certificate and returns its site name.
+    public func validate(leaf: Certificate) async throws -> String {
+        try await validate(chain: [leaf])
+    }
+
+    /// Validates a presented chain, leaf first; any further certificates are treated as
+    /// untrusted intermediates. Returns the leaf's site name.
+    public func validate(chain: [Certificate]) async throws -> String {
+        guard let leaf = chain.first else {
+            throw PKIError(.invalidCertificate, "the peer presented no certificate")
+        }
+        let serial = SerialNumberHex.string(leaf.serialNumber)
+        let who = "certificate \(leaf.subject) (serial \(serial))"
+        let now = Date()
+
+        var verifier = Verifier(rootCertificates: CertificateStore([caCertificate])) {
+            RFC5280Policy()
+            TesseraClientPolicy()
+        }
+        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.dropFirst()))
+        switch result {
+        case .validCertificate:
+            break
+        case .couldNotValidate(let failures):
+            if failures.isEmpty {
+                throw PKIError(
+                    .untrustedIssuer,
+                    "\(who) was not issued by the federation CA \(caCertificate.subject) (its issuer is \(leaf.issuer)), or carries an unsupported critical extension"
+                )
+            }
+            if leaf.notValidAfter < now {
+                throw PKIError(.expired, "\(who) expired at \(leaf.notValidAfter)")
+            }
+            if leaf.notValidBefore > now {
+                throw PKIError(.notYetValid, "\(who) is not valid before \(leaf.notValidBefore)")
+            }
+            if caCertificate.notValidAfter < now {
+                throw PKIError(.expired, "the federation CA certificate \(caCertificate.subject) expired at \(caCertificate.notValidAfter)")
+            }
+            if !Self.allowsClientAuth(leaf) {
+                throw PKIError(.missingClientAuth, "\(who) does not allow TLS client authentication (extended key usage clientAuth)")
+            }
+            let reasons = Set(failures.map { $0.policyFailureReason.description }).sorted()
+            throw PKIError(.policyFailure, "\(who) failed validation: \(reasons.joined(separator: "; "))")
+        }
+
+        let site = try SiteIdentity.siteName(of: leaf)
+
+        let revoked: Set<String>
+        do {
+            switch revocation {
+            case .fixed(let serials): revoked = serials
+            case .file(let url): revoked = try RevocationList.serials(from: url)
+            case .provider(let provider): revoked = try provider()
+            }
+        } catch let error as PKIError {
+            throw PKIError(code: error.code, message: "refusing site \(site): cannot check revocation: \(error.message)", cause: error.cause)
+        } catch {
+            throw PKIError(.io, "refusing site \(site): cannot check revocation", cause: error)
+        }
+        if revoked.contains(serial) {
+            throw PKIError(.revoked, "the certificate of site \(site) (serial \(serial)) has been revoked")
+        }
+        return site
+    }
+
+    /// Parses DER certificates (as TLS libraries hand them over) and validates them.
+    public func validate(derEncodedChain: [[UInt8]]) async throws -> String {
+        let chain = try derEncodedChain.enumerated().map { index, der in
+            do {
+                return try Certificate(derEncoded: der)
+            } catch {
+                throw PKIError(.invalidCertificate, "peer certificate \(index) of the presented chain does not parse", cause: error)
+            }
+        }
+        return try await validate(chain: chain)
+    }
+
+    static func allowsClientAuth(_ certificate: Certificate) -> Bool {
+        guard let usages = try? certificate.extensions.extendedKeyUsage else { return false }
+        return usages.contains(.clientAuth)
+    }
+}
+
+/// The part of the check that is specific to Tessera, run inside the `Verifier` so that no
+/// chain counts as valid without it.
+struct TesseraClientPolicy: VerifierPolicy {
+    /// Tessera enforces these itself, so a certificate that marks them critical is not
+    /// rejected as carrying an unknown critical extension.
+    let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [
+        .X509ExtensionID.extendedKeyUsage,
+        .X509ExtensionID.subjectAlternativeName,
+    ]
+
+    mutating func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) async -> PolicyEvaluationResult {
+        let leaf = chain.leaf
+        // A one-element chain means the leaf is the trust anchor itself: the CA certificate
+        // presented as a client certificate. It identifies no site.
+        guard chain.count >= 2 else {
+            return .failsToMeetPolicy(reason: "the presented certificate is the federation CA itself, not a site")
+        }
+        if case .isCertificateAuthority = try? leaf.extensions.basicConstraints {
+            return .failsToMeetPolicy(reason: "the presented certificate is a CA certificate, not a site")
+        }
+        guard PeerValidator.allowsClientAuth(leaf) else {
+            return .failsToMeetPolicy(reason: "the certificate does not allow TLS client authentication (clientAuth)")
+        }
+        return .meetsPolicy
+    }
+}

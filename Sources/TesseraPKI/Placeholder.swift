@@ -1,1 +1,0 @@
-// Site PKI lands here (see the networked-runtime issue).

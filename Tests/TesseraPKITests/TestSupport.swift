@@ -1,0 +1,57 @@
+import Foundation
+import X509
+
+@testable import TesseraPKI
+
+/// A fresh temporary directory, removed when the test's closure returns.
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-pki-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try await body(url)
+}
+
+/// Runs `body` and returns the `PKIError` it throws; fails the caller if it throws nothing or
+/// something else.
+func pkiError(_ body: () async throws -> Void) async -> PKIError? {
+    do {
+        try await body()
+        return nil
+    } catch let error as PKIError {
+        return error
+    } catch {
+        return PKIError(code: .io, message: "unexpected error type: \(error)")
+    }
+}
+
+func permissions(_ url: URL) throws -> Int {
+    let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+    return (attributes[.posixPermissions] as! NSNumber).intValue & 0o777
+}
+
+/// The base64 lines of a PEM file's body: what must never appear in an error message.
+func pemBodyLines(_ url: URL) throws -> [String] {
+    try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
+        .filter { !$0.hasPrefix("-----") && !$0.isEmpty }
+}
+
+/// The absolute path of `openssl`, or nil when it is not installed.
+let opensslPath: String? = {
+    let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    return candidates.map { "\($0)/openssl" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+/// Runs openssl with `arguments`, returning its exit status and combined output.
+func runOpenSSL(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: opensslPath!)
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
