@@ -47,6 +47,11 @@ public struct FederationCA: Sendable {
     /// not reject a certificate issued seconds ago.
     static let clockSkew: TimeInterval = 5 * 60
 
+    /// The CA certificate's subject, for display (callers need not import X509 for it).
+    public var name: String { certificate.subject.description }
+    /// When the CA certificate, and so every certificate it issued, stops being accepted.
+    public var validUntil: Date { certificate.notValidAfter }
+
     public var certificateURL: URL { directory.appendingPathComponent(Self.certificateFileName) }
     public var privateKeyURL: URL { directory.appendingPathComponent(Self.privateKeyFileName) }
     public var revokedURL: URL { directory.appendingPathComponent(Self.revokedFileName) }

@@ -47,6 +47,9 @@ public struct IssuedIdentity: Sendable {
     /// The leaf's serial in canonical hex, the form `revoke(serial:)` and `revoked.json` use.
     public var serial: String { SerialNumberHex.string(certificate.serialNumber) }
 
+    /// When the certificate expires and the site must be re-issued.
+    public var validUntil: Date { certificate.notValidAfter }
+
     /// Loads an identity directory, checking that `key.pem` belongs to `cert.pem` and that
     /// `cert.pem` was signed by `ca.pem`: a mixed-up directory fails here, at start-up, with the
     /// file named, instead of as an opaque TLS handshake failure later.
