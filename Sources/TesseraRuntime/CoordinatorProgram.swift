@@ -64,7 +64,11 @@ public struct CoordinatorProgram: Sendable {
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
             caCertificate: caDirectory.appendingPathComponent("ca.pem"), logger: logger, onListening: onListening)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // The run ending on its own (the experiment is over) is a normal exit, not a failure.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "coordinator")],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
         try await group.run()
 

@@ -174,6 +174,7 @@ public final class ParticipantClient: Sendable {
             return
         case .train(let spec):
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            if spec.round > 1 { logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)") }
             logger.info(
                 "round \(spec.round): training on \(spec.datasetName) from model \(spec.modelVersion)\(spec.secure == nil ? "" : " (secure aggregation)")")
             message = .train(try spec.instruction(parameters: parameters))

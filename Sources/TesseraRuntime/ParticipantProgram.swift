@@ -4,6 +4,7 @@ import ServiceLifecycle
 import UnixSignals
 import TesseraData
 import TesseraFederation
+import TesseraPKI
 
 /// A site's configuration file (`tessera-participant --config site.yaml`):
 ///
@@ -13,7 +14,6 @@ import TesseraFederation
 /// # certificate: cert.pem
 /// # private_key: key.pem
 /// # ca: ca.pem
-/// site: site-1                   # optional: only for the log (the certificate decides)
 /// datasets:
 ///   clinical-risk:               # the experiment's name
 ///     path: data/site-1.csv
@@ -37,7 +37,8 @@ public struct ParticipantSiteConfig: Sendable {
     public var certificate: URL
     public var privateKey: URL
     public var caCertificate: URL
-    public var site: String?
+    /// The site name in the certificate (the coordinator reads the same name from the handshake).
+    public var site: String
     public var datasets: [String: DatasetEntry]
 
     public static func load(from url: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
@@ -56,7 +57,7 @@ public struct ParticipantSiteConfig: Sendable {
         func resolve(_ path: String) -> URL {
             path.hasPrefix("/") ? URL(fileURLWithPath: path) : baseDirectory.appendingPathComponent(path)
         }
-        let allowed: Set<String> = ["coordinator", "identity", "certificate", "private_key", "ca", "site", "datasets"]
+        let allowed: Set<String> = ["coordinator", "identity", "certificate", "private_key", "ca", "datasets"]
         for key in root.keys where !allowed.contains(key) {
             throw fail(key, "unknown key; expected one of \(allowed.sorted().joined(separator: ", "))")
         }
@@ -81,8 +82,12 @@ public struct ParticipantSiteConfig: Sendable {
         where !FileManager.default.fileExists(atPath: file.path) {
             throw fail(key, "\(file.path) does not exist")
         }
-        var site: String?
-        if case .scalar(let name)? = root["site"] { site = name }
+        let site: String
+        do {
+            site = try SiteIdentity.siteName(of: try PEMFile.loadCertificate(from: certificate))
+        } catch {
+            throw fail("certificate", "\(certificate.path) is not a site certificate of the federation: \(error)")
+        }
         guard case .mapping(let entries)? = root["datasets"], !entries.isEmpty else {
             throw fail("datasets", "required: dataset name → {path, label_column}")
         }
@@ -164,12 +169,16 @@ public struct ParticipantProgram: Sendable {
             logger.info(
                 "dataset \(name): \(local.train.count) training and \(local.test?.count ?? 0) held-out samples, \(local.train.featuresPerSample) features")
         }
-        let agent = ParticipantAgent(site: config.site ?? "this-site", data: data, softwareVersion: "tessera-participant")
+        let agent = ParticipantAgent(site: config.site, data: data, softwareVersion: "tessera-participant")
         let client = ParticipantClient(agent: agent, logger: logger)
         let security = ClientSecurity.mutualTLS(
             certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate)
         let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // The run ending on its own (the experiment is over) is a normal exit, not a failure.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "participant")],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("connecting to \(config.coordinator)")
         try await group.run()
     }
