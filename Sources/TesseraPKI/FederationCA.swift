@@ -77,7 +77,9 @@ public struct FederationCA: Sendable {
     public static func initialize(
         at directory: URL, name: String = "Tessera Federation CA", validityDays: Int = 3650
     ) throws -> FederationCA {
-        guard !name.isEmpty, name.utf8.count <= 64, name.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control }) else {
+        guard !name.isEmpty, name.utf8.count <= 64,
+            name.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control })
+        else {
             throw PKIError(.invalidCertificate, "CA name \(SiteName.quoted(name)) must be 1 to 64 printable characters")
         }
         guard validityDays > 0 else {
@@ -120,13 +122,16 @@ public struct FederationCA: Sendable {
                     extensions: extensions,
                     issuerPrivateKey: key)
             } catch {
-                throw PKIError(.invalidCertificate, "cannot build the CA certificate for \(SiteName.quoted(name))", cause: error)
+                throw PKIError(
+                    .invalidCertificate, "cannot build the CA certificate for \(SiteName.quoted(name))", cause: error)
             }
             let ca = FederationCA(directory: directory, certificate: certificate, privateKey: key)
             // Key first: if writing stops half-way, the directory holds a key and no
             // certificate, which `load` reports, rather than a certificate nobody can sign with.
-            try PEMFile.writeAtomically(signingKey.pemRepresentation + "\n", to: ca.privateKeyURL, mode: 0o600, overwrite: false)
-            try PEMFile.writeAtomically(try PEMFile.pem(of: certificate), to: ca.certificateURL, mode: 0o644, overwrite: false)
+            try PEMFile.writeAtomically(
+                signingKey.pemRepresentation + "\n", to: ca.privateKeyURL, mode: 0o600, overwrite: false)
+            try PEMFile.writeAtomically(
+                try PEMFile.pem(of: certificate), to: ca.certificateURL, mode: 0o644, overwrite: false)
             try JSONRecords.write([RevokedCertificate](), to: ca.revokedURL)
             try JSONRecords.write([IssuedCertificate](), to: ca.issuedURL)
             return ca
@@ -144,7 +149,8 @@ public struct FederationCA: Sendable {
             throw PKIError(.invalidKey, "\(keyURL.path) is not the private key of \(certificateURL.path)")
         }
         guard case .isCertificateAuthority = try? certificate.extensions.basicConstraints else {
-            throw PKIError(.invalidCertificate, "\(certificateURL.path) is not a CA certificate (no basicConstraints CA:TRUE)")
+            throw PKIError(
+                .invalidCertificate, "\(certificateURL.path) is not a CA certificate (no basicConstraints CA:TRUE)")
         }
         return FederationCA(directory: directory, certificate: certificate, privateKey: key)
     }
@@ -160,10 +166,14 @@ public struct FederationCA: Sendable {
     /// Refuses to overwrite an existing `cert.pem` or `key.pem`.
     public func issue(site: String, to directory: URL, validityDays: Int = 825) throws -> IssuedIdentity {
         guard validityDays > 0 else {
-            throw PKIError(.invalidCertificate, "validity for site \(SiteName.quoted(site)) must be at least one day, got \(validityDays)")
+            throw PKIError(
+                .invalidCertificate,
+                "validity for site \(SiteName.quoted(site)) must be at least one day, got \(validityDays)")
         }
         let now = Date()
-        return try issue(site: site, to: directory, notValidBefore: now - Self.clockSkew, notValidAfter: now + TimeInterval(validityDays) * 86_400)
+        return try issue(
+            site: site, to: directory, notValidBefore: now - Self.clockSkew,
+            notValidAfter: now + TimeInterval(validityDays) * 86_400)
     }
 
     /// Issues a site certificate with an explicit validity window. Internal: tests use it to
@@ -244,7 +254,8 @@ public struct FederationCA: Sendable {
                 try ExtendedKeyUsage(usages)
                 SubjectAlternativeNames(alternativeNames)
                 SubjectKeyIdentifier(hash: publicKey)
-                AuthorityKeyIdentifier(keyIdentifier: authorityKeyID ?? SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
+                AuthorityKeyIdentifier(
+                    keyIdentifier: authorityKeyID ?? SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
             }
             leaf = try Certificate(
                 version: .v3,
@@ -274,7 +285,8 @@ public struct FederationCA: Sendable {
         }
 
         try PEMFile.makeDirectory(directory)
-        try PEMFile.writeAtomically(signingKey.pemRepresentation + "\n", to: identity.privateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(
+            signingKey.pemRepresentation + "\n", to: identity.privateKey, mode: 0o600, overwrite: false)
         try PEMFile.writeAtomically(try PEMFile.pem(of: leaf), to: identity.certificate, mode: 0o644, overwrite: false)
         try PEMFile.writeAtomically(try PEMFile.pem(of: certificate), to: identity.caCertificate, mode: 0o644)
         return IssuedIdentity(
@@ -309,7 +321,9 @@ public struct FederationCA: Sendable {
                     && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
             }
         guard valid else {
-            throw PKIError(.invalidCertificate, "coordinator host \(SiteName.quoted(host)) is neither a DNS name nor an IP address")
+            throw PKIError(
+                .invalidCertificate, "coordinator host \(SiteName.quoted(host)) is neither a DNS name nor an IP address"
+            )
         }
         return .dnsName(host.lowercased())
     }
@@ -341,7 +355,8 @@ public struct FederationCA: Sendable {
             guard !serials.isEmpty else {
                 throw PKIError(
                     .unknownSite,
-                    "\(issuedURL.path) records no certificate for site \(SiteName.quoted(site)); revoke it by serial instead")
+                    "\(issuedURL.path) records no certificate for site \(SiteName.quoted(site)); revoke it by serial instead"
+                )
             }
             let already = try revokedSerials()
             let fresh = serials.filter { !already.contains($0) }

@@ -33,7 +33,9 @@ public struct IssuedIdentity: Sendable {
     public let name: String
     public let role: IssuedCertificate.Role
 
-    init(directory: URL, certificate: Certificate, caCertificate: Certificate, name: String, role: IssuedCertificate.Role) {
+    init(
+        directory: URL, certificate: Certificate, caCertificate: Certificate, name: String, role: IssuedCertificate.Role
+    ) {
         self.directory = directory
         self.certificate = certificate
         self.caCertificate = caCertificate

@@ -43,7 +43,8 @@ public enum PEMFile {
             do {
                 return try Certificate(pemDocument: document)
             } catch {
-                throw PKIError(.invalidCertificate, "\(url.path) holds a CERTIFICATE block that does not parse", cause: error)
+                throw PKIError(
+                    .invalidCertificate, "\(url.path) holds a CERTIFICATE block that does not parse", cause: error)
             }
         }
     }
@@ -60,7 +61,8 @@ public enum PEMFile {
             if mode & 0o077 != 0 {
                 throw PKIError(
                     .insecurePermissions,
-                    "\(url.path) has mode \(String(mode, radix: 8)); private keys must be readable by their owner only (chmod 600)")
+                    "\(url.path) has mode \(String(mode, radix: 8)); private keys must be readable by their owner only (chmod 600)"
+                )
             }
         }
         let text = try readText(url)
@@ -77,7 +79,9 @@ public enum PEMFile {
             throw PKIError(.invalidKey, "\(url.path) does not hold a PKCS#8 or SEC1 private key")
         }
         guard P256.Signing.PublicKey(key.publicKey) != nil else {
-            throw PKIError(.invalidKey, "\(url.path) holds a key that is not ECDSA P-256; Tessera issues and accepts P-256 keys only")
+            throw PKIError(
+                .invalidKey,
+                "\(url.path) holds a key that is not ECDSA P-256; Tessera issues and accepts P-256 keys only")
         }
         return key
     }
@@ -96,12 +100,15 @@ public enum PEMFile {
     /// The file is written to a temporary sibling, `fsync`ed, renamed over `url`, and the
     /// directory is `fsync`ed so the rename itself survives a crash.
     /// - Parameter overwrite: when false, an existing file at `url` is an error.
-    public static func writeAtomically(_ contents: String, to url: URL, mode: mode_t = 0o644, overwrite: Bool = true) throws {
+    public static func writeAtomically(
+        _ contents: String, to url: URL, mode: mode_t = 0o644, overwrite: Bool = true
+    ) throws {
         let directory = url.deletingLastPathComponent()
         if !overwrite, FileManager.default.fileExists(atPath: url.path) {
             throw PKIError(.alreadyExists, "\(url.path) already exists; refusing to overwrite it")
         }
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(UInt64.random(in: 0 ... .max))")
+        let temporary = directory.appendingPathComponent(
+            ".\(url.lastPathComponent).tmp-\(UInt64.random(in: 0 ... .max))")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard fd >= 0 else {
             throw PKIError(.io, "cannot create \(temporary.path): \(errnoText())")

@@ -86,10 +86,14 @@ public struct PeerValidator: Sendable {
                 throw PKIError(.notYetValid, "\(who) is not valid before \(leaf.notValidBefore)")
             }
             if caCertificate.notValidAfter < now {
-                throw PKIError(.expired, "the federation CA certificate \(caCertificate.subject) expired at \(caCertificate.notValidAfter)")
+                throw PKIError(
+                    .expired,
+                    "the federation CA certificate \(caCertificate.subject) expired at \(caCertificate.notValidAfter)")
             }
             if !Self.allowsClientAuth(leaf) {
-                throw PKIError(.missingClientAuth, "\(who) does not allow TLS client authentication (extended key usage clientAuth)")
+                throw PKIError(
+                    .missingClientAuth,
+                    "\(who) does not allow TLS client authentication (extended key usage clientAuth)")
             }
             let reasons = Set(failures.map { $0.policyFailureReason.description }).sorted()
             throw PKIError(.policyFailure, "\(who) failed validation: \(reasons.joined(separator: "; "))")
@@ -105,7 +109,9 @@ public struct PeerValidator: Sendable {
             case .provider(let provider): revoked = try provider()
             }
         } catch let error as PKIError {
-            throw PKIError(code: error.code, message: "refusing site \(site): cannot check revocation: \(error.message)", cause: error.cause)
+            throw PKIError(
+                code: error.code, message: "refusing site \(site): cannot check revocation: \(error.message)",
+                cause: error.cause)
         } catch {
             throw PKIError(.io, "refusing site \(site): cannot check revocation", cause: error)
         }
@@ -121,7 +127,9 @@ public struct PeerValidator: Sendable {
             do {
                 return try Certificate(derEncoded: der)
             } catch {
-                throw PKIError(.invalidCertificate, "peer certificate \(index) of the presented chain does not parse", cause: error)
+                throw PKIError(
+                    .invalidCertificate, "peer certificate \(index) of the presented chain does not parse", cause: error
+                )
             }
         }
         return try await validate(chain: chain)

@@ -41,7 +41,8 @@ public struct IssuedCertificate: Codable, Hashable, Sendable {
     /// The identity directory the certificate was written to, as given at issue time.
     public var directory: String
 
-    public init(serial: String, site: String, role: Role, notValidBefore: Date, notValidAfter: Date, directory: String) {
+    public init(serial: String, site: String, role: Role, notValidBefore: Date, notValidAfter: Date, directory: String)
+    {
         self.serial = serial
         self.site = site
         self.role = role

@@ -118,7 +118,8 @@ public enum SiteIdentity {
         do {
             try SiteName.validate(commonName)
         } catch let error as PKIError {
-            throw PKIError(.invalidIdentity, "\(subject) has no site URI and its common name is not a site name: \(error.message)")
+            throw PKIError(
+                .invalidIdentity, "\(subject) has no site URI and its common name is not a site name: \(error.message)")
         }
         return commonName
     }

@@ -13,7 +13,8 @@ struct FederationCATests {
             let caDirectory = root.appendingPathComponent("ca")
             let ca = try FederationCA.initialize(at: caDirectory, name: "Test Federation CA")
             for file in ["ca.pem", "ca-key.pem", "revoked.json", "issued.json"] {
-                #expect(FileManager.default.fileExists(atPath: caDirectory.appendingPathComponent(file).path), "\(file)")
+                #expect(
+                    FileManager.default.fileExists(atPath: caDirectory.appendingPathComponent(file).path), "\(file)")
             }
             #expect(try ca.revokedSerials().isEmpty)
             let revokedJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: ca.revokedURL))
@@ -36,9 +37,12 @@ struct FederationCATests {
             #expect(try identity.privateKey().publicKey == identity.certificate.publicKey)
 
             // PEM files parse with swift-certificates directly, not only through our helpers.
-            let certificate = try Certificate(pemEncoded: String(contentsOf: identity.files.certificate, encoding: .utf8))
+            let certificate = try Certificate(
+                pemEncoded: String(contentsOf: identity.files.certificate, encoding: .utf8))
             #expect(certificate == issued.certificate)
-            #expect(try String(contentsOf: identity.files.privateKey, encoding: .utf8).hasPrefix("-----BEGIN PRIVATE KEY-----"))
+            #expect(
+                try String(contentsOf: identity.files.privateKey, encoding: .utf8).hasPrefix(
+                    "-----BEGIN PRIVATE KEY-----"))
             #expect(try String(contentsOf: ca.privateKeyURL, encoding: .utf8).hasPrefix("-----BEGIN PRIVATE KEY-----"))
 
             let index = try loaded.issuedCertificates()
@@ -106,7 +110,10 @@ struct FederationCATests {
 
     @Test(
         "bad site names are refused before anything is written",
-        arguments: ["", "a b", "coordinator", "Coordinator", String(repeating: "a", count: 65), "../x", "x/y", "é", ".", "..", "a\nb"])
+        arguments: [
+            "", "a b", "coordinator", "Coordinator", String(repeating: "a", count: 65), "../x", "x/y", "é", ".", "..",
+            "a\nb",
+        ])
     func badSiteNames(name: String) async throws {
         try await withTemporaryDirectory { root in
             let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
@@ -119,7 +126,8 @@ struct FederationCATests {
         }
     }
 
-    @Test("names at the edges of the rules are accepted", arguments: ["a", String(repeating: "z", count: 64), "A-b_c.9"])
+    @Test(
+        "names at the edges of the rules are accepted", arguments: ["a", String(repeating: "z", count: 64), "A-b_c.9"])
     func goodSiteNames(name: String) throws {
         try SiteName.validate(name)
     }
@@ -169,7 +177,9 @@ struct FederationCATests {
             let error = await pkiError { _ = try FederationCA.load(from: ca.directory) }
             #expect(error?.code == .insecurePermissions)
             #expect(error?.message.contains("ca-key.pem") == true)
-            #expect(try PEMFile.loadPrivateKey(from: ca.privateKeyURL, requireOwnerOnly: false).publicKey == ca.certificate.publicKey)
+            #expect(
+                try PEMFile.loadPrivateKey(from: ca.privateKeyURL, requireOwnerOnly: false).publicKey
+                    == ca.certificate.publicKey)
         }
     }
 
@@ -203,7 +213,8 @@ struct FederationCATests {
             // A key that is not P-256 in its DER: a certificate's bytes labelled as a key.
             let certificateAsKey = root.appendingPathComponent("cert-as-key.pem")
             try PEMFile.writeAtomically(
-                try String(contentsOf: site.files.certificate, encoding: .utf8).replacingOccurrences(of: "CERTIFICATE", with: "PRIVATE KEY"),
+                try String(contentsOf: site.files.certificate, encoding: .utf8).replacingOccurrences(
+                    of: "CERTIFICATE", with: "PRIVATE KEY"),
                 to: certificateAsKey, mode: 0o600)
             await collect { _ = try PEMFile.loadPrivateKey(from: certificateAsKey) }
 
@@ -211,7 +222,8 @@ struct FederationCATests {
             let swapped = root.appendingPathComponent("swapped")
             try FileManager.default.createDirectory(at: swapped, withIntermediateDirectories: true)
             try FileManager.default.copyItem(at: ca.certificateURL, to: swapped.appendingPathComponent("ca.pem"))
-            try FileManager.default.copyItem(at: site.files.privateKey, to: swapped.appendingPathComponent("ca-key.pem"))
+            try FileManager.default.copyItem(
+                at: site.files.privateKey, to: swapped.appendingPathComponent("ca-key.pem"))
             await collect { _ = try FederationCA.load(from: swapped) }
 
             // World-readable key.
@@ -220,7 +232,8 @@ struct FederationCATests {
 
             #expect(errors.count == 5)
             #expect(Set(errors.map(\.code)) == [.invalidKey, .invalidPEM, .insecurePermissions])
-            let rendered = errors.flatMap { [String(describing: $0), String(reflecting: $0)] }
+            let rendered =
+                errors.flatMap { [String(describing: $0), String(reflecting: $0)] }
                 + [String(describing: ca), String(reflecting: ca), String(describing: site)]
             for text in rendered {
                 for secret in secretLines {
@@ -240,10 +253,12 @@ struct FederationCATests {
             let other = try ca.issue(site: "s2", to: root.appendingPathComponent("s2"))
 
             // openssl x509 -serial prints upper case; some tools use colons and a leading 00.
-            let spelled = "00:" + stride(from: 0, to: other.serial.count, by: 2).map { i -> String in
-                let start = other.serial.index(other.serial.startIndex, offsetBy: i)
-                return String(other.serial[start..<other.serial.index(start, offsetBy: 2)]).uppercased()
-            }.joined(separator: ":")
+            let spelled =
+                "00:"
+                + stride(from: 0, to: other.serial.count, by: 2).map { i -> String in
+                    let start = other.serial.index(other.serial.startIndex, offsetBy: i)
+                    return String(other.serial[start..<other.serial.index(start, offsetBy: 2)]).uppercased()
+                }.joined(separator: ":")
             let entry = try ca.revoke(serial: spelled)
             #expect(entry.serial == other.serial)
             #expect(entry.site == "s2")
@@ -281,14 +296,24 @@ struct FederationCATests {
                     },
                     issuerPrivateKey: ca.privateKey)
             }
-            #expect(try SiteIdentity.siteName(of: make(cn: "a", sans: [.uniformResourceIdentifier("tessera://site/a")])) == "a")
-            #expect(try SiteIdentity.siteName(of: make(cn: nil, sans: [.uniformResourceIdentifier("tessera://site/a")])) == "a")
+            #expect(
+                try SiteIdentity.siteName(of: make(cn: "a", sans: [.uniformResourceIdentifier("tessera://site/a")]))
+                    == "a")
+            #expect(
+                try SiteIdentity.siteName(of: make(cn: nil, sans: [.uniformResourceIdentifier("tessera://site/a")]))
+                    == "a")
             // Fallback: no Tessera URI at all, a single valid CN.
             #expect(try SiteIdentity.siteName(of: make(cn: "b", sans: [.dnsName("b.example")])) == "b")
 
             let rejected: [(String?, [GeneralName])] = [
-                ("a", [.uniformResourceIdentifier("tessera://site/a"), .uniformResourceIdentifier("tessera://site/b")]),
-                ("a", [.uniformResourceIdentifier("tessera://site/a"), .uniformResourceIdentifier("TESSERA://site/a")]),
+                (
+                    "a",
+                    [.uniformResourceIdentifier("tessera://site/a"), .uniformResourceIdentifier("tessera://site/b")]
+                ),
+                (
+                    "a",
+                    [.uniformResourceIdentifier("tessera://site/a"), .uniformResourceIdentifier("TESSERA://site/a")]
+                ),
                 ("a", [.uniformResourceIdentifier("tessera://site/b")]),
                 ("a", [.uniformResourceIdentifier("tessera://site/a/b")]),
                 (nil, [.uniformResourceIdentifier("tessera://site/")]),

@@ -118,13 +118,15 @@ struct PeerValidatorTests {
         }
     }
 
-    @Test("openssl parses the PEM files and verifies site and coordinator certificates against ca.pem",
-          .enabled(if: opensslPath != nil, "openssl is not installed"))
+    @Test(
+        "openssl parses the PEM files and verifies site and coordinator certificates against ca.pem",
+        .enabled(if: opensslPath != nil, "openssl is not installed"))
     func opensslAgrees() async throws {
         try await withTemporaryDirectory { root in
             let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
             let site = try ca.issue(site: "hospital-a", to: root.appendingPathComponent("site"))
-            let coordinator = try ca.issueCoordinator(hosts: ["localhost", "127.0.0.1"], to: root.appendingPathComponent("coord"))
+            let coordinator = try ca.issueCoordinator(
+                hosts: ["localhost", "127.0.0.1"], to: root.appendingPathComponent("coord"))
 
             let text = try runOpenSSL(["x509", "-in", "cert.pem", "-noout", "-text"], in: site.directory)
             #expect(text.status == 0, "\(text.output)")
@@ -134,13 +136,16 @@ struct PeerValidatorTests {
             #expect(text.output.contains("ecdsa-with-SHA256"))
             #expect(text.output.contains("CA:FALSE"))
 
-            let verify = try runOpenSSL(["verify", "-CAfile", "ca.pem", "-purpose", "sslclient", "cert.pem"], in: site.directory)
+            let verify = try runOpenSSL(
+                ["verify", "-CAfile", "ca.pem", "-purpose", "sslclient", "cert.pem"], in: site.directory)
             #expect(verify.status == 0, "\(verify.output)")
             #expect(verify.output.contains("cert.pem: OK"))
 
-            let server = try runOpenSSL(["verify", "-CAfile", "ca.pem", "-purpose", "sslserver", "cert.pem"], in: coordinator.directory)
+            let server = try runOpenSSL(
+                ["verify", "-CAfile", "ca.pem", "-purpose", "sslserver", "cert.pem"], in: coordinator.directory)
             #expect(server.status == 0, "\(server.output)")
-            let coordinatorText = try runOpenSSL(["x509", "-in", "cert.pem", "-noout", "-text"], in: coordinator.directory)
+            let coordinatorText = try runOpenSSL(
+                ["x509", "-in", "cert.pem", "-noout", "-text"], in: coordinator.directory)
             #expect(coordinatorText.output.contains("DNS:localhost"))
             #expect(coordinatorText.output.contains("IP Address:127.0.0.1"))
 
@@ -152,7 +157,8 @@ struct PeerValidatorTests {
 
             // openssl, too, refuses a site certificate against another federation's CA.
             let other = try FederationCA.initialize(at: root.appendingPathComponent("other"))
-            let foreign = try runOpenSSL(["verify", "-CAfile", other.certificateURL.path, "cert.pem"], in: site.directory)
+            let foreign = try runOpenSSL(
+                ["verify", "-CAfile", other.certificateURL.path, "cert.pem"], in: site.directory)
             #expect(foreign.status != 0)
         }
     }
