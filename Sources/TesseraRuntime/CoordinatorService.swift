@@ -68,7 +68,25 @@ public actor CoordinatorService {
     public nonisolated let identity: any IdentityResolver
     public nonisolated let configuration: Configuration
     private let logger: Logger
+    /// Why the coordinator closed a stream: it decides the status the RPC ends with, and so
+    /// whether the participant reconnects.
+    enum CloseReason: Sendable {
+        /// The experiment is over: the stream ends OK and the participant stops.
+        case experimentFinished
+        /// The coordinator is stopping or dropped the session: UNAVAILABLE, so the participant
+        /// reconnects with backoff.
+        case unavailable(String)
+        /// A newer session of the same site took over: FAILED_PRECONDITION, and this one stops
+        /// (two running instances of a site must not take turns replacing each other).
+        case replaced
+        /// The session broke the protocol before Hello (a fatal Rejection was sent).
+        case refused
+    }
+
     private var connections: [UInt64: Connection] = [:]
+    private var closeReasons: [UInt64: CloseReason] = [:]
+    /// How many sessions each site has registered (a reconnect counts again).
+    public private(set) var joins: [SiteID: Int] = [:]
     private var active: [SiteID: UInt64] = [:]
     private var nextConnectionID: UInt64 = 0
     private var digests: [ModelVersion: ModelDigest]
@@ -142,19 +160,31 @@ public actor CoordinatorService {
         let (stream, continuation) = AsyncStream.makeStream(of: Tessera_V1_CoordinatorEnvelope.self)
         let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
         connections[nextConnectionID] = Connection(site: site, outbound: continuation, decoder: decoder)
-        if machine.isFinished { continuation.finish() }
+        if machine.isFinished { close(nextConnectionID, .experimentFinished) }
         logger.debug("session opened", metadata: ["site": "\(site)", "connection": "\(nextConnectionID)"])
         return (nextConnectionID, stream)
     }
 
-    /// The stream `id` ended (the participant left, or the connection failed).
-    func disconnect(_ id: UInt64) {
-        guard let connection = connections.removeValue(forKey: id) else { return }
+    /// The stream `id` ended (the participant left, the connection failed, or the coordinator
+    /// closed it); returns why the coordinator closed it, if it did.
+    func disconnect(_ id: UInt64) -> CloseReason? {
+        let reason = closeReasons.removeValue(forKey: id)
+        guard let connection = connections.removeValue(forKey: id) else { return reason }
         connection.outbound.finish()
-        guard active[connection.site] == id else { return }
+        guard active[connection.site] == id else { return reason }
         active[connection.site] = nil
         logger.info("participant left", metadata: ["site": "\(connection.site)"])
         handle(.participantGone(connection.site))
+        return reason
+    }
+
+    /// Ends the session of `site` (an operator's kick, or a test): the site counts as gone and
+    /// reconnects with backoff.
+    public func endSession(of site: SiteID, reason: String = "the coordinator ended the session") {
+        guard let id = active.removeValue(forKey: site) else { return }
+        close(id, .unavailable(reason))
+        logger.notice("ended a session", metadata: ["site": "\(site)", "reason": "\(reason)"])
+        handle(.participantGone(site))
     }
 
     /// One envelope from stream `id`.
@@ -171,7 +201,7 @@ public actor CoordinatorService {
             // Hello must open the session: anything else first ends it.
             if !connection.registered { rejection.fatal = true }
             reject(rejection, on: id)
-            if rejection.fatal { close(id) }
+            if rejection.fatal { close(id, .refused) }
             return
         }
         guard let inbound else { return }
@@ -194,7 +224,7 @@ public actor CoordinatorService {
             // leave before it comes back, so it is never counted twice.
             logger.notice("site connected again; the new session replaces the old one", metadata: ["site": "\(site)"])
             active[site] = nil
-            close(previous)
+            close(previous, .replaced)
             handle(.participantGone(site))
         }
         guard var connection = connections[id] else { return }
@@ -209,6 +239,7 @@ public actor CoordinatorService {
         }
         connections[id] = connection
         active[site] = id
+        joins[site, default: 0] += 1
         let descriptor = hello.descriptor(site: site)
         logger.info(
             "participant joined",
@@ -216,13 +247,15 @@ public actor CoordinatorService {
         handle(.participantAvailable(descriptor))
     }
 
-    private func close(_ id: UInt64) {
+    private func close(_ id: UInt64, _ reason: CloseReason) {
         guard let connection = connections.removeValue(forKey: id) else { return }
+        closeReasons[id] = reason
         connection.outbound.finish()
     }
 
     private func closeAll() {
-        for id in Array(connections.keys) { close(id) }
+        let reason: CloseReason = machine.isFinished ? .experimentFinished : .unavailable("the coordinator is shutting down")
+        for id in Array(connections.keys) { close(id, reason) }
         active.removeAll()
     }
 
@@ -374,8 +407,16 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                 _ = await group.next()
                 group.cancelAll()
             }
-            await coordinator.disconnect(id)
-            return [:]
+            switch await coordinator.disconnect(id) {
+            case .experimentFinished?, .refused?, nil:
+                return [:]
+            case .unavailable(let reason)?:
+                throw RPCError(code: .unavailable, message: reason)
+            case .replaced?:
+                throw RPCError(
+                    code: .failedPrecondition,
+                    message: "a newer session of site \(site) replaced this one; only one instance of a site may be connected")
+            }
         }
     }
 }

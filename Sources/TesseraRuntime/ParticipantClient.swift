@@ -92,6 +92,11 @@ public final class ParticipantClient: Sendable {
             } catch let error as TesseraRuntimeError where error.code == .sessionRefused {
                 logger.error("the coordinator refused this site: \(error.message)")
                 throw error
+            } catch let error as RPCError where error.code == .failedPrecondition {
+                // Replaced by a newer session of this site: reconnecting would only take turns
+                // with the other instance.
+                logger.error("session replaced: \(error.message)")
+                throw TesseraRuntimeError(.sessionRefused, error.message, cause: error)
             } catch {
                 if Task.isCancelled { return }
                 if welcomed.isSet { attempt = 0 }

@@ -1,0 +1,117 @@
+import Foundation
+import GRPCCore
+import GRPCInProcessTransport
+import Testing
+import TesseraFederation
+import TesseraRuntime
+import TesseraSimulation
+
+/// Sessions that end, come back, or are duplicated: the coordinator counts every site once and
+/// the experiment goes on.
+@Suite struct SessionLifecycleTests {
+    /// A coordinator on the in-process transport with one identity token per site.
+    struct Harness {
+        let experiment: PreparedExperiment
+        let coordinator: CoordinatorService
+        let tokens: [SiteID: String]
+
+        init(participants: Int, rounds: Int) throws {
+            experiment = try PreparedExperiment(
+                yaml: syntheticYAML(name: "lifecycle", participants: participants, rounds: rounds, secure: false, evaluateEvery: rounds))
+            var tokens: [SiteID: String] = [:]
+            for site in experiment.data.sites { tokens[site.name] = UUID().uuidString }
+            self.tokens = tokens
+            coordinator = CoordinatorService(
+                plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+                identity: InProcessIdentityResolver(tokens: Dictionary(uniqueKeysWithValues: tokens.map { ($1, $0) })),
+                logger: testLogger())
+        }
+
+        func client(_ index: Int) -> ParticipantClient {
+            let agent = experiment.agents()[index]
+            return ParticipantClient(
+                agent: agent,
+                configuration: .init(
+                    backoffBase: .milliseconds(20), backoffCap: .milliseconds(100),
+                    metadata: InProcessIdentityResolver.metadata(token: tokens[agent.site]!)),
+                logger: testLogger())
+        }
+
+        func waitUntil(_ condition: @Sendable (CoordinatorService) async -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(20)
+            while !(await condition(coordinator)) {
+                guard ContinuousClock.now < deadline else { throw CancellationError() }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+
+    @Test func aSecondSessionOfTheSameSiteReplacesTheFirstAndIsCountedOnce() async throws {
+        let harness = try Harness(participants: 2, rounds: 2)
+        let site = harness.experiment.data.sites[0].name
+        let first = harness.client(0)
+        let second = harness.client(0)
+        let other = harness.client(1)
+        let transport = InProcessTransport()
+        let coordinator = harness.coordinator
+        let outcome = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withGRPCClient(transport: transport.client) { client in
+                try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
+                    group.addTask { await coordinator.run() }
+                    group.addTask {
+                        // The replaced session stops instead of reconnecting.
+                        await #expect(throws: TesseraRuntimeError.self) { try await first.run(using: client) }
+                        return nil
+                    }
+                    try await harness.waitUntil { await $0.connectedSites.contains(site) }
+                    group.addTask {
+                        try await second.run(using: client)
+                        return nil
+                    }
+                    try await harness.waitUntil { await $0.joins[site] == 2 }
+                    #expect(await coordinator.connectedSites == [site])
+                    group.addTask {
+                        try await other.run(using: client)
+                        return nil
+                    }
+                    var outcome: CoordinatorService.Outcome?
+                    for try await result in group where result != nil { outcome = result }
+                    return outcome!
+                }
+            }
+        }
+        #expect(outcome.completedRounds == 2)
+        #expect(outcome.records.allSatisfy { $0.cohortSize == 2 && $0.contributors == 2 }, "\(outcome.records)")
+        #expect(await coordinator.joins[site] == 2)
+    }
+
+    @Test func aDroppedSessionReconnectsWithBackoffAndTheExperimentCompletes() async throws {
+        let harness = try Harness(participants: 2, rounds: 3)
+        let site = harness.experiment.data.sites[0].name
+        let clients = [harness.client(0), harness.client(1)]
+        let transport = InProcessTransport()
+        let coordinator = harness.coordinator
+        let outcome = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withGRPCClient(transport: transport.client) { client in
+                try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
+                    group.addTask { await coordinator.run() }
+                    for participant in clients {
+                        group.addTask {
+                            try await participant.run(using: client)
+                            return nil
+                        }
+                    }
+                    try await harness.waitUntil { await $0.connectedSites.count == 2 }
+                    await coordinator.endSession(of: site, reason: "test: connection dropped")
+                    var outcome: CoordinatorService.Outcome?
+                    for try await result in group where result != nil { outcome = result }
+                    return outcome!
+                }
+            }
+        }
+        #expect(await coordinator.joins[site] == 2, "the site did not reconnect")
+        #expect(outcome.records.count == 3)
+        let last = try #require(outcome.records.last)
+        #expect(last.status == .completed && last.contributors == 2, "\(outcome.records)")
+    }
+}
