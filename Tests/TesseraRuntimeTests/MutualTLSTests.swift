@@ -110,4 +110,23 @@ import TesseraSimulation
             #expect(await coordinator.connectedSites.isEmpty)
         }
     }
+
+    @Test func aRevokedSiteIsRefusedOnItsNextConnection() async throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "mtls-revoked", participants: 2, rounds: 1, secure: false, evaluateEvery: 1))
+        let site = experiment.data.sites[0].name
+        let pki = try PKI(sites: [site])
+        defer { try? FileManager.default.removeItem(at: pki.root) }
+        _ = try pki.ca.revoke(site: site)
+        let client = participant(experiment.agents()[0], attempts: 1)
+        try await withCoordinator(experiment, pki: pki) { coordinator, port in
+            // The coordinator was started before the revocation was read: the list is checked
+            // per connection, so no restart is needed.
+            await #expect(throws: TesseraRuntimeError.self) {
+                try await client.run(connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .identityDirectory(pki.site(site)))
+            }
+            #expect(await coordinator.connectedSites.isEmpty)
+            #expect(await coordinator.joins.isEmpty)
+        }
+    }
 }
