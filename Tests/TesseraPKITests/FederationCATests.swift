@@ -279,6 +279,24 @@ struct FederationCATests {
         }
     }
 
+    @Test("concurrent revocations of one CA all land in revoked.json (the directory lock serialises them)")
+    func concurrentRevocations() async throws {
+        try await withTemporaryDirectory { root in
+            let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+            let sites = (0..<8).map { "site-\($0)" }
+            for site in sites { _ = try ca.issue(site: site, to: root.appendingPathComponent(site)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for site in sites {
+                    group.addTask { _ = try FederationCA.load(from: ca.directory).revoke(site: site) }
+                }
+                try await group.waitForAll()
+            }
+            let revoked = try ca.revokedCertificates()
+            #expect(revoked.count == sites.count)
+            #expect(Set(revoked.compactMap(\.site)) == Set(sites))
+        }
+    }
+
     @Test("the site name comes from the single tessera:// URI, which must agree with the CN")
     func siteIdentityRules() async throws {
         try await withTemporaryDirectory { root in
