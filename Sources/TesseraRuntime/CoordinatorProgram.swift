@@ -93,12 +93,17 @@ struct CoordinatorRunService: Service {
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await coordinator.withServer(listeningOn: listen, identityDirectory: tlsDirectory, caCertificate: caCertificate) {
-                port in
-                logger.info("listening on \(Endpoint(host: listen.host, port: port)) (mTLS)")
-                onListening(port)
+        try await coordinator.withServer(listeningOn: listen, identityDirectory: tlsDirectory, caCertificate: caCertificate) {
+            port in
+            logger.info("listening on \(Endpoint(host: listen.host, port: port)) (mTLS)")
+            onListening(port)
+            // A graceful shutdown ends the run rather than cancelling the server: sessions close
+            // with UNAVAILABLE, then the server drains and stops.
+            await withGracefulShutdownHandler {
                 _ = await coordinator.run()
+            } onGracefulShutdown: {
+                logger.notice("stopping: graceful shutdown requested")
+                coordinator.stop()
             }
         }
     }

@@ -145,6 +145,12 @@ public actor CoordinatorService {
         return outcome
     }
 
+    /// Ends ``run()`` early (a graceful stop): sessions are closed with UNAVAILABLE so sites
+    /// reconnect to the next coordinator, and rounds completed so far are kept.
+    public nonisolated func stop() {
+        deadlineContinuation.finish()
+    }
+
     public var outcome: Outcome {
         Outcome(
             records: machine.records, completedRounds: machine.completedRounds, finalModel: machine.globalModel,

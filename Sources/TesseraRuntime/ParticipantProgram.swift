@@ -190,8 +190,12 @@ struct ParticipantRunService: Service {
     let security: ClientSecurity
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
-            try await client.run(connectingTo: endpoint, security: security)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await client.run(connectingTo: endpoint, security: security)
+            }
+        } catch where Task.isShuttingDownGracefully {
+            // Stopping on SIGTERM/SIGINT is a normal exit; the coordinator counts this site out.
         }
     }
 }

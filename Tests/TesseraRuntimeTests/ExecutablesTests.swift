@@ -142,4 +142,49 @@ import TesseraPKI
             #expect(log.contains("masked update sent"), "\(site):\n\(log)")
         }
     }
+
+    @Test func sigtermStopsTheCoordinatorGracefullyAndKeepsWhatItHas() async throws {
+        let coordinatorBinary = try #require(Self.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-sigterm-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+        _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
+        let experiment = root.appendingPathComponent("experiment.yaml")
+        try """
+        name: waiting
+        rounds: 2
+        participants: 3
+        model: {preset: logistic_regression, inputs: 4, classes: 2}
+        dataset: {kind: csv, paths: [a.csv, b.csv, c.csv], label_column: label}
+        partitioning: {scheme: natural}
+        cohort: {fraction: 1.0, minimum: 3}
+        secure_aggregation: {enabled: true}
+        """.write(to: experiment, atomically: true, encoding: .utf8)
+        let results = root.appendingPathComponent("results")
+        let process = Process()
+        process.executableURL = coordinatorBinary
+        process.arguments = [
+            "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", root.appendingPathComponent("coordinator").path,
+            "--ca", root.appendingPathComponent("ca").path, "--results", results.path,
+        ]
+        let out = Pipe()
+        process.standardOutput = out
+        let log = root.appendingPathComponent("coordinator.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        defer { if process.isRunning { process.interrupt() } }
+        // Wait until it listens (nobody will join: the experiment waits for three sites).
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(line.hasPrefix("listening on port "), "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        process.terminate()  // SIGTERM
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(!process.isRunning, "still running after SIGTERM:\n\(text)")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("0 of 2 rounds completed"), "\(text)")
+        #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent("model.safetensors").path))
+    }
 }
