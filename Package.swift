@@ -161,6 +161,7 @@ let package = Package(
                 "TesseraData",
                 "TesseraFederation",
                 "TesseraSimulation",
+                "TesseraPKI",
                 "TesseraBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -12,7 +12,7 @@ struct Tessera: ParsableCommand {
         commandName: "tessera",
         abstract: "Federated learning with secure aggregation.",
         version: TesseraVersion.current,
-        subcommands: [Simulate.self, Validate.self, Demo.self, Bench.self, Datasets.self])
+        subcommands: [Simulate.self, Validate.self, PKI.self, Demo.self, Bench.self, Datasets.self])
 }
 
 enum TesseraVersion {
@@ -165,7 +165,7 @@ struct Simulate: ParsableCommand {
 func loadExperiment(_ path: String) throws -> ExperimentConfig {
     do {
         return try ExperimentConfig.load(from: URL(fileURLWithPath: path))
-    } catch let error as ConfigError {
+    } catch {
         throw ValidationError(error.description)
     }
 }
