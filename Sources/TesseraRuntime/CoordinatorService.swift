@@ -46,10 +46,17 @@ public actor CoordinatorService {
         public var heartbeatInterval: Duration
         /// The largest chunk the participants may send and the model store serves.
         public var maximumChunkBytes: Int
+        /// A session silent for this many heartbeat intervals is closed (UNAVAILABLE) and its site
+        /// counted gone: a half-open connection must not hold a cohort slot until every deadline.
+        public var missedHeartbeats: Int
 
-        public init(heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes) {
+        public init(
+            heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
+            missedHeartbeats: Int = 3
+        ) {
             self.heartbeatInterval = heartbeatInterval
             self.maximumChunkBytes = maximumChunkBytes
+            self.missedHeartbeats = max(1, missedHeartbeats)
         }
     }
 
@@ -61,6 +68,8 @@ public actor CoordinatorService {
         var expected: ExpectedRound?
         var stage: RoundStage = .selection
         var registered = false
+        /// When the last envelope (of any kind, heartbeats included) arrived.
+        var lastSeen: ContinuousClock.Instant = .now
     }
 
     private var machine: CoordinatorStateMachine
@@ -133,6 +142,13 @@ public actor CoordinatorService {
             handle(.start)
         }
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                // Liveness: every heartbeat interval, close the sessions that have gone silent.
+                while true {
+                    do { try await Task.sleep(for: self.configuration.heartbeatInterval) } catch { return }
+                    await self.closeSilentSessions()
+                }
+            }
             for await deadline in deadlines {
                 group.addTask {
                     do { try await Task.sleep(for: .seconds(deadline.after)) } catch { return }
@@ -158,6 +174,19 @@ public actor CoordinatorService {
     }
 
     // MARK: Streams
+
+    private func closeSilentSessions() {
+        let limit = configuration.heartbeatInterval * configuration.missedHeartbeats
+        let now = ContinuousClock.now
+        for (id, connection) in connections where now - connection.lastSeen > limit {
+            logger.warning(
+                "closing a silent session (no heartbeat for \(limit))", metadata: ["site": "\(connection.site)"])
+            let wasActive = active[connection.site] == id
+            if wasActive { active[connection.site] = nil }
+            close(id, .unavailable("no message or heartbeat for \(limit); reconnect"))
+            if wasActive { handle(.participantGone(connection.site)) }
+        }
+    }
 
     /// A new stream from `site` (already authenticated); its outbound envelopes come out of the
     /// returned sequence, which finishes when the coordinator closes the stream.
@@ -196,6 +225,7 @@ public actor CoordinatorService {
     /// One envelope from stream `id`.
     func receive(_ envelope: Tessera_V1_ParticipantEnvelope, on id: UInt64) {
         guard var connection = connections[id] else { return }
+        connection.lastSeen = .now
         let site = connection.site
         let inbound: ParticipantInbound?
         do {

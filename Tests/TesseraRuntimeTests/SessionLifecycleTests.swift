@@ -5,6 +5,7 @@ import Testing
 import TesseraFederation
 import TesseraRuntime
 import TesseraSimulation
+import TesseraWire
 
 /// Sessions that end, come back, or are duplicated: the coordinator counts every site once and
 /// the experiment goes on.
@@ -113,5 +114,52 @@ import TesseraSimulation
         #expect(outcome.records.count == 3)
         let last = try #require(outcome.records.last)
         #expect(last.status == .completed && last.contributors == 2, "\(outcome.records)")
+    }
+}
+
+extension SessionLifecycleTests {
+    /// A site that says Hello and then nothing (a half-open connection) is closed after the
+    /// missed heartbeats and counted gone.
+    @Test func aSilentSessionIsClosedAfterMissedHeartbeats() async throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "silent", participants: 2, rounds: 1, secure: false, evaluateEvery: 1))
+        let site = experiment.data.sites[0].name
+        let coordinator = CoordinatorService(
+            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            identity: InProcessIdentityResolver(tokens: ["token": site]),
+            configuration: .init(heartbeatInterval: .milliseconds(100), missedHeartbeats: 2), logger: testLogger())
+        let transport = InProcessTransport()
+        let status = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withThrowingTaskGroup(of: RPCError.Code?.self) { group in
+                group.addTask {
+                    _ = await coordinator.run()
+                    return nil
+                }
+                let code = try await withGRPCClient(transport: transport.client) { client in
+                    let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
+                    return try await sessions.session(
+                        metadata: InProcessIdentityResolver.metadata(token: "token"),
+                        requestProducer: { writer in
+                            var encoder = ParticipantEnvelopeEncoder()
+                            try await writer.write(try encoder.hello(ParticipantHello(datasets: ["data": 10])))
+                            try await Task.sleep(for: .seconds(30))  // never a heartbeat
+                        },
+                        onResponse: { response in
+                            do {
+                                for try await _ in response.messages {}
+                                return RPCError.Code?.none
+                            } catch let error as RPCError {
+                                return error.code
+                            }
+                        })
+                }
+                coordinator.stop()
+                try await group.waitForAll()
+                return code
+            }
+        }
+        #expect(status == .unavailable)
+        #expect(await coordinator.joins[site] == 1)
+        #expect(await coordinator.connectedSites.isEmpty)
     }
 }
