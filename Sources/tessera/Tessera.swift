@@ -166,6 +166,13 @@ func loadExperiment(_ path: String) throws -> ExperimentConfig {
     do {
         return try ExperimentConfig.load(from: URL(fileURLWithPath: path))
     } catch {
-        throw ValidationError(error.description)
+        throw CommandError(error.description)
     }
+}
+
+/// An error a command reports as one line, without the usage text that ArgumentParser adds
+/// to `ValidationError` (the problem is in a file, not in the command line).
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
