@@ -195,7 +195,7 @@ public final class ParticipantClient: Sendable {
         }
         let experimentID = header?.experimentID ?? ""
         let stage = header?.stage ?? .training
-        let replies = agent.handle(message)
+        let replies = await agent.handleOnDedicatedThread(message)
         for reply in replies {
             try outbox.send { encoder in
                 try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
@@ -260,6 +260,17 @@ private final class LockedAgent: @unchecked Sendable {
 
     func handle(_ message: CoordinatorMessage) -> [ParticipantMessage] {
         lock.withLock { _ in agent.handle(message) }
+    }
+
+    /// Local training is seconds to minutes of CPU: it runs on a thread of its own so the
+    /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;
+    /// on a one-core host they would otherwise stop and the coordinator would close the session).
+    func handleOnDedicatedThread(_ message: CoordinatorMessage) async -> [ParticipantMessage] {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: self.handle(message)) }
+            thread.name = "tessera-training"
+            thread.start()
+        }
     }
 }
 
