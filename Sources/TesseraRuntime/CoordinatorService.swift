@@ -424,24 +424,34 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
         }
         return StreamingServerResponse { writer in
             let (id, outbound) = await coordinator.connect(site: site)
-            await withTaskGroup(of: Void.self) { group in
+            let inboundFailure = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
                     for await envelope in outbound {
-                        do { try await writer.write(envelope) } catch { return }
+                        do { try await writer.write(envelope) } catch { return nil }
                     }
+                    return nil
                 }
                 group.addTask {
                     do {
                         for try await envelope in request.messages {
                             await coordinator.receive(envelope, on: id)
                         }
+                        return nil
                     } catch {
-                        // The stream failed (undecodable bytes, a reset): the session is over.
+                        // Undecodable bytes or a reset: the session is over.
+                        return error
                     }
                 }
                 // Whichever side ends first ends the session.
-                _ = await group.next()
+                let first = await group.next() ?? nil
                 group.cancelAll()
+                return first
+            }
+            if let inboundFailure, !(inboundFailure is CancellationError) {
+                _ = await coordinator.disconnect(id)
+                throw RPCError(
+                    code: .invalidArgument, message: "the session from \(site) failed and is closed: \(inboundFailure)",
+                    cause: inboundFailure)
             }
             switch await coordinator.disconnect(id) {
             case .experimentFinished?, .refused?, nil:

@@ -144,3 +144,80 @@ import TesseraWire
         #expect(late.max()! > .seconds(15), "the cap is reached")
     }
 }
+
+extension RejectionTests {
+    /// Writes real protobuf for every envelope except heartbeats, which become bytes that are
+    /// not a `ParticipantEnvelope` at all.
+    struct CorruptingSerializer: MessageSerializer {
+        func serialize<Bytes: GRPCContiguousBytes>(_ message: Tessera_V1_ParticipantEnvelope) throws -> Bytes {
+            if case .heartbeat? = message.body { return Bytes([0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]) }
+            return Bytes(message.wireBytes())
+        }
+    }
+
+    struct EnvelopeDeserializer: MessageDeserializer {
+        func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> Tessera_V1_CoordinatorEnvelope {
+            try bytes.withUnsafeBytes { try Tessera_V1_CoordinatorEnvelope(wireBytes: Data($0)) }
+        }
+    }
+
+    /// Bytes that are not protobuf end that site's stream (gRPC cannot parse them into an
+    /// envelope, so there is nothing to reject one by one); the coordinator counts the site gone
+    /// and the experiment goes on with the others.
+    @Test func undecodableBytesEndOnlyThatSessionAndTheExperimentGoesOn() async throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "garbage", participants: 3, rounds: 2, secure: true, evaluateEvery: 2))
+        var tokens = ["rogue-token": "rogue-site"]
+        for site in experiment.data.sites { tokens[site.name] = site.name }
+        let coordinator = CoordinatorService(
+            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            identity: InProcessIdentityResolver(tokens: tokens), logger: testLogger())
+        let honest = experiment.agents().map {
+            ParticipantClient(agent: $0, configuration: .init(metadata: InProcessIdentityResolver.metadata(token: $0.site)), logger: testLogger())
+        }
+        let transport = InProcessTransport()
+        let (outcome, rogueStatus) = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withGRPCClient(transport: transport.client) { client in
+                let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
+                let request = StreamingClientRequest<Tessera_V1_ParticipantEnvelope>(
+                    metadata: InProcessIdentityResolver.metadata(token: "rogue-token")
+                ) { writer in
+                    var encoder = ParticipantEnvelopeEncoder()
+                    // A dataset the experiment does not use: the rogue is never selected.
+                    try await writer.write(try encoder.hello(ParticipantHello(datasets: ["elsewhere": 10])))
+                    try await Task.sleep(for: .milliseconds(50))
+                    try await writer.write(encoder.heartbeat())
+                    try await Task.sleep(for: .seconds(30))
+                }
+                let rogueStatus = try await sessions.session(
+                    request: request, serializer: CorruptingSerializer(), deserializer: EnvelopeDeserializer()
+                ) { response in
+                    do {
+                        for try await _ in response.messages {}
+                        return RPCError.Code?.none
+                    } catch let error as RPCError {
+                        return error.code
+                    }
+                }
+                let outcome = try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
+                    group.addTask { await coordinator.run() }
+                    for participant in honest {
+                        group.addTask {
+                            try await participant.run(using: client)
+                            return nil
+                        }
+                    }
+                    var outcome: CoordinatorService.Outcome?
+                    for try await result in group where result != nil { outcome = result }
+                    return outcome!
+                }
+                return (outcome, rogueStatus)
+            }
+        }
+        #expect(rogueStatus != nil, "the corrupt stream should end with an error status")
+        #expect(await coordinator.joins["rogue-site"] == 1)
+        #expect(!(await coordinator.connectedSites.contains("rogue-site")))
+        #expect(outcome.completedRounds == 2)
+        #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 3 }, "\(outcome.records)")
+    }
+}
