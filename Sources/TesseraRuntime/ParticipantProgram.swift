@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -50,7 +51,7 @@ public struct ParticipantSiteConfig: Sendable {
     }
 
     public static func parse(_ text: String, source: String, baseDirectory: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
-        let root = try MiniYAML.parse(text, source: source)
+        let root = try SiteYAML.parse(text, source: source)
         func fail(_ path: String, _ message: String) -> TesseraRuntimeError {
             TesseraRuntimeError(.invalidConfiguration, "\(source): \(path): \(message)")
         }
@@ -200,63 +201,50 @@ struct ParticipantRunService: Service {
     }
 }
 
-/// The subset of YAML a site file needs: nested block mappings of scalars, `#` comments.
-/// Anything else (lists, flow style, anchors) is refused with the line number.
-enum MiniYAML {
+/// A site file read with Yams (the project's YAML parser), reduced to what a site file may
+/// hold: nested mappings of scalars. Sequences, anchors and duplicate keys are refused with
+/// the line number.
+enum SiteYAML {
     indirect enum Node: Sendable {
         case scalar(String)
         case mapping([String: Node])
     }
 
     static func parse(_ text: String, source: String) throws(TesseraRuntimeError) -> [String: Node] {
-        var lines: [(number: Int, indent: Int, key: String, value: String)] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = String(raw)
-            if let hash = line.firstIndex(of: "#"), hash == line.startIndex || line[line.index(before: hash)] == " " {
-                line = String(line[..<hash])
-            }
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.isEmpty { continue }
-            let indent = line.prefix { $0 == " " }.count
-            guard let colon = trimmed.firstIndex(of: ":"), !trimmed.hasPrefix("-"), !trimmed.hasPrefix("{") else {
-                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(index + 1): expected \"key: value\"")
-            }
-            let key = String(trimmed[..<colon]).trimmingCharacters(in: .whitespaces)
-            var value = String(trimmed[trimmed.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, let first = value.first, let last = value.last, first == last, first == "\"" || first == "'" {
-                value = String(value.dropFirst().dropLast())
-            } else if value.hasPrefix("{") || value.hasPrefix("[") || value.hasPrefix("&") || value.hasPrefix("*") {
-                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(index + 1): write \(key) as an indented block, not inline")
-            }
-            lines.append((index + 1, indent, key, value))
+        let composed: Yams.Node?
+        do {
+            composed = try Yams.compose(yaml: text)
+        } catch {
+            throw TesseraRuntimeError(.invalidConfiguration, "\(source): not valid YAML: \(error)")
         }
-        var position = 0
-        return try block(lines, &position, indent: lines.first?.indent ?? 0, source: source)
+        guard let composed else { return [:] }
+        guard case .mapping(let entries) = try convert(composed, source: source) else {
+            throw TesseraRuntimeError(.invalidConfiguration, "\(source): a site file is a mapping of keys to values")
+        }
+        return entries
     }
 
-    private static func block(
-        _ lines: [(number: Int, indent: Int, key: String, value: String)], _ position: inout Int, indent: Int, source: String
-    ) throws(TesseraRuntimeError) -> [String: Node] {
-        var result: [String: Node] = [:]
-        while position < lines.count {
-            let line = lines[position]
-            if line.indent < indent { break }
-            guard line.indent == indent else {
-                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): unexpected indentation")
-            }
-            guard result[line.key] == nil else {
-                throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): \(line.key) is given twice")
-            }
-            position += 1
-            if line.value.isEmpty {
-                guard position < lines.count, lines[position].indent > indent else {
-                    throw TesseraRuntimeError(.invalidConfiguration, "\(source):\(line.number): \(line.key) has no value")
+    private static func convert(_ node: Yams.Node, source: String) throws(TesseraRuntimeError) -> Node {
+        let line = node.mark.map { ":\($0.line)" } ?? ""
+        switch node {
+        case .scalar(let scalar):
+            return .scalar(scalar.string)
+        case .mapping(let mapping):
+            var result: [String: Node] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    throw TesseraRuntimeError(.invalidConfiguration, "\(source)\(line): keys must be plain text")
                 }
-                result[line.key] = .mapping(try block(lines, &position, indent: lines[position].indent, source: source))
-            } else {
-                result[line.key] = .scalar(line.value)
+                guard result[name] == nil else {
+                    throw TesseraRuntimeError(.invalidConfiguration, "\(source)\(line): \(name) is given twice")
+                }
+                result[name] = try convert(value, source: source)
             }
+            return .mapping(result)
+        case .sequence:
+            throw TesseraRuntimeError(.invalidConfiguration, "\(source)\(line): lists are not used in a site file")
+        case .alias:
+            throw TesseraRuntimeError(.invalidConfiguration, "\(source)\(line): anchors and aliases are not used in a site file")
         }
-        return result
     }
 }
