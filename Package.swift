@@ -164,7 +164,9 @@ let package = Package(
                 "TesseraFederation",
                 "TesseraSimulation",
                 "TesseraPKI",
+                "TesseraRuntime",
                 "TesseraBenchmarks",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -341,7 +341,7 @@ public actor CoordinatorService {
             publishedVersions.append(model.version)
             logger.info("published model \(model.version)", metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
         case .roundFinished(let record):
-            logger.info("\(Self.describe(record))", metadata: ["round": "\(record.round)"])
+            logger.info("\(record.summaryLine)", metadata: ["round": "\(record.round)"])
         case .experimentFinished(let completed, let version):
             logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
             deadlineContinuation.finish()
@@ -397,16 +397,6 @@ public actor CoordinatorService {
         connections[id] = connection
     }
 
-    /// One progress line per round.
-    public static func describe(_ record: RoundRecord) -> String {
-        var line = "round \(record.round): \(record.status.rawValue)"
-        line += ", cohort \(record.cohortSize), contributors \(record.contributors), dropouts \(record.dropouts)"
-        if let loss = record.trainLoss { line += ", train loss \(String(format: "%.4f", loss))" }
-        if let acc = record.evalAccuracy { line += ", accuracy \(String(format: "%.4f", acc))" }
-        if let version = record.modelVersion { line += ", model \(version)" }
-        if let reason = record.failureReason { line += " — \(reason)" }
-        return line
-    }
 }
 
 /// The `tessera.v1.ParticipantSession` service: one long-lived stream per participant.

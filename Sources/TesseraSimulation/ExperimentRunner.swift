@@ -9,21 +9,31 @@ import TesseraTensor
 public enum ExperimentRunner {
     public struct Report: Sendable {
         public var experiment: String
-        public var outcome: InMemoryFederation.Outcome
+        public var records: [RoundRecord]
+        public var completedRounds: Int
         public var paths: ResultsWriter.Paths
         public var modelPath: URL
         public var seconds: Double
+        /// The in-memory driver's outcome (transcript, rejections); `nil` for other transports.
+        public var outcome: InMemoryFederation.Outcome?
     }
 
-    /// Runs one (variant-free) configuration.
-    ///
-    /// - Parameters:
-    ///   - outputRoot: where relative output directories are resolved (the working directory by
-    ///     default).
-    ///   - progress: receives one line per event worth showing (setup, stages, rounds).
-    public static func run(
-        _ config: ExperimentConfig, outputRoot: URL? = nil, progress: @escaping (String) -> Void = { print($0) }
-    ) throws -> Report {
+    /// Everything a run needs, built from an experiment file: the participants with their
+    /// data, the plan, the initial model and the strategy.
+    public struct Prepared: @unchecked Sendable {
+        public var config: ExperimentConfig
+        public var data: ExperimentData
+        public var architecture: ModelArchitecture
+        public var plan: FederationPlan
+        public var initialModel: [Float]
+        public var strategy: any FederatedStrategy
+        /// One agent per site (they own reusable training buffers: use them from one task).
+        public var agents: [ParticipantAgent]
+        public var startedAt: Date
+    }
+
+    /// Validates the configuration, loads and partitions the data, and builds the participants.
+    public static func prepare(_ config: ExperimentConfig, progress: (String) -> Void = { print($0) }) throws -> Prepared {
         let started = Date()
         try config.validate()
         if config.secureAggregation.enabled && config.secureAggregation.activeAdversary {
@@ -36,49 +46,60 @@ public enum ExperimentRunner {
         let data = try ExperimentData.load(config)
         progress("data: \(data.sites.count) participants, \(data.inputs) features, \(data.classes) classes")
         for line in data.summary.split(separator: "\n").prefix(40) { progress("  \(line)") }
-
         let architecture = try config.model.architecture(dataInputs: data.inputs, dataClasses: data.classes)
         let plan = config.federationPlan(datasetName: ExperimentData.datasetName, architecture: architecture)
-        let initial = try architecture.build(seed: config.seed)
-        let strategy = try config.makeStrategy()
         let agents = data.sites.map { site in
             ParticipantAgent(
                 site: site.name, data: [ExperimentData.datasetName: site.data], softwareVersion: "tessera-simulate",
                 simulationSeed: config.seed)
         }
-        let federation = InMemoryFederation(
-            plan: plan, initialModel: initial.parameters, strategy: strategy, participants: agents, log: progress)
-        let outcome = federation.run()
+        return Prepared(
+            config: config, data: data, architecture: architecture, plan: plan,
+            initialModel: try architecture.build(seed: config.seed).parameters, strategy: try config.makeStrategy(),
+            agents: agents, startedAt: started)
+    }
 
+    /// Writes the results and the final model of a prepared run.
+    public static func finish(
+        _ prepared: Prepared, records: [RoundRecord], finalModel: [Float], finalVersion: ModelVersion, transport: String,
+        outputRoot: URL?
+    ) throws -> (paths: ResultsWriter.Paths, model: URL) {
+        let config = prepared.config
         let root = outputRoot ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let directory =
             config.resolvedOutputDirectory.hasPrefix("/")
             ? URL(fileURLWithPath: config.resolvedOutputDirectory)
             : root.appendingPathComponent(config.resolvedOutputDirectory)
-        let results = ExperimentResults(
-            experiment: config.name, configHash: config.configHash, seed: config.seed,
-            startedAt: ISO8601DateFormatter().string(from: started), rounds: outcome.records,
-            summary: [
-                "model": architecture.summary,
-                "strategy": config.strategy.name.rawValue,
-                "secure aggregation": config.secureAggregation.enabled ? "on" : "off",
-                "participants": String(data.sites.count),
-                "local training": "E = \(config.localTraining.epochs), B = \(config.localTraining.batchSize), "
-                    + "\(config.localTraining.optimizer.rawValue) lr \(config.localTraining.learningRate)"
-                    + (config.localTraining.proximalMu > 0 ? ", μ = \(config.localTraining.proximalMu)" : ""),
-            ])
-        let paths = try ResultsWriter.write(results, to: directory)
-        initial.parameters = outcome.finalModel
-        let modelPath = directory.appendingPathComponent("model.safetensors")
-        try initial.saveSafetensors(
-            to: modelPath,
-            metadata: [
-                "experiment": config.name, "config_hash": config.configHash,
-                "version": outcome.published.last?.version.description ?? "\(plan.versionMajor).\(plan.versionMinor).0",
-                "architecture": architecture.summary,
-            ])
+        let written = try ExperimentArtifacts.write(
+            records: records, finalModel: finalModel, finalVersion: finalVersion, config: config,
+            architecture: prepared.architecture, participants: prepared.data.sites.count, transport: transport,
+            startedAt: prepared.startedAt, to: directory)
+        return (written.results, written.model)
+    }
+
+    /// Runs one (variant-free) configuration through the in-memory driver.
+    ///
+    /// - Parameters:
+    ///   - outputRoot: where relative output directories are resolved (the working directory by
+    ///     default).
+    ///   - progress: receives one line per event worth showing (setup, stages, rounds).
+    public static func run(
+        _ config: ExperimentConfig, outputRoot: URL? = nil, progress: @escaping (String) -> Void = { print($0) }
+    ) throws -> Report {
+        let prepared = try prepare(config, progress: progress)
+        let federation = InMemoryFederation(
+            plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
+            participants: prepared.agents, log: progress)
+        let outcome = federation.run()
+        let finalVersion =
+            outcome.published.last?.version
+            ?? ModelVersion(major: prepared.plan.versionMajor, minor: prepared.plan.versionMinor, patch: 0)
+        let written = try finish(
+            prepared, records: outcome.records, finalModel: outcome.finalModel, finalVersion: finalVersion,
+            transport: "in-memory", outputRoot: outputRoot)
         return Report(
-            experiment: config.name, outcome: outcome, paths: paths, modelPath: modelPath,
-            seconds: Date().timeIntervalSince(started))
+            experiment: config.name, records: outcome.records, completedRounds: outcome.completedRounds,
+            paths: written.paths, modelPath: written.model, seconds: Date().timeIntervalSince(prepared.startedAt),
+            outcome: outcome)
     }
 }

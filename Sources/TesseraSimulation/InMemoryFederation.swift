@@ -134,7 +134,7 @@ public final class InMemoryFederation {
         case .publish(let model):
             published.append(model)
         case .roundFinished(let record):
-            log(Self.describe(record))
+            log(record.summaryLine)
             for site in rejoinAfterRound.removeValue(forKey: record.round) ?? [] {
                 offline.remove(site)
                 silent.remove(site)
@@ -194,15 +194,4 @@ public final class InMemoryFederation {
         return faults.remove(at: index)
     }
 
-    /// One progress line per round, as `tessera simulate` prints it.
-    public static func describe(_ record: RoundRecord) -> String {
-        var line = "round \(record.round): \(record.status.rawValue)"
-        line += ", cohort \(record.cohortSize), contributors \(record.contributors), dropouts \(record.dropouts)"
-        if let loss = record.trainLoss { line += String(format: ", train loss %.4f", loss) }
-        if let acc = record.evalAccuracy { line += String(format: ", accuracy %.4f", acc) }
-        if let auc = record.evalAUC { line += String(format: ", AUC %.4f", auc) }
-        if let version = record.modelVersion { line += ", model \(version)" }
-        if let reason = record.failureReason { line += " — \(reason)" }
-        return line
-    }
 }

@@ -4,10 +4,12 @@ import TesseraBenchmarks
 import TesseraData
 import TesseraFederation
 import TesseraSimulation
+import TesseraRuntime
+import Logging
 import TesseraTensor
 
 @main
-struct Tessera: ParsableCommand {
+struct Tessera: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Federated learning with secure aggregation.",
@@ -116,21 +118,30 @@ struct Validate: ParsableCommand {
 }
 
 /// `tessera simulate FILE`: the coordinator and every participant in one process.
-struct Simulate: ParsableCommand {
+struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run an experiment with the coordinator and all participants in this process.",
         discussion: """
-            The coordinator's round state machine and the participants' training and secure-aggregation \
-            code are the same as in a deployment; messages are handed over in memory. Results (rounds.csv, \
-            results.json, report.html) and the final model (model.safetensors) go to the experiment's \
-            output_directory (default results/<name>). A file with variants runs each variant in turn.
+            By default the coordinator service and one participant client per site talk gRPC over the \
+            in-process transport: the same services, wire protocol and round state machine as a \
+            deployment, without sockets. --transport memory hands messages over directly instead \
+            (faster; the driver the tests use). Results (rounds.csv, results.json, report.html) and \
+            the final model (model.safetensors) go to the experiment's output_directory (default \
+            results/<name>). A file with variants runs each variant in turn.
             """)
+
+    enum Transport: String, ExpressibleByArgument, CaseIterable {
+        case inProcess = "in-process"
+        case memory
+    }
 
     @Argument(help: "The experiment YAML file.") var file: String
     @Option(help: "Run only this variant (by name).") var variant: String?
+    @Option(help: "How coordinator and participants talk: in-process (gRPC) or memory.")
+    var transport: Transport = .inProcess
     @Flag(help: "Only print one line per round.") var quiet = false
 
-    func run() throws {
+    func run() async throws {
         let config = try loadExperiment(file)
         var runs = config.runs
         if let variant {
@@ -141,22 +152,66 @@ struct Simulate: ParsableCommand {
             }
         }
         let quiet = self.quiet
-        for run in runs {
-            let report = try ExperimentRunner.run(run) { line in
-                if !quiet || line.hasPrefix("round ") && !line.contains(": selected") && !line.contains(": aggregated")
-                    && !line.contains(" with ")
-                {
-                    print(line)
-                }
-            }
-            let completed = report.outcome.completedRounds
-            let last = report.outcome.records.last { $0.status == .completed }
-            print(String(
-                format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds, report.seconds,
-                last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
-            print("report: \(report.paths.html.path)")
-            print("model:  \(report.modelPath.path)")
+        let show: @Sendable (String) -> Void = { line in
+            if !quiet || Simulate.isRoundSummary(line) { print(line) }
         }
+        for run in runs {
+            let started = Date()
+            let records: [RoundRecord]
+            let completed: Int
+            let paths: ResultsWriter.Paths
+            let modelPath: URL
+            switch transport {
+            case .memory:
+                let report = try ExperimentRunner.run(run, progress: show)
+                (records, completed, paths, modelPath) = (report.records, report.completedRounds, report.paths, report.modelPath)
+            case .inProcess:
+                let prepared = try ExperimentRunner.prepare(run, progress: show)
+                let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
+                let outcome = try await InProcessFederation.run(
+                    plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
+                    participants: prepared.agents, logger: logger)
+                let written = try ExperimentRunner.finish(
+                    prepared, records: outcome.records, finalModel: outcome.finalModel,
+                    finalVersion: outcome.finalVersion, transport: "gRPC in-process", outputRoot: nil)
+                (records, completed, paths, modelPath) = (outcome.records, outcome.completedRounds, written.paths, written.model)
+            }
+            let last = records.last { $0.status == .completed }
+            print(String(
+                format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
+                Date().timeIntervalSince(started),
+                last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
+            print("report: \(paths.html.path)")
+            print("model:  \(modelPath.path)")
+        }
+    }
+
+    /// The one line per round that `--quiet` keeps.
+    static func isRoundSummary(_ line: String) -> Bool {
+        line.hasPrefix("round ") && (line.contains(": completed") || line.contains(": failed") || line.contains(" failed:"))
+    }
+}
+
+/// Prints the runtime's log messages as plain progress lines (info and above; participants'
+/// per-round lines are debug-level chatter here, since every site is in this process).
+struct PlainLogHandler: LogHandler {
+    let show: @Sendable (String) -> Void
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        // Participants' loggers carry their site; their routine lines would repeat the
+        // coordinator's for every site, so only their warnings and errors are shown.
+        if let site = metadata["site"] {
+            if event.level >= .warning { show("\(site): \(event.message)") }
+            return
+        }
+        show(event.message.description)
     }
 }
 

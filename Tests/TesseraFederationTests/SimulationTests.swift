@@ -19,15 +19,15 @@ import TesseraSimulation
         defer { try? FileManager.default.removeItem(at: output) }
         var lines: [String] = []
         let report = try ExperimentRunner.run(config, outputRoot: output) { lines.append($0) }
-        #expect(report.outcome.completedRounds == config.rounds)
-        let final = try #require(report.outcome.records.last)
+        #expect(report.completedRounds == config.rounds)
+        let final = try #require(report.records.last)
         #expect(final.status == .completed)
         #expect((final.evalAccuracy ?? 0) > 0.75, "quick-start accuracy \(final.evalAccuracy ?? 0)")
         #expect((final.evalAUC ?? 0) > 0.65)
         // Secure aggregation ran: the unmasking stage appears in every round's timings, and no
         // participant sent its update in the clear.
-        #expect(report.outcome.records.allSatisfy { $0.stageSeconds["unmasking"] != nil })
-        let clear = report.outcome.transcript.contains { if case .update = $0.message { true } else { false } }
+        #expect(report.records.allSatisfy { $0.stageSeconds["unmasking"] != nil })
+        let clear = report.outcome!.transcript.contains { if case .update = $0.message { true } else { false } }
         #expect(!clear)
         for url in [report.paths.csv, report.paths.json, report.paths.html, report.modelPath] {
             #expect(FileManager.default.fileExists(atPath: url.path), "\(url.lastPathComponent) missing")
@@ -54,13 +54,13 @@ import TesseraSimulation
         let output = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: output) }
         let report = try ExperimentRunner.run(config, outputRoot: output) { _ in }
-        let evaluated = report.outcome.records.compactMap(\.evalAccuracy)
+        let evaluated = report.records.compactMap(\.evalAccuracy)
         #expect(evaluated.count == 4)
         // Synthetic-IID labels come from one shared softmax model, so a linear model can fit
         // them; 20 rounds reach about 0.75 (the paper trains for 200).
         #expect(evaluated.last! > 0.7, "accuracy per evaluation: \(evaluated)")
         #expect(evaluated.last! > evaluated.first! + 0.05, "accuracy per evaluation: \(evaluated)")
-        let losses = report.outcome.records.compactMap(\.trainLoss)
+        let losses = report.records.compactMap(\.trainLoss)
         #expect(losses.last! < losses.first!)
     }
 

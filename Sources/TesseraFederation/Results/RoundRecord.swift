@@ -1,3 +1,5 @@
+import Foundation
+
 /// What one round of an experiment produced: the row of the results table, the point on the
 /// report's curves.
 ///
@@ -52,6 +54,22 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         self.stageSeconds = stageSeconds
         self.seconds = seconds
     }
+}
+
+extension RoundRecord {
+    /// The one progress line per round that the CLI, the coordinator's log and the reports use.
+    public var summaryLine: String {
+        var line = "round \(round): \(status.rawValue)"
+        line += ", cohort \(cohortSize), contributors \(contributors), dropouts \(dropouts)"
+        if let trainLoss { line += ", train loss \(Self.fixed(trainLoss))" }
+        if let evalAccuracy { line += ", accuracy \(Self.fixed(evalAccuracy))" }
+        if let evalAUC { line += ", AUC \(Self.fixed(evalAUC))" }
+        if let modelVersion { line += ", model \(modelVersion)" }
+        if let failureReason { line += " — \(failureReason)" }
+        return line
+    }
+
+    private static func fixed(_ value: Double) -> String { String(format: "%.4f", value) }
 }
 
 /// Everything an experiment run reports.
