@@ -7,6 +7,9 @@
 
 SWIFT ?= swift
 RELEASE_FLAGS := -c release
+# The quick start uses the debug build: its numeric modules are compiled with -O anyway
+# (see Package.swift), and it shares the build with `make test`, so the first run is faster.
+TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
 .PHONY: run test bench deps bench-deps build build-release format clean
@@ -23,8 +26,9 @@ build: deps
 build-release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product tessera
 
-run: build-release
-	$(TESSERA) simulate Experiments/quickstart.yaml
+run: deps
+	$(SWIFT) build --product tessera
+	$(TESSERA_DEBUG) simulate Experiments/quickstart.yaml
 
 test: deps
 	$(SWIFT) build --build-tests
