@@ -29,7 +29,7 @@ public enum ToyProblems {
     }
 }
 
-/// The local training demo that `make run` shows until the federation runtime lands: an MLP
+/// A local training demo (`tessera demo`): an MLP
 /// learns the two-spirals task with Adam, on one machine, in a couple of seconds.
 public enum SpiralsDemo {
     public struct Epoch: Sendable {

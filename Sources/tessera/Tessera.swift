@@ -21,7 +21,7 @@ enum TesseraVersion {
     static let current = "0.1.0"
 }
 
-/// The quick-start demo until the federation runtime lands.
+/// A local training demo: one machine, no federation.
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a small MLP on the two-spirals task on this machine and print its accuracy.")
