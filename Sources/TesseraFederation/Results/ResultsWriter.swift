@@ -160,7 +160,7 @@ public enum ResultsWriter {
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         do {
-            FileManager.default.createFile(atPath: temporary.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
             let handle = try FileHandle(forWritingTo: temporary)
             try handle.write(contentsOf: data)
             try handle.synchronize()
