@@ -124,7 +124,9 @@ struct Simulate: AsyncParsableCommand {
         discussion: """
             By default the coordinator service and one participant client per site talk gRPC over the \
             in-process transport: the same services, wire protocol and round state machine as a \
-            deployment, without sockets. --transport memory hands messages over directly instead \
+            deployment, without sockets. --transport loopback goes through real HTTP/2 and mutual \
+            TLS on 127.0.0.1, with a throwaway federation CA issuing every certificate. \
+            --transport memory hands messages over directly instead \
             (faster; the driver the tests use). Results (rounds.csv, results.json, report.html) and \
             the final model (model.safetensors) go to the experiment's output_directory (default \
             results/<name>). A file with variants runs each variant in turn.
@@ -132,12 +134,13 @@ struct Simulate: AsyncParsableCommand {
 
     enum Transport: String, ExpressibleByArgument, CaseIterable {
         case inProcess = "in-process"
+        case loopback
         case memory
     }
 
     @Argument(help: "The experiment YAML file.") var file: String
     @Option(help: "Run only this variant (by name).") var variant: String?
-    @Option(help: "How coordinator and participants talk: in-process (gRPC) or memory.")
+    @Option(help: "How coordinator and participants talk: in-process (gRPC), loopback (HTTP/2 + mTLS on 127.0.0.1 with a throwaway PKI) or memory.")
     var transport: Transport = .inProcess
     @Flag(help: "Only print one line per round.") var quiet = false
 
@@ -165,15 +168,22 @@ struct Simulate: AsyncParsableCommand {
             case .memory:
                 let report = try ExperimentRunner.run(run, progress: show)
                 (records, completed, paths, modelPath) = (report.records, report.completedRounds, report.paths, report.modelPath)
-            case .inProcess:
+            case .inProcess, .loopback:
                 let prepared = try ExperimentRunner.prepare(run, progress: show)
                 let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
-                let outcome = try await InProcessFederation.run(
-                    plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
-                    participants: prepared.agents, logger: logger)
+                let outcome =
+                    transport == .loopback
+                    ? try await LoopbackFederation.run(
+                        plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
+                        participants: prepared.agents, logger: logger)
+                    : try await InProcessFederation.run(
+                        plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
+                        participants: prepared.agents, logger: logger)
                 let written = try ExperimentRunner.finish(
                     prepared, records: outcome.records, finalModel: outcome.finalModel,
-                    finalVersion: outcome.finalVersion, transport: "gRPC in-process", outputRoot: nil)
+                    finalVersion: outcome.finalVersion,
+                    transport: transport == .loopback ? "gRPC HTTP/2 + mTLS (loopback)" : "gRPC in-process",
+                    outputRoot: nil)
                 (records, completed, paths, modelPath) = (outcome.records, outcome.completedRounds, written.paths, written.model)
             }
             let last = records.last { $0.status == .completed }
