@@ -456,3 +456,26 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
         }
     }
 }
+
+extension CoordinatorService {
+    /// Runs this coordinator together with participant session loops until the experiment ends,
+    /// and returns its outcome: the one way a whole federation is run in one process (in-process
+    /// transport, loopback mTLS, tests). A participant loop that throws ends the run with its error.
+    public func run(alongside participants: [@Sendable () async throws -> Void]) async throws -> Outcome {
+        try await withThrowingTaskGroup(of: Outcome?.self) { group in
+            for participant in participants {
+                group.addTask {
+                    try await participant()
+                    return nil
+                }
+            }
+            group.addTask { await self.run() }
+            var outcome: Outcome?
+            for try await result in group where result != nil { outcome = result }
+            guard let outcome else {
+                throw TesseraRuntimeError(.invalidConfiguration, "the federation ended without the coordinator's outcome")
+            }
+            return outcome
+        }
+    }
+}

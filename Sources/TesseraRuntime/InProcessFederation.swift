@@ -42,20 +42,7 @@ public enum InProcessFederation {
         let transport = InProcessTransport()
         return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withGRPCClient(transport: transport.client) { client in
-                try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
-                    for participant in clients {
-                        group.addTask {
-                            try await participant.run(using: client)
-                            return nil
-                        }
-                    }
-                    group.addTask { await coordinator.run() }
-                    var outcome: CoordinatorService.Outcome?
-                    for try await result in group {
-                        if let result { outcome = result }
-                    }
-                    return outcome!
-                }
+                try await coordinator.run(alongside: clients.map { participant in { try await participant.run(using: client) } })
             }
         }
     }

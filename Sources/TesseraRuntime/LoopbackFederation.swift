@@ -39,23 +39,11 @@ public enum LoopbackFederation {
             caCertificate: caCertificate
         ) { port in
             logger.info("coordinator listening on 127.0.0.1:\(port) (mTLS, throwaway CA)")
-            let sites = sites
-            return try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
-                for (client, identity) in sites {
-                    group.addTask {
-                        try await client.run(
-                            connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .identityDirectory(identity))
-                        return nil
-                    }
-                }
-                group.addTask { await coordinator.run() }
-                var outcome: CoordinatorService.Outcome?
-                for try await result in group where result != nil { outcome = result }
-                guard let outcome else {
-                    throw TesseraRuntimeError(.invalidConfiguration, "the loopback federation ended without an outcome")
-                }
-                return outcome
-            }
+            let endpoint = Endpoint(host: "127.0.0.1", port: port)
+            return try await coordinator.run(
+                alongside: sites.map { client, identity in
+                    { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+                })
         }
     }
 }
