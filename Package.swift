@@ -150,7 +150,10 @@ let package = Package(
         // MARK: Benchmarks (reached through `tessera bench`)
         .target(
             name: "TesseraBenchmarks",
-            dependencies: ["TesseraTensor", "TesseraCrypto", "TesseraSecAgg"],
+            dependencies: [
+                "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/TesseraBenchmarks",
             swiftSettings: swiftSettings
         ),

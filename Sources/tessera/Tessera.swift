@@ -46,12 +46,12 @@ struct Demo: ParsableCommand {
 
 /// `tessera bench …`: the benchmark suites. Each prints readable figures and `BENCH key value`
 /// lines, with the reference measured in the same run.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmarks against references measured in the same run.")
 
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case all, tensor, crypto, secagg
+        case all, tensor, crypto, secagg, runtime
     }
 
     @Argument(help: "Which suite: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Python interpreter with numpy, for the reference.")
     var python = "python3"
 
-    func run() throws {
+    func run() async throws {
         let reporter = BenchReporter()
         if suite == .all || suite == .tensor {
             try TensorBenchmark.run(reporter: reporter, python: python, quick: quick)
@@ -75,6 +75,9 @@ struct Bench: ParsableCommand {
         }
         if suite == .all || suite == .secagg {
             try SecAggBenchmark.run(reporter: reporter, quick: quick)
+        }
+        if suite == .all || suite == .runtime {
+            try await RuntimeBenchmark.run(reporter: reporter, quick: quick)
         }
     }
 }
