@@ -304,6 +304,53 @@ public enum Shamir {
     }
 }
 
+/// Reconstructs many secrets shared among the same holders.
+///
+/// `Shamir.combine` recomputes the Lagrange coefficients for every secret: O(t²) field
+/// multiplications each time. When one party rebuilds a secret per participant from the same
+/// t holders (the secure-aggregation server's unmasking, where with the complete graph the
+/// first t responders hold a share of every secret), the coefficients are the same for all.
+/// This type caches them per set of evaluation points, so each further secret costs t
+/// multiplications per field element: at n = 500, t = 334 that turns ~55 M multiplications
+/// (≈ 200 ms) into ~1 M.
+///
+/// It reconstructs exactly what `Shamir.combine` does (same field, same 7-byte packing, same
+/// rejection of elements with bits beyond their bytes), using the `threshold` shares with the
+/// smallest points.
+public struct ShamirReconstructor: Sendable {
+    private var cache: [[UInt32]: [UInt64]] = [:]
+
+    public init() {}
+
+    /// The `secretLength`-byte secret, or `nil` when there are too few shares, the points are
+    /// repeated or zero, a share has the wrong length, or the shares do not reconstruct a
+    /// packed secret (the sign of shares from different secrets). Share values must be below
+    /// the prime (`ShamirShare`'s decoding guarantees it).
+    public mutating func reconstruct(_ shares: [ShamirShare], threshold: Int, secretLength: Int) -> [UInt8]? {
+        guard threshold >= 1, shares.count >= threshold, secretLength >= 0 else { return nil }
+        let used = shares.sorted { $0.x < $1.x }.prefix(threshold)
+        let points = used.map(\.x)
+        let lambdas: [UInt64]
+        if let cached = cache[points] {
+            lambdas = cached
+        } else {
+            guard Set(points).count == points.count, !points.contains(0) else { return nil }
+            lambdas = Shamir.lagrangeCoefficientsAtZero(points.map { UInt64($0) })
+            cache[points] = lambdas
+        }
+        let elementCount = (secretLength + Shamir.bytesPerElement - 1) / Shamir.bytesPerElement
+        var elements = [UInt64](repeating: 0, count: elementCount)
+        defer { for e in elements.indices { elements[e] = 0 } }
+        for (share, lambda) in zip(used, lambdas) {
+            guard share.values.count == elementCount else { return nil }
+            for e in 0..<elementCount {
+                elements[e] = Field.add(elements[e], Field.multiply(lambda, share.values[e]))
+            }
+        }
+        return Shamir.unpack(elements, length: secretLength)
+    }
+}
+
 /// Arithmetic in GF(2^61 − 1). Inputs and outputs are fully reduced (< p).
 enum Field {
     static let p = Shamir.prime

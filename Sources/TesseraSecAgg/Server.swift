@@ -385,7 +385,7 @@ public struct SecAggServer: Sendable {
                 throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
             }
             guard entry.share.x == responder, entry.share.values.count == expectedCount,
-                entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
+                entry.share.values.allSatisfy({ $0 < Shamir.prime })
             else {
                 throw error(
                     .invalidShare,
@@ -404,7 +404,7 @@ public struct SecAggServer: Sendable {
                 throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
             }
             guard entry.share.x == responder, entry.share.values.count == expectedCount,
-                entry.share.values.allSatisfy({ $0 < BatchReconstructor.prime })
+                entry.share.values.allSatisfy({ $0 < Shamir.prime })
             else {
                 throw error(
                     .invalidShare,
@@ -563,7 +563,7 @@ public struct SecAggServer: Sendable {
 
         let clock = ContinuousClock()
         let reconstructionStart = clock.now
-        var reconstructor = BatchReconstructor()
+        var reconstructor = ShamirReconstructor()
         var work: [SecAggParallel.MaskTask] = []
         work.reserveCapacity(survivorsSorted.count + dropped.count * 8)
         for u in survivorsSorted {
@@ -617,7 +617,7 @@ public struct SecAggServer: Sendable {
     }
 
     private func reconstruct(
-        _ peer: UInt32, from shares: [ShamirShare], what: String, with reconstructor: inout BatchReconstructor
+        _ peer: UInt32, from shares: [ShamirShare], what: String, with reconstructor: inout ShamirReconstructor
     ) throws(SecAggError) -> [UInt8] {
         guard shares.count >= threshold else {
             throw SecAggError(

@@ -17,7 +17,7 @@ struct ReconstructionTests {
             let secret = (0..<SecAggProtocol.secretLength).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
             let shares = try Shamir.split(
                 secret: secret, threshold: threshold, points: Array(points), using: &generator)
-            var reconstructor = BatchReconstructor()
+            var reconstructor = ShamirReconstructor()
             let shuffled = shares.shuffled(using: &generator)
             let batch = reconstructor.reconstruct(shuffled, threshold: threshold, secretLength: secret.count)
             let reference = try Shamir.combine(
@@ -44,7 +44,7 @@ struct ReconstructionTests {
         let b = try Shamir.split(
             secret: [UInt8](repeating: 0x01, count: 32), threshold: 3, points: points, using: &generator)
         let mixed = [a[0], b[1], a[2]]
-        var reconstructor = BatchReconstructor()
+        var reconstructor = ShamirReconstructor()
         let batch = reconstructor.reconstruct(mixed, threshold: 3, secretLength: 32)
         let reference = try? Shamir.combine(mixed, threshold: 3, secretLength: 32)
         #expect(batch == reference)
