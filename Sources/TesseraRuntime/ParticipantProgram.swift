@@ -131,19 +131,8 @@ public struct ParticipantSiteConfig: Sendable {
             do {
                 let all = try CSVLoader.load(entry.path, options: CSVOptions(labelColumn: entry.labelColumn, classCount: entry.classes))
                 guard all.count >= 2 else { throw TesseraRuntimeError(.invalidConfiguration, "it has \(all.count) rows; at least 2 are needed") }
-                var train = all
-                var test: Dataset?
-                if entry.testFraction > 0 {
-                    let split = try all.split(testFraction: entry.testFraction, seed: seed)
-                    train = split.train
-                    test = split.test.count > 0 ? split.test : nil
-                }
-                if entry.standardise {
-                    let standardizer = try Standardizer.fit(train)
-                    train = try standardizer.transform(train)
-                    test = try test.map { try standardizer.transform($0) }
-                }
-                result[name] = LocalData(train: train, test: test)
+                result[name] = try LocalData(
+                    splitting: all, testFraction: entry.testFraction, standardise: entry.standardise, seed: seed)
             } catch {
                 throw TesseraRuntimeError(
                     .invalidConfiguration, "dataset \"\(name)\" (\(entry.path.path), label column \"\(entry.labelColumn)\") is unusable",

@@ -111,19 +111,10 @@ public struct ExperimentData: Sendable {
 
         var sites: [Site] = []
         for (index, (name, data)) in parts.enumerated() {
-            var train = data
-            var test: Dataset?
-            if dataset.testFraction > 0, data.count >= 2 {
-                let split = try data.split(testFraction: dataset.testFraction, seed: seed &+ UInt64(index))
-                train = split.train
-                test = split.test.count > 0 ? split.test : nil
-            }
-            if dataset.standardise {
-                let standardizer = try Standardizer.fit(train)
-                train = try standardizer.transform(train)
-                test = try test.map { try standardizer.transform($0) }
-            }
-            sites.append(Site(name: name, data: LocalData(train: train, test: test)))
+            let local = try LocalData(
+                splitting: data, testFraction: dataset.testFraction, standardise: dataset.standardise,
+                seed: seed &+ UInt64(index))
+            sites.append(Site(name: name, data: local))
         }
         guard let first = sites.first?.data.train else {
             throw DataError(.invalidArgument, "the experiment has no participants with data")

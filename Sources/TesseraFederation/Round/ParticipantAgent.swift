@@ -12,6 +12,25 @@ public struct LocalData: Sendable {
         self.train = train
         self.test = test
     }
+
+    /// A site's data split into a training and a held-out part (when `testFraction > 0` and
+    /// there are at least two samples), optionally standardised with statistics fitted on the
+    /// training part only, so nothing about the held-out rows leaks into training.
+    public init(splitting data: Dataset, testFraction: Double, standardise: Bool, seed: UInt64) throws {
+        var train = data
+        var test: Dataset?
+        if testFraction > 0, data.count >= 2 {
+            let split = try data.split(testFraction: testFraction, seed: seed)
+            train = split.train
+            test = split.test.count > 0 ? split.test : nil
+        }
+        if standardise {
+            let standardizer = try Standardizer.fit(train)
+            train = try standardizer.transform(train)
+            test = try test.map { try standardizer.transform($0) }
+        }
+        self.init(train: train, test: test)
+    }
 }
 
 /// The participant side of a round, transport-free: coordinator messages in, participant
