@@ -44,12 +44,7 @@ public struct CoordinatorProgram: Sendable {
     public func run(logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let started = Date()
         let config = try ExperimentConfig.load(from: experiment)
-        try config.validate()
-        if config.secureAggregation.enabled && config.secureAggregation.activeAdversary {
-            throw ConfigError(
-                .conflict, path: "secure_aggregation.active_adversary",
-                "the active-adversary setting is not wired into the runtime yet; set active_adversary: false")
-        }
+        try config.validateForRuntime()
         let architecture = try Self.architecture(of: config)
         let plan = config.federationPlan(datasetName: config.name, architecture: architecture)
         let initial = try architecture.build(seed: config.seed).parameters

@@ -35,13 +35,7 @@ public enum ExperimentRunner {
     /// Validates the configuration, loads and partitions the data, and builds the participants.
     public static func prepare(_ config: ExperimentConfig, progress: (String) -> Void = { print($0) }) throws -> Prepared {
         let started = Date()
-        try config.validate()
-        if config.secureAggregation.enabled && config.secureAggregation.activeAdversary {
-            throw ConfigError(
-                .conflict, path: "secure_aggregation.active_adversary",
-                "the active-adversary setting (signed keys and a consistency check) is not wired into the runtime yet; "
-                    + "set active_adversary: false")
-        }
+        try config.validateForRuntime()
         progress("experiment \(config.name) (config \(config.configHash))")
         let data = try ExperimentData.load(config)
         progress("data: \(data.sites.count) participants, \(data.inputs) features, \(data.classes) classes")

@@ -1,4 +1,16 @@
 extension ExperimentConfig {
+    /// Validates the file and refuses what the round runtime cannot run yet: the check every
+    /// runner (simulation, coordinator) makes before lowering the file to a plan.
+    public func validateForRuntime() throws(ConfigError) {
+        try validate()
+        if secureAggregation.enabled && secureAggregation.activeAdversary {
+            throw ConfigError(
+                .conflict, path: "secure_aggregation.active_adversary",
+                "the active-adversary setting (signed keys and a consistency check) is not wired into the runtime yet; "
+                    + "set active_adversary: false")
+        }
+    }
+
     /// Lowers a validated experiment file to the plan the coordinator executes.
     ///
     /// - Parameters:
