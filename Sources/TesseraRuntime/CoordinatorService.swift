@@ -3,6 +3,7 @@ import GRPCCore
 import Logging
 import TesseraFederation
 import TesseraSecAgg
+import TesseraTensor
 import TesseraWire
 
 /// The coordinator at run time: it owns the ``CoordinatorStateMachine`` and carries out its
@@ -23,7 +24,15 @@ import TesseraWire
 ///   round and stage the coordinator last asked of that site. Malformed, stale and replayed
 ///   envelopes are answered with a `Rejection` and never reach the machine; the round goes on.
 /// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last few versions;
-///   under secure aggregation the machine keeps one running sum per round.
+///   under secure aggregation the machine keeps one running sum per round, and each masked
+///   input is added to it as soon as its last chunk has been verified. At most
+///   ``Configuration/maximumConcurrentUploads`` uploads are assembled at once; the stream of a
+///   participant that opens another is not read until a slot frees, so it waits in HTTP/2 flow
+///   control (a window of a few chunks). Memory is therefore O(model), flat in the number of
+///   participants. Why not add each chunk to the sum directly: a participant that dropped out
+///   half way through its upload would leave part of its masked input in the sum, and removing
+///   it would need both its self-mask and its pairwise-mask secrets, which SecAgg never reveals
+///   for the same participant.
 public actor CoordinatorService {
     /// What a run produced.
     public struct Outcome: Sendable {
@@ -34,6 +43,9 @@ public actor CoordinatorService {
         public var publishedVersions: [ModelVersion]
         /// Every rejection sent (by the wire checks or by the round), in order.
         public var rejections: [RejectionRecord]
+        /// The most uploads that were assembled at once (at most
+        /// ``Configuration/maximumConcurrentUploads``).
+        public var peakConcurrentUploads: Int
     }
 
     public struct RejectionRecord: Sendable, Hashable {
@@ -49,14 +61,23 @@ public actor CoordinatorService {
         /// A session silent for this many heartbeat intervals is closed (UNAVAILABLE) and its site
         /// counted gone: a half-open connection must not hold a cohort slot until every deadline.
         public var missedHeartbeats: Int
+        /// How many chunked uploads (masked inputs, plaintext updates) are assembled at once;
+        /// each holds one model-sized buffer until its last chunk.
+        public var maximumConcurrentUploads: Int
+        /// An upload holding a slot that makes no progress for this long is abandoned: its
+        /// session is closed (UNAVAILABLE) and the site counts as a dropout of the round, so a
+        /// stalled or malicious participant cannot keep the others waiting.
+        public var uploadStallTimeout: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
-            missedHeartbeats: Int = 3
+            missedHeartbeats: Int = 3, maximumConcurrentUploads: Int = 4, uploadStallTimeout: Duration = .seconds(10)
         ) {
             self.heartbeatInterval = heartbeatInterval
             self.maximumChunkBytes = maximumChunkBytes
             self.missedHeartbeats = max(1, missedHeartbeats)
+            self.maximumConcurrentUploads = max(1, maximumConcurrentUploads)
+            self.uploadStallTimeout = uploadStallTimeout
         }
     }
 
@@ -70,6 +91,8 @@ public actor CoordinatorService {
         var registered = false
         /// When the last envelope (of any kind, heartbeats included) arrived.
         var lastSeen: ContinuousClock.Instant = .now
+        /// While it holds an upload slot: when its upload last made progress.
+        var uploadProgress: ContinuousClock.Instant?
     }
 
     private var machine: CoordinatorStateMachine
@@ -93,6 +116,9 @@ public actor CoordinatorService {
     }
 
     private var connections: [UInt64: Connection] = [:]
+    /// Streams waiting for an upload slot, in arrival order; their reader is suspended.
+    private var uploadWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    private var peakConcurrentUploads = 0
     private var closeReasons: [UInt64: CloseReason] = [:]
     /// How many sessions each site has registered (a reconnect counts again).
     public private(set) var joins: [SiteID: Int] = [:]
@@ -110,7 +136,9 @@ public actor CoordinatorService {
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, identity: any IdentityResolver,
         modelStore: InMemoryModelStore = InMemoryModelStore(), configuration: Configuration = Configuration(), logger: Logger
     ) {
-        let machine = CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy)
+        var machine = CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy)
+        let origin = ContinuousClock.now
+        machine.clock = { Self.seconds(since: origin) }
         self.machine = machine
         self.digests = [machine.version: modelStore.put(initialModel)]
         self.modelStore = modelStore
@@ -118,7 +146,7 @@ public actor CoordinatorService {
         self.configuration = configuration
         self.logger = logger
         (deadlines, deadlineContinuation) = AsyncStream.makeStream(of: (token: Int, after: Double).self)
-        origin = ContinuousClock.now
+        self.origin = origin
     }
 
     /// The gRPC services to register with the server: the session service and the model store.
@@ -170,7 +198,8 @@ public actor CoordinatorService {
     public var outcome: Outcome {
         Outcome(
             records: machine.records, completedRounds: machine.completedRounds, finalModel: machine.globalModel,
-            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections)
+            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections,
+            peakConcurrentUploads: peakConcurrentUploads)
     }
 
     // MARK: Streams
@@ -178,13 +207,74 @@ public actor CoordinatorService {
     private func closeSilentSessions() {
         let limit = configuration.heartbeatInterval * configuration.missedHeartbeats
         let now = ContinuousClock.now
-        for (id, connection) in connections where now - connection.lastSeen > limit {
+        for (id, connection) in connections {
+            guard let progress = connection.uploadProgress, now - progress > configuration.uploadStallTimeout else { continue }
+            logger.warning(
+                "closing a session whose upload stalled (no chunk for \(configuration.uploadStallTimeout))",
+                metadata: ["site": "\(connection.site)"])
+            drop(id, connection, reason: "your upload made no progress for \(configuration.uploadStallTimeout); reconnect")
+        }
+        // A stream waiting for an upload slot is silent because this coordinator is not reading it.
+        let waiting = Set(uploadWaiters.map(\.id))
+        for (id, connection) in connections where !waiting.contains(id) && now - connection.lastSeen > limit {
             logger.warning(
                 "closing a silent session (no heartbeat for \(limit))", metadata: ["site": "\(connection.site)"])
-            let wasActive = active[connection.site] == id
-            if wasActive { active[connection.site] = nil }
-            close(id, .unavailable("no message or heartbeat for \(limit); reconnect"))
-            if wasActive { handle(.participantGone(connection.site)) }
+            drop(id, connection, reason: "no message or heartbeat for \(limit); reconnect")
+        }
+    }
+
+    /// Closes stream `id` with UNAVAILABLE (the participant reconnects) and, if it was its site's
+    /// live session, tells the machine the site is gone.
+    private func drop(_ id: UInt64, _ connection: Connection, reason: String) {
+        let wasActive = active[connection.site] == id
+        if wasActive { active[connection.site] = nil }
+        close(id, .unavailable(reason))
+        if wasActive { handle(.participantGone(connection.site)) }
+    }
+
+    // MARK: Upload slots
+
+    /// Returns when stream `id` may go on with an upload it is opening: at once if a slot is
+    /// free, otherwise when one frees (or the stream closes). Meanwhile its reader is suspended,
+    /// so the participant's chunks wait in HTTP/2 flow control, not in this process.
+    func acquireUploadSlot(for id: UInt64) async {
+        guard connections[id] != nil, connections[id]!.uploadProgress == nil else { return }
+        if uploadHolders < configuration.maximumConcurrentUploads {
+            grantUploadSlot(to: id)
+            return
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // A session cancelled before this point is not left waiting for a slot.
+                if Task.isCancelled { return continuation.resume() }
+                uploadWaiters.append((id, continuation))
+            }
+        } onCancel: {
+            Task { await self.wakeUploadWaiter(id) }
+        }
+    }
+
+    private var uploadHolders: Int { connections.values.count { $0.uploadProgress != nil } }
+
+    private func grantUploadSlot(to id: UInt64) {
+        connections[id]?.uploadProgress = .now
+        connections[id]?.lastSeen = .now
+        peakConcurrentUploads = max(peakConcurrentUploads, uploadHolders)
+    }
+
+    /// Hands free slots to waiting streams (a waiter whose stream has closed is just woken).
+    private func grantFreedUploadSlots() {
+        while !uploadWaiters.isEmpty, uploadHolders < configuration.maximumConcurrentUploads {
+            let waiter = uploadWaiters.removeFirst()
+            if connections[waiter.id] != nil { grantUploadSlot(to: waiter.id) }
+            waiter.continuation.resume()
+        }
+    }
+
+    /// Wakes the reader of stream `id` if it waits for a slot (the stream is closing).
+    func wakeUploadWaiter(_ id: UInt64) {
+        while let index = uploadWaiters.firstIndex(where: { $0.id == id }) {
+            uploadWaiters.remove(at: index).continuation.resume()
         }
     }
 
@@ -206,6 +296,8 @@ public actor CoordinatorService {
         let reason = closeReasons.removeValue(forKey: id)
         guard let connection = connections.removeValue(forKey: id) else { return reason }
         connection.outbound.finish()
+        wakeUploadWaiter(id)
+        if connection.uploadProgress != nil { grantFreedUploadSlots() }
         guard active[connection.site] == id else { return reason }
         active[connection.site] = nil
         logger.info("participant left", metadata: ["site": "\(connection.site)"])
@@ -224,18 +316,22 @@ public actor CoordinatorService {
 
     /// One envelope from stream `id`.
     func receive(_ envelope: Tessera_V1_ParticipantEnvelope, on id: UInt64) {
-        guard var connection = connections[id] else { return }
-        connection.lastSeen = .now
-        let site = connection.site
+        // The connection is read field by field and its decoder mutated in place in the
+        // dictionary: a copy of the connection alive while it decodes would make every chunk
+        // copy the whole partial vector.
+        guard let site = connections[id]?.site, let registered = connections[id]?.registered else { return }
+        let expected = connections[id]!.expected
+        connections[id]!.lastSeen = .now
         let inbound: ParticipantInbound?
+        defer { releaseUploadSlotIfDone(id) }
+        // Heartbeats keep a session alive but are no progress of its upload.
+        if connections[id]!.uploadProgress != nil, !envelope.isHeartbeat { connections[id]!.uploadProgress = .now }
         do {
-            inbound = try connection.decoder.decode(envelope, expecting: connection.expected)
-            connections[id] = connection
+            inbound = try connections[id]!.decoder.decode(envelope, expecting: expected)
         } catch {
-            connections[id] = connection
             var rejection = Rejection(error, rejectedSequence: envelope.header.sequence)
             // Hello must open the session: anything else first ends it.
-            if !connection.registered { rejection.fatal = true }
+            if !registered { rejection.fatal = true }
             reject(rejection, on: id)
             if rejection.fatal { close(id, .refused) }
             return
@@ -252,6 +348,15 @@ public actor CoordinatorService {
             // The decoder assembles masked inputs (`.assemble`); slices never come out.
             break
         }
+    }
+
+    /// Frees the slot of stream `id` once nothing is partly received on it (the upload
+    /// completed, or failed and was discarded).
+    private func releaseUploadSlotIfDone(_ id: UInt64) {
+        guard let connection = connections[id], connection.uploadProgress != nil, !connection.decoder.hasPartialMessage
+        else { return }
+        connections[id]!.uploadProgress = nil
+        grantFreedUploadSlots()
     }
 
     private func register(_ hello: ParticipantHello, site: SiteID, on id: UInt64) {
@@ -287,6 +392,8 @@ public actor CoordinatorService {
         guard let connection = connections.removeValue(forKey: id) else { return }
         closeReasons[id] = reason
         connection.outbound.finish()
+        wakeUploadWaiter(id)
+        if connection.uploadProgress != nil { grantFreedUploadSlots() }
     }
 
     private func closeAll() {
@@ -310,7 +417,9 @@ public actor CoordinatorService {
 
     // MARK: The machine
 
-    private var now: Double {
+    private var now: Double { Self.seconds(since: origin) }
+
+    private static func seconds(since origin: ContinuousClock.Instant) -> Double {
         let elapsed = ContinuousClock.now - origin
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
@@ -424,6 +533,7 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                 group.addTask {
                     do {
                         for try await envelope in request.messages {
+                            if envelope.opensChunkedUpload { await coordinator.acquireUploadSlot(for: id) }
                             await coordinator.receive(envelope, on: id)
                         }
                         return nil
@@ -461,8 +571,16 @@ extension CoordinatorService {
     /// Runs this coordinator together with participant session loops until the experiment ends,
     /// and returns its outcome: the one way a whole federation is run in one process (in-process
     /// transport, loopback mTLS, tests). A participant loop that throws ends the run with its error.
+    ///
+    /// With more than one participant, OpenBLAS runs single-threaded for the duration: the sites
+    /// train concurrently and are the parallelism, and OpenBLAS's one thread pool, shared by
+    /// concurrent callers, spends its time spinning on its lock instead (measured: a 10-site
+    /// round of the runtime benchmark took 1.7 s with the default threads and 0.34 s with one).
     public func run(alongside participants: [@Sendable () async throws -> Void]) async throws -> Outcome {
-        try await withThrowingTaskGroup(of: Outcome?.self) { group in
+        let blasThreads = TensorRuntime.threadCount
+        if participants.count > 1 { TensorRuntime.setThreadCount(1) }
+        defer { TensorRuntime.setThreadCount(blasThreads) }
+        return try await withThrowingTaskGroup(of: Outcome?.self) { group in
             for participant in participants {
                 group.addTask {
                     try await participant()

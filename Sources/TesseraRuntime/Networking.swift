@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import TesseraWire
 
 /// How a participant secures its connection to the coordinator.
 public enum ClientSecurity: Sendable {
@@ -55,6 +56,16 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     var isIPv4Literal: Bool { host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." } }
 }
 
+/// HTTP/2 settings of both ends (grpc-swift's defaults are 16 KiB frames and a 64 KiB window).
+enum HTTP2Tuning {
+    /// The largest frame either end accepts: a whole chunk and its envelope fit one frame.
+    static let maximumFrameBytes = 2 * WireProtocol.defaultChunkBytes
+    /// The coordinator's flow-control window per stream: how much a participant may have in
+    /// flight to it. It bounds what the coordinator buffers for a participant it is not reading
+    /// from (uploads waiting for a slot), so it stays a few chunks, not a model.
+    static let coordinatorWindowBytes = 4 * WireProtocol.defaultChunkBytes
+}
+
 extension CoordinatorService {
     /// Serves this coordinator over HTTP/2 with mTLS on `endpoint` (port 0 picks a free port)
     /// for the duration of `body`, which receives the bound port. Client certificates are
@@ -67,7 +78,11 @@ extension CoordinatorService {
             endpoint.host.contains(":") ? .ipv6(host: endpoint.host, port: endpoint.port) : .ipv4(host: endpoint.host, port: endpoint.port)
         let transport = HTTP2ServerTransport.Posix(
             address: address,
-            transportSecurity: FederationTLS.server(identityDirectory: identityDirectory, caCertificate: caCertificate))
+            transportSecurity: FederationTLS.server(identityDirectory: identityDirectory, caCertificate: caCertificate),
+            config: .defaults { config in
+                config.http2.maxFrameSize = HTTP2Tuning.maximumFrameBytes
+                config.http2.targetWindowSize = HTTP2Tuning.coordinatorWindowBytes
+            })
         return try await withGRPCServer(transport: transport, services: services) { _ in
             let bound = try await transport.listeningAddress
             let port = bound.ipv4?.port ?? bound.ipv6?.port ?? endpoint.port
@@ -92,7 +107,11 @@ extension ParticipantClient {
     private func run(target: some ResolvableTarget, endpoint: Endpoint, security: ClientSecurity) async throws {
         let transport: HTTP2ClientTransport.Posix
         do {
-            transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security.transportSecurity)
+            transport = try HTTP2ClientTransport.Posix(
+                target: target, transportSecurity: security.transportSecurity,
+                config: .defaults { config in
+                    config.http2.maxFrameSize = HTTP2Tuning.maximumFrameBytes
+                })
         } catch {
             throw TesseraRuntimeError(.invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)
         }

@@ -133,9 +133,16 @@ public final class ParticipantClient: Sendable {
                         }
                     }
                     group.addTask {
+                        // The interval is the coordinator's, from its Welcome, which arrives after
+                        // this loop starts: it is re-read at least every 100 ms.
+                        var lastBeat = ContinuousClock.now
                         while true {
-                            try await Task.sleep(for: outbox.heartbeatInterval)
-                            try outbox.send { encoder in [encoder.heartbeat()] }
+                            let interval = outbox.heartbeatInterval
+                            try await Task.sleep(for: min(interval / 4, .milliseconds(100)))
+                            if ContinuousClock.now - lastBeat >= outbox.heartbeatInterval {
+                                try outbox.send { encoder in [encoder.heartbeat()] }
+                                lastBeat = .now
+                            }
                         }
                     }
                     try await group.next()
@@ -167,6 +174,7 @@ public final class ParticipantClient: Sendable {
         case .welcome(let welcome):
             welcomed.set()
             outbox.heartbeatInterval = welcome.heartbeatInterval
+            outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
             return
         case .heartbeat:
@@ -300,6 +308,10 @@ private final class Outbox: Sendable {
             guard !state.finished else { return }
             for envelope in try make(&state.encoder) { continuation.yield(envelope) }
         }
+    }
+
+    func adoptChunkLimit(_ bytes: Int) {
+        state.withLock { $0.encoder.adoptChunkLimit(bytes) }
     }
 
     func finish() {

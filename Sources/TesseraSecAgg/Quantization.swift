@@ -126,24 +126,36 @@ public struct QuantizationCodec: Sendable, Hashable {
                 code: .valueOutOfRange,
                 message: "Sample weight \(weight) exceeds the configured maximum weight \(maxWeight).")
         }
-        var out = [UInt32](repeating: 0, count: values.count + 1)
         let scale = Double(weight) / Double(maxWeight) / step
         let q = Double(levels)
-        for (index, value) in values.enumerated() {
-            guard value.isFinite else {
-                throw SecAggError(
-                    code: .valueOutOfRange, message: "Coordinate \(index) is not finite (\(value)); cannot quantize.")
+        let clip = self.clip
+        var nonFinite: Int?
+        let out = [UInt32](unsafeUninitializedCapacity: values.count + 1) { out, initialised in
+            values.withUnsafeBufferPointer { values in
+                for index in values.indices {
+                    let value = values[index]
+                    guard value.isFinite else {
+                        nonFinite = index
+                        break
+                    }
+                    let clipped = min(max(Double(value), -clip), clip)
+                    // |v| ≤ Q because w ≤ W and |clipped| ≤ c; the clamp guards against rounding just past Q.
+                    let v = min(max(clipped * scale, -q), q)
+                    // floor(v) without a libm call: truncate, then step down for negative non-integers.
+                    var rounded = Int64(v)
+                    if Double(rounded) > v { rounded -= 1 }
+                    let fraction = v - Double(rounded)
+                    if fraction > 0, Self.uniform(&generator) < fraction { rounded += 1 }
+                    out[index] = UInt32(truncatingIfNeeded: rounded)
+                }
             }
-            let clipped = min(max(Double(value), -clip), clip)
-            // |v| ≤ Q because w ≤ W and |clipped| ≤ c; the clamp guards against rounding just past Q.
-            let v = min(max(clipped * scale, -q), q)
-            let floorV = v.rounded(.down)
-            let fraction = v - floorV
-            var rounded = Int64(floorV)
-            if fraction > 0, Self.uniform(&generator) < fraction { rounded += 1 }
-            out[index] = UInt32(truncatingIfNeeded: rounded)
+            out[values.count] = weight
+            initialised = values.count + 1
         }
-        out[values.count] = weight
+        if let nonFinite {
+            throw SecAggError(
+                code: .valueOutOfRange, message: "Coordinate \(nonFinite) is not finite (\(values[nonFinite])); cannot quantize.")
+        }
         return out
     }
 

@@ -12,13 +12,20 @@ import TesseraSecAgg
 /// One encoder per session stream: the sequence numbers it hands out are what the
 /// coordinator's ``ParticipantEnvelopeDecoder`` uses to refuse replays.
 public struct ParticipantEnvelopeEncoder: Sendable {
-    public let chunker: ModelChunker
+    public private(set) var chunker: ModelChunker
     private var sequence = SequenceCounter()
 
-    /// `maximumChunkBytes` should be the `SessionWelcome/maximumChunkBytes` the coordinator
-    /// announced; before the welcome arrives nothing large is sent.
+    /// Nothing large is sent before the coordinator's welcome; pass its
+    /// `SessionWelcome/maximumChunkBytes` to ``adoptChunkLimit(_:)`` when it arrives.
     public init(maximumChunkBytes: Int = WireProtocol.defaultChunkBytes) {
         chunker = ModelChunker(maximumChunkBytes: maximumChunkBytes)
+    }
+
+    /// Sends chunks no larger than `maximumChunkBytes` (the coordinator's announced limit) from
+    /// now on, if that is smaller than the current size. At least one 4-byte value per chunk.
+    public mutating func adoptChunkLimit(_ maximumChunkBytes: Int) {
+        let bytes = max(4, min(maximumChunkBytes, chunker.maximumChunkBytes))
+        if bytes != chunker.maximumChunkBytes { chunker = ModelChunker(maximumChunkBytes: bytes) }
     }
 
     /// The last sequence number handed out.
@@ -327,7 +334,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
 
         case .plaintextUpdateChunk(let chunk):
             try requireStage(.training, header, body)
-            guard var pending = pendingUpdate, pending.round == round else {
+            // Taken out of `pendingUpdate` so that appending mutates the only reference to the
+            // partial vector (a second one would copy the whole vector on every chunk).
+            guard var pending = pendingUpdate.take(), pending.round == round else {
                 throw WireError(
                     code: .unexpectedMessage, message: "an update chunk arrived without a TrainingReport announcing the update.",
                     field: wireField("ParticipantEnvelope", "plaintext_update_chunk"))
@@ -380,7 +389,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         let field = wireField("MaskedInputChunk", "")
         let secure = try checkSecAgg(roundID: chunk.secaggRoundID, sender: chunk.sender, expected, field: field + "sender")
         var pending: PendingMaskedInput
-        if let existing = pendingMaskedInput, existing.round == round, existing.secAggRoundID == chunk.secaggRoundID {
+        // Taken out of `pendingMaskedInput` (and its words out of `pending` below) so that the
+        // partial vector has one reference while a chunk is added: no copy per chunk.
+        if let existing = pendingMaskedInput.take(), existing.round == round, existing.secAggRoundID == chunk.secaggRoundID {
             pending = existing
         } else {
             let words: MaskedWords =
@@ -398,7 +409,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                 }
             pending = PendingMaskedInput(round: round, secAggRoundID: chunk.secaggRoundID, sender: chunk.sender, words: words)
         }
-        switch pending.words {
+        let words = pending.words
+        pending.words = .streaming(StreamingChunkVerifier(fields: .maskedInputChunk))
+        switch consume words {
         case .assembling(var assembler):
             try assembler.append(chunk)
             guard assembler.isComplete else {
@@ -517,6 +530,28 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         case .secagg: "SecAggPayload"
         case .evaluationResult: "EvaluationResult"
         case .failure: "Failure"
+        }
+    }
+}
+
+extension Tessera_V1_ParticipantEnvelope {
+    /// `true` when this envelope opens a chunked upload: a `TrainingReport` that announces a
+    /// plaintext update, or the first `MaskedInputChunk` of a masked input. A receiver that
+    /// bounds how many uploads it assembles at once (the coordinator) reads this before
+    /// decoding, to decide whether to go on reading this stream now. It is a hint about the
+    /// bytes, not a check: the decoder still checks everything.
+    public var isHeartbeat: Bool {
+        if case .heartbeat? = body { true } else { false }
+    }
+
+    public var opensChunkedUpload: Bool {
+        switch body {
+        case .trainingReport(let report):
+            report.hasUpdateParameterCount
+        case .secagg(let payload):
+            if case .maskedInputChunk(let chunk) = payload.body { chunk.offsetWords == 0 } else { false }
+        default:
+            false
         }
     }
 }

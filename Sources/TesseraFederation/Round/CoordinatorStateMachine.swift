@@ -56,7 +56,10 @@ public enum CoordinatorAction: Sendable {
 /// exactly what a deployment runs.
 ///
 /// Time is passed in with every event (`now`, seconds on any monotonic clock) and used only
-/// to report stage durations; deadlines are requested as actions.
+/// to report stage durations; deadlines are requested as actions. A runner on real time also
+/// sets ``clock`` (the same clock as `now`), so that the machine's own computation — unmasking,
+/// decoding, the strategy step — is counted in the aggregation stage rather than in the next
+/// round's first stage.
 public struct CoordinatorStateMachine: Sendable {
     public let plan: FederationPlan
     public private(set) var globalModel: [Float]
@@ -67,6 +70,10 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var isFinished = false
     /// Connected participants (the registry selection draws from).
     public private(set) var available: [SiteID: ParticipantDescriptor] = [:]
+
+    /// Reads the clock that `now` comes from, after the aggregation's computation; `nil` (a
+    /// driver on virtual time) counts that computation as instantaneous.
+    public var clock: (@Sendable () -> Double)?
 
     private var strategy: any FederatedStrategy
     private var phase: Phase = .notStarted
@@ -466,7 +473,6 @@ public struct CoordinatorStateMachine: Sendable {
         _ context: RoundContext, _ aggregate: RoundAggregate, now: Double, into actions: inout [CoordinatorAction]
     ) {
         var context = context
-        let started = now
         let parent = version
         let newModel: [Float]
         do {
@@ -478,7 +484,9 @@ public struct CoordinatorStateMachine: Sendable {
         globalModel = newModel
         completedRounds += 1
         version = ModelVersion(major: plan.versionMajor, minor: plan.versionMinor, patch: completedRounds)
-        context.stageSeconds[RoundStage.aggregation.rawValue] = now - started
+        // The stage began when the last stage closed (`now`), before unmasking and decoding.
+        let finished = max(now, clock?() ?? now)
+        context.stageSeconds[RoundStage.aggregation.rawValue] = finished - now
         let reports = context.contributors.compactMap { context.reports[$0] }
         let weight = reports.reduce(0) { $0 + $1.sampleCount }
         context.trainLoss = weight > 0 ? reports.reduce(0) { $0 + $1.loss * Double($1.sampleCount) } / Double(weight) : nil
@@ -498,7 +506,7 @@ public struct CoordinatorStateMachine: Sendable {
         if evaluate && !evaluators.isEmpty {
             context.stage = .evaluation
             context.evaluators = Set(evaluators)
-            context.stageStartedAt = now
+            context.stageStartedAt = finished
             for site in evaluators {
                 actions.append(.send(to: site, .evaluate(EvaluateInstruction(
                     experimentID: plan.experimentID, round: context.round, modelVersion: version,
@@ -507,7 +515,7 @@ public struct CoordinatorStateMachine: Sendable {
             phase = .running(context)
             scheduleDeadline(plan.deadlines.evaluation, into: &actions)
         } else {
-            completeRound(context, now: now, into: &actions)
+            completeRound(context, now: finished, into: &actions)
         }
     }
 
