@@ -33,12 +33,18 @@ public final class ParticipantClient: Sendable {
         /// **Tests only**: rewrites every envelope just before it is written (to play a faulty
         /// or malicious site).
         public var tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])?
+        /// **Fault injection only**: sees every coordinator message that passed its checks, before
+        /// the client acts on it. It runs on the session's reader, so whatever it does happens at
+        /// an exact protocol point: `tessera-participant`'s failpoints end the process here (see
+        /// ``ParticipantFailpoint``), which no log-watching test could time as precisely.
+        public var inspectInbound: (@Sendable (CoordinatorInbound) -> Void)?
 
         public init(
             backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30), maximumAttempts: Int? = nil,
             reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
             softwareVersion: String = "tessera-participant",
-            tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])? = nil
+            tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])? = nil,
+            inspectInbound: (@Sendable (CoordinatorInbound) -> Void)? = nil
         ) {
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
@@ -48,6 +54,7 @@ public final class ParticipantClient: Sendable {
             self.modelCacheSize = modelCacheSize
             self.softwareVersion = softwareVersion
             self.tamper = tamper
+            self.inspectInbound = inspectInbound
         }
     }
 
@@ -122,6 +129,7 @@ public final class ParticipantClient: Sendable {
             datasets: descriptor.datasets, cores: max(1, descriptor.cores), softwareVersion: configuration.softwareVersion)
         try outbox.send { encoder in [try encoder.hello(hello)] }
         let tamper = configuration.tamper
+        let inspectInbound = configuration.inspectInbound
 
         try await sessions.session(
             metadata: configuration.metadata,
@@ -160,6 +168,7 @@ public final class ParticipantClient: Sendable {
                         self.logger.warning("ignored a coordinator message that failed its checks: \(error)")
                         continue
                     }
+                    inspectInbound?(inbound)
                     try await self.handle(inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
                 }
             })

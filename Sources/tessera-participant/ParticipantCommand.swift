@@ -19,8 +19,9 @@ struct ParticipantCommand: AsyncParsableCommand {
     var verbose = false
 
     func run() async throws {
-        let program = ParticipantProgram(configFile: URL(fileURLWithPath: config))
         do {
+            let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
+            let program = ParticipantProgram(configFile: URL(fileURLWithPath: config), failpoint: failpoint)
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.participant", verbose: verbose))
         } catch {
             FileHandle.standardError.write(Data("tessera-participant: \(error)\n".utf8))

@@ -1,0 +1,175 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// What the tests of the real `tessera-coordinator` and `tessera-participant` binaries share:
+/// finding the built products, a site's CSV, and child processes whose standard error is their
+/// log. Every wait has a timeout, so a hang fails the test instead of blocking the run.
+enum ProcessSupport {
+    /// The built products sit next to the test bundle (or the test executable).
+    static var productDirectories: [URL] {
+        var directories = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
+        if let executable = Bundle.main.executableURL { directories.insert(executable.deletingLastPathComponent(), at: 0) }
+        return directories
+    }
+
+    static func binary(_ name: String) -> URL? {
+        for directory in productDirectories {
+            let url = directory.appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return nil
+    }
+
+    /// A fresh directory under the temporary directory (the caller removes it).
+    static func temporaryRoot(_ prefix: String) throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        return root
+    }
+
+    /// A CSV whose label is whether x1 + x2 > 0 (learnable by logistic regression).
+    static func writeSiteCSV(to url: URL, rows: Int, seed: UInt64) throws {
+        var generator = SplitMix(seed: seed)
+        var text = "x1,x2,x3,x4,label\n"
+        for _ in 0..<rows {
+            let x = (0..<4).map { _ in Double.random(in: -1...1, using: &generator) }
+            text += x.map { String(format: "%.4f", $0) }.joined(separator: ",") + ",\(x[0] + x[1] > 0 ? 1 : 0)\n"
+        }
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    /// A site file for `site` (identity directory and CSV named after it, under the same root).
+    static func writeSiteFile(to url: URL, site: String, coordinatorPort: Int, experiment: String) throws {
+        try """
+        coordinator: 127.0.0.1:\(coordinatorPort)
+        identity: \(site)
+        datasets:
+          \(experiment):
+            path: \(site).csv
+            label_column: label
+        """.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    /// Starts `tessera-coordinator` on 127.0.0.1 port 0 and reads the port it reports on
+    /// standard output ("listening on port N"). `port` is `nil` if it exited or stayed silent
+    /// for `timeout` (it is then stopped); the log says why.
+    static func startCoordinator(
+        binary: URL, experiment: URL, tlsDirectory: URL, caDirectory: URL, results: URL, log: URL,
+        timeout: TimeInterval = 30
+    ) throws -> (process: LoggedProcess, port: Int?) {
+        let output = Pipe()
+        let coordinator = try LoggedProcess(
+            name: "coordinator", executable: binary,
+            arguments: [
+                "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", tlsDirectory.path,
+                "--ca", caDirectory.path, "--results", results.path,
+            ],
+            log: log, standardOutput: output)
+        // Reading standard output blocks: a coordinator that neither reports nor exits is stopped
+        // (its output then ends) instead of blocking the test.
+        let reported = Flag()
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process = coordinator.process] in
+            if !reported.isSet, process.isRunning { process.terminate() }
+        }
+        var port: Int?
+        var buffer = ""
+        while port == nil {
+            let data = output.fileHandleForReading.availableData
+            guard !data.isEmpty else { break }
+            buffer += String(decoding: data, as: UTF8.self)
+            if let line = buffer.split(separator: "\n").first(where: { $0.hasPrefix("listening on port ") }) {
+                port = Int(line.dropFirst("listening on port ".count))
+            }
+        }
+        reported.set()
+        return (coordinator, port)
+    }
+
+    /// Polls `condition` every 25 ms until it holds (true) or `timeout` seconds pass (false).
+    static func eventually(within timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while !condition() {
+            guard Date() < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return true
+    }
+}
+
+/// A child process whose standard error goes to a log file.
+final class LoggedProcess {
+    let name: String
+    let process = Process()
+    let log: URL
+
+    /// - Parameters:
+    ///   - environment: variables set on top of this process's environment; a `nil` value
+    ///     removes an inherited one.
+    ///   - onExit: runs on a background thread as soon as the process has exited.
+    init(
+        name: String, executable: URL, arguments: [String], log: URL, environment: [String: String?] = [:],
+        standardOutput: Pipe? = nil, onExit: (@Sendable (Process) -> Void)? = nil
+    ) throws {
+        self.name = name
+        self.log = log
+        process.executableURL = executable
+        process.arguments = arguments
+        var inherited = ProcessInfo.processInfo.environment
+        for (key, value) in environment { inherited[key] = value }
+        process.environment = inherited
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        process.standardOutput = standardOutput ?? FileHandle.nullDevice
+        process.terminationHandler = onExit
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+    var pid: Int32 { process.processIdentifier }
+
+    /// The log so far.
+    var text: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Whether the log shows `line` within `timeout` seconds.
+    func waitForLog(_ line: String, within timeout: TimeInterval) async throws -> Bool {
+        try await ProcessSupport.eventually(within: timeout) { text.contains(line) }
+    }
+
+    /// Whether the process exits within `timeout` seconds.
+    func waitForExit(within timeout: TimeInterval) async throws -> Bool {
+        try await ProcessSupport.eventually(within: timeout) { !process.isRunning }
+    }
+
+    /// Freezes the process (SIGSTOP): its connections stay open, it sends nothing.
+    func pause() { kill(process.processIdentifier, SIGSTOP) }
+
+    /// Lets a paused process go on (SIGCONT).
+    func resume() { kill(process.processIdentifier, SIGCONT) }
+
+    /// Ends the process if it still runs (a paused one is resumed first, so SIGTERM is handled).
+    func stop() {
+        guard process.isRunning else { return }
+        resume()
+        process.terminate()
+    }
+}
+
+/// A flag set once from any thread.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
