@@ -25,6 +25,7 @@ build: deps
 
 build-release: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product tessera
+	$(SWIFT) build $(RELEASE_FLAGS) --product tessera-coordinator
 
 run: deps
 	$(SWIFT) build --product tessera

@@ -152,7 +152,7 @@ let package = Package(
             name: "TesseraBenchmarks",
             dependencies: [
                 "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraRuntime",
-                .product(name: "Logging", package: "swift-log"),
+                "TesseraPKI", .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TesseraBenchmarks",
             swiftSettings: swiftSettings

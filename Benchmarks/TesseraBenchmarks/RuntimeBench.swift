@@ -10,8 +10,8 @@ import TesseraTensor
 /// two samples, so the round time is the runtime's own cost — model broadcast by digest,
 /// secure-aggregation stages, chunked masked inputs, aggregation — not the sites' training.
 ///
-/// Not measured yet: the coordinator's peak RSS at n = 10 vs n = 100 (the coordinator and the
-/// sites share this process here; it needs the coordinator in a process of its own).
+/// Then the coordinator's peak RSS for n = 10 and n = 100 sites, with the coordinator in a
+/// process of its own (``CoordinatorMemoryBenchmark``).
 public enum RuntimeBenchmark {
     public static func run(reporter: BenchReporter, quick: Bool) async throws {
         reporter.section("Networked runtime (10 sites, HTTP/2 + mTLS on 127.0.0.1)")
@@ -72,7 +72,22 @@ public enum RuntimeBenchmark {
         if let plain = medians["round_plain_ms"], let secure = medians["round_secure_ms"] {
             reporter.note(String(format: "secure aggregation costs %.2f× the plain round", secure / plain))
         }
-        reporter.note("coordinator peak RSS (n = 10 vs n = 100): not measured yet (needs the coordinator in its own process)")
+
+        reporter.note(
+            "coordinator peak RSS: tessera-coordinator in its own process, secure aggregation, the same model, "
+                + "\(rounds) rounds; the sites run in this process")
+        var peaks: [Int: Double] = [:]
+        for n in [10, 100] {
+            let run = try await CoordinatorMemoryBenchmark.run(sites: n, inputs: inputs, classes: classes, rounds: 3)
+            let megabytes = Double(run.peakBytes) / 1_048_576
+            peaks[n] = megabytes
+            reporter.figure(
+                "coordinator_rss_mb_n\(n)", megabytes, unit: "MiB",
+                label: "coordinator peak RSS, n = \(n) (3 rounds in \(String(format: "%.1f", run.seconds)) s)")
+        }
+        if let small = peaks[10], let large = peaks[100] {
+            reporter.figure("coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
+        }
     }
 
     static func median(_ values: [Double]) -> Double {

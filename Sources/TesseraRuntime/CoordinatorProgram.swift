@@ -74,6 +74,9 @@ public struct CoordinatorProgram: Sendable {
         logger.info(
             "\(outcome.completedRounds) of \(plan.rounds) rounds completed; results in \(paths.results.csv.deletingLastPathComponent().path), model \(paths.model.lastPathComponent)"
         )
+        if let peak = ProcessMemory.peakResidentBytes() {
+            logger.info("peak resident memory: \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
+        }
     }
 }
 

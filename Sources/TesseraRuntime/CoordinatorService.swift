@@ -26,10 +26,13 @@ import TesseraWire
 /// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last few versions;
 ///   under secure aggregation the machine keeps one running sum per round, and each masked
 ///   input is added to it as soon as its last chunk has been verified. At most
-///   ``Configuration/maximumConcurrentUploads`` uploads are assembled at once; the stream of a
-///   participant that opens another is not read until a slot frees, so it waits in HTTP/2 flow
-///   control (a window of a few chunks). Memory is therefore O(model), flat in the number of
-///   participants. Why not add each chunk to the sum directly: a participant that dropped out
+///   ``Configuration/maximumConcurrentUploads`` uploads are in flight at once: a masked-input
+///   request is sent only when a slot is free (a participant uploads only when asked), and the
+///   stream of a participant that opens an upload without a slot (a plaintext update) is not
+///   read until one frees, so it waits in HTTP/2 flow control (a window of one chunk). A
+///   slot-holder that makes no progress for ``Configuration/uploadStallTimeout`` is dropped.
+///   Memory is therefore O(model), flat in the number of participants (measured by the runtime
+///   benchmark). Why not add each chunk to the sum directly: a participant that dropped out
 ///   half way through its upload would leave part of its masked input in the sum, and removing
 ///   it would need both its self-mask and its pairwise-mask secrets, which SecAgg never reveals
 ///   for the same participant.
@@ -66,12 +69,13 @@ public actor CoordinatorService {
         public var maximumConcurrentUploads: Int
         /// An upload holding a slot that makes no progress for this long is abandoned: its
         /// session is closed (UNAVAILABLE) and the site counts as a dropout of the round, so a
-        /// stalled or malicious participant cannot keep the others waiting.
+        /// stalled or malicious participant cannot keep the others waiting. For a masked input
+        /// the clock starts when the request is sent, so it must cover computing the masks.
         public var uploadStallTimeout: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
-            missedHeartbeats: Int = 3, maximumConcurrentUploads: Int = 4, uploadStallTimeout: Duration = .seconds(10)
+            missedHeartbeats: Int = 3, maximumConcurrentUploads: Int = 4, uploadStallTimeout: Duration = .seconds(30)
         ) {
             self.heartbeatInterval = heartbeatInterval
             self.maximumChunkBytes = maximumChunkBytes
@@ -91,8 +95,11 @@ public actor CoordinatorService {
         var registered = false
         /// When the last envelope (of any kind, heartbeats included) arrived.
         var lastSeen: ContinuousClock.Instant = .now
-        /// While it holds an upload slot: when its upload last made progress.
+        /// While it holds an upload slot: when it last made progress (the slot was granted, or
+        /// an envelope other than a heartbeat arrived).
         var uploadProgress: ContinuousClock.Instant?
+        /// Whether anything but heartbeats arrived since the slot was granted.
+        var uploadOpened = false
     }
 
     private var machine: CoordinatorStateMachine
@@ -118,6 +125,10 @@ public actor CoordinatorService {
     private var connections: [UInt64: Connection] = [:]
     /// Streams waiting for an upload slot, in arrival order; their reader is suspended.
     private var uploadWaiters: [(id: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Masked-input requests held back until an upload slot frees, in the order the round made
+    /// them: a participant sends its masked input only when asked, so nothing of it is in flight
+    /// (in this process or in the network) before its slot is granted.
+    private var deferredMaskedInputRequests: [(id: UInt64, message: CoordinatorMessage)] = []
     private var peakConcurrentUploads = 0
     private var closeReasons: [UInt64: CloseReason] = [:]
     /// How many sessions each site has registered (a reconnect counts again).
@@ -151,7 +162,10 @@ public actor CoordinatorService {
 
     /// The gRPC services to register with the server: the session service and the model store.
     public nonisolated var services: [any RegistrableRPCService] {
-        [ParticipantSessionService(coordinator: self), ModelStoreService(store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes)]
+        [
+            ParticipantSessionService(coordinator: self),
+            ModelStoreService(store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes),
+        ]
     }
 
     public var isFinished: Bool { machine.isFinished }
@@ -258,17 +272,36 @@ public actor CoordinatorService {
 
     private func grantUploadSlot(to id: UInt64) {
         connections[id]?.uploadProgress = .now
+        connections[id]?.uploadOpened = false
         connections[id]?.lastSeen = .now
         peakConcurrentUploads = max(peakConcurrentUploads, uploadHolders)
     }
 
-    /// Hands free slots to waiting streams (a waiter whose stream has closed is just woken).
+    /// Hands free slots to waiting streams first (their upload is already on its way; a waiter
+    /// whose stream has closed is just woken), then sends held-back masked-input requests.
     private func grantFreedUploadSlots() {
-        while !uploadWaiters.isEmpty, uploadHolders < configuration.maximumConcurrentUploads {
-            let waiter = uploadWaiters.removeFirst()
-            if connections[waiter.id] != nil { grantUploadSlot(to: waiter.id) }
-            waiter.continuation.resume()
+        while uploadHolders < configuration.maximumConcurrentUploads {
+            if !uploadWaiters.isEmpty {
+                let waiter = uploadWaiters.removeFirst()
+                if connections[waiter.id] != nil { grantUploadSlot(to: waiter.id) }
+                waiter.continuation.resume()
+            } else if !deferredMaskedInputRequests.isEmpty {
+                let (id, message) = deferredMaskedInputRequests.removeFirst()
+                guard connections[id] != nil else { continue }
+                grantUploadSlot(to: id)
+                deliver(message, on: id)
+            } else {
+                return
+            }
         }
+    }
+
+    /// Gives up the slot of stream `id`, if it holds one, and passes it on.
+    private func releaseUploadSlot(_ id: UInt64) {
+        guard connections[id]?.uploadProgress != nil else { return }
+        connections[id]!.uploadProgress = nil
+        connections[id]!.uploadOpened = false
+        grantFreedUploadSlots()
     }
 
     /// Wakes the reader of stream `id` if it waits for a slot (the stream is closing).
@@ -297,6 +330,7 @@ public actor CoordinatorService {
         guard let connection = connections.removeValue(forKey: id) else { return reason }
         connection.outbound.finish()
         wakeUploadWaiter(id)
+        deferredMaskedInputRequests.removeAll { $0.id == id }
         if connection.uploadProgress != nil { grantFreedUploadSlots() }
         guard active[connection.site] == id else { return reason }
         active[connection.site] = nil
@@ -325,7 +359,10 @@ public actor CoordinatorService {
         let inbound: ParticipantInbound?
         defer { releaseUploadSlotIfDone(id) }
         // Heartbeats keep a session alive but are no progress of its upload.
-        if connections[id]!.uploadProgress != nil, !envelope.isHeartbeat { connections[id]!.uploadProgress = .now }
+        if connections[id]!.uploadProgress != nil, !envelope.isHeartbeat {
+            connections[id]!.uploadProgress = .now
+            connections[id]!.uploadOpened = true
+        }
         do {
             inbound = try connections[id]!.decoder.decode(envelope, expecting: expected)
         } catch {
@@ -350,13 +387,11 @@ public actor CoordinatorService {
         }
     }
 
-    /// Frees the slot of stream `id` once nothing is partly received on it (the upload
-    /// completed, or failed and was discarded).
+    /// Frees the slot of stream `id` once its upload has begun and nothing is partly received
+    /// (the upload completed, failed and was discarded, or the site reported a failure).
     private func releaseUploadSlotIfDone(_ id: UInt64) {
-        guard let connection = connections[id], connection.uploadProgress != nil, !connection.decoder.hasPartialMessage
-        else { return }
-        connections[id]!.uploadProgress = nil
-        grantFreedUploadSlots()
+        guard let connection = connections[id], connection.uploadOpened, !connection.decoder.hasPartialMessage else { return }
+        releaseUploadSlot(id)
     }
 
     private func register(_ hello: ParticipantHello, site: SiteID, on id: UInt64) {
@@ -393,6 +428,7 @@ public actor CoordinatorService {
         closeReasons[id] = reason
         connection.outbound.finish()
         wakeUploadWaiter(id)
+        deferredMaskedInputRequests.removeAll { $0.id == id }
         if connection.uploadProgress != nil { grantFreedUploadSlots() }
     }
 
@@ -468,7 +504,32 @@ public actor CoordinatorService {
 
     private func send(_ message: CoordinatorMessage, to site: SiteID) {
         // A site with no live stream misses the message; the stage deadline counts it out.
-        guard let id = active[site], var connection = connections[id] else { return }
+        guard let id = active[site], connections[id] != nil else { return }
+        switch message {
+        case .secAgg(_, let request) where request.stage == .maskedInputCollection:
+            // The request is what starts the upload: it waits for a slot.
+            if connections[id]!.uploadProgress == nil {
+                guard uploadHolders < configuration.maximumConcurrentUploads else {
+                    deferredMaskedInputRequests.append((id, message))
+                    return
+                }
+                grantUploadSlot(to: id)
+            }
+        case .train, .leaveRound:
+            // A new round, or the site's part in this one is over: nothing of the old round may
+            // still be asked for or hold a slot.
+            deferredMaskedInputRequests.removeAll { $0.id == id }
+            releaseUploadSlot(id)
+        default:
+            break
+        }
+        deliver(message, on: id)
+    }
+
+    /// Encodes `message` for stream `id` and queues it on the stream.
+    private func deliver(_ message: CoordinatorMessage, on id: UInt64) {
+        guard var connection = connections[id] else { return }
+        let site = connection.site
         let experimentID = machine.plan.experimentID
         var modelDigest: ModelDigest?
         switch message {

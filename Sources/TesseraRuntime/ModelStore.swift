@@ -44,7 +44,13 @@ public final class InMemoryModelStore: Sendable {
     public var count: Int { state.withLock { $0.models.count } }
 }
 
-/// The `tessera.v1.ModelStore` service over an ``InMemoryModelStore``: streams a model in chunks.
+/// The `tessera.v1.ModelStore` service over an ``InMemoryModelStore``: streams the requested
+/// range of a model in chunks.
+///
+/// Receivers ask for a model in ranges of ``WireProtocol/modelRangeBytes``, one after the other
+/// (``ParticipantClient`` does). A gRPC server stream's writes return before the bytes have left,
+/// so what one request can make this process buffer is its range: asking in ranges is what
+/// bounds the coordinator's memory per downloading participant.
 public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     private let store: InMemoryModelStore
     private let chunker: ModelChunker
@@ -58,15 +64,19 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
         request: Tessera_V1_FetchModelRequest, response: RPCWriter<Tessera_V1_ModelChunk>, context: ServerContext
     ) async throws {
         let digest: ModelDigest
+        let values: Range<Int>
+        let parameters: [Float]
         do {
             digest = try ModelDigest(hex: request.digest)
-        } catch {
+            guard let held = store.parameters(for: digest) else {
+                throw RPCError(code: .notFound, message: "no model with digest \(digest.hex) is held by this coordinator.")
+            }
+            parameters = held
+            values = try request.requestedValues(parameterCount: parameters.count)
+        } catch let error as WireError {
             throw RPCError(code: .invalidArgument, message: error.description)
         }
-        guard let parameters = store.parameters(for: digest) else {
-            throw RPCError(code: .notFound, message: "no model with digest \(digest.hex) is held by this coordinator.")
-        }
-        for chunk in chunker.modelChunks(of: parameters, digest: digest) {
+        for chunk in chunker.modelChunks(of: parameters, digest: digest, values: values) {
             try await response.write(chunk)
         }
     }

@@ -56,14 +56,24 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     var isIPv4Literal: Bool { host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." } }
 }
 
-/// HTTP/2 settings of both ends (grpc-swift's defaults are 16 KiB frames and a 64 KiB window).
+/// HTTP/2 settings of both ends (grpc-swift's defaults are 16 KiB frames, a 64 KiB window at
+/// the server and an 8 MiB one at the client).
+///
+/// The coordinator's settings bound what it buffers per connected participant, which is what
+/// keeps its memory flat in the number of participants (the runtime benchmark measures it);
+/// the participant's favour throughput, since it has one connection.
 enum HTTP2Tuning {
-    /// The largest frame either end accepts: a whole chunk and its envelope fit one frame.
-    static let maximumFrameBytes = 2 * WireProtocol.defaultChunkBytes
+    /// The largest frame participants may send: the default. The frame decoder keeps a buffer
+    /// as large as the largest frame it has seen, per connection.
+    static let coordinatorMaximumFrameBytes = 1 << 14
     /// The coordinator's flow-control window per stream: how much a participant may have in
     /// flight to it. It bounds what the coordinator buffers for a participant it is not reading
-    /// from (uploads waiting for a slot), so it stays a few chunks, not a model.
-    static let coordinatorWindowBytes = 4 * WireProtocol.defaultChunkBytes
+    /// from (an upload waiting for a slot): one chunk, not a model.
+    static let coordinatorWindowBytes = WireProtocol.defaultChunkBytes
+    /// The largest frame the coordinator may send a participant: a whole chunk and its envelope.
+    static let participantMaximumFrameBytes = 2 * WireProtocol.defaultChunkBytes
+    /// The participant's window: a model range in flight.
+    static let participantWindowBytes = WireProtocol.modelRangeBytes
 }
 
 extension CoordinatorService {
@@ -80,7 +90,7 @@ extension CoordinatorService {
             address: address,
             transportSecurity: FederationTLS.server(identityDirectory: identityDirectory, caCertificate: caCertificate),
             config: .defaults { config in
-                config.http2.maxFrameSize = HTTP2Tuning.maximumFrameBytes
+                config.http2.maxFrameSize = HTTP2Tuning.coordinatorMaximumFrameBytes
                 config.http2.targetWindowSize = HTTP2Tuning.coordinatorWindowBytes
             })
         return try await withGRPCServer(transport: transport, services: services) { _ in
@@ -110,7 +120,8 @@ extension ParticipantClient {
             transport = try HTTP2ClientTransport.Posix(
                 target: target, transportSecurity: security.transportSecurity,
                 config: .defaults { config in
-                    config.http2.maxFrameSize = HTTP2Tuning.maximumFrameBytes
+                    config.http2.maxFrameSize = HTTP2Tuning.participantMaximumFrameBytes
+                    config.http2.targetWindowSize = HTTP2Tuning.participantWindowBytes
                 })
         } catch {
             throw TesseraRuntimeError(.invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)

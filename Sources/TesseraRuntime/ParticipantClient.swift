@@ -244,15 +244,29 @@ public final class ParticipantClient: Sendable {
         _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>
     ) async throws -> [Float] {
         if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
-        var request = Tessera_V1_FetchModelRequest()
-        request.digest = digest.hex
         let parameters: [Float]
         do {
-            parameters = try await store.fetchModel(request) { response in
-                var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
-                for try await chunk in response.messages { try assembler.append(chunk) }
-                return try assembler.finish()
-            }
+            // Consecutive ranges into one assembler: it checks that they join up and, at the
+            // end, the digest of the whole. (It lives in a box so that appending never copies
+            // the partial model.)
+            let assembly = Mutex(ChunkAssembler.model(digest: digest, parameterCount: count))
+            var offset = 0
+            repeat {
+                let length = min(WireProtocol.modelRangeBytes, count * 4 - offset)
+                let request = Tessera_V1_FetchModelRequest(digest: digest, offset: offset, length: length)
+                let received = try await store.fetchModel(request) { response in
+                    for try await chunk in response.messages { try assembly.withLock { try $0.append(chunk) } }
+                    return assembly.withLock { $0.receivedCount * 4 }
+                }
+                offset += length
+                guard received == offset else {
+                    throw WireError(
+                        code: .incompleteStream,
+                        message: "the coordinator sent \(received - offset + length) of the \(length) bytes asked for.",
+                        field: "tessera.v1.ModelChunk.data")
+                }
+            } while offset < count * 4
+            parameters = try assembly.withLock { try $0.finish() }
         } catch {
             throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
         }

@@ -397,11 +397,14 @@ public struct ModelChunker: Sendable {
         return stride(from: 0, to: count, by: valuesPerChunk).map { $0..<min($0 + valuesPerChunk, count) }
     }
 
-    /// The `ModelChunk`s of `parameters`, produced lazily (one chunk's bytes at a time), so a
-    /// model store streaming a large model holds one encoded chunk, not an encoded copy of the
-    /// model. Pass `digest` when it is already known (the store keeps it), to avoid rehashing.
-    public func modelChunks(of parameters: [Float], digest: ModelDigest? = nil) -> ModelChunks {
-        ModelChunks(parameters: parameters, digest: digest ?? ModelDigest(parameters: parameters), chunker: self)
+    /// The `ModelChunk`s of `parameters` (of the values in `values`, all by default), produced
+    /// lazily (one chunk's bytes at a time), so a model store streaming a large model holds one
+    /// encoded chunk, not an encoded copy of the model. Pass `digest` when it is already known
+    /// (the store keeps it), to avoid rehashing.
+    public func modelChunks(of parameters: [Float], digest: ModelDigest? = nil, values: Range<Int>? = nil) -> ModelChunks {
+        ModelChunks(
+            parameters: parameters, digest: digest ?? ModelDigest(parameters: parameters), chunker: self,
+            values: values ?? 0..<parameters.count)
     }
 
     /// The `PlaintextUpdateChunk`s of an update.
@@ -436,12 +439,18 @@ public struct ModelChunks: Sequence, Sendable {
     public let parameters: [Float]
     public let digest: ModelDigest
     public let chunker: ModelChunker
+    /// The parameters these chunks cover (chunk offsets are still from the model's start).
+    public let values: Range<Int>
 
     /// The size of the model's encoding in bytes.
     public var totalBytes: Int { parameters.count * 4 }
     /// How many chunks iteration yields.
-    public var count: Int { chunker.ranges(count: parameters.count).count }
+    public var count: Int { ranges.count }
     public var underestimatedCount: Int { count }
+
+    private var ranges: [Range<Int>] {
+        chunker.ranges(count: values.count).map { ($0.lowerBound + values.lowerBound)..<($0.upperBound + values.lowerBound) }
+    }
 
     public struct Iterator: IteratorProtocol {
         let chunks: ModelChunks
@@ -460,6 +469,45 @@ public struct ModelChunks: Sequence, Sendable {
     }
 
     public func makeIterator() -> Iterator {
-        Iterator(chunks: self, digestHex: digest.hex, ranges: chunker.ranges(count: parameters.count).makeIterator())
+        Iterator(chunks: self, digestHex: digest.hex, ranges: ranges.makeIterator())
+    }
+}
+
+// MARK: - Model ranges
+
+extension Tessera_V1_FetchModelRequest {
+    /// A request for the bytes `offset ..< offset + length` of the model named `digest`.
+    public init(digest: ModelDigest, offset: Int, length: Int) {
+        self.init()
+        self.digest = digest.hex
+        self.offset = UInt64(offset)
+        self.length = UInt64(length)
+    }
+
+    /// The parameters this request asks for, of a model of `parameterCount` parameters: checks
+    /// that the range is whole 4-byte values within the model (`length` 0: to the end).
+    public func requestedValues(parameterCount: Int) throws(WireError) -> Range<Int> {
+        let offsetField = wireField("FetchModelRequest", "offset")
+        let lengthField = wireField("FetchModelRequest", "length")
+        let offset = try checkedInt(offset, offsetField)
+        let length = try checkedInt(length, lengthField)
+        guard offset % 4 == 0 else {
+            throw WireError.outOfRange(offsetField, "\(offset) is inside a 4-byte value; ranges start on a parameter.")
+        }
+        guard length % 4 == 0 else {
+            throw WireError.outOfRange(lengthField, "\(length) bytes is not a whole number of 4-byte values.")
+        }
+        let start = offset / 4
+        guard start <= parameterCount else {
+            throw WireError.outOfRange(
+                offsetField, "byte \(offset) is past the end of the model (\(parameterCount * 4) bytes).")
+        }
+        guard length > 0 else { return start..<parameterCount }
+        guard length / 4 <= parameterCount - start else {
+            throw WireError.outOfRange(
+                lengthField,
+                "bytes \(offset)..<\(offset + length) reach past the end of the model (\(parameterCount * 4) bytes).")
+        }
+        return start..<(start + length / 4)
     }
 }

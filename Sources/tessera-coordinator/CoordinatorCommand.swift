@@ -41,6 +41,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) { port in
                 FileHandle.standardOutput.write(Data("listening on port \(port)\n".utf8))
             }
+            // Machine-readable, like the port line (the runtime benchmark reads it).
+            if let peak = ProcessMemory.peakResidentBytes() {
+                FileHandle.standardOutput.write(Data("peak resident bytes \(peak)\n".utf8))
+            }
         } catch {
             FileHandle.standardError.write(Data("tessera-coordinator: \(error)\n".utf8))
             throw ExitCode.failure

@@ -134,6 +134,26 @@ enum RoundFixtures {
         #expect(outcome.published.map(\.round) == [2])
     }
 
+    /// Fewer masked inputs than the cohort minimum: the round fails before unmasking, so the
+    /// sum of too few updates is never computed (found by the multi-process kill test, where
+    /// a round of 3 with minimum 3 completed with 2 contributors).
+    @Test func aSecureRoundWithFewerMaskedInputsThanTheMinimumFailsBeforeUnmasking() throws {
+        let faults = ["site-1", "site-2"].map { InMemoryFederation.Fault(site: $0, round: 1, point: .maskedInput) }
+        let outcome = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, minimum: 5, neighbourhood: .complete, threshold: .fraction(0.5)),
+            initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(), participants: try RoundFixtures.agents(6),
+            faults: faults
+        ).run()
+        let first = try #require(outcome.records.first { $0.round == 1 })
+        #expect(first.status == .failed)
+        #expect(first.failureReason?.contains("only 4 of 6 participants sent a masked input; the minimum is 5") == true, "\(first)")
+        let unmaskedInRoundOne = outcome.transcript.contains {
+            if case .secAgg(1, .unmaskingResponse) = $0.message { true } else { false }
+        }
+        #expect(!unmaskedInRoundOne, "no participant may be asked to unmask a round below the minimum")
+        #expect(outcome.published.map(\.round) == [2])
+    }
+
     @Test func stopPolicyEndsTheExperimentOnAFailedRound() throws {
         let faults = ["site-1", "site-2", "site-3", "site-4"].map {
             InMemoryFederation.Fault(site: $0, round: 1, point: .shareKeys, kind: .silent)

@@ -1,4 +1,6 @@
 import Foundation
+import GRPCCore
+import GRPCInProcessTransport
 import Synchronization
 import Testing
 import TesseraFederation
@@ -32,21 +34,27 @@ import TesseraWire
     /// One site sends the first chunk of its masked input and then nothing more (heartbeats
     /// still flow). With one slot it would block every other upload; the coordinator closes
     /// its session after the stall timeout, the others upload, and the round completes through
-    /// dropout recovery without it.
+    /// dropout recovery without it. (All four sites are connected before the experiment starts,
+    /// so the staller is always in round 1; the cohort minimum of 3 lets the round go on without it.)
     @Test func aStalledUploadIsAbandonedAndTheRoundCompletesWithoutIt() async throws {
         let experiment = try PreparedExperiment(
-            yaml: syntheticYAML(name: "stall", participants: 4, rounds: 2, secure: true, evaluateEvery: 2))
+            yaml: syntheticYAML(name: "stall", participants: 4, rounds: 2, secure: true, evaluateEvery: 2)
+                .replacingOccurrences(of: "minimum: 4", with: "minimum: 3"))
         let staller = experiment.data.sites[0].name
         let stalled = Mutex(0)
-        let outcome = try await InProcessFederation.run(
+        let coordinator = CoordinatorService(
             plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-            participants: experiment.agents(),
+            identity: InProcessIdentityResolver(tokens: Dictionary(uniqueKeysWithValues: experiment.data.sites.map { ($0.name, $0.name) })),
             // 256-byte chunks: the 610-parameter model's masked input is 10 chunks.
             configuration: .init(
                 heartbeatInterval: .milliseconds(100), maximumChunkBytes: 256, maximumConcurrentUploads: 1,
                 uploadStallTimeout: .milliseconds(300)),
-            configure: { site, configuration in
-                guard site == staller else { return }
+            logger: testLogger())
+        let clients = experiment.agents().map { agent in
+            var configuration = ParticipantClient.Configuration(
+                backoffBase: .milliseconds(50), backoffCap: .seconds(1),
+                metadata: InProcessIdentityResolver.metadata(token: agent.site))
+            if agent.site == staller {
                 configuration.tamper = { envelope in
                     guard case .secagg(let payload)? = envelope.body, case .maskedInputChunk(let chunk)? = payload.body,
                         chunk.offsetWords > 0
@@ -54,10 +62,30 @@ import TesseraWire
                     stalled.withLock { $0 += 1 }
                     return []
                 }
-            },
-            logger: testLogger())
+            }
+            return ParticipantClient(agent: agent, configuration: configuration, logger: testLogger())
+        }
+        let transport = InProcessTransport()
+        let outcome = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+            try await withGRPCClient(transport: transport.client) { client in
+                try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
+                    for participant in clients {
+                        group.addTask {
+                            try await participant.run(using: client)
+                            return nil
+                        }
+                    }
+                    while await coordinator.connectedSites.count < clients.count { try await Task.sleep(for: .milliseconds(5)) }
+                    group.addTask { await coordinator.run() }
+                    var outcome: CoordinatorService.Outcome?
+                    for try await result in group where result != nil { outcome = result }
+                    return try #require(outcome)
+                }
+            }
+        }
         #expect(stalled.withLock { $0 } > 0, "the participants must follow the coordinator's chunk limit")
         #expect(outcome.completedRounds == 2)
         #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 3 }, "\(outcome.records)")
+        #expect(outcome.records.first?.cohortSize == 4)
     }
 }

@@ -421,6 +421,16 @@ public struct CoordinatorStateMachine: Sendable {
             switch step {
             case .requests(let requests):
                 let stage = Self.stage(after: context.stage, requests: requests)
+                // Unmasking is asked of the participants whose masked input arrived: the sum of
+                // fewer than the cohort minimum must not be computed, let alone published (with
+                // two contributors, each could subtract its own update and learn the other's).
+                if stage == .unmasking, requests.count < plan.selection.minimum {
+                    failRound(
+                        context,
+                        reason: "only \(requests.count) of \(context.cohort.count) participants sent a masked input; the minimum is \(plan.selection.minimum)",
+                        now: now, into: &actions)
+                    return
+                }
                 context.stage = stage
                 context.submitted = []
                 context.expected = []

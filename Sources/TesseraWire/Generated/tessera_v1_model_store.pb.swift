@@ -35,6 +35,14 @@ public nonisolated struct Tessera_V1_FetchModelRequest: Sendable {
   /// Lowercase hexadecimal SHA-256 of the model's byte encoding (see ModelChunk).
   public var digest: String = String()
 
+  /// The byte range wanted: from `offset`, `length` bytes (both multiples of 4; length 0 means
+  /// to the end). A receiver fetches a large model as consecutive ranges, one after the other:
+  /// what the coordinator buffers for one receiver is then at most one range, however slowly it
+  /// reads (a server stream's writes are not paced by the network).
+  public var offset: UInt64 = 0
+
+  public var length: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -76,7 +84,7 @@ fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
 nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FetchModelRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{1}offset\0\u{1}length\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -85,6 +93,8 @@ nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.digest) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.length) }()
       default: break
       }
     }
@@ -94,11 +104,19 @@ nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, Swift
     if !self.digest.isEmpty {
       try visitor.visitSingularStringField(value: self.digest, fieldNumber: 1)
     }
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    if self.length != 0 {
+      try visitor.visitSingularUInt64Field(value: self.length, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_FetchModelRequest, rhs: Tessera_V1_FetchModelRequest) -> Bool {
     if lhs.digest != rhs.digest {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.length != rhs.length {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
