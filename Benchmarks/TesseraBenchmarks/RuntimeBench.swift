@@ -73,6 +73,26 @@ public enum RuntimeBenchmark {
             reporter.note(String(format: "secure aggregation costs %.2f× the plain round", secure / plain))
         }
 
+        // Reference, same run: the same federation over gRPC's in-process transport (the same
+        // services and messages, no TLS, no HTTP/2, no sockets). The difference is what the
+        // network stack costs; all sites and the coordinator share these 2 cores either way.
+        for secure in [false, true] {
+            let outcome = try await InProcessFederation.run(
+                plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: try agents(),
+                logger: logger)
+            guard outcome.completedRounds == rounds else {
+                throw BenchmarkError("the in-process reference completed \(outcome.completedRounds) of \(rounds) rounds")
+            }
+            let round = median(Array(outcome.records.dropFirst().dropLast()).map(\.seconds)) * 1000
+            let key = secure ? "round_secure_inprocess_ms" : "round_plain_inprocess_ms"
+            reporter.figure(key, round, unit: "ms", label: "reference: \(secure ? "secure" : "plain") round, in-process transport")
+            if let network = medians[secure ? "round_secure_ms" : "round_plain_ms"] {
+                reporter.figure(
+                    key.replacingOccurrences(of: "_ms", with: "_network_share"), 1 - round / network, unit: "",
+                    label: "  share of the loopback round spent in TLS + HTTP/2 + sockets")
+            }
+        }
+
         reporter.note(
             "coordinator peak RSS: tessera-coordinator in its own process, secure aggregation, the same model, "
                 + "\(rounds) rounds; the sites run in this process")

@@ -51,6 +51,17 @@ struct SecretBytesTests {
         #expect(Set(draws).count == 8)
     }
 
+    @Test("copies of a secure generator share its batches and never replay each other's values")
+    func secureGeneratorCopiesDoNotReplay() {
+        var original = SecureRandomGenerator()
+        _ = original.next()  // a batch is fetched and partly used
+        var copy = original
+        // Across several refills (8, 16, … then 512 words at a time).
+        let fromOriginal = (0..<1_500).map { _ in original.next() }
+        let fromCopy = (0..<1_500).map { _ in copy.next() }
+        #expect(Set(fromOriginal + fromCopy).count == 3_000)
+    }
+
     @Test("constant-time equality")
     func constantTime() {
         #expect(ConstantTime.isEqual([1, 2, 3], [1, 2, 3]))
