@@ -13,10 +13,12 @@ import Foundation
 /// - `nextNormal()` uses the Box–Muller transform on two such uniforms (with `1 − u1` so the
 ///   logarithm never sees zero) and keeps the second variate for the next call.
 public struct TesseraRandom: RandomNumberGenerator, Sendable, Hashable {
-    private var s0: UInt64
-    private var s1: UInt64
-    private var s2: UInt64
-    private var s3: UInt64
+    // Visible to inlined code only, so that `next()` inlines into callers in other modules
+    // (stochastic rounding draws one value per coordinate).
+    @usableFromInline var s0: UInt64
+    @usableFromInline var s1: UInt64
+    @usableFromInline var s2: UInt64
+    @usableFromInline var s3: UInt64
     private var spareNormal: Float?
 
     /// A generator whose whole stream is determined by `seed`.
@@ -47,6 +49,7 @@ public struct TesseraRandom: RandomNumberGenerator, Sendable, Hashable {
     @inlinable
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = Self.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17

@@ -22,7 +22,10 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public var cohortSize: Int
     /// Participants whose update went into the aggregate.
     public var contributors: Int
-    /// Participants that dropped out at any stage.
+    /// Participants of the cohort whose update is not in the aggregate (`cohortSize −
+    /// contributors`): they dropped out, timed out or failed before their update counted. Under
+    /// secure aggregation a participant lost after its masked input arrived still contributed
+    /// (its input is in the sum; its peers' shares unmask it), so it is not a dropout here.
     public var dropouts: Int
     /// Sample-weighted mean training loss reported by the contributors.
     public var trainLoss: Double?

@@ -506,7 +506,9 @@ public struct CoordinatorStateMachine: Sendable {
             strategyState: strategy.state)))
         actions.append(.log("round \(context.round): aggregated \(context.contributors.count) updates → model \(version)"))
         let evaluate = context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
-        var evaluators = eligible.map(\.site)
+        // A site that left this round and came back is not asked: its answer would be refused
+        // as coming from a site gone from the round.
+        var evaluators = eligible.map(\.site).filter { !context.gone.contains($0) }
         if plan.evaluationFraction < 1, !evaluators.isEmpty {
             var rng = TesseraRandom(seed: plan.seed).derived(0xE7A1 &+ UInt64(context.round))
             rng.shuffle(&evaluators)
