@@ -83,7 +83,7 @@ enum CoordinatorMemoryBenchmark {
         let output = Pipe()
         process.standardOutput = output
         let log = root.appendingPathComponent("coordinator.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
         defer { if process.isRunning { process.terminate() } }
