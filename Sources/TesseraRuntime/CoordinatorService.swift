@@ -128,7 +128,7 @@ public actor CoordinatorService {
     /// Masked-input requests held back until an upload slot frees, in the order the round made
     /// them: a participant sends its masked input only when asked, so nothing of it is in flight
     /// (in this process or in the network) before its slot is granted.
-    private var deferredMaskedInputRequests: [(id: UInt64, message: CoordinatorMessage)] = []
+    private var deferredMaskedInputRequests: [(id: UInt64, round: Int, message: CoordinatorMessage)] = []
     private var peakConcurrentUploads = 0
     private var closeReasons: [UInt64: CloseReason] = [:]
     /// How many sessions each site has registered (a reconnect counts again).
@@ -286,7 +286,7 @@ public actor CoordinatorService {
                 if connections[waiter.id] != nil { grantUploadSlot(to: waiter.id) }
                 waiter.continuation.resume()
             } else if !deferredMaskedInputRequests.isEmpty {
-                let (id, message) = deferredMaskedInputRequests.removeFirst()
+                let (id, _, message) = deferredMaskedInputRequests.removeFirst()
                 guard connections[id] != nil else { continue }
                 grantUploadSlot(to: id)
                 deliver(message, on: id)
@@ -461,7 +461,14 @@ public actor CoordinatorService {
     }
 
     private func handle(_ event: CoordinatorEvent) {
-        for action in machine.handle(event, now: now) {
+        let actions = machine.handle(event, now: now)
+        // A round that ends (a failed round ends in the middle of a stage) asks nothing more:
+        // drop its held-back requests before the actions free slots, or a freed slot would send
+        // one of them to a site about to be told to leave that round.
+        for case .roundFinished(let record) in actions {
+            deferredMaskedInputRequests.removeAll { $0.round == record.round }
+        }
+        for action in actions {
             perform(action)
         }
     }
@@ -506,11 +513,11 @@ public actor CoordinatorService {
         // A site with no live stream misses the message; the stage deadline counts it out.
         guard let id = active[site], connections[id] != nil else { return }
         switch message {
-        case .secAgg(_, let request) where request.stage == .maskedInputCollection:
+        case .secAgg(let round, let request) where request.stage == .maskedInputCollection:
             // The request is what starts the upload: it waits for a slot.
             if connections[id]!.uploadProgress == nil {
                 guard uploadHolders < configuration.maximumConcurrentUploads else {
-                    deferredMaskedInputRequests.append((id, message))
+                    deferredMaskedInputRequests.append((id, round, message))
                     return
                 }
                 grantUploadSlot(to: id)
@@ -534,6 +541,7 @@ public actor CoordinatorService {
         var modelDigest: ModelDigest?
         switch message {
         case .train(let instruction):
+            connection.decoder.discardPartialMessage()
             modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
             let secure = instruction.secure.map {
                 ExpectedRound.Secure(
@@ -556,6 +564,7 @@ public actor CoordinatorService {
             connection.stage = stage
         case .leaveRound:
             connection.expected = nil
+            connection.decoder.discardPartialMessage()
         }
         do {
             let envelope = try connection.encoder.encode(

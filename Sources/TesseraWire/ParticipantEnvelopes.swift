@@ -242,6 +242,14 @@ public struct ParticipantEnvelopeDecoder: Sendable {
     /// `true` while a chunked update or masked input is partly received.
     public var hasPartialMessage: Bool { pendingUpdate != nil || pendingMaskedInput != nil }
 
+    /// Forgets a partly received update or masked input: its round is over for this participant
+    /// (the coordinator told it to leave, or started the next round), so the rest will not come
+    /// and the next message must not be refused as interleaved with it.
+    public mutating func discardPartialMessage() {
+        pendingUpdate = nil
+        pendingMaskedInput = nil
+    }
+
     /// Decodes and checks one envelope; `nil` when it was a chunk of a message not yet complete.
     ///
     /// Any error while a chunked message is partly received discards that message: the

@@ -88,4 +88,38 @@ import TesseraWire
         #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 3 }, "\(outcome.records)")
         #expect(outcome.records.first?.cohortSize == 4)
     }
+
+    /// Round 1 fails at its masked-input deadline while one site holds the only slot with a
+    /// stalled upload and the others' requests are still held back. The held-back requests must
+    /// die with the round (a site asked for a masked input of a failed round would compute and
+    /// send it for nothing), and the staller's half-received input must not make its next
+    /// message look interleaved: round 2 completes with all four sites and nothing is rejected.
+    @Test func aRoundThatFailsWithHeldBackRequestsLeavesNothingBehind() async throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "held-back", participants: 4, rounds: 2, secure: true, evaluateEvery: 2)
+                + "\ndeadlines: {masked_input_collection: 0.5}")
+        // The first site in the cohort's order gets the only slot.
+        let staller = experiment.data.sites.map(\.name).sorted()[0]
+        let stalled = Mutex(0)
+        let outcome = try await InProcessFederation.run(
+            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            participants: experiment.agents(),
+            configuration: .init(maximumChunkBytes: 256, maximumConcurrentUploads: 1, uploadStallTimeout: .seconds(20)),
+            configure: { site, configuration in
+                guard site == staller else { return }
+                configuration.tamper = { envelope in
+                    guard envelope.header.round == 1, case .secagg(let payload)? = envelope.body,
+                        case .maskedInputChunk(let chunk)? = payload.body, chunk.offsetWords > 0
+                    else { return [envelope] }
+                    stalled.withLock { $0 += 1 }
+                    return []
+                }
+            },
+            logger: testLogger())
+        #expect(stalled.withLock { $0 } > 0)
+        let first = try #require(outcome.records.first)
+        #expect(first.status == .failed, "\(outcome.records)")
+        #expect(outcome.records.last?.status == .completed && outcome.records.last?.contributors == 4, "\(outcome.records)")
+        #expect(outcome.rejections.isEmpty, "\(outcome.rejections)")
+    }
 }
