@@ -44,40 +44,77 @@ public final class InMemoryModelStore: Sendable {
     public var count: Int { state.withLock { $0.models.count } }
 }
 
-/// The `tessera.v1.ModelStore` service over an ``InMemoryModelStore``: streams the requested
-/// range of a model in chunks.
+/// The `tessera.v1.ModelStore` service over an ``InMemoryModelStore``: streams a model in chunks
+/// under the receiver's flow control.
 ///
-/// Receivers ask for a model in ranges of ``WireProtocol/modelRangeBytes``, one after the other
-/// (``ParticipantClient`` does). A gRPC server stream's writes return before the bytes have left,
-/// so what one request can make this process buffer is its range: asking in ranges is what
-/// bounds the coordinator's memory per downloading participant.
+/// A gRPC server stream's writes return before the bytes have left, so a handler that wrote
+/// the whole model would make this process hold it for every slow receiver. Instead, at most a
+/// window of bytes is sent and not yet credited back by the receiver. The windows of all
+/// fetches in progress share one budget (``maximumBytesInFlight``): a fetch gets what it asked
+/// for (``ModelFetchRequest/windowBytes``) while few run, and an equal share, but never less than
+/// one chunk, when many do. What the coordinator buffers for downloads therefore stays about
+/// the budget, not the number of participants times a window.
 public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     private let store: InMemoryModelStore
     private let chunker: ModelChunker
+    private let fetches = ActiveFetches()
+    public let maximumBytesInFlight: Int
 
-    public init(store: InMemoryModelStore, maximumChunkBytes: Int = WireProtocol.defaultChunkBytes) {
+    public init(
+        store: InMemoryModelStore, maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
+        maximumBytesInFlight: Int = 4 << 20
+    ) {
         self.store = store
         self.chunker = ModelChunker(maximumChunkBytes: maximumChunkBytes)
+        self.maximumBytesInFlight = maximumBytesInFlight
+    }
+
+    /// The window a fetch asking for `requested` bytes gets now.
+    private func window(_ requested: Int) -> Int {
+        max(chunker.maximumChunkBytes, min(requested, maximumBytesInFlight / max(1, fetches.count)))
     }
 
     public func fetchModel(
-        request: Tessera_V1_FetchModelRequest, response: RPCWriter<Tessera_V1_ModelChunk>, context: ServerContext
+        request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>, response: RPCWriter<Tessera_V1_ModelChunk>,
+        context: ServerContext
     ) async throws {
-        let digest: ModelDigest
-        let values: Range<Int>
-        let parameters: [Float]
+        var messages = request.makeAsyncIterator()
+        guard let first = try await messages.next() else {
+            throw RPCError(code: .invalidArgument, message: "the model fetch ended before its request.")
+        }
+        let fetch: ModelFetchRequest
         do {
-            digest = try ModelDigest(hex: request.digest)
-            guard let held = store.parameters(for: digest) else {
-                throw RPCError(code: .notFound, message: "no model with digest \(digest.hex) is held by this coordinator.")
-            }
-            parameters = held
-            values = try request.requestedValues(parameterCount: parameters.count)
-        } catch let error as WireError {
+            fetch = try ModelFetchRequest(first, maximumChunkBytes: chunker.maximumChunkBytes)
+        } catch {
             throw RPCError(code: .invalidArgument, message: error.description)
         }
-        for chunk in chunker.modelChunks(of: parameters, digest: digest, values: values) {
+        guard let parameters = store.parameters(for: fetch.digest) else {
+            throw RPCError(code: .notFound, message: "no model with digest \(fetch.digest.hex) is held by this coordinator.")
+        }
+        fetches.enter()
+        defer { fetches.leave() }
+        var credit = window(fetch.windowBytes)
+        for chunk in chunker.modelChunks(of: parameters, digest: fetch.digest) {
+            while credit < chunk.data.count {
+                // The receiver went away: nothing more to send.
+                guard let next = try await messages.next() else { return }
+                do {
+                    // Never more than the window in flight, whatever the receiver claims.
+                    credit = min(window(fetch.windowBytes), credit + (try ModelFetchRequest.credit(of: next)))
+                } catch {
+                    throw RPCError(code: .invalidArgument, message: error.description)
+                }
+            }
             try await response.write(chunk)
+            credit -= chunk.data.count
         }
     }
+}
+
+/// How many fetches are in progress.
+private final class ActiveFetches: Sendable {
+    private let value = Mutex(0)
+    var count: Int { value.withLock { $0 } }
+    func enter() { value.withLock { $0 += 1 } }
+    func leave() { value.withLock { $0 -= 1 } }
 }

@@ -75,8 +75,8 @@ enum HTTP2Tuning {
     static let coordinatorWindowBytes = WireProtocol.defaultChunkBytes
     /// The largest frame the coordinator may send a participant: a whole chunk and its envelope.
     static let participantMaximumFrameBytes = 2 * WireProtocol.defaultChunkBytes
-    /// The participant's window: a model range in flight.
-    static let participantWindowBytes = WireProtocol.modelRangeBytes
+    /// The participant's HTTP/2 window: the largest model window the store grants.
+    static let participantWindowBytes = WireProtocol.maximumModelWindowBytes
 }
 
 extension CoordinatorService {

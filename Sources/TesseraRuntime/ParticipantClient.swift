@@ -246,27 +246,23 @@ public final class ParticipantClient: Sendable {
         if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
         let parameters: [Float]
         do {
-            // Consecutive ranges into one assembler: it checks that they join up and, at the
-            // end, the digest of the whole. (It lives in a box so that appending never copies
-            // the partial model.)
-            let assembly = Mutex(ChunkAssembler.model(digest: digest, parameterCount: count))
-            var offset = 0
-            repeat {
-                let length = min(WireProtocol.modelRangeBytes, count * 4 - offset)
-                let request = Tessera_V1_FetchModelRequest(digest: digest, offset: offset, length: length)
-                let received = try await store.fetchModel(request) { response in
-                    for try await chunk in response.messages { try assembly.withLock { try $0.append(chunk) } }
-                    return assembly.withLock { $0.receivedCount * 4 }
-                }
-                offset += length
-                guard received == offset else {
-                    throw WireError(
-                        code: .incompleteStream,
-                        message: "the coordinator sent \(received - offset + length) of the \(length) bytes asked for.",
-                        field: "tessera.v1.ModelChunk.data")
-                }
-            } while offset < count * 4
-            parameters = try assembly.withLock { try $0.finish() }
+            // Credits go back as chunks are taken in, until the last one (the server may have
+            // ended the stream by then).
+            let (credits, creditSink) = AsyncStream.makeStream(of: Int.self)
+            parameters = try await store.fetchModel(
+                requestProducer: { writer in
+                    try await writer.write(.request(digest: digest, windowBytes: WireProtocol.modelWindowBytes))
+                    for await bytes in credits { try await writer.write(.credit(bytes)) }
+                },
+                onResponse: { response in
+                    defer { creditSink.finish() }
+                    var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
+                    for try await chunk in response.messages {
+                        try assembler.append(chunk)
+                        if !assembler.isComplete { creditSink.yield(chunk.data.count) }
+                    }
+                    return try assembler.finish()
+                })
         } catch {
             throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
         }

@@ -397,14 +397,11 @@ public struct ModelChunker: Sendable {
         return stride(from: 0, to: count, by: valuesPerChunk).map { $0..<min($0 + valuesPerChunk, count) }
     }
 
-    /// The `ModelChunk`s of `parameters` (of the values in `values`, all by default), produced
-    /// lazily (one chunk's bytes at a time), so a model store streaming a large model holds one
-    /// encoded chunk, not an encoded copy of the model. Pass `digest` when it is already known
-    /// (the store keeps it), to avoid rehashing.
-    public func modelChunks(of parameters: [Float], digest: ModelDigest? = nil, values: Range<Int>? = nil) -> ModelChunks {
-        ModelChunks(
-            parameters: parameters, digest: digest ?? ModelDigest(parameters: parameters), chunker: self,
-            values: values ?? 0..<parameters.count)
+    /// The `ModelChunk`s of `parameters`, produced lazily (one chunk's bytes at a time), so a
+    /// model store streaming a large model holds one encoded chunk, not an encoded copy of the
+    /// model. Pass `digest` when it is already known (the store keeps it), to avoid rehashing.
+    public func modelChunks(of parameters: [Float], digest: ModelDigest? = nil) -> ModelChunks {
+        ModelChunks(parameters: parameters, digest: digest ?? ModelDigest(parameters: parameters), chunker: self)
     }
 
     /// The `PlaintextUpdateChunk`s of an update.
@@ -439,18 +436,12 @@ public struct ModelChunks: Sequence, Sendable {
     public let parameters: [Float]
     public let digest: ModelDigest
     public let chunker: ModelChunker
-    /// The parameters these chunks cover (chunk offsets are still from the model's start).
-    public let values: Range<Int>
 
     /// The size of the model's encoding in bytes.
     public var totalBytes: Int { parameters.count * 4 }
     /// How many chunks iteration yields.
-    public var count: Int { ranges.count }
+    public var count: Int { chunker.ranges(count: parameters.count).count }
     public var underestimatedCount: Int { count }
-
-    private var ranges: [Range<Int>] {
-        chunker.ranges(count: values.count).map { ($0.lowerBound + values.lowerBound)..<($0.upperBound + values.lowerBound) }
-    }
 
     public struct Iterator: IteratorProtocol {
         let chunks: ModelChunks
@@ -469,45 +460,54 @@ public struct ModelChunks: Sequence, Sendable {
     }
 
     public func makeIterator() -> Iterator {
-        Iterator(chunks: self, digestHex: digest.hex, ranges: ranges.makeIterator())
+        Iterator(chunks: self, digestHex: digest.hex, ranges: chunker.ranges(count: parameters.count).makeIterator())
     }
 }
 
-// MARK: - Model ranges
+// MARK: - Fetching a model under flow control
 
-extension Tessera_V1_FetchModelRequest {
-    /// A request for the bytes `offset ..< offset + length` of the model named `digest`.
-    public init(digest: ModelDigest, offset: Int, length: Int) {
-        self.init()
-        self.digest = digest.hex
-        self.offset = UInt64(offset)
-        self.length = UInt64(length)
+extension Tessera_V1_FetchModelMessage {
+    /// The first message of a fetch: the model, and how many bytes may be in flight.
+    public static func request(digest: ModelDigest, windowBytes: Int) -> Self {
+        var message = Self()
+        message.request.digest = digest.hex
+        message.request.windowBytes = UInt64(max(0, windowBytes))
+        return message
     }
 
-    /// The parameters this request asks for, of a model of `parameterCount` parameters: checks
-    /// that the range is whole 4-byte values within the model (`length` 0: to the end).
-    public func requestedValues(parameterCount: Int) throws(WireError) -> Range<Int> {
-        let offsetField = wireField("FetchModelRequest", "offset")
-        let lengthField = wireField("FetchModelRequest", "length")
-        let offset = try checkedInt(offset, offsetField)
-        let length = try checkedInt(length, lengthField)
-        guard offset % 4 == 0 else {
-            throw WireError.outOfRange(offsetField, "\(offset) is inside a 4-byte value; ranges start on a parameter.")
+    /// A later message: `bytes` more taken in by the receiver.
+    public static func credit(_ bytes: Int) -> Self {
+        var message = Self()
+        message.creditBytes = UInt64(max(0, bytes))
+        return message
+    }
+}
+
+/// A model store's reading of a fetch's first message.
+public struct ModelFetchRequest: Sendable, Hashable {
+    public var digest: ModelDigest
+    /// The window granted: what the receiver asked for (its default when 0), at least one chunk
+    /// so that the stream can always move, at most ``WireProtocol/maximumModelWindowBytes``.
+    public var windowBytes: Int
+
+    public init(_ message: Tessera_V1_FetchModelMessage, maximumChunkBytes: Int) throws(WireError) {
+        guard case .request(let request)? = message.body else {
+            throw WireError(
+                code: .unexpectedMessage, message: "a model fetch must open with its request (FetchModelMessage.request).",
+                field: wireField("FetchModelMessage", "request"))
         }
-        guard length % 4 == 0 else {
-            throw WireError.outOfRange(lengthField, "\(length) bytes is not a whole number of 4-byte values.")
+        digest = try ModelDigest(hex: request.digest, field: wireField("FetchModelRequest", "digest"))
+        let asked = request.windowBytes == 0 ? WireProtocol.modelWindowBytes : Int(clamping: request.windowBytes)
+        windowBytes = min(max(asked, maximumChunkBytes), max(WireProtocol.maximumModelWindowBytes, maximumChunkBytes))
+    }
+
+    /// The bytes a later message credits back.
+    public static func credit(of message: Tessera_V1_FetchModelMessage) throws(WireError) -> Int {
+        guard case .creditBytes(let bytes)? = message.body else {
+            throw WireError(
+                code: .unexpectedMessage, message: "after its request, a model fetch sends only credits (FetchModelMessage.credit_bytes).",
+                field: wireField("FetchModelMessage", "credit_bytes"))
         }
-        let start = offset / 4
-        guard start <= parameterCount else {
-            throw WireError.outOfRange(
-                offsetField, "byte \(offset) is past the end of the model (\(parameterCount * 4) bytes).")
-        }
-        guard length > 0 else { return start..<parameterCount }
-        guard length / 4 <= parameterCount - start else {
-            throw WireError.outOfRange(
-                lengthField,
-                "bytes \(offset)..<\(offset + length) reach past the end of the model (\(parameterCount * 4) bytes).")
-        }
-        return start..<(start + length / 4)
+        return Int(clamping: bytes)
     }
 }

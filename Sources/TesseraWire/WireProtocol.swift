@@ -14,15 +14,17 @@ public enum WireProtocol {
     /// 1M-parameter model is 62 chunks).
     public static let defaultChunkBytes = 1 << 16
 
-    /// How much of a model a receiver asks for in one `FetchModel` call: 128 KiB (2 chunks).
-    ///
-    /// A model is fetched as consecutive ranges, one after the other. gRPC's server-streaming
-    /// writes are not paced by the network (the handler can queue a whole model in memory
-    /// before a byte has left), so this is what bounds the coordinator's memory per
-    /// downloading participant. Measured on the runtime benchmark (4 MB model, 100 sites): with
-    /// the whole model in one call the coordinator's peak RSS was 880 MB; in ranges, about 190.
-    /// The cost is one round trip per range, which a long-distance link will feel first.
-    public static let modelRangeBytes = 2 * defaultChunkBytes
+    /// How many bytes of a model a receiver asks to have in flight while fetching it: 1 MiB
+    /// (16 chunks), enough to keep a long link busy. The receiver credits bytes back as it takes
+    /// chunks in (`FetchModel` is flow-controlled by the application), because gRPC's
+    /// server-streaming writes are not paced by the network: the handler could queue a whole
+    /// model in memory before a byte had left. The store grants less when many fetch at once.
+    /// Measured on the runtime benchmark (4 MB model, 100 sites): fetched in one unpaced stream,
+    /// the coordinator's peak RSS was 880 MB.
+    public static let modelWindowBytes = 16 * defaultChunkBytes
+
+    /// The largest window a model store grants, whatever a receiver asks for: 1 MiB.
+    public static let maximumModelWindowBytes = 16 * defaultChunkBytes
 
     /// The default upper bound on a model or update a receiver accepts: 1 GiB (268M float32
     /// parameters). Receivers check an announced total against their bound before allocating.

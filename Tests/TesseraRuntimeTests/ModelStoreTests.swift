@@ -5,10 +5,11 @@ import Testing
 import TesseraRuntime
 import TesseraWire
 
-/// Models are fetched in ranges: the store serves exactly the range asked for and refuses a
-/// range that does not fit the model.
+/// A model is fetched under the receiver's flow control: the store never has more than the
+/// fetch's window sent and not credited back, and refuses a fetch that does not open properly.
 @Suite struct ModelStoreTests {
     static let parameters = (0..<100_003).map { Float($0 % 977) * 0.5 }
+    static let chunkBytes = WireProtocol.defaultChunkBytes
 
     func withStore<Result: Sendable>(
         _ body: @Sendable (Tessera_V1_ModelStore.Client<InProcessTransport.Client>, ModelDigest) async throws -> Result
@@ -23,72 +24,87 @@ import TesseraWire
         }
     }
 
-    @Test func consecutiveRangesReassembleTheModelAndMatchItsDigest() async throws {
-        let total = Self.parameters.count * 4
-        let (model, ranges) = try await withStore { store, digest in
-            var assembler = ChunkAssembler.model(digest: digest, parameterCount: Self.parameters.count)
-            var offset = 0
-            var ranges = 0
-            while offset < total {
-                let length = min(WireProtocol.modelRangeBytes, total - offset)
-                let chunks = try await store.fetchModel(Tessera_V1_FetchModelRequest(digest: digest, offset: offset, length: length)) {
-                    try await $0.messages.reduce(into: [Tessera_V1_ModelChunk]()) { $0.append($1) }
-                }
-                #expect(chunks.first?.offset == UInt64(offset))
-                #expect(chunks.reduce(0) { $0 + $1.data.count } == length)
-                for chunk in chunks { try assembler.append(chunk) }
-                offset += length
-                ranges += 1
-            }
-            return (try assembler.finish(), ranges)
+    /// Sends `messages`, keeps the request open (sending nothing) for `quiet`, then ends it;
+    /// returns the chunks received by then (the store stops when the request ends).
+    func fetch(
+        _ store: Tessera_V1_ModelStore.Client<InProcessTransport.Client>, sending messages: [Tessera_V1_FetchModelMessage],
+        quiet: Duration = .milliseconds(300)
+    ) async throws -> [Tessera_V1_ModelChunk] {
+        try await store.fetchModel(
+            requestProducer: { writer in
+                for message in messages { try await writer.write(message) }
+                try await Task.sleep(for: quiet)
+            },
+            onResponse: { response in
+                try await response.messages.reduce(into: [Tessera_V1_ModelChunk]()) { $0.append($1) }
+            })
+    }
+
+    @Test func creditsDriveTheWholeModelAcrossAndItMatchesItsDigest() async throws {
+        let model = try await withStore { store, digest in
+            let (credits, sink) = AsyncStream.makeStream(of: Int.self)
+            return try await store.fetchModel(
+                requestProducer: { writer in
+                    try await writer.write(.request(digest: digest, windowBytes: 2 * Self.chunkBytes))
+                    for await bytes in credits { try await writer.write(.credit(bytes)) }
+                },
+                onResponse: { response in
+                    defer { sink.finish() }
+                    var assembler = ChunkAssembler.model(digest: digest, parameterCount: Self.parameters.count)
+                    for try await chunk in response.messages {
+                        try assembler.append(chunk)
+                        if !assembler.isComplete { sink.yield(chunk.data.count) }
+                    }
+                    return try assembler.finish()
+                })
         }
         #expect(model == Self.parameters)
-        #expect(ranges == (total + WireProtocol.modelRangeBytes - 1) / WireProtocol.modelRangeBytes)
     }
 
-    @Test func aZeroLengthAsksForTheRestOfTheModel() async throws {
-        let bytes = try await withStore { store, digest in
-            try await store.fetchModel(Tessera_V1_FetchModelRequest(digest: digest, offset: 400_000, length: 0)) {
-                try await $0.messages.reduce(0) { $0 + $1.data.count }
-            }
+    @Test func withoutCreditsTheStoreSendsOneWindowAndWaits() async throws {
+        let chunks = try await withStore { store, digest in
+            try await fetch(store, sending: [.request(digest: digest, windowBytes: 3 * Self.chunkBytes)])
         }
-        #expect(bytes == Self.parameters.count * 4 - 400_000)
+        #expect(chunks.count == 3)
+        #expect(chunks.map(\.offset) == [0, 1, 2].map { UInt64($0 * Self.chunkBytes) })
     }
 
-    @Test(arguments: [
-        (offset: 2, length: 8, mentions: "inside a 4-byte value"),
-        (offset: 0, length: 6, mentions: "not a whole number"),
-        (offset: 400_016, length: 0, mentions: "past the end"),
-        (offset: 400_000, length: 16, mentions: "reach past the end"),
-    ])
-    func aRangeThatDoesNotFitTheModelIsRefused(offset: Int, length: Int, mentions: String) async throws {
-        let error = try await withStore { store, digest in
-            do {
-                _ = try await store.fetchModel(Tessera_V1_FetchModelRequest(digest: digest, offset: offset, length: length)) {
-                    try await $0.messages.reduce(0) { $0 + $1.data.count }
+    /// A credit beyond the window buys only the window back.
+    @Test func aReceiverCannotClaimMoreThanTheWindow() async throws {
+        let chunks = try await withStore { store, digest in
+            try await fetch(store, sending: [.request(digest: digest, windowBytes: 2 * Self.chunkBytes), .credit(1 << 40)])
+        }
+        #expect(chunks.count == 4)
+    }
+
+    /// A window smaller than a chunk is raised to one chunk, so that the stream can move.
+    @Test func aTinyWindowStillMovesOneChunkAtATime() async throws {
+        let chunks = try await withStore { store, digest in
+            try await fetch(store, sending: [.request(digest: digest, windowBytes: 4)])
+        }
+        #expect(chunks.count == 1)
+    }
+
+    @Test func aFetchMustOpenWithItsRequestAndNameAKnownModel() async throws {
+        let codes = try await withStore { store, digest in
+            var codes: [RPCError.Code?] = []
+            var badDigest = Tessera_V1_FetchModelMessage.request(digest: digest, windowBytes: 0)
+            badDigest.request.digest = "not-hex"
+            let firsts: [Tessera_V1_FetchModelMessage] = [
+                .credit(100), badDigest, .request(digest: ModelDigest(parameters: [1, 2, 3]), windowBytes: 0),
+            ]
+            for first in firsts {
+                do {
+                    try await store.fetchModel(
+                        requestProducer: { writer in try await writer.write(first) },
+                        onResponse: { response in for try await _ in response.messages {} })
+                    codes.append(nil)
+                } catch let error as RPCError {
+                    codes.append(error.code)
                 }
-                return RPCError?.none
-            } catch let error as RPCError {
-                return error
             }
+            return codes
         }
-        let refused = try #require(error, "the range \(offset)+\(length) should be refused")
-        #expect(refused.code == .invalidArgument)
-        #expect(refused.message.contains(mentions), "\(refused.message)")
-    }
-
-    @Test func anUnknownDigestIsNotFound() async throws {
-        let code = try await withStore { store, _ in
-            do {
-                let other = ModelDigest(parameters: [1, 2, 3])
-                _ = try await store.fetchModel(Tessera_V1_FetchModelRequest(digest: other, offset: 0, length: 0)) {
-                    try await $0.messages.reduce(0) { $0 + $1.data.count }
-                }
-                return RPCError.Code?.none
-            } catch let error as RPCError {
-                return error.code
-            }
-        }
-        #expect(code == .notFound)
+        #expect(codes == [.invalidArgument, .invalidArgument, .notFound])
     }
 }

@@ -25,14 +25,14 @@ public enum Tessera_V1_ModelStore: Sendable {
         /// Namespace for "FetchModel" metadata.
         public enum FetchModel: Sendable {
             /// Request type for "FetchModel".
-            public typealias Input = Tessera_V1_FetchModelRequest
+            public typealias Input = Tessera_V1_FetchModelMessage
             /// Response type for "FetchModel".
             public typealias Output = Tessera_V1_ModelChunk
             /// Descriptor for "FetchModel".
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tessera.v1.ModelStore"),
                 method: "FetchModel",
-                type: .serverStreaming
+                type: .bidirectionalStreaming
             )
         }
         /// Descriptors for all methods in the "tessera.v1.ModelStore" service.
@@ -78,18 +78,22 @@ extension Tessera_V1_ModelStore {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-        /// > NOT_FOUND if the store does not hold the digest.
+        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+        /// > under the receiver's flow control: the first message names the model and the window, and
+        /// > the server never has more than the window of bytes sent but not yet credited back; the
+        /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+        /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+        /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
         ///
         /// - Parameters:
-        ///   - request: A streaming request of `Tessera_V1_FetchModelRequest` messages.
+        ///   - request: A streaming request of `Tessera_V1_FetchModelMessage` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         /// - Returns: A streaming response of `Tessera_V1_ModelChunk` messages.
         func fetchModel(
-            request: GRPCCore.StreamingServerRequest<Tessera_V1_FetchModelRequest>,
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_FetchModelMessage>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelChunk>
     }
@@ -116,18 +120,22 @@ extension Tessera_V1_ModelStore {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-        /// > NOT_FOUND if the store does not hold the digest.
+        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+        /// > under the receiver's flow control: the first message names the model and the window, and
+        /// > the server never has more than the window of bytes sent but not yet credited back; the
+        /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+        /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+        /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_FetchModelRequest` message.
+        ///   - request: A streaming request of `Tessera_V1_FetchModelMessage` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         /// - Returns: A streaming response of `Tessera_V1_ModelChunk` messages.
         func fetchModel(
-            request: GRPCCore.ServerRequest<Tessera_V1_FetchModelRequest>,
+            request: GRPCCore.StreamingServerRequest<Tessera_V1_FetchModelMessage>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelChunk>
     }
@@ -152,18 +160,22 @@ extension Tessera_V1_ModelStore {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-        /// > NOT_FOUND if the store does not hold the digest.
+        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+        /// > under the receiver's flow control: the first message names the model and the window, and
+        /// > the server never has more than the window of bytes sent but not yet credited back; the
+        /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+        /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+        /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
         ///
         /// - Parameters:
-        ///   - request: A `Tessera_V1_FetchModelRequest` message.
+        ///   - request: A stream of `Tessera_V1_FetchModelMessage` messages.
         ///   - response: A response stream of `Tessera_V1_ModelChunk` messages.
         ///   - context: Context providing information about the RPC.
         /// - Throws: Any error which occurred during the processing of the request. Thrown errors
         ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
         ///     to an internal error.
         func fetchModel(
-            request: Tessera_V1_FetchModelRequest,
+            request: GRPCCore.RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Swift.Error>,
             response: GRPCCore.RPCWriter<Tessera_V1_ModelChunk>,
             context: GRPCCore.ServerContext
         ) async throws
@@ -176,7 +188,7 @@ extension Tessera_V1_ModelStore.StreamingServiceProtocol {
     public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
         router.registerHandler(
             forMethod: Tessera_V1_ModelStore.Method.FetchModel.descriptor,
-            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_FetchModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_FetchModelMessage>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_ModelChunk>(),
             handler: { request, context in
                 try await self.fetchModel(
@@ -191,30 +203,20 @@ extension Tessera_V1_ModelStore.StreamingServiceProtocol {
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Tessera_V1_ModelStore.ServiceProtocol {
-    public func fetchModel(
-        request: GRPCCore.StreamingServerRequest<Tessera_V1_FetchModelRequest>,
-        context: GRPCCore.ServerContext
-    ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelChunk> {
-        let response = try await self.fetchModel(
-            request: GRPCCore.ServerRequest(stream: request),
-            context: context
-        )
-        return response
-    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Tessera_V1_ModelStore.SimpleServiceProtocol {
     public func fetchModel(
-        request: GRPCCore.ServerRequest<Tessera_V1_FetchModelRequest>,
+        request: GRPCCore.StreamingServerRequest<Tessera_V1_FetchModelMessage>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Tessera_V1_ModelChunk> {
         return GRPCCore.StreamingServerResponse<Tessera_V1_ModelChunk>(
             metadata: [:],
             producer: { writer in
                 try await self.fetchModel(
-                    request: request.message,
+                    request: request.messages,
                     response: writer,
                     context: context
                 )
@@ -247,12 +249,16 @@ extension Tessera_V1_ModelStore {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-        /// > NOT_FOUND if the store does not hold the digest.
+        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+        /// > under the receiver's flow control: the first message names the model and the window, and
+        /// > the server never has more than the window of bytes sent but not yet credited back; the
+        /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+        /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+        /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_FetchModelRequest` message.
-        ///   - serializer: A serializer for `Tessera_V1_FetchModelRequest` messages.
+        ///   - request: A streaming request producing `Tessera_V1_FetchModelMessage` messages.
+        ///   - serializer: A serializer for `Tessera_V1_FetchModelMessage` messages.
         ///   - deserializer: A deserializer for `Tessera_V1_ModelChunk` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
@@ -260,8 +266,8 @@ extension Tessera_V1_ModelStore {
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
         func fetchModel<Result>(
-            request: GRPCCore.ClientRequest<Tessera_V1_FetchModelRequest>,
-            serializer: some GRPCCore.MessageSerializer<Tessera_V1_FetchModelRequest>,
+            request: GRPCCore.StreamingClientRequest<Tessera_V1_FetchModelMessage>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_FetchModelMessage>,
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ModelChunk>) async throws -> Result
@@ -298,12 +304,16 @@ extension Tessera_V1_ModelStore {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-        /// > NOT_FOUND if the store does not hold the digest.
+        /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+        /// > under the receiver's flow control: the first message names the model and the window, and
+        /// > the server never has more than the window of bytes sent but not yet credited back; the
+        /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+        /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+        /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
         ///
         /// - Parameters:
-        ///   - request: A request containing a single `Tessera_V1_FetchModelRequest` message.
-        ///   - serializer: A serializer for `Tessera_V1_FetchModelRequest` messages.
+        ///   - request: A streaming request producing `Tessera_V1_FetchModelMessage` messages.
+        ///   - serializer: A serializer for `Tessera_V1_FetchModelMessage` messages.
         ///   - deserializer: A deserializer for `Tessera_V1_ModelChunk` messages.
         ///   - options: Options to apply to this RPC.
         ///   - handleResponse: A closure which handles the response and returns its result to
@@ -311,13 +321,13 @@ extension Tessera_V1_ModelStore {
         ///       already finished.
         /// - Returns: The result of `handleResponse`.
         public func fetchModel<Result>(
-            request: GRPCCore.ClientRequest<Tessera_V1_FetchModelRequest>,
-            serializer: some GRPCCore.MessageSerializer<Tessera_V1_FetchModelRequest>,
+            request: GRPCCore.StreamingClientRequest<Tessera_V1_FetchModelMessage>,
+            serializer: some GRPCCore.MessageSerializer<Tessera_V1_FetchModelMessage>,
             deserializer: some GRPCCore.MessageDeserializer<Tessera_V1_ModelChunk>,
             options: GRPCCore.CallOptions = .defaults,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ModelChunk>) async throws -> Result
         ) async throws -> Result where Result: Sendable {
-            try await self.client.serverStreaming(
+            try await self.client.bidirectionalStreaming(
                 request: request,
                 descriptor: Tessera_V1_ModelStore.Method.FetchModel.descriptor,
                 serializer: serializer,
@@ -336,24 +346,28 @@ extension Tessera_V1_ModelStore.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-    /// > NOT_FOUND if the store does not hold the digest.
+    /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+    /// > under the receiver's flow control: the first message names the model and the window, and
+    /// > the server never has more than the window of bytes sent but not yet credited back; the
+    /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+    /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+    /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
     ///
     /// - Parameters:
-    ///   - request: A request containing a single `Tessera_V1_FetchModelRequest` message.
+    ///   - request: A streaming request producing `Tessera_V1_FetchModelMessage` messages.
     ///   - options: Options to apply to this RPC.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
     public func fetchModel<Result>(
-        request: GRPCCore.ClientRequest<Tessera_V1_FetchModelRequest>,
+        request: GRPCCore.StreamingClientRequest<Tessera_V1_FetchModelMessage>,
         options: GRPCCore.CallOptions = .defaults,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ModelChunk>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
         try await self.fetchModel(
             request: request,
-            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_FetchModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tessera_V1_FetchModelMessage>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tessera_V1_ModelChunk>(),
             options: options,
             onResponse: handleResponse
@@ -368,26 +382,31 @@ extension Tessera_V1_ModelStore.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps.
-    /// > NOT_FOUND if the store does not hold the digest.
+    /// > Streams the model in chunks of at most the server's chunk limit, in order, without gaps,
+    /// > under the receiver's flow control: the first message names the model and the window, and
+    /// > the server never has more than the window of bytes sent but not yet credited back; the
+    /// > receiver credits bytes back as it takes chunks in. (A gRPC server stream's writes are not
+    /// > paced by the network, so without this a slow receiver would make the coordinator queue the
+    /// > whole model in memory.) NOT_FOUND if the store does not hold the digest.
     ///
     /// - Parameters:
-    ///   - message: request message to send.
     ///   - metadata: Additional metadata to send, defaults to empty.
     ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
     ///   - handleResponse: A closure which handles the response and returns its result to
     ///       the caller. Returning from the closure will cancel the RPC if it hasn't
     ///       already finished.
     /// - Returns: The result of `handleResponse`.
     public func fetchModel<Result>(
-        _ message: Tessera_V1_FetchModelRequest,
         metadata: GRPCCore.Metadata = [:],
         options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Tessera_V1_FetchModelMessage>) async throws -> Void,
         onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tessera_V1_ModelChunk>) async throws -> Result
     ) async throws -> Result where Result: Sendable {
-        let request = GRPCCore.ClientRequest<Tessera_V1_FetchModelRequest>(
-            message: message,
-            metadata: metadata
+        let request = GRPCCore.StreamingClientRequest<Tessera_V1_FetchModelMessage>(
+            metadata: metadata,
+            producer: producer
         )
         return try await self.fetchModel(
             request: request,

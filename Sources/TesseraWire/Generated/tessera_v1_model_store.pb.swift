@@ -27,6 +27,46 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated struct Tessera_V1_FetchModelMessage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Required.
+  public var body: Tessera_V1_FetchModelMessage.OneOf_Body? = nil
+
+  /// The first message, once.
+  public var request: Tessera_V1_FetchModelRequest {
+    get {
+      if case .request(let v)? = body {return v}
+      return Tessera_V1_FetchModelRequest()
+    }
+    set {body = .request(newValue)}
+  }
+
+  /// Every later message: bytes the receiver has taken in since its last credit.
+  public var creditBytes: UInt64 {
+    get {
+      if case .creditBytes(let v)? = body {return v}
+      return 0
+    }
+    set {body = .creditBytes(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  /// Required.
+  public nonisolated enum OneOf_Body: Equatable, Sendable {
+    /// The first message, once.
+    case request(Tessera_V1_FetchModelRequest)
+    /// Every later message: bytes the receiver has taken in since its last credit.
+    case creditBytes(UInt64)
+
+  }
+
+  public init() {}
+}
+
 public nonisolated struct Tessera_V1_FetchModelRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -35,13 +75,9 @@ public nonisolated struct Tessera_V1_FetchModelRequest: Sendable {
   /// Lowercase hexadecimal SHA-256 of the model's byte encoding (see ModelChunk).
   public var digest: String = String()
 
-  /// The byte range wanted: from `offset`, `length` bytes (both multiples of 4; length 0 means
-  /// to the end). A receiver fetches a large model as consecutive ranges, one after the other:
-  /// what the coordinator buffers for one receiver is then at most one range, however slowly it
-  /// reads (a server stream's writes are not paced by the network).
-  public var offset: UInt64 = 0
-
-  public var length: UInt64 = 0
+  /// How many bytes may be in flight (sent, not yet credited back). The server raises it to at
+  /// least one chunk and caps it at its own limit; 0 asks for the server's default.
+  public var windowBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -82,9 +118,71 @@ public nonisolated struct Tessera_V1_ModelChunk: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
+nonisolated extension Tessera_V1_FetchModelMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FetchModelMessage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}request\0\u{3}credit_bytes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Tessera_V1_FetchModelRequest?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .request(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .request(v)
+        }
+      }()
+      case 2: try {
+        var v: UInt64?
+        try decoder.decodeSingularUInt64Field(value: &v)
+        if let v = v {
+          if self.body != nil {try decoder.handleConflictingOneOf()}
+          self.body = .creditBytes(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.body {
+    case .request?: try {
+      guard case .request(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .creditBytes?: try {
+      guard case .creditBytes(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularUInt64Field(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_FetchModelMessage, rhs: Tessera_V1_FetchModelMessage) -> Bool {
+    if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FetchModelRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{1}offset\0\u{1}length\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{3}window_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -93,8 +191,7 @@ nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.digest) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.length) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.windowBytes) }()
       default: break
       }
     }
@@ -104,19 +201,15 @@ nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, Swift
     if !self.digest.isEmpty {
       try visitor.visitSingularStringField(value: self.digest, fieldNumber: 1)
     }
-    if self.offset != 0 {
-      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
-    }
-    if self.length != 0 {
-      try visitor.visitSingularUInt64Field(value: self.length, fieldNumber: 3)
+    if self.windowBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.windowBytes, fieldNumber: 2)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_FetchModelRequest, rhs: Tessera_V1_FetchModelRequest) -> Bool {
     if lhs.digest != rhs.digest {return false}
-    if lhs.offset != rhs.offset {return false}
-    if lhs.length != rhs.length {return false}
+    if lhs.windowBytes != rhs.windowBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
