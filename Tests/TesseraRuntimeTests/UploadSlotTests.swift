@@ -11,6 +11,23 @@ import TesseraWire
 /// The coordinator assembles at most `maximumConcurrentUploads` uploads at once; the others
 /// wait, unread, and a stalled upload does not keep them waiting for long.
 @Suite struct UploadSlotTests {
+    /// As many uploads as model-sized vectors fit in the buffer, at least one, unless overridden.
+    @Test func theSlotCountFollowsTheModelSize() throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "sizes", participants: 3, rounds: 1, secure: true, evaluateEvery: 1))
+        func slots(parameters: Int, _ configuration: CoordinatorService.Configuration) throws -> Int {
+            CoordinatorService(
+                plan: experiment.plan, initialModel: [Float](repeating: 0, count: parameters),
+                strategy: try experiment.config.makeStrategy(), identity: InProcessIdentityResolver(tokens: [:]),
+                configuration: configuration, logger: testLogger()
+            ).uploadSlots
+        }
+        #expect(try slots(parameters: 1_000_000, .init()) == 4)  // 16 MiB / 4 MB
+        #expect(try slots(parameters: 1_000_000, .init(uploadBufferBytes: 1 << 20)) == 1)  // a vector larger than the buffer still uploads
+        #expect(try slots(parameters: 1_000_000, .init(uploadBufferBytes: 8 << 20)) == 2)
+        #expect(try slots(parameters: 1_000_000, .init(maximumConcurrentUploads: 3)) == 3)
+    }
+
     @Test func uploadsBeyondTheSlotLimitWaitAndTheResultIsUnchanged() async throws {
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(name: "slots", participants: 6, rounds: 2, secure: true, evaluateEvery: 2))
