@@ -543,15 +543,16 @@ public struct ParticipantEnvelopeDecoder: Sendable {
 }
 
 extension Tessera_V1_ParticipantEnvelope {
+    /// `true` for a heartbeat (it keeps a session alive but is no progress of an upload).
+    public var isHeartbeat: Bool {
+        if case .heartbeat? = body { true } else { false }
+    }
+
     /// `true` when this envelope opens a chunked upload: a `TrainingReport` that announces a
     /// plaintext update, or the first `MaskedInputChunk` of a masked input. A receiver that
     /// bounds how many uploads it assembles at once (the coordinator) reads this before
     /// decoding, to decide whether to go on reading this stream now. It is a hint about the
     /// bytes, not a check: the decoder still checks everything.
-    public var isHeartbeat: Bool {
-        if case .heartbeat? = body { true } else { false }
-    }
-
     public var opensChunkedUpload: Bool {
         switch body {
         case .trainingReport(let report):
