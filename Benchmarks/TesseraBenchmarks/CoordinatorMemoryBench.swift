@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import TesseraData
 import TesseraFederation
 import TesseraPKI
 import TesseraRuntime
@@ -53,15 +52,9 @@ enum CoordinatorMemoryBenchmark {
         """.write(to: experiment, atomically: true, encoding: .utf8)
 
         var clients: [(ParticipantClient, URL)] = []
-        for index in 0..<sites {
-            let site = "site-\(index + 1)"
-            let identity = root.appendingPathComponent(site)
-            _ = try ca.issue(site: site, to: identity, validityDays: 1)
-            var rng = TesseraRandom(seed: UInt64(index + 1))
-            let data = try Dataset(
-                features: Tensor.randomNormal([2, inputs], standardDeviation: 0.01, using: &rng),
-                labels: Tensor([Float(index % classes), Float((index + 1) % classes)]), classCount: classes)
-            let agent = ParticipantAgent(site: site, data: [name: LocalData(train: data)], simulationSeed: 1)
+        for agent in try RuntimeBenchmark.agents(sites: sites, inputs: inputs, classes: classes, datasetName: name) {
+            let identity = root.appendingPathComponent(agent.site)
+            _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
             let client = ParticipantClient(
                 agent: agent,
                 configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1), maximumAttempts: 40),
@@ -103,14 +96,13 @@ enum CoordinatorMemoryBenchmark {
         let started = ContinuousClock.now
         let endpoint = Endpoint(host: "127.0.0.1", port: port)
         // The sites train concurrently here: one OpenBLAS thread each (see CoordinatorService.run(alongside:)).
-        let blasThreads = TensorRuntime.threadCount
-        TensorRuntime.setThreadCount(1)
-        defer { TensorRuntime.setThreadCount(blasThreads) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for (client, identity) in clients {
-                group.addTask { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+        try await TensorRuntime.withThreadCount(1) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (client, identity) in clients {
+                    group.addTask { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+                }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }

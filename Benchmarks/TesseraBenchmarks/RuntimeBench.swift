@@ -24,15 +24,6 @@ public enum RuntimeBenchmark {
         reporter.note("model: \(initial.count) parameters (\(String(format: "%.1f", Double(initial.count * 4) / 1e6)) MB as float32); \(rounds) rounds; "
             + "training: one SGD step on 2 samples per site")
 
-        func agents() throws -> [ParticipantAgent] {
-            try (0..<sites).map { index in
-                var rng = TesseraRandom(seed: UInt64(index + 1))
-                let data = try Dataset(
-                    features: Tensor.randomNormal([2, inputs], standardDeviation: 0.01, using: &rng),
-                    labels: Tensor([Float(index % classes), Float((index + 1) % classes)]), classCount: classes)
-                return ParticipantAgent(site: "site-\(index + 1)", data: ["bench": LocalData(train: data)], simulationSeed: 1)
-            }
-        }
         func plan(secure: Bool) -> FederationPlan {
             FederationPlan(
                 experimentID: "runtime-bench", rounds: rounds, datasetName: "bench", architecture: architecture,
@@ -45,16 +36,31 @@ public enum RuntimeBenchmark {
         }
         let logger = Logger(label: "tessera.bench") { _ in SwiftLogNoOpLogHandler() }
 
+        enum Transport { case loopback, inProcess }
+        /// The rounds between the first (it pays connection set-up) and the last (it also evaluates).
+        func steadyRounds(over transport: Transport, secure: Bool) async throws -> [RoundRecord] {
+            let participants = try agents(sites: sites, inputs: inputs, classes: classes, datasetName: "bench")
+            let outcome =
+                switch transport {
+                case .loopback:
+                    try await LoopbackFederation.run(
+                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: participants,
+                        logger: logger)
+                case .inProcess:
+                    try await InProcessFederation.run(
+                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: participants,
+                        logger: logger)
+                }
+            guard outcome.completedRounds == rounds else {
+                throw BenchmarkError(
+                    "the \(secure ? "secure" : "plain") runtime benchmark (\(transport)) completed \(outcome.completedRounds) of \(rounds) rounds")
+            }
+            return Array(outcome.records.dropFirst().dropLast())
+        }
+
         var medians: [String: Double] = [:]
         for secure in [false, true] {
-            let outcome = try await LoopbackFederation.run(
-                plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: try agents(),
-                logger: logger)
-            guard outcome.completedRounds == rounds else {
-                throw BenchmarkError("the \(secure ? "secure" : "plain") runtime benchmark completed \(outcome.completedRounds) of \(rounds) rounds")
-            }
-            // The last round also evaluates; the first pays connection set-up. Use the rounds between.
-            let steady = Array(outcome.records.dropFirst().dropLast())
+            let steady = try await steadyRounds(over: .loopback, secure: secure)
             let round = median(steady.map(\.seconds)) * 1000
             let key = secure ? "round_secure_ms" : "round_plain_ms"
             reporter.figure(
@@ -77,13 +83,7 @@ public enum RuntimeBenchmark {
         // services and messages, no TLS, no HTTP/2, no sockets). The difference is what the
         // network stack costs; all sites and the coordinator share these 2 cores either way.
         for secure in [false, true] {
-            let outcome = try await InProcessFederation.run(
-                plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: try agents(),
-                logger: logger)
-            guard outcome.completedRounds == rounds else {
-                throw BenchmarkError("the in-process reference completed \(outcome.completedRounds) of \(rounds) rounds")
-            }
-            let round = median(Array(outcome.records.dropFirst().dropLast()).map(\.seconds)) * 1000
+            let round = median(try await steadyRounds(over: .inProcess, secure: secure).map(\.seconds)) * 1000
             let key = secure ? "round_secure_inprocess_ms" : "round_plain_inprocess_ms"
             reporter.figure(key, round, unit: "ms", label: "reference: \(secure ? "secure" : "plain") round, in-process transport")
             if let network = medians[secure ? "round_secure_ms" : "round_plain_ms"] {
@@ -107,6 +107,18 @@ public enum RuntimeBenchmark {
         }
         if let small = peaks[10], let large = peaks[100] {
             reporter.figure("coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
+        }
+    }
+
+    /// The benchmark's sites: two samples each of an `inputs`-feature dataset named
+    /// `datasetName` (training is one SGD step, so a round's cost is the runtime's own).
+    static func agents(sites: Int, inputs: Int, classes: Int, datasetName: String) throws -> [ParticipantAgent] {
+        try (0..<sites).map { index in
+            var rng = TesseraRandom(seed: UInt64(index + 1))
+            let data = try Dataset(
+                features: Tensor.randomNormal([2, inputs], standardDeviation: 0.01, using: &rng),
+                labels: Tensor([Float(index % classes), Float((index + 1) % classes)]), classCount: classes)
+            return ParticipantAgent(site: "site-\(index + 1)", data: [datasetName: LocalData(train: data)], simulationSeed: 1)
         }
     }
 

@@ -75,4 +75,14 @@ public enum TensorRuntime {
 
     /// Sets the number of OpenBLAS threads for every later product in this process.
     public static func setThreadCount(_ count: Int) { BLAS.setThreadCount(count) }
+
+    /// Runs `body` with `count` OpenBLAS threads, then restores the previous count.
+    public static func withThreadCount<Result>(
+        _ count: Int, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> Result
+    ) async rethrows -> Result {
+        let previous = threadCount
+        setThreadCount(count)
+        defer { setThreadCount(previous) }
+        return try await body()
+    }
 }
