@@ -12,28 +12,9 @@ import TesseraRuntime
         let root = try ProcessSupport.temporaryRoot("tessera-exec")
         defer { try? FileManager.default.removeItem(at: root) }
 
-        let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
-        _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
         let sites = ["hospital-a", "hospital-b", "hospital-c"]
-        for (index, site) in sites.enumerated() {
-            _ = try ca.issue(site: site, to: root.appendingPathComponent(site))
-            try ProcessSupport.writeSiteCSV(to: root.appendingPathComponent("\(site).csv"), rows: 150, seed: UInt64(index + 1))
-        }
-        let experiment = root.appendingPathComponent("experiment.yaml")
-        try """
-        name: loopback
-        seed: 5
-        rounds: 3
-        participants: 3
-        model: {preset: logistic_regression, inputs: 4, classes: 2}
-        dataset: {kind: csv, paths: [hospital-a.csv, hospital-b.csv, hospital-c.csv], label_column: label}
-        partitioning: {scheme: natural}
-        cohort: {fraction: 1.0, minimum: 3}
-        strategy: {name: fedavg}
-        local_training: {epochs: 2, batch_size: 10, optimizer: sgd, learning_rate: 0.2}
-        secure_aggregation: {enabled: true}
-        evaluation: {every: 3}
-        """.write(to: experiment, atomically: true, encoding: .utf8)
+        let experiment = try ProcessSupport.prepareFederation(
+            at: root, name: "loopback", seed: 5, rounds: 3, sites: sites, minimum: 3, evaluateEvery: 3, csvSeed: 1)
 
         let results = root.appendingPathComponent("results")
         let coordinatorLog = root.appendingPathComponent("coordinator.log")

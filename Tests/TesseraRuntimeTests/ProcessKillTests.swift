@@ -99,27 +99,8 @@ import TesseraRuntime
         let root = try ProcessSupport.temporaryRoot("tessera-kill")
         defer { try? FileManager.default.removeItem(at: root) }
 
-        let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
-        _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
-        for (index, site) in sites.enumerated() {
-            _ = try ca.issue(site: site, to: root.appendingPathComponent(site))
-            try ProcessSupport.writeSiteCSV(to: root.appendingPathComponent("\(site).csv"), rows: 150, seed: UInt64(index + 11))
-        }
-        let experiment = root.appendingPathComponent("experiment.yaml")
-        try """
-        name: killed
-        seed: 7
-        rounds: \(rounds)
-        participants: \(sites.count)
-        model: {preset: logistic_regression, inputs: 4, classes: 2}
-        dataset: {kind: csv, paths: [\(sites.map { "\($0).csv" }.joined(separator: ", "))], label_column: label}
-        partitioning: {scheme: natural}
-        cohort: {fraction: 1.0, minimum: 3}
-        strategy: {name: fedavg}
-        local_training: {epochs: 2, batch_size: 10, optimizer: sgd, learning_rate: 0.2}
-        secure_aggregation: {enabled: true}
-        evaluation: {every: 2}
-        """.write(to: experiment, atomically: true, encoding: .utf8)
+        let experiment = try ProcessSupport.prepareFederation(
+            at: root, name: "killed", seed: 7, rounds: rounds, sites: sites, minimum: 3, evaluateEvery: 2, csvSeed: 11)
 
         let results = root.appendingPathComponent("results")
         let (coordinator, port) = try ProcessSupport.startCoordinator(

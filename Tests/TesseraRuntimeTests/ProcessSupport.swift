@@ -1,6 +1,8 @@
 import Foundation
 import Synchronization
 import Testing
+import TesseraPKI
+import TesseraTensor
 
 /// What the tests of the real `tessera-coordinator` and `tessera-participant` binaries share:
 /// finding the built products, a site's CSV, and child processes whose standard error is their
@@ -28,9 +30,40 @@ enum ProcessSupport {
         return root
     }
 
+    /// Under `root`: a fresh federation CA (`ca/`), the coordinator's identity
+    /// (`coordinator/`), each site's identity and a 150-row CSV (`SITE/`, `SITE.csv`, with data
+    /// seeds `csvSeed`, `csvSeed + 1`, …), and a secure-aggregation experiment over those CSVs
+    /// (`experiment.yaml`, returned).
+    static func prepareFederation(
+        at root: URL, name: String, seed: Int, rounds: Int, sites: [String], minimum: Int, evaluateEvery: Int, csvSeed: UInt64
+    ) throws -> URL {
+        let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+        _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
+        for (index, site) in sites.enumerated() {
+            _ = try ca.issue(site: site, to: root.appendingPathComponent(site))
+            try writeSiteCSV(to: root.appendingPathComponent("\(site).csv"), rows: 150, seed: csvSeed + UInt64(index))
+        }
+        let experiment = root.appendingPathComponent("experiment.yaml")
+        try """
+        name: \(name)
+        seed: \(seed)
+        rounds: \(rounds)
+        participants: \(sites.count)
+        model: {preset: logistic_regression, inputs: 4, classes: 2}
+        dataset: {kind: csv, paths: [\(sites.map { "\($0).csv" }.joined(separator: ", "))], label_column: label}
+        partitioning: {scheme: natural}
+        cohort: {fraction: 1.0, minimum: \(minimum)}
+        strategy: {name: fedavg}
+        local_training: {epochs: 2, batch_size: 10, optimizer: sgd, learning_rate: 0.2}
+        secure_aggregation: {enabled: true}
+        evaluation: {every: \(evaluateEvery)}
+        """.write(to: experiment, atomically: true, encoding: .utf8)
+        return experiment
+    }
+
     /// A CSV whose label is whether x1 + x2 > 0 (learnable by logistic regression).
     static func writeSiteCSV(to url: URL, rows: Int, seed: UInt64) throws {
-        var generator = SplitMix(seed: seed)
+        var generator = TesseraRandom(seed: seed)
         var text = "x1,x2,x3,x4,label\n"
         for _ in 0..<rows {
             let x = (0..<4).map { _ in Double.random(in: -1...1, using: &generator) }
@@ -160,16 +193,4 @@ final class Flag: Sendable {
     private let value = Mutex(false)
     var isSet: Bool { value.withLock { $0 } }
     func set() { value.withLock { $0 = true } }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
