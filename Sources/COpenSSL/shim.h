@@ -1,4 +1,4 @@
-// OpenSSL libcrypto (Debian: libssl-dev), used for the AES-128-CTR mask PRG only.
+// OpenSSL libcrypto (Debian: libssl-dev): the AES-128-CTR mask PRG and SHA-256.
 // Only TesseraCrypto imports this module.
 #ifndef TESSERA_COPENSSL_SHIM_H
 #define TESSERA_COPENSSL_SHIM_H

@@ -1,6 +1,6 @@
-import CSodium
+import COpenSSL
 
-/// SHA-256 (FIPS 180-4), through libsodium's `crypto_hash_sha256`.
+/// SHA-256 (FIPS 180-4), through OpenSSL's EVP digest interface.
 ///
 /// Tessera addresses model artifacts by their SHA-256 digest: a participant fetches "the model
 /// whose bytes hash to X" and checks the bytes it received against X before training on them,
@@ -8,30 +8,57 @@ import CSodium
 /// than BLAKE2b because the digests are shown to people and compared with what `sha256sum`,
 /// Python's `hashlib` and model registries print for the same safetensors file.
 ///
+/// OpenSSL rather than libsodium: OpenSSL uses the CPU's SHA extensions where it has them, and
+/// every model byte is hashed on both sides of every transfer. Measured on the 2-core benchmark
+/// machine, `openssl speed -evp sha256` gives about 1.8 GB/s; libsodium's portable
+/// `crypto_hash_sha256` was about half the CPU time of an in-process federation round.
+///
 /// The hasher is incremental, so a model that arrives in chunks is hashed chunk by chunk and
 /// never has to be held as one contiguous byte buffer just to be verified. It is a value type:
-/// copying a hasher forks the computation (both copies can be finished independently).
+/// copying a hasher forks the computation (both copies can be finished independently; the
+/// OpenSSL context is duplicated when a shared copy is first changed).
 public struct SHA256: Sendable {
     /// The digest size in bytes.
-    public static let byteCount = Int(crypto_hash_sha256_BYTES)
+    public static let byteCount = 32
 
-    private var state = crypto_hash_sha256_state()
+    /// Owns one `EVP_MD_CTX`. Only mutated through a uniquely referenced box.
+    private final class Context: @unchecked Sendable {
+        let pointer: OpaquePointer
+
+        init() {
+            // Allocation failure or a missing default provider: nothing a caller could handle.
+            guard let pointer = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context") }
+            self.pointer = pointer
+            guard EVP_DigestInit_ex(pointer, EVP_sha256(), nil) == 1 else {
+                fatalError("EVP_DigestInit_ex could not start SHA-256: is OpenSSL's default provider available?")
+            }
+        }
+
+        init(copying other: Context) {
+            guard let pointer = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context") }
+            self.pointer = pointer
+            precondition(EVP_MD_CTX_copy_ex(pointer, other.pointer) == 1, "EVP_MD_CTX_copy_ex failed")
+        }
+
+        deinit { EVP_MD_CTX_free(pointer) }
+    }
+
+    private var context = Context()
     private var finished = false
 
-    public init() {
-        Sodium.ensureInitialized()
-        let status = crypto_hash_sha256_init(&state)
-        // Cannot fail: it only writes the initial constants into the state.
-        precondition(status == 0, "crypto_hash_sha256_init failed")
+    public init() {}
+
+    private mutating func uniqueContext() -> OpaquePointer {
+        if !isKnownUniquelyReferenced(&context) { context = Context(copying: context) }
+        return context.pointer
     }
 
     /// Feeds `bytes` into the hash.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         precondition(!finished, "SHA256.update called after finalize()")
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        let status = crypto_hash_sha256_update(
-            &state, base.assumingMemoryBound(to: UInt8.self), UInt64(bytes.count))
-        precondition(status == 0, "crypto_hash_sha256_update failed")
+        // Cannot fail for an initialised SHA-256 context.
+        precondition(EVP_DigestUpdate(uniqueContext(), base, bytes.count) == 1, "EVP_DigestUpdate failed")
     }
 
     /// Feeds `bytes` into the hash.
@@ -45,8 +72,9 @@ public struct SHA256: Sendable {
         precondition(!finished, "SHA256.finalize called twice")
         finished = true
         var digest = [UInt8](repeating: 0, count: Self.byteCount)
-        let status = digest.withUnsafeMutableBufferPointer { crypto_hash_sha256_final(&state, $0.baseAddress!) }
-        precondition(status == 0, "crypto_hash_sha256_final failed")
+        var length: UInt32 = 0
+        let status = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(uniqueContext(), $0.baseAddress!, &length) }
+        precondition(status == 1 && length == UInt32(Self.byteCount), "EVP_DigestFinal_ex failed")
         return digest
     }
 

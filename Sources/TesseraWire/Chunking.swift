@@ -265,8 +265,9 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
         guard !finished else { return }
         finished = true
         if let expectedDigest, var hasher {
-            let actual = hasher.finalize()
+            // Dropped before finishing, so the hasher's context is not shared (and not duplicated).
             self.hasher = nil
+            let actual = hasher.finalize()
             guard actual == expectedDigest.bytes else {
                 throw WireError(
                     code: .digestMismatch,
