@@ -33,6 +33,24 @@ struct AggregationMathTests {
         #expect(close(try Aggregation.weightedMean([[100, 100], [3, 6]], weights: [0, 2]), [3, 6]))
     }
 
+    @Test("the finiteness scan finds the first infinity or NaN anywhere, and accepts every finite value")
+    func finitenessScan() {
+        let finite: [Float] = [0, -0, 1, -1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+            -.leastNormalMagnitude, 3.3e38, .leastNormalMagnitude / 2]
+        #expect(Aggregation.firstNonFiniteIndex(finite) == nil)
+        // Around the scan's block boundaries, and two bad values (the first one counts).
+        for index in [0, 1, 4095, 4096, 4097, 9999] {
+            for bad in [Float.infinity, -.infinity, .nan, -.nan, .signalingNaN] {
+                var vector = [Float](repeating: 0.25, count: 10_000)
+                vector[index] = bad
+                vector[9_999] = .nan
+                #expect(Aggregation.firstNonFiniteIndex(vector) == index)
+            }
+        }
+        let message = errorCode { _ = try Aggregation.weightedMean([[1, 2, 3], [4, .infinity, 6]], weights: [1, 1]) }
+        #expect(message == .nonFiniteValue)
+    }
+
     @Test("weighted mean refuses empty, ragged, non-finite and badly weighted input")
     func weightedMeanErrors() {
         #expect(errorCode { _ = try Aggregation.weightedMean([], weights: []) } == .emptyInput)

@@ -18,6 +18,11 @@ public enum Aggregation {
     ///   weights that sum to zero.
     public static func weightedMean(_ vectors: [[Float]], weights: [Double]) throws(AggregationError) -> [Float] {
         try checkVectors(vectors)
+        return try checkedWeightedMean(vectors, weights: weights)
+    }
+
+    /// ``weightedMean(_:weights:)`` of vectors already checked by ``checkVectors(_:labels:)``.
+    private static func checkedWeightedMean(_ vectors: [[Float]], weights: [Double]) throws(AggregationError) -> [Float] {
         guard weights.count == vectors.count else {
             throw AggregationError(
                 .mismatchedLengths, "Got \(vectors.count) vectors but \(weights.count) weights; give one weight per vector.")
@@ -29,11 +34,23 @@ public enum Aggregation {
         guard total > 0 else {
             throw AggregationError(.invalidWeight, "All \(weights.count) weights are zero, so there is nothing to average.")
         }
+        // Element-wise over buffers (no bounds checks, so the loops vectorise): on a 1M-parameter
+        // model with 10 updates this is the coordinator's aggregation step, on the round's
+        // critical path.
         var sum = [Double](repeating: 0, count: vectors[0].count)
-        for (vector, weight) in zip(vectors, weights) where weight > 0 {
-            for j in sum.indices { sum[j] += weight * Double(vector[j]) }
+        sum.withUnsafeMutableBufferPointer { sum in
+            for (vector, weight) in zip(vectors, weights) where weight > 0 {
+                vector.withUnsafeBufferPointer { vector in
+                    for j in 0..<sum.count { sum[j] += weight * Double(vector[j]) }
+                }
+            }
         }
-        return sum.map { Float($0 / total) }
+        return [Float](unsafeUninitializedCapacity: sum.count) { mean, initialized in
+            sum.withUnsafeBufferPointer { sum in
+                for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
+            }
+            initialized = sum.count
+        }
     }
 
     /// The sample-weighted mean update `Σ n_k Δ_k / Σ n_k` of a plaintext round (FedAvg's
@@ -45,7 +62,7 @@ public enum Aggregation {
                 .invalidWeight, "\(label(update.participant, fallback: "An update")) reports \(update.sampleCount) samples; "
                     + "sample counts cannot be negative.")
         }
-        return try weightedMean(updates.map(\.delta), weights: updates.map { Double($0.sampleCount) })
+        return try checkedWeightedMean(updates.map(\.delta), weights: updates.map { Double($0.sampleCount) })
     }
 
     /// The unweighted mean `Σ x_k / n` (Multi-Krum's average of the selected updates).
@@ -58,9 +75,14 @@ public enum Aggregation {
     /// aggregating.
     public static func serverStep(global: [Float], direction: [Float], learningRate: Double) throws(AggregationError) -> [Float] {
         try checkSameLength(global: global, update: direction)
-        var next = global
-        for j in next.indices { next[j] = Float(Double(global[j]) + learningRate * Double(direction[j])) }
-        return next
+        return [Float](unsafeUninitializedCapacity: global.count) { next, initialized in
+            global.withUnsafeBufferPointer { global in
+                direction.withUnsafeBufferPointer { direction in
+                    for j in 0..<global.count { next[j] = Float(Double(global[j]) + learningRate * Double(direction[j])) }
+                }
+            }
+            initialized = global.count
+        }
     }
 
     // MARK: - Input checks shared by every rule
@@ -87,10 +109,35 @@ public enum Aggregation {
 
     static func checkFinite(_ vector: [Float], what: String) throws(AggregationError) {
         guard !vector.isEmpty else { throw AggregationError(.emptyInput, "\(what) is an empty vector.") }
-        if let index = vector.firstIndex(where: { !$0.isFinite }) {
+        if let index = firstNonFiniteIndex(vector) {
             throw AggregationError(
                 .nonFiniteValue, "\(what) holds \(vector[index]) at coordinate \(index); local training probably diverged "
                     + "(lower the learning rate or set local_training.clip_norm).")
+        }
+    }
+
+    /// The index of the first infinity or NaN in `vector`, if any.
+    ///
+    /// Scans in blocks with integer arithmetic that the compiler vectorises: a value is not
+    /// finite exactly when its exponent bits are all ones, and adding one exponent step to those
+    /// bits then carries into the sign position. Only a block that has such a value is searched
+    /// again for the index.
+    static func firstNonFiniteIndex(_ vector: [Float]) -> Int? {
+        vector.withUnsafeBufferPointer { values in
+            values.withMemoryRebound(to: UInt32.self) { bits in
+                let block = 4096
+                var start = 0
+                while start < bits.count {
+                    let end = min(start + block, bits.count)
+                    var carry: UInt32 = 0
+                    for j in start..<end { carry |= (bits[j] & 0x7F80_0000) &+ 0x0080_0000 }
+                    if carry & 0x8000_0000 != 0 {
+                        return (start..<end).first { !values[$0].isFinite }
+                    }
+                    start = end
+                }
+                return nil
+            }
         }
     }
 

@@ -50,7 +50,7 @@ public final class LocalTrainer {
         }
         var delta = model.parameters
         for i in delta.indices { delta[i] -= global[i] }
-        guard delta.allSatisfy({ $0.isFinite }) else {
+        guard Aggregation.firstNonFiniteIndex(delta) == nil else {
             throw TrainingError("local training diverged (non-finite parameters); lower the learning rate or clip gradients")
         }
         return TrainingOutcome(
