@@ -49,34 +49,49 @@ public final class InMemoryModelStore: Sendable {
 ///
 /// A gRPC server stream's writes return before the bytes have left, so a handler that wrote
 /// the whole model would make this process hold it for every slow receiver. Instead, at most a
-/// window of bytes is sent and not yet credited back by the receiver. The windows of all
-/// fetches in progress share one budget (``maximumBytesInFlight``): a fetch gets what it asked
-/// for (``ModelFetchRequest/windowBytes``) while few run, and an equal share, but never less than
-/// one chunk, when many do. What the coordinator buffers for downloads therefore stays about
-/// the budget, not the number of participants times a window.
+/// window of bytes is sent and not yet credited back by the receiver
+/// (``ModelFetchRequest/windowBytes``), and fetches are admitted in arrival order while their
+/// windows fit in one budget (``maximumBytesInFlight``); the others wait for a running fetch
+/// to end. What the coordinator buffers for downloads is therefore the budget, whatever the
+/// number of participants, and the first sites to ask get the whole model first (they can
+/// train and upload while the others still download) instead of every site finishing last.
+/// A receiver whose window stays full for ``stallTimeout`` (it stopped crediting) loses its
+/// fetch, so it cannot keep a place in the budget from the others.
 public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     private let store: InMemoryModelStore
     private let chunker: ModelChunker
-    private let fetches = ActiveFetches()
+    private let admission: FetchAdmission
     public let maximumBytesInFlight: Int
+    public let stallTimeout: Duration
 
     public init(
         store: InMemoryModelStore, maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
-        maximumBytesInFlight: Int = 4 << 20
+        maximumBytesInFlight: Int = 4 << 20, stallTimeout: Duration = .seconds(30)
     ) {
         self.store = store
         self.chunker = ModelChunker(maximumChunkBytes: maximumChunkBytes)
-        self.maximumBytesInFlight = maximumBytesInFlight
-    }
-
-    /// The window a fetch asking for `requested` bytes gets now.
-    private func window(_ requested: Int) -> Int {
-        max(chunker.maximumChunkBytes, min(requested, maximumBytesInFlight / max(1, fetches.count)))
+        self.maximumBytesInFlight = max(chunker.maximumChunkBytes, maximumBytesInFlight)
+        self.admission = FetchAdmission(budget: self.maximumBytesInFlight)
+        self.stallTimeout = stallTimeout
     }
 
     public func fetchModel(
         request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>, response: RPCWriter<Tessera_V1_ModelChunk>,
         context: ServerContext
+    ) async throws {
+        let watch = StallWatch()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await serve(request, into: response, watch: watch) }
+            group.addTask { try await watch.run(timeout: stallTimeout) }
+            // The fetch ends, or the watch fires first (which cancels the fetch).
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func serve(
+        _ request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>, into response: RPCWriter<Tessera_V1_ModelChunk>,
+        watch: StallWatch
     ) async throws {
         var messages = request.makeAsyncIterator()
         guard let first = try await messages.next() else {
@@ -91,30 +106,127 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
         guard let parameters = store.parameters(for: fetch.digest) else {
             throw RPCError(code: .notFound, message: "no model with digest \(fetch.digest.hex) is held by this coordinator.")
         }
-        fetches.enter()
-        defer { fetches.leave() }
-        var credit = window(fetch.windowBytes)
+        let window = min(fetch.windowBytes, maximumBytesInFlight)
+        try await admission.acquire(window)
+        defer { admission.release(window) }
+        // Sent and not credited back yet.
+        var outstanding = 0
         for chunk in chunker.modelChunks(of: parameters, digest: fetch.digest) {
-            while credit < chunk.data.count {
+            while outstanding + chunk.data.count > window {
+                watch.arm()
                 // The receiver went away: nothing more to send.
                 guard let next = try await messages.next() else { return }
+                watch.disarm()
                 do {
-                    // Never more than the window in flight, whatever the receiver claims.
-                    credit = min(window(fetch.windowBytes), credit + (try ModelFetchRequest.credit(of: next)))
+                    // A credit beyond what is outstanding buys nothing: never more than the window in flight.
+                    outstanding -= min(outstanding, try ModelFetchRequest.credit(of: next))
                 } catch {
                     throw RPCError(code: .invalidArgument, message: error.description)
                 }
             }
             try await response.write(chunk)
-            credit -= chunk.data.count
+            outstanding += chunk.data.count
         }
     }
 }
 
-/// How many fetches are in progress.
-private final class ActiveFetches: Sendable {
-    private let value = Mutex(0)
-    var count: Int { value.withLock { $0 } }
-    func enter() { value.withLock { $0 += 1 } }
-    func leave() { value.withLock { $0 -= 1 } }
+/// Fetch admission: a fetch takes its window out of a byte budget before it sends anything and
+/// gives it back when it ends; fetches that do not fit wait, and are admitted strictly in
+/// arrival order (a large window is not overtaken forever by small ones).
+final class FetchAdmission: Sendable {
+    private struct Waiter {
+        let id: UInt64
+        let bytes: Int
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    private struct State {
+        var available: Int
+        var nextID: UInt64 = 0
+        var waiters: [Waiter] = []
+    }
+    private let state: Mutex<State>
+    let budget: Int
+
+    init(budget: Int) {
+        self.budget = max(1, budget)
+        state = Mutex(State(available: self.budget))
+    }
+
+    /// Takes `bytes` (at most the whole budget) once they are free and every earlier waiter has
+    /// been admitted. Throws `CancellationError` if the task is cancelled while waiting.
+    func acquire(_ bytes: Int) async throws {
+        let bytes = min(bytes, budget)
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let admitted: Bool? = state.withLock { state in
+                    if Task.isCancelled { return false }
+                    if state.waiters.isEmpty, state.available >= bytes {
+                        state.available -= bytes
+                        return true
+                    }
+                    state.waiters.append(Waiter(id: id, bytes: bytes, continuation: continuation))
+                    return nil
+                }
+                switch admitted {
+                case true?: continuation.resume()
+                case false?: continuation.resume(throwing: CancellationError())
+                case nil: break
+                }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state in
+                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
+            }
+            waiter?.continuation.resume(throwing: CancellationError())
+            // The head of the queue may have left: the next ones may fit now.
+            admitWaiters()
+        }
+    }
+
+    /// Gives back `bytes` taken by ``acquire(_:)``.
+    func release(_ bytes: Int) {
+        let bytes = min(bytes, budget)
+        state.withLock { $0.available += bytes }
+        admitWaiters()
+    }
+
+    private func admitWaiters() {
+        let admitted = state.withLock { state in
+            var admitted: [Waiter] = []
+            while let first = state.waiters.first, state.available >= first.bytes {
+                state.available -= first.bytes
+                admitted.append(state.waiters.removeFirst())
+            }
+            return admitted
+        }
+        for waiter in admitted { waiter.continuation.resume() }
+    }
+
+    /// Bytes of the budget not taken (for tests).
+    var available: Int { state.withLock { $0.available } }
+}
+
+/// Fires when a fetch has waited for credits longer than a timeout.
+private final class StallWatch: Sendable {
+    /// Since when the fetch waits for a credit (nil while it is sending).
+    private let waitingSince = Mutex<ContinuousClock.Instant?>(nil)
+
+    func arm() { waitingSince.withLock { $0 = .now } }
+    func disarm() { waitingSince.withLock { $0 = nil } }
+
+    /// Returns only by throwing: an RPC error when the fetch stalled, or cancellation.
+    func run(timeout: Duration) async throws {
+        while true {
+            try await Task.sleep(for: timeout / 4)
+            if let since = waitingSince.withLock({ $0 }), ContinuousClock.now - since >= timeout {
+                throw RPCError(
+                    code: .deadlineExceeded,
+                    message: "the model fetch sent no credit for \(timeout) with its window full; the fetch is ended so that others can use its share of the budget.")
+            }
+        }
+    }
 }

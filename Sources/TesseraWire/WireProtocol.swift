@@ -5,17 +5,22 @@ public enum WireProtocol {
     /// message (a new required field, a changed unit), not for additions older peers ignore.
     public static let version: UInt32 = 1
 
-    /// The default largest payload of one chunk (model, update or masked-input bytes): 64 KiB.
+    /// The default largest payload of one chunk (model, update or masked-input bytes): 63 KiB.
     ///
     /// A chunk is the unit every layer copies (TLS records, HTTP/2 frames, the gRPC deframer,
     /// protobuf, the reassembly buffer), so it is sized to stay in a core's L2 cache through all
     /// of those copies; and what a receiver buffers per sender is a few chunks, so it bounds the
     /// coordinator's memory per connected participant. Per-message overhead stays small (a
-    /// 1M-parameter model is 62 chunks).
-    public static let defaultChunkBytes = 1 << 16
+    /// 1M-parameter model is 63 chunks).
+    ///
+    /// 1 KiB short of 64 KiB on purpose: SwiftNIO rounds every buffer it allocates up to a power
+    /// of two, so a chunk message must leave room for its envelope (header, offsets; about 100
+    /// bytes plus the experiment id) inside 64 KiB. A 64 KiB payload made every serialized
+    /// chunk, gRPC frame and reassembly buffer a 128 KiB allocation.
+    public static let defaultChunkBytes = (1 << 16) - (1 << 10)
 
-    /// How many bytes of a model a receiver asks to have in flight while fetching it: 1 MiB
-    /// (16 chunks), enough to keep a long link busy. The receiver credits bytes back as it takes
+    /// How many bytes of a model a receiver asks to have in flight while fetching it: 16 chunks
+    /// (about 1 MiB), enough to keep a long link busy. The receiver credits bytes back as it takes
     /// chunks in (`FetchModel` is flow-controlled by the application), because gRPC's
     /// server-streaming writes are not paced by the network: the handler could queue a whole
     /// model in memory before a byte had left. The store grants less when many fetch at once.
@@ -23,7 +28,7 @@ public enum WireProtocol {
     /// the coordinator's peak RSS was 880 MB.
     public static let modelWindowBytes = 16 * defaultChunkBytes
 
-    /// The largest window a model store grants, whatever a receiver asks for: 1 MiB.
+    /// The largest window a model store grants, whatever a receiver asks for: 16 chunks.
     public static let maximumModelWindowBytes = 16 * defaultChunkBytes
 
     /// The default upper bound on a model or update a receiver accepts: 1 GiB (268M float32

@@ -1,8 +1,9 @@
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
+import Synchronization
 import Testing
-import TesseraRuntime
+@testable import TesseraRuntime
 import TesseraWire
 
 /// A model is fetched under the receiver's flow control: the store never has more than the
@@ -12,12 +13,14 @@ import TesseraWire
     static let chunkBytes = WireProtocol.defaultChunkBytes
 
     func withStore<Result: Sendable>(
+        budget: Int = 4 << 20, stallTimeout: Duration = .seconds(30),
         _ body: @Sendable (Tessera_V1_ModelStore.Client<InProcessTransport.Client>, ModelDigest) async throws -> Result
     ) async throws -> Result {
         let store = InMemoryModelStore()
         let digest = store.put(Self.parameters)
         let transport = InProcessTransport()
-        return try await withGRPCServer(transport: transport.server, services: [ModelStoreService(store: store)]) { _ in
+        let service = ModelStoreService(store: store, maximumBytesInFlight: budget, stallTimeout: stallTimeout)
+        return try await withGRPCServer(transport: transport.server, services: [service]) { _ in
             try await withGRPCClient(transport: transport.client) { client in
                 try await body(Tessera_V1_ModelStore.Client(wrapping: client), digest)
             }
@@ -107,4 +110,98 @@ import TesseraWire
         }
         #expect(codes == [.invalidArgument, .invalidArgument, .notFound])
     }
+
+    /// Fetches share one budget of bytes in flight: a fetch whose window does not fit waits,
+    /// sending nothing, until an earlier one ends; then it gets its whole window.
+    @Test func fetchesBeyondTheBudgetWaitForAnEarlierOneToEnd() async throws {
+        let clock = ContinuousClock()
+        let (first, third) = try await withStore(budget: 4 * Self.chunkBytes) { store, digest in
+            let request = Tessera_V1_FetchModelMessage.request(digest: digest, windowBytes: 2 * Self.chunkBytes)
+            // Two fetches take the whole budget and never credit; the first ends its request
+            // after 400 ms (noting when), and only then can the store end it.
+            async let first = store.fetchModel(
+                requestProducer: { writer in
+                    try await writer.write(request)
+                    try await Task.sleep(for: .milliseconds(400))
+                },
+                onResponse: { response in try await response.messages.reduce(0) { count, _ in count + 1 } })
+            let firstRequestEnded = clock.now + .milliseconds(400)
+            async let second = fetch(store, sending: [request], quiet: .milliseconds(900))
+            try await Task.sleep(for: .milliseconds(100))
+            let third = try await store.fetchModel(
+                requestProducer: { writer in
+                    try await writer.write(request)
+                    try await Task.sleep(for: .milliseconds(800))
+                },
+                onResponse: { response in
+                    var firstChunkAt: ContinuousClock.Instant?
+                    var count = 0
+                    for try await _ in response.messages {
+                        if firstChunkAt == nil { firstChunkAt = clock.now }
+                        count += 1
+                    }
+                    return (count, firstChunkAt, firstRequestEnded)
+                })
+            _ = try await second
+            return (try await first, third)
+        }
+        #expect(first == 2)
+        #expect(third.0 == 2)
+        // Admitted only after the first fetch's request ended (at the earliest 400 ms after it began).
+        #expect(try #require(third.1) >= third.2)
+    }
+
+    /// A receiver that keeps its window full without crediting loses the fetch, so that it
+    /// cannot hold its share of the budget from the others.
+    @Test func aFetchThatStopsCreditingIsEndedAfterTheStallTimeout() async throws {
+        let outcome: RPCError.Code? = try await withStore(stallTimeout: .milliseconds(200)) { store, digest in
+            do {
+                _ = try await fetch(
+                    store, sending: [.request(digest: digest, windowBytes: Self.chunkBytes)], quiet: .seconds(5))
+                return nil
+            } catch let error as RPCError {
+                return error.code
+            }
+        }
+        #expect(outcome == .deadlineExceeded)
+    }
+}
+
+/// The budget behind model fetches admits strictly in arrival order, and a waiter that is
+/// cancelled leaves the queue without taking anything.
+@Suite struct FetchAdmissionTests {
+    @Test func waitersAreAdmittedInOrderAndCancelledOnesLeave() async throws {
+        let admission = FetchAdmission(budget: 10)
+        try await admission.acquire(6)
+        let order = OrderLog()
+        // A big request first, then a small one that would fit now: it must not overtake.
+        let big = Task {
+            try await admission.acquire(8)
+            order.append("big")
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let small = Task {
+            try await admission.acquire(2)
+            order.append("small")
+        }
+        let cancelled = Task { try await admission.acquire(1) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(order.entries.isEmpty)
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        admission.release(6)
+        try await big.value
+        try await small.value
+        #expect(order.entries == ["big", "small"])
+        #expect(admission.available == 0)
+        admission.release(8)
+        admission.release(2)
+        #expect(admission.available == 10)
+    }
+}
+
+private final class OrderLog: Sendable {
+    private let storage = Mutex<[String]>([])
+    var entries: [String] { storage.withLock { $0 } }
+    func append(_ entry: String) { storage.withLock { $0.append(entry) } }
 }
