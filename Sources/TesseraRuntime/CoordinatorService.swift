@@ -26,14 +26,18 @@ import TesseraWire
 /// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last few versions;
 ///   under secure aggregation the machine keeps one running sum per round, and each masked
 ///   input is added to it as soon as its last chunk has been verified. At most
-///   ``uploadSlots`` uploads are in flight at once (as many model-sized vectors as fit in
-///   ``Configuration/uploadBufferBytes``, 16 MiB by default: 4 for a 1M-parameter model): a masked-input
-///   request is sent only when a slot is free (a participant uploads only when asked), and the
-///   stream of a participant that opens an upload without a slot (a plaintext update) is not
+///   ``uploadSlots`` masked inputs are in flight at once (as many model-sized vectors as fit in
+///   ``Configuration/uploadBufferBytes``, 16 MiB by default: 4 for a 1M-parameter model): a
+///   masked-input request is sent only when a slot is free (a participant uploads only when
+///   asked), and the stream of a participant that opens a masked input without a slot is not
 ///   read until one frees, so it waits in HTTP/2 flow control (a window of one chunk). A
 ///   slot-holder that makes no progress for ``Configuration/uploadStallTimeout`` is dropped.
 ///   Memory is therefore O(model), flat in the number of participants (measured by the runtime
-///   benchmark). Why not add each chunk to the sum directly: a participant that dropped out
+///   benchmark). Plaintext updates take no slot: a plaintext round keeps every update until it
+///   aggregates (robust rules need them all), so the buffer being assembled is the one kept, and
+///   holding uploads back would only serialise the network. A plaintext update announced in a
+///   secure round is refused at its first envelope, before anything is assembled.
+///   Why not add each chunk of a masked input to the sum directly: a participant that dropped out
 ///   half way through its upload would leave part of its masked input in the sum, and removing
 ///   it would need both its self-mask and its pairwise-mask secrets, which SecAgg never reveals
 ///   for the same participant.
@@ -65,13 +69,16 @@ public actor CoordinatorService {
         /// A session silent for this many heartbeat intervals is closed (UNAVAILABLE) and its site
         /// counted gone: a half-open connection must not hold a cohort slot until every deadline.
         public var missedHeartbeats: Int
-        /// Memory for chunked uploads (masked inputs, plaintext updates) being assembled: as many
-        /// uploads run at once as there are whole vectors of the model's size in it (at least
-        /// one). Each holds one such buffer until its last chunk. A trade-off, measured on the
+        /// Memory for masked inputs being assembled: as many run at once as there are whole
+        /// vectors of the model's size in it (at least one). Each holds one such buffer until its
+        /// last chunk. A trade-off, measured on the
         /// runtime benchmark (1M parameters): 16 MiB (4 uploads) gave secure rounds of 372–415 ms
         /// and a peak RSS ratio n = 100 / n = 10 of 1.5–1.65; 64 MiB (16 uploads) 349–372 ms and
         /// 1.7–1.8 (10 sites can use only 10 slots, 100 sites all 16).
         public var uploadBufferBytes: Int
+        /// The largest window of a model fetch (see ``ModelStoreService``); fetches are admitted
+        /// while four windows are in flight at once.
+        public var modelWindowBytes: Int
         /// Overrides the number of concurrent uploads that ``uploadBufferBytes`` gives.
         public var maximumConcurrentUploads: Int?
         /// An upload holding a slot that makes no progress for this long is abandoned: its
@@ -83,9 +90,10 @@ public actor CoordinatorService {
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
             missedHeartbeats: Int = 3, uploadBufferBytes: Int = 16 << 20, maximumConcurrentUploads: Int? = nil,
-            uploadStallTimeout: Duration = .seconds(30)
+            uploadStallTimeout: Duration = .seconds(30), modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes
         ) {
             self.uploadBufferBytes = uploadBufferBytes
+            self.modelWindowBytes = modelWindowBytes
             self.heartbeatInterval = heartbeatInterval
             self.maximumChunkBytes = maximumChunkBytes
             self.missedHeartbeats = max(1, missedHeartbeats)
@@ -177,7 +185,9 @@ public actor CoordinatorService {
     public nonisolated var services: [any RegistrableRPCService] {
         [
             ParticipantSessionService(coordinator: self),
-            ModelStoreService(store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes),
+            ModelStoreService(
+                store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
+                maximumWindowBytes: configuration.modelWindowBytes, maximumBytesInFlight: 4 * configuration.modelWindowBytes),
         ]
     }
 
@@ -616,7 +626,7 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                 group.addTask {
                     do {
                         for try await envelope in request.messages {
-                            if envelope.opensChunkedUpload { await coordinator.acquireUploadSlot(for: id) }
+                            if envelope.opensMaskedInput { await coordinator.acquireUploadSlot(for: id) }
                             await coordinator.receive(envelope, on: id)
                         }
                         return nil

@@ -257,9 +257,18 @@ public final class ParticipantClient: Sendable {
                 onResponse: { response in
                     defer { creditSink.finish() }
                     var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
+                    // Half the window the store granted (first chunk) is taken in before a
+                    // credit goes back; a store that grants nothing explicit gets one per chunk.
+                    var creditEvery = 0
+                    var uncredited = 0
                     for try await chunk in response.messages {
                         try assembler.append(chunk)
-                        if !assembler.isComplete { creditSink.yield(chunk.data.count) }
+                        if chunk.windowBytes > 0 { creditEvery = Int(clamping: chunk.windowBytes / 2) }
+                        uncredited += chunk.data.count
+                        if !assembler.isComplete, uncredited >= creditEvery {
+                            creditSink.yield(uncredited)
+                            uncredited = 0
+                        }
                     }
                     return try assembler.finish()
                 })

@@ -548,15 +548,12 @@ extension Tessera_V1_ParticipantEnvelope {
         if case .heartbeat? = body { true } else { false }
     }
 
-    /// `true` when this envelope opens a chunked upload: a `TrainingReport` that announces a
-    /// plaintext update, or the first `MaskedInputChunk` of a masked input. A receiver that
-    /// bounds how many uploads it assembles at once (the coordinator) reads this before
-    /// decoding, to decide whether to go on reading this stream now. It is a hint about the
-    /// bytes, not a check: the decoder still checks everything.
-    public var opensChunkedUpload: Bool {
+    /// `true` when this envelope opens a masked-input upload (its first `MaskedInputChunk`). The
+    /// coordinator assembles only a few masked inputs at once and reads this before decoding,
+    /// to decide whether to go on reading this stream now. It is a hint about the bytes, not a
+    /// check: the decoder still checks everything.
+    public var opensMaskedInput: Bool {
         switch body {
-        case .trainingReport(let report):
-            report.hasUpdateParameterCount
         case .secagg(let payload):
             if case .maskedInputChunk(let chunk) = payload.body { chunk.offsetWords == 0 } else { false }
         default:

@@ -20,15 +20,16 @@ public enum WireProtocol {
     public static let defaultChunkBytes = (1 << 16) - (1 << 10)
 
     /// How many bytes of a model a receiver asks to have in flight while fetching it: 16 chunks
-    /// (about 1 MiB), enough to keep a long link busy. The receiver credits bytes back as it takes
-    /// chunks in (`FetchModel` is flow-controlled by the application), because gRPC's
-    /// server-streaming writes are not paced by the network: the handler could queue a whole
-    /// model in memory before a byte had left. The store grants less when many fetch at once.
-    /// Measured on the runtime benchmark (4 MB model, 100 sites): fetched in one unpaced stream,
-    /// the coordinator's peak RSS was 880 MB.
+    /// (about 1 MiB), enough to keep a long link busy if the store grants it. The receiver
+    /// credits bytes back as it takes chunks in (`FetchModel` is flow-controlled by the
+    /// application), because gRPC's server-streaming writes are not paced by the network: the
+    /// handler could queue a whole model in memory before a byte had left. Measured on the
+    /// runtime benchmark (4 MB model, 100 sites): fetched in one unpaced stream, the
+    /// coordinator's peak RSS was 880 MB.
     public static let modelWindowBytes = 16 * defaultChunkBytes
 
-    /// The largest window a model store grants, whatever a receiver asks for: 16 chunks.
+    /// The largest window a model store grants, whatever a receiver asks for: 16 chunks. A
+    /// store may grant less (it says how much in the first chunk).
     public static let maximumModelWindowBytes = 16 * defaultChunkBytes
 
     /// The default upper bound on a model or update a receiver accepts: 1 GiB (268M float32

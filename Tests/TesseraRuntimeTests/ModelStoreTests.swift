@@ -9,7 +9,8 @@ import TesseraWire
 /// A model is fetched under the receiver's flow control: the store never has more than the
 /// fetch's window sent and not credited back, and refuses a fetch that does not open properly.
 @Suite struct ModelStoreTests {
-    static let parameters = (0..<100_003).map { Float($0 % 977) * 0.5 }
+    /// About 25 chunks: more than the largest window.
+    static let parameters = (0..<400_003).map { Float($0 % 977) * 0.5 }
     static let chunkBytes = WireProtocol.defaultChunkBytes
 
     func withStore<Result: Sendable>(
@@ -64,6 +65,22 @@ import TesseraWire
         #expect(model == Self.parameters)
     }
 
+    /// The first chunk says which window was granted: what was asked, within the store's
+    /// maximum; the later chunks carry 0.
+    @Test func theFirstChunkCarriesTheGrantedWindow() async throws {
+        let grants = try await withStore { store, digest in
+            var grants: [[UInt64]] = []
+            for asked in [2 * Self.chunkBytes, WireProtocol.maximumModelWindowBytes] {
+                let chunks = try await fetch(store, sending: [.request(digest: digest, windowBytes: asked)])
+                grants.append(chunks.map(\.windowBytes))
+            }
+            return grants
+        }
+        let maximum = UInt64(ModelStoreService.defaultMaximumWindowBytes)
+        #expect(grants[0] == [UInt64(2 * Self.chunkBytes), 0])
+        #expect(grants[1] == [maximum] + [UInt64](repeating: 0, count: Int(maximum) / Self.chunkBytes - 1))
+    }
+
     @Test func withoutCreditsTheStoreSendsOneWindowAndWaits() async throws {
         let chunks = try await withStore { store, digest in
             try await fetch(store, sending: [.request(digest: digest, windowBytes: 3 * Self.chunkBytes)])
@@ -115,10 +132,11 @@ import TesseraWire
     /// sending nothing, until an earlier one ends; then it gets its whole window.
     @Test func fetchesBeyondTheBudgetWaitForAnEarlierOneToEnd() async throws {
         let clock = ContinuousClock()
-        let (first, third) = try await withStore(budget: 4 * Self.chunkBytes) { store, digest in
-            let request = Tessera_V1_FetchModelMessage.request(digest: digest, windowBytes: 2 * Self.chunkBytes)
-            // Two fetches take the whole budget and never credit; the first ends its request
-            // after 400 ms (noting when), and only then can the store end it.
+        let window = ModelStoreService.defaultMaximumWindowBytes
+        let (first, second) = try await withStore(budget: window) { store, digest in
+            let request = Tessera_V1_FetchModelMessage.request(digest: digest, windowBytes: window)
+            // The first fetch takes the whole budget and never credits; it ends its request
+            // after 400 ms, and only then can the store end it.
             async let first = store.fetchModel(
                 requestProducer: { writer in
                     try await writer.write(request)
@@ -126,12 +144,11 @@ import TesseraWire
                 },
                 onResponse: { response in try await response.messages.reduce(0) { count, _ in count + 1 } })
             let firstRequestEnded = clock.now + .milliseconds(400)
-            async let second = fetch(store, sending: [request], quiet: .milliseconds(900))
             try await Task.sleep(for: .milliseconds(100))
-            let third = try await store.fetchModel(
+            let second = try await store.fetchModel(
                 requestProducer: { writer in
                     try await writer.write(request)
-                    try await Task.sleep(for: .milliseconds(800))
+                    try await Task.sleep(for: .milliseconds(700))
                 },
                 onResponse: { response in
                     var firstChunkAt: ContinuousClock.Instant?
@@ -142,13 +159,13 @@ import TesseraWire
                     }
                     return (count, firstChunkAt, firstRequestEnded)
                 })
-            _ = try await second
-            return (try await first, third)
+            return (try await first, second)
         }
-        #expect(first == 2)
-        #expect(third.0 == 2)
+        let chunksPerWindow = window / Self.chunkBytes
+        #expect(first == chunksPerWindow)
+        #expect(second.0 == chunksPerWindow)
         // Admitted only after the first fetch's request ended (at the earliest 400 ms after it began).
-        #expect(try #require(third.1) >= third.2)
+        #expect(try #require(second.1) >= second.2)
     }
 
     /// A receiver that keeps its window full without crediting loses the fetch, so that it

@@ -76,7 +76,8 @@ public nonisolated struct Tessera_V1_FetchModelRequest: Sendable {
   public var digest: String = String()
 
   /// How many bytes may be in flight (sent, not yet credited back). The server raises it to at
-  /// least one chunk and caps it at its own limit; 0 asks for the server's default.
+  /// least one chunk and caps it at its own limit (it says which in the first chunk); 0 asks for
+  /// the server's default.
   public var windowBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -108,6 +109,11 @@ public nonisolated struct Tessera_V1_ModelChunk: Sendable {
   public var totalBytes: UInt64 = 0
 
   public var data: Data = Data()
+
+  /// In the first chunk of a fetch only (0 in the others): the window the server granted, in
+  /// bytes. The receiver may take in up to half of it before it credits bytes back (fewer credit
+  /// messages); a receiver that sees 0 credits every chunk.
+  public var windowBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -217,7 +223,7 @@ nonisolated extension Tessera_V1_FetchModelRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Tessera_V1_ModelChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{1}offset\0\u{3}total_bytes\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}digest\0\u{1}offset\0\u{3}total_bytes\0\u{1}data\0\u{3}window_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -229,6 +235,7 @@ nonisolated extension Tessera_V1_ModelChunk: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.totalBytes) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.windowBytes) }()
       default: break
       }
     }
@@ -247,6 +254,9 @@ nonisolated extension Tessera_V1_ModelChunk: SwiftProtobuf.Message, SwiftProtobu
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 4)
     }
+    if self.windowBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.windowBytes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -255,6 +265,7 @@ nonisolated extension Tessera_V1_ModelChunk: SwiftProtobuf.Message, SwiftProtobu
     if lhs.offset != rhs.offset {return false}
     if lhs.totalBytes != rhs.totalBytes {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.windowBytes != rhs.windowBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
