@@ -8,7 +8,7 @@ import TesseraRuntime
 import TesseraSimulation
 import TesseraWire
 
-/// The coordinator assembles at most `maximumConcurrentUploads` uploads at once; the others
+/// The coordinator assembles at most `maximumConcurrentUploads` masked inputs at once; the others
 /// wait, unread, and a stalled upload does not keep them waiting for long.
 @Suite struct UploadSlotTests {
     /// As many uploads as model-sized vectors fit in the buffer, at least one, unless overridden.
@@ -46,6 +46,19 @@ import TesseraWire
         let parallel = try await run(slots: 6)
         #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= 6)
         #expect(parallel.finalModel == serial.finalModel)
+    }
+
+    /// Plaintext updates take no slot (a plaintext round keeps every update until it
+    /// aggregates, so holding them back would save nothing): with one slot, none is used.
+    @Test func plaintextUpdatesTakeNoSlot() async throws {
+        let experiment = try PreparedExperiment(
+            yaml: syntheticYAML(name: "plain-slots", participants: 5, rounds: 2, secure: false, evaluateEvery: 2))
+        let outcome = try await InProcessFederation.run(
+            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: 1), logger: testLogger())
+        #expect(outcome.completedRounds == 2)
+        #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 5 }, "\(outcome.records)")
+        #expect(outcome.peakConcurrentUploads == 0)
     }
 
     /// One site sends the first chunk of its masked input and then nothing more (heartbeats
