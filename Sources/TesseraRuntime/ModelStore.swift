@@ -63,7 +63,7 @@ public final class InMemoryModelStore: Sendable {
 /// largest burst it ever encrypted, and a fetch's first burst is its whole window. Measured on
 /// the runtime benchmark (4 MB model, loopback): windows of 16 chunks and a 4 MiB budget made the
 /// coordinator's peak RSS with 100 sites about 30 MB larger than the default 4 chunks and 1 MiB,
-/// for plain rounds about 10 ms faster. Raise it for sites behind long links.
+/// for plain rounds 10–15 ms faster. Raise it for sites behind long links.
 public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     private let store: InMemoryModelStore
     private let chunker: ModelChunker
