@@ -30,7 +30,7 @@ import TesseraWire
 ///   ``Configuration/uploadBufferBytes``, 16 MiB by default: 4 for a 1M-parameter model): a
 ///   masked-input request is sent only when a slot is free (a participant uploads only when
 ///   asked), and the stream of a participant that opens a masked input without a slot is not
-///   read until one frees, so it waits in HTTP/2 flow control (a window of one chunk). A
+///   read until one frees, so it waits in HTTP/2 flow control (a window of two chunks). A
 ///   slot-holder that makes no progress for ``Configuration/uploadStallTimeout`` is dropped.
 ///   Memory is therefore O(model), flat in the number of participants (measured by the runtime
 ///   benchmark). Plaintext updates take no slot: a plaintext round keeps every update until it
