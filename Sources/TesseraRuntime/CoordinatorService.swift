@@ -23,7 +23,7 @@ import TesseraWire
 /// - Checks: every envelope is checked by a per-stream `ParticipantEnvelopeDecoder` against the
 ///   round and stage the coordinator last asked of that site. Malformed, stale and replayed
 ///   envelopes are answered with a `Rejection` and never reach the machine; the round goes on.
-/// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last few versions;
+/// - Memory: models are served from an ``InMemoryModelStore`` that keeps the last two versions;
 ///   under secure aggregation the machine keeps one running sum per round, and each masked
 ///   input is added to it as soon as its last chunk has been verified. At most
 ///   ``uploadSlots`` masked inputs are in flight at once (as many model-sized vectors as fit in

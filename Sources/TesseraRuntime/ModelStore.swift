@@ -5,10 +5,13 @@ import TesseraWire
 
 /// The models a coordinator serves by digest, held in memory.
 ///
-/// Only the most recent ``capacity`` models are kept: tasks name the current global model (and
-/// evaluation the model just published), so older versions are never asked for by a correct
-/// participant, and the coordinator's memory stays a few models regardless of the round count.
-/// Used by the coordinator and by tests (a test double shipped as code).
+/// Only the most recent ``capacity`` models are kept, two by default: tasks name the current
+/// global model (training, and evaluation of the model just published), and the one before it
+/// serves a fetch still running when a round ends. Older versions are never asked for by a
+/// correct participant (the coordinator puts a version back if a task ever names one that was
+/// dropped), so the coordinator holds two models whatever the round count; with a 400 MB model,
+/// each version kept is 400 MB. Used by the coordinator and by tests (a test double shipped as
+/// code).
 public final class InMemoryModelStore: Sendable {
     private struct State {
         var models: [ModelDigest: [Float]] = [:]
@@ -17,7 +20,7 @@ public final class InMemoryModelStore: Sendable {
     private let state = Mutex(State())
     public let capacity: Int
 
-    public init(capacity: Int = 4) {
+    public init(capacity: Int = 2) {
         self.capacity = max(1, capacity)
     }
 
