@@ -291,12 +291,15 @@ public actor CoordinatorService {
         }
     }
 
-    private var uploadHolders: Int { connections.values.count { $0.uploadProgress != nil } }
+    /// How many connections hold an upload slot (have an `uploadProgress`).
+    private var uploadHolders = 0
 
     private func grantUploadSlot(to id: UInt64) {
-        connections[id]?.uploadProgress = .now
-        connections[id]?.uploadOpened = false
-        connections[id]?.lastSeen = .now
+        guard connections[id] != nil else { return }
+        if connections[id]!.uploadProgress == nil { uploadHolders += 1 }
+        connections[id]!.uploadProgress = .now
+        connections[id]!.uploadOpened = false
+        connections[id]!.lastSeen = .now
         peakConcurrentUploads = max(peakConcurrentUploads, uploadHolders)
     }
 
@@ -323,6 +326,7 @@ public actor CoordinatorService {
     private func releaseUploadSlot(_ id: UInt64) {
         guard connections[id]?.uploadProgress != nil else { return }
         connections[id]!.uploadProgress = nil
+        uploadHolders -= 1
         connections[id]!.uploadOpened = false
         grantFreedUploadSlots()
     }
@@ -350,11 +354,7 @@ public actor CoordinatorService {
     /// closed it); returns why the coordinator closed it, if it did.
     func disconnect(_ id: UInt64) -> CloseReason? {
         let reason = closeReasons.removeValue(forKey: id)
-        guard let connection = connections.removeValue(forKey: id) else { return reason }
-        connection.outbound.finish()
-        wakeUploadWaiter(id)
-        deferredMaskedInputRequests.removeAll { $0.id == id }
-        if connection.uploadProgress != nil { grantFreedUploadSlots() }
+        guard let connection = removeConnection(id) else { return reason }
         guard active[connection.site] == id else { return reason }
         active[connection.site] = nil
         logger.info("participant left", metadata: ["site": "\(connection.site)"])
@@ -447,12 +447,22 @@ public actor CoordinatorService {
     }
 
     private func close(_ id: UInt64, _ reason: CloseReason) {
-        guard let connection = connections.removeValue(forKey: id) else { return }
+        guard removeConnection(id) != nil else { return }
         closeReasons[id] = reason
+    }
+
+    /// Forgets stream `id`: its outbound sequence finishes, nothing of an upload waits for it
+    /// any more, and a slot it held passes on.
+    private func removeConnection(_ id: UInt64) -> Connection? {
+        guard let connection = connections.removeValue(forKey: id) else { return nil }
         connection.outbound.finish()
         wakeUploadWaiter(id)
         deferredMaskedInputRequests.removeAll { $0.id == id }
-        if connection.uploadProgress != nil { grantFreedUploadSlots() }
+        if connection.uploadProgress != nil {
+            uploadHolders -= 1
+            grantFreedUploadSlots()
+        }
+        return connection
     }
 
     private func closeAll() {
