@@ -222,7 +222,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         var round: Int
         var secAggRoundID: UInt64
         var sender: UInt32
-        var words: MaskedWords
+        /// Always present between chunks; taken out while a chunk is added.
+        var words: MaskedWords?
     }
     private var pendingUpdate: PendingUpdate?
     private var pendingMaskedInput: PendingMaskedInput?
@@ -417,9 +418,7 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                 }
             pending = PendingMaskedInput(round: round, secAggRoundID: chunk.secaggRoundID, sender: chunk.sender, words: words)
         }
-        let words = pending.words
-        pending.words = .streaming(StreamingChunkVerifier(fields: .maskedInputChunk))
-        switch consume words {
+        switch pending.words.take()! {
         case .assembling(var assembler):
             try assembler.append(chunk)
             guard assembler.isComplete else {
