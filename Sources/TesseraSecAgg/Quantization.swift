@@ -156,6 +156,9 @@ public struct QuantizationCodec: Sendable, Hashable {
                     out[index] = UInt32(truncatingIfNeeded: floor &+ up)
                 }
             }
+            // On a non-finite coordinate the loop stopped early and the result is thrown away:
+            // claim no element, since the rest was never written.
+            guard nonFinite == nil else { return }
             out[values.count] = weight
             initialised = values.count + 1
         }
