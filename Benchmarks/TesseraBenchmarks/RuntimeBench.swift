@@ -94,17 +94,18 @@ public enum RuntimeBenchmark {
             }
         }
 
+        let memoryRounds = 3
         reporter.note(
             "coordinator peak RSS: tessera-coordinator in its own process, secure aggregation, the same model, "
-                + "\(rounds) rounds; the sites run in this process")
+                + "\(memoryRounds) rounds; the sites run in this process")
         var peaks: [Int: Double] = [:]
         for n in [10, 100] {
-            let run = try await CoordinatorMemoryBenchmark.run(sites: n, inputs: inputs, classes: classes, rounds: 3)
+            let run = try await CoordinatorMemoryBenchmark.run(sites: n, inputs: inputs, classes: classes, rounds: memoryRounds)
             let megabytes = Double(run.peakBytes) / 1_048_576
             peaks[n] = megabytes
             reporter.figure(
                 "coordinator_rss_mb_n\(n)", megabytes, unit: "MiB",
-                label: "coordinator peak RSS, n = \(n) (3 rounds in \(String(format: "%.1f", run.seconds)) s)")
+                label: "coordinator peak RSS, n = \(n) (\(memoryRounds) rounds in \(String(format: "%.1f", run.seconds)) s)")
         }
         if let small = peaks[10], let large = peaks[100] {
             reporter.figure("coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
