@@ -326,10 +326,15 @@ public struct CoordinatorStateMachine: Sendable {
             context.reports[site] = report
             context.submitted.insert(site)
         case .secAgg(_, let secAggMessage):
-            guard var secure = context.secure, let index = context.index(of: site) else {
+            guard context.secure != nil, let index = context.index(of: site) else {
                 actions.append(.reject(site: site, reason: "secure-aggregation message in a plaintext round"))
                 return
             }
+            // The round's state is taken out of `phase` (put back below), so that the server's
+            // running sum has a single reference: adding a masked input into it then copies
+            // nothing. Copied, it cost a model-sized allocation and copy per masked input.
+            phase = .notStarted
+            var secure = context.secure.take()!
             do {
                 try secure.server.receive(secAggMessage, from: index)
                 context.submitted.insert(site)
@@ -408,7 +413,11 @@ public struct CoordinatorStateMachine: Sendable {
             finishEvaluation(context, now: now, into: &actions)
             return
         }
-        if var secure = context.secure {
+        if context.secure != nil {
+            // Taken out as in `receive`: unmasking works on the running sum in place. Every
+            // branch below sets `phase` again.
+            phase = .notStarted
+            var secure = context.secure.take()!
             let step: SecAggServer.Step
             do {
                 step = try secure.server.closeStage()
