@@ -98,6 +98,11 @@ extension CoordinatorService {
             config: .defaults { config in
                 config.http2.maxFrameSize = HTTP2Tuning.coordinatorMaximumFrameBytes
                 config.http2.targetWindowSize = HTTP2Tuning.coordinatorWindowBytes
+                // The transport's hook for an accepted connection, run once gRPC has set up its
+                // pipeline: the only place to reach TLS and HTTP/2 (see ConnectionBuffers).
+                config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+                    ConnectionBuffers.install(on: channel, maximumFrameBytes: HTTP2Tuning.coordinatorMaximumFrameBytes)
+                }
             })
         return try await withGRPCServer(transport: transport, services: services) { _ in
             let bound = try await transport.listeningAddress
