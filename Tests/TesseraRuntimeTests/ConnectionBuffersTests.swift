@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 @testable import TesseraRuntime
@@ -83,22 +84,51 @@ import Testing
         #expect(out.flatMap { $0 } == Array(bytes.prefix(24 + 109)))
     }
 
-    @Test func theAlignerFlushesEveryFlushBytesWritten() throws {
+    @Test func writesReachTLSInFlushedPiecesOfAtMostFlushBytes() throws {
         let channel = EmbeddedChannel(handler: HTTP2FrameAligner(maximumFrameBytes: 1 << 14, flushBytes: 10_000))
         var flushed: [Int] = []
+        var bytesOut: [UInt8] = []
         func drain() throws {
-            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { flushed.append(buffer.readableBytes) }
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
+                flushed.append(buffer.readableBytes)
+                bytesOut += buffer.readableBytesView
+            }
         }
-        for _ in 0..<3 { channel.write(ByteBuffer(repeating: 1, count: 4000), promise: nil) }
+        var bytesIn: [UInt8] = []
+        func write(_ count: Int) -> EventLoopFuture<Void> {
+            let bytes = (0..<count).map { UInt8(truncatingIfNeeded: bytesIn.count + $0 * 7) }
+            bytesIn += bytes
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            channel.write(ByteBuffer(bytes: bytes), promise: promise)
+            return promise.futureResult
+        }
+        _ = write(4000)
+        _ = write(4000)
         try drain()
-        // 12 000 bytes written reach the 10 000 bound at the third write: all three are flushed.
-        #expect(flushed == [4000, 4000, 4000])
-        channel.write(ByteBuffer(repeating: 2, count: 4000), promise: nil)
+        #expect(flushed.isEmpty, "8000 bytes are below the bound: not flushed yet")
+        let third = write(4000)
         try drain()
-        #expect(flushed.count == 3, "4000 bytes are below the bound: not flushed yet")
+        // The third write fills the bound with its first 2000 bytes: those are flushed with the
+        // first two writes, and its other 2000 wait.
+        #expect(flushed == [4000, 4000, 2000])
+        let large = write(25_000)
+        let completed = Mutex<[String]>([])
+        third.whenSuccess { completed.withLock { $0.append("third") } }
+        large.whenSuccess { completed.withLock { $0.append("large") } }
+        try drain()
+        // 2000 waiting + 8000, then 10 000, then 7000 that wait.
+        #expect(flushed == [4000, 4000, 2000, 2000, 8000, 10_000])
+        #expect(completed.withLock { $0 } == ["third"], "the large write's last piece is not sent yet")
+        _ = write(3000)  // 7000 + 3000 reaches the bound exactly: flushed
+        try drain()
+        #expect(flushed == [4000, 4000, 2000, 2000, 8000, 10_000, 7000, 3000])
+        #expect(completed.withLock { $0 } == ["third", "large"])
+        channel.write(ByteBuffer(repeating: 9, count: 10), promise: nil)
         channel.flush()
+        bytesIn += [UInt8](repeating: 9, count: 10)
         try drain()
-        #expect(flushed == [4000, 4000, 4000, 4000])
+        #expect(flushed.last == 10)
+        #expect(flushed.allSatisfy { $0 <= 10_000 } && bytesOut == bytesIn)
         _ = try channel.finish()
     }
 
