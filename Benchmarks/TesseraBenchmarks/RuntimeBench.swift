@@ -109,6 +109,11 @@ public enum RuntimeBenchmark {
         }
         if let small = peaks[10], let large = peaks[100] {
             reporter.figure("coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
+            // The ratio also moves with what does not depend on n (binary, model copies, malloc's
+            // arenas); the slope is the cost of one more site alone.
+            reporter.figure(
+                "coordinator_rss_kb_per_site", (large - small) * 1024 / 90, unit: "KiB",
+                label: "  peak RSS per site added, (n = 100 − n = 10) / 90")
         }
     }
 

@@ -63,11 +63,11 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
 /// keeps its memory flat in the number of participants (the runtime benchmark measures it);
 /// the participant's favour throughput, since it has one connection.
 enum HTTP2Tuning {
-    /// The largest frame participants may send: the default. The frame decoder keeps a buffer
-    /// as large as the largest frame it has seen, per connection. A trade-off, measured on the
-    /// runtime benchmark: frames that hold a whole chunk (128 KiB) made rounds about 20 % faster
-    /// (plain 346 ms, secure 409–424 ms against 397–439 and 516–525) but the coordinator's
-    /// peak RSS with 100 sites about 28 MB larger (ratio to 10 sites 1.7–1.8 against 1.4–1.5).
+    /// The largest frame participants may send: the default. With ``ConnectionBuffers`` the
+    /// frame decoder gets whole frames, so its buffer per connection follows the frame size. A
+    /// trade-off, measured on the runtime benchmark: 64 KiB frames made rounds about 10 % faster
+    /// (plain 166–181 ms, secure 249–271 ms against 186 and 289) but the coordinator's peak RSS
+    /// with 100 sites about 20 MB larger (162–166 MB against 139–146); 32 KiB frames cost 7 MB.
     static let coordinatorMaximumFrameBytes = 1 << 14
     /// The coordinator's flow-control window per stream: how much a participant may have in
     /// flight to it: two chunk messages (128 KiB). It bounds what the coordinator buffers for a
