@@ -29,7 +29,7 @@ import NIOSSL
 ///   99–115 MB throughout;
 /// - the price, in rounds with 10 sites (medians of alternating runs): plain 187 ms against 174
 ///   without, secure 285 against 274. It is in the smaller reads, slices and flushes: the
-///   aligner alone, with 64 KiB of each, measured 173 ms.
+///   aligner alone, with 64 KiB of each, measured 171 ms.
 enum ConnectionBuffers {
     /// The largest read from a participant's socket.
     static let readBytes = 16 << 10
