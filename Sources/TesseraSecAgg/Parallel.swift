@@ -92,11 +92,8 @@ enum SecAggParallel {
         let failure = sum.withUnsafeMutableBufferPointer { result in
             let buffers = WorkerBuffers(result: result, scratch: scratch, length: d)
             let failure = forEachPiece(count: batches, workers: workers) { (batch, worker) throws(SecAggError) in
-                let range = (batch * batchSize)..<min(tasks.count, (batch + 1) * batchSize)
-                var seeds: [SecretBytes] = []
-                seeds.reserveCapacity(range.count)
-                for task in tasks[range] { seeds.append(try seed(of: task, roundID: roundID)) }
-                try addMasks(seeds, signs: tasks[range].map(\.sign), into: buffers.accumulator(for: worker), at: 0, roundID)
+                let masks = try Self.batch(batch, of: tasks, roundID: roundID)
+                try addMasks(masks, into: buffers.accumulator(for: worker), at: 0, roundID)
             }
             for worker in 1..<workers {
                 addWords(result, UnsafeBufferPointer(buffers.accumulator(for: worker)))
@@ -110,8 +107,7 @@ enum SecAggParallel {
         _ tasks: [MaskTask], from sum: inout [UInt32], roundID: UInt64, workers: Int
     ) throws(SecAggError) {
         let d = sum.count
-        let seeds = try derivedSeeds(tasks, roundID: roundID, workers: workers)
-        let signs = tasks.map(\.sign)
+        let batches = try allBatches(of: tasks, roundID: roundID, workers: workers)
         // A few ranges per worker for balance, none shorter than the minimum.
         let ranges = max(1, min(workers * 4, d / minimumRangeWords))
         let rangeWords = (d + ranges - 1) / ranges
@@ -120,23 +116,50 @@ enum SecAggParallel {
             return forEachPiece(count: ranges, workers: workers) { (range, _) throws(SecAggError) in
                 let start = range * rangeWords
                 let words = UnsafeMutableBufferPointer(rebasing: buffers.result[start..<min(d, start + rangeWords)])
-                for batch in stride(from: 0, to: seeds.count, by: batchSize) {
-                    let end = min(seeds.count, batch + batchSize)
-                    try addMasks(Array(seeds[batch..<end]), signs: Array(signs[batch..<end]), into: words, at: start, roundID)
-                }
+                for masks in batches { try addMasks(masks, into: words, at: start, roundID) }
             }
         }
         if let failure { throw failure }
     }
 
-    /// Adds the masks of `seeds` (with their signs) into `accumulator`, which holds the words
-    /// from `offset` on.
+    /// The seeds and signs of one batch of tasks.
+    private struct MaskBatch: Sendable {
+        var seeds: [SecretBytes]
+        var signs: [MaskPRG.Sign]
+    }
+
+    /// Batch `index` of `tasks`, its pairs' seeds derived.
+    private static func batch(_ index: Int, of tasks: [MaskTask], roundID: UInt64) throws(SecAggError) -> MaskBatch {
+        let range = (index * batchSize)..<min(tasks.count, (index + 1) * batchSize)
+        var batch = MaskBatch(seeds: [], signs: [])
+        batch.seeds.reserveCapacity(range.count)
+        batch.signs.reserveCapacity(range.count)
+        for task in tasks[range] {
+            batch.seeds.append(try seed(of: task, roundID: roundID))
+            batch.signs.append(task.sign)
+        }
+        return batch
+    }
+
+    /// Every batch of `tasks`, the pairs' X25519 computed on `workers` threads.
+    private static func allBatches(of tasks: [MaskTask], roundID: UInt64, workers: Int) throws(SecAggError) -> [MaskBatch] {
+        let count = (tasks.count + batchSize - 1) / batchSize
+        let batches = Mutex<[MaskBatch?]>(Array(repeating: nil, count: count))
+        let failure = forEachPiece(count: count, workers: workers) { (index, _) throws(SecAggError) in
+            let batch = try Self.batch(index, of: tasks, roundID: roundID)
+            batches.withLock { $0[index] = batch }
+        }
+        if let failure { throw failure }
+        return batches.withLock { $0.map { $0! } }
+    }
+
+    /// Adds a batch's masks (with their signs) into `accumulator`, which holds the words from
+    /// `offset` on.
     private static func addMasks(
-        _ seeds: [SecretBytes], signs: [MaskPRG.Sign], into accumulator: UnsafeMutableBufferPointer<UInt32>, at offset: Int,
-        _ roundID: UInt64
+        _ masks: MaskBatch, into accumulator: UnsafeMutableBufferPointer<UInt32>, at offset: Int, _ roundID: UInt64
     ) throws(SecAggError) {
         do {
-            try MaskPRG.add(seeds: seeds, signs: signs, into: accumulator, startingAt: offset)
+            try MaskPRG.add(seeds: masks.seeds, signs: masks.signs, into: accumulator, startingAt: offset)
         } catch {
             throw SecAggError(
                 code: .reconstructionFailed, message: "Mask expansion failed during unmasking.", stage: .unmasking,
@@ -169,25 +192,6 @@ enum SecAggParallel {
             DispatchQueue.concurrentPerform(iterations: workers) { work($0) }
         }
         return failure.withLock { $0 }
-    }
-
-    /// Every task's mask seed, the pairs' X25519 computed on `workers` threads.
-    private static func derivedSeeds(
-        _ tasks: [MaskTask], roundID: UInt64, workers: Int
-    ) throws(SecAggError) -> [SecretBytes] {
-        let batches = (tasks.count + batchSize - 1) / batchSize
-        let seeds = Mutex<[SecretBytes?]>(Array(repeating: nil, count: tasks.count))
-        let failure = forEachPiece(count: batches, workers: workers) { (batch, _) throws(SecAggError) in
-            let range = (batch * batchSize)..<min(tasks.count, (batch + 1) * batchSize)
-            var derived: [SecretBytes] = []
-            derived.reserveCapacity(range.count)
-            for task in tasks[range] { derived.append(try seed(of: task, roundID: roundID)) }
-            seeds.withLock { all in
-                for (index, seed) in zip(range, derived) { all[index] = seed }
-            }
-        }
-        if let failure { throw failure }
-        return seeds.withLock { $0.map { $0! } }
     }
 
     /// The result and the workers' private accumulators. `@unchecked Sendable` is sound because
