@@ -156,7 +156,13 @@ let package = Package(
             name: "TesseraBenchmarks",
             dependencies: [
                 "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraRuntime",
-                "TesseraPKI", .product(name: "Logging", package: "swift-log"),
+                "TesseraPKI", "TesseraWire", .product(name: "Logging", package: "swift-log"),
+                // The runtime benchmark's references: the TLS stack alone, and gRPC's transport alone.
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Benchmarks/TesseraBenchmarks",
             swiftSettings: swiftSettings

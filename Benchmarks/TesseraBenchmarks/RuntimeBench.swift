@@ -4,6 +4,7 @@ import TesseraData
 import TesseraFederation
 import TesseraRuntime
 import TesseraTensor
+import TesseraWire
 
 /// The networked runtime's benchmark: one federation of 10 sites over HTTP/2 + mTLS on
 /// 127.0.0.1 (throwaway CA), with a 1M-parameter model and training reduced to one step on
@@ -12,6 +13,9 @@ import TesseraTensor
 ///
 /// Then the coordinator's peak RSS for n = 10 and n = 100 sites, with the coordinator in a
 /// process of its own (``CoordinatorMemoryBenchmark``).
+///
+/// References in the same run: the same federation over gRPC's in-process transport, and the
+/// TLS stack alone moving a round's bytes (``TLSTransferBound``).
 public enum RuntimeBenchmark {
     public static func run(reporter: BenchReporter, quick: Bool) async throws {
         reporter.section("Networked runtime (10 sites, HTTP/2 + mTLS on 127.0.0.1)")
@@ -92,6 +96,30 @@ public enum RuntimeBenchmark {
                     key.replacingOccurrences(of: "_ms", with: "_network_share"), 1 - round / network, unit: "",
                     label: "  share of the loopback round spent in TLS + HTTP/2 + sockets")
             }
+        }
+
+        // Physical references, same run: the TLS stack under gRPC (NIOSSL, mTLS, the same event
+        // loops) moving one plain round's bytes — the model to every site and an update back from
+        // each — with nothing above it; then gRPC's HTTP/2 transport on top of it, still with
+        // nothing of ours. Between them they split the plain round's time into the transport's
+        // share and the runtime's own (protobuf, chunk checks, reassembly, digests, the round).
+        let roundBytes = 2 * sites * initial.count * 4
+        let bound = median(try await TLSTransferBound.run(sites: sites, bytes: initial.count * 4, rounds: rounds)) * 1000
+        reporter.figure(
+            "round_tls_bound_ms", bound, unit: "ms",
+            label: "reference: mTLS alone moving a plain round's \(String(format: "%.0f", Double(roundBytes) / 1e6)) MB over 127.0.0.1")
+        if let plain = medians["round_plain_ms"] {
+            reporter.figure("round_plain_vs_tls_bound", plain / bound, unit: "×", label: "  plain round / that bound")
+        }
+
+        let grpcBound = median(
+            try await GRPCTransferBound.run(
+                sites: sites, bytes: initial.count * 4, chunkBytes: WireProtocol.defaultChunkBytes, rounds: rounds)) * 1000
+        reporter.figure(
+            "round_grpc_bound_ms", grpcBound, unit: "ms",
+            label: "reference: gRPC over HTTP/2 + mTLS alone moving the same bytes in chunk-sized messages")
+        if let plain = medians["round_plain_ms"] {
+            reporter.figure("round_plain_vs_grpc_bound", plain / grpcBound, unit: "×", label: "  plain round / that bound")
         }
 
         let memoryRounds = 3

@@ -1,0 +1,220 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+import TesseraPKI
+import TesseraRuntime
+
+/// A second reference for the runtime benchmark's round time: grpc-swift's HTTP/2 transport
+/// over mTLS (the runtime's transport and TLS settings) moving one plain round's bytes in
+/// chunk-sized messages of raw bytes, and nothing else: no protobuf, no envelopes or checks, no
+/// reassembly, digests, training or aggregation.
+///
+/// Both ends use HTTP/2's largest frames and 8 MiB windows, the most favourable settings measured
+/// (2 cores, 10 sites, a 4 MB model, medians of 8 rounds): 92–97 ms. Frames of 16 KiB with a
+/// 128 KiB window (the coordinator's) or 64 KiB with 1 MiB gave 92–106 ms; gRPC's defaults (a
+/// 64 KiB window at the server) 113–147 ms.
+///
+/// Each site keeps one bidirectional stream open. A round: the server writes `bytes` to every
+/// stream in `chunkBytes` messages; each site, once it has all of them, writes as many bytes
+/// back in the same messages; the round ends when the server has every upload. The first round
+/// is not timed.
+enum GRPCTransferBound {
+    static func run(sites: Int, bytes: Int, chunkBytes: Int, rounds: Int) async throws -> [Double] {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-grpc-bound-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let caDirectory = root.appendingPathComponent("ca")
+        let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
+        let serverIdentity = root.appendingPathComponent("coordinator")
+        _ = try ca.issueCoordinator(hosts: ["127.0.0.1"], to: serverIdentity, validityDays: 1)
+        let siteIdentity = root.appendingPathComponent("site")
+        _ = try ca.issue(site: "site", to: siteIdentity, validityDays: 1)
+
+        // HTTP/2's largest frame (2^24 − 1 bytes).
+        let largestFrame = (1 << 24) - 1
+        let chunks = stride(from: 0, to: bytes, by: chunkBytes).map { [UInt8](repeating: 0x5A, count: min(chunkBytes, bytes - $0)) }
+        let hub = RoundHub(sites: sites, bytes: bytes)
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: "127.0.0.1", port: 0),
+            transportSecurity: FederationTLS.server(
+                identityDirectory: serverIdentity, caCertificate: caDirectory.appendingPathComponent(FederationCA.certificateFileName)),
+            config: .defaults { config in
+                config.http2.maxFrameSize = largestFrame
+                config.http2.targetWindowSize = 8 << 20
+            })
+        return try await withGRPCServer(transport: transport, services: [BroadcastService(hub: hub, chunks: chunks)]) { _ in
+            let bound = try await transport.listeningAddress
+            guard let port = bound.ipv4?.port else { throw BenchmarkError("the gRPC bound's listener has no port") }
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<sites {
+                    group.addTask {
+                        let client = try HTTP2ClientTransport.Posix(
+                            target: .ipv4(address: "127.0.0.1", port: port),
+                            transportSecurity: FederationTLS.client(identityDirectory: siteIdentity),
+                            config: .defaults { config in
+                                config.http2.maxFrameSize = largestFrame
+                                config.http2.targetWindowSize = 8 << 20
+                            })
+                        try await withGRPCClient(transport: client) { client in
+                            try await Self.site(client, chunks: chunks, bytes: bytes)
+                        }
+                    }
+                }
+                await hub.waitForSites()
+                var seconds: [Double] = []
+                for round in 0..<rounds {
+                    let start = ContinuousClock.now
+                    await hub.runRound()
+                    let elapsed = ContinuousClock.now - start
+                    if round > 0 { seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+                }
+                // Ending the server's streams ends every RPC, then the clients.
+                hub.finish()
+                try await group.waitForAll()
+                return seconds
+            }
+        }
+    }
+
+    static let method = MethodDescriptor(fullyQualifiedService: "tessera.bench.Broadcast", method: "Round")
+
+    /// A site: counts what arrives and sends a whole payload back for every whole payload received.
+    private static func site(_ client: GRPCClient<HTTP2ClientTransport.Posix>, chunks: [[UInt8]], bytes: Int) async throws {
+        let (uploads, uploadSink) = AsyncStream.makeStream(of: Void.self)
+        let request = StreamingClientRequest<[UInt8]>(producer: { writer in
+            for await _ in uploads {
+                for chunk in chunks { try await writer.write(chunk) }
+            }
+        })
+        try await client.bidirectionalStreaming(
+            request: request, descriptor: method, serializer: RawBytes(), deserializer: ByteCount(), options: .defaults
+        ) { response in
+            defer { uploadSink.finish() }
+            var received = 0
+            for try await count in response.messages {
+                received += count
+
+                while received >= bytes {
+                    received -= bytes
+                    uploadSink.yield()
+                }
+            }
+        }
+    }
+}
+
+/// Starts rounds on every connected stream and waits for every upload.
+private final class RoundHub: Sendable {
+    private struct State {
+        var streams: [AsyncStream<Void>.Continuation] = []
+        var siteWaiters: [CheckedContinuation<Void, Never>] = []
+        var uploadsLeft = 0
+        var roundWaiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+    let sites: Int
+    let bytes: Int
+
+    init(sites: Int, bytes: Int) {
+        self.sites = sites
+        self.bytes = bytes
+    }
+
+    func connect() -> AsyncStream<Void> {
+        let (rounds, continuation) = AsyncStream.makeStream(of: Void.self)
+        state.withLock { $0.streams.append(continuation) }
+        resumeSiteWaitersIfReady()
+        return rounds
+    }
+
+    private func resumeSiteWaitersIfReady() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard state.streams.count >= sites else { return [] }
+            defer { state.siteWaiters = [] }
+            return state.siteWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func waitForSites() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if state.streams.count >= sites { return true }
+                state.siteWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func runRound() async {
+        await withCheckedContinuation { continuation in
+            let streams = state.withLock { state in
+                state.uploadsLeft = state.streams.count
+                state.roundWaiter = continuation
+                return state.streams
+            }
+            for stream in streams { stream.yield() }
+        }
+    }
+
+    func finish() {
+        for stream in state.withLock({ $0.streams }) { stream.finish() }
+    }
+
+    func uploaded() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.uploadsLeft -= 1
+            guard state.uploadsLeft == 0 else { return nil }
+            defer { state.roundWaiter = nil }
+            return state.roundWaiter
+        }
+        waiter?.resume()
+    }
+}
+
+private struct BroadcastService: RegistrableRPCService {
+    let hub: RoundHub
+    let chunks: [[UInt8]]
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        let hub = hub
+        let chunks = chunks
+        router.registerHandler(
+            forMethod: GRPCTransferBound.method, deserializer: ByteCount(), serializer: RawBytes()
+        ) { request, _ in
+            let rounds = hub.connect()
+            return StreamingServerResponse { writer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        var received = 0
+                        for try await count in request.messages {
+                            received += count
+                            while received >= hub.bytes {
+                                received -= hub.bytes
+                                hub.uploaded()
+                            }
+                        }
+                    }
+                    for await _ in rounds {
+                        for chunk in chunks { try await writer.write(chunk) }
+                    }
+                    group.cancelAll()
+                }
+                return [:]
+            }
+        }
+    }
+}
+
+/// Messages are raw bytes: serialising copies them into the transport's buffer once.
+private struct RawBytes: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
+
+/// Receiving only counts the bytes.
+private struct ByteCount: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Int {
+        serializedMessageBytes.withUnsafeBytes { $0.count }
+    }
+}
