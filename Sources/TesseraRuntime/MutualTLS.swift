@@ -37,7 +37,14 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
             throw TesseraRuntimeError(.unauthenticated, "the peer presented no client certificate; sessions require mTLS.")
         }
         do {
-            return try await validator.validate(leaf: certificate)
+            // In a child task: path validation's async frames take about 36 KB, and a task keeps
+            // the memory its frames once took until it ends, which for the session's task is the
+            // session's whole life (3.6 MB with 100 sites, heaptrack on the runtime benchmark).
+            let validator = validator
+            return try await withThrowingTaskGroup(of: SiteID.self) { group in
+                group.addTask { try await validator.validate(leaf: certificate) }
+                return try await group.next()!
+            }
         } catch {
             throw TesseraRuntimeError(.unauthenticated, "the client certificate was refused: \(error)")
         }

@@ -33,7 +33,8 @@ import Testing
     /// Feeds `bytes` to a channel with an aligner, cut at `cuts`, and returns the buffers it
     /// passed on.
     static func align(_ bytes: [UInt8], cutAt cuts: [Int], maximumFrameBytes: Int = 1 << 14) throws -> [[UInt8]] {
-        let channel = EmbeddedChannel(handler: HTTP2FrameAligner(maximumFrameBytes: maximumFrameBytes, flushBytes: 1 << 15))
+        let channel = EmbeddedChannel(
+            handler: HTTP2FrameAligner(maximumFrameBytes: maximumFrameBytes, flushBytes: 1 << 15))
         var start = 0
         for end in cuts + [bytes.count] where end > start {
             try channel.writeInbound(ByteBuffer(bytes: bytes[start..<end]))
@@ -132,26 +133,90 @@ import Testing
         _ = try channel.finish()
     }
 
-    /// Records reads and read-completes in order.
+    /// Records reads (with their bytes) and read-completes in order.
     final class Recorder: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         var events: [String] = []
+        var bytes: [UInt8] = []
+        /// Where each group of reads between two read-completes ended, as offsets into `bytes`.
+        var groupEnds: [Int] = []
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            events.append("read \(unwrapInboundIn(data).readableBytes)")
+            let buffer = unwrapInboundIn(data)
+            events.append("read \(buffer.readableBytes)")
+            bytes += buffer.readableBytesView
         }
-        func channelReadComplete(context: ChannelHandlerContext) { events.append("complete") }
+        func channelReadComplete(context: ChannelHandlerContext) {
+            events.append("complete")
+            groupEnds.append(bytes.count)
+        }
     }
 
-    @Test func theSlicerCutsReadsAndCompletesEachSlice() throws {
+    /// TLS records (application data, TLS 1.2 on the wire) with bodies of the given lengths,
+    /// each byte derived from its position; and where each record ends.
+    static func records(bodies: [Int]) -> (bytes: [UInt8], ends: [Int]) {
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        for (index, length) in bodies.enumerated() {
+            bytes += [0x17, 0x03, 0x03, UInt8(length >> 8), UInt8(length & 0xFF)]
+            bytes += (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ index) }
+            ends.append(bytes.count)
+        }
+        return (bytes, ends)
+    }
+
+    /// Feeds `bytes` through a slicer, cut at `cuts`, with a read-complete after every
+    /// `readsPerPass` reads and after the last, as a channel does.
+    static func slice(_ bytes: [UInt8], cutAt cuts: [Int], readsPerPass: Int = 1) throws -> Recorder {
         let recorder = Recorder()
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandlers([CiphertextSlicer(sliceBytes: 1000), recorder])
-        let bytes = (0..<2500).map { UInt8(truncatingIfNeeded: $0) }
-        channel.pipeline.fireChannelRead(NIOAny(ByteBuffer(bytes: bytes)))
-        channel.pipeline.fireChannelReadComplete()
-        channel.pipeline.fireChannelRead(NIOAny(ByteBuffer(bytes: bytes.prefix(1000))))
-        channel.pipeline.fireChannelReadComplete()
-        #expect(recorder.events == ["read 1000", "complete", "read 1000", "complete", "read 500", "complete", "read 1000", "complete"])
+        try channel.pipeline.syncOperations.addHandlers([CiphertextSlicer(), recorder])
+        var start = 0
+        var reads = 0
+        for end in cuts + [bytes.count] where end > start {
+            channel.pipeline.fireChannelRead(ByteBuffer(bytes: bytes[start..<end]))
+            reads += 1
+            if reads % readsPerPass == 0 || end == bytes.count { channel.pipeline.fireChannelReadComplete() }
+            start = end
+        }
         _ = try channel.finish()
+        return recorder
+    }
+
+    @Test func theSlicerCompletesEveryRecordAndNeverPassesTwoInOneGroup() throws {
+        let (bytes, ends) = Self.records(bodies: [16_406, 3, 16_406, 0, 120, 16_384, 1, 9_000])
+        var rng = SystemRandomNumberGenerator()
+        let cutSets: [[Int]] = [
+            [],  // all at once
+            Array(1..<40) + [16_411, 16_412, 16_413],  // byte by byte through the first header, headers split
+            Array(stride(from: 8192, to: bytes.count, by: 8192)),
+            Array(stride(from: 3, to: bytes.count, by: 16_384)),
+            ends.dropLast(),  // reads that end exactly where records end
+            (0..<30).map { _ in Int.random(in: 1..<bytes.count, using: &rng) }.sorted(),
+        ]
+        for cuts in cutSets {
+            for readsPerPass in [1, 2, 3] {
+                let recorder = try Self.slice(bytes, cutAt: cuts, readsPerPass: readsPerPass)
+                #expect(recorder.bytes == bytes, "cuts \(cuts.prefix(8))…")
+                // Every record's end is followed by a read-complete before any byte of the next one.
+                #expect(Set(ends).isSubset(of: Set(recorder.groupEnds)), "cuts \(cuts.prefix(8))…")
+                // No group between two read-completes holds the end of two records.
+                var start = 0
+                for end in recorder.groupEnds {
+                    #expect(ends.filter { $0 > start && $0 <= end }.count <= 1, "group \(start)..<\(end)")
+                    start = end
+                }
+            }
+        }
+    }
+
+    @Test func theSlicerPassesEachRecordWholeWhenItArrivesWhole() throws {
+        let (bytes, _) = Self.records(bodies: [100, 50])
+        // Both records and the header of a third in one read, then the third's body.
+        let third = Self.records(bodies: [0, 0, 10]).bytes.suffix(15)
+        let recorder = try Self.slice(bytes + third, cutAt: [bytes.count + 5])
+        #expect(
+            recorder.events == [
+                "read 105", "complete", "read 55", "complete", "read 5", "complete", "read 10", "complete",
+            ])
     }
 }
