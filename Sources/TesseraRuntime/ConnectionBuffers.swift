@@ -24,11 +24,14 @@ import NIOSSL
 ///
 /// Measured on the runtime benchmark (secure aggregation, 1M parameters):
 /// - peak RSS with 100 sites: 191–201 MB without any of this; 146–157 MB with 32 KiB reads,
-///   16 KiB slices and a flush every 32 KiB; 138–156 MB with the values here. With 10 sites
-///   99–115 MB throughout;
+///   16 KiB slices and a flush every 32 KiB; 136–144 MB (median 139) with fixed 8 KiB slices
+///   and 130–140 MB (median 134) with record slices, over ten alternating runs each. With 10
+///   sites 99–120 MB throughout;
 /// - the price, in rounds with 10 sites (medians of alternating runs): plain 187 ms against 174
 ///   without, secure 285 against 274. It is in the smaller reads, slices and flushes: the
-///   aligner alone, with 64 KiB of each, measured 171 ms.
+///   aligner alone, with 64 KiB of each, measured 171 ms. Record slices against 8 KiB slices,
+///   ten alternating runs: plain 191 against 187 ms, secure 292 against 284 (medians; both
+///   within the run-to-run spread of about ±15 ms).
 enum ConnectionBuffers {
     /// The largest read from a participant's socket.
     static let readBytes = 16 << 10
