@@ -72,7 +72,9 @@ enum ConnectionBuffers {
 /// size, a slice that finished one record and carried a small one too made it grow from 32 to
 /// 64 KiB, on most connections (heaptrack on the runtime benchmark: 5.7 MB with 100 sites).
 ///
-/// It reads only the length in each 5-byte record header and checks nothing else: TLS does.
+/// It reads only the length in each 5-byte record header and checks nothing else: TLS does. It
+/// must see the connection from its first byte, as it does: gRPC runs ``ConnectionBuffers``'
+/// installer in the accepted channel's initializer, before the first read.
 final class CiphertextSlicer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
