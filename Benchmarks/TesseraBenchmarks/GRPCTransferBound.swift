@@ -56,18 +56,28 @@ enum GRPCTransferBound {
                                 config.http2.maxFrameSize = largestFrame
                                 config.http2.targetWindowSize = 8 << 20
                             })
-                        try await withGRPCClient(transport: client) { client in
-                            try await Self.site(client, chunks: chunks, bytes: bytes)
+                        do {
+                            try await withGRPCClient(transport: client) { client in
+                                try await Self.site(client, chunks: chunks, bytes: bytes)
+                            }
+                        } catch {
+                            hub.fail(error)
+                            throw error
                         }
                     }
                 }
-                await hub.waitForSites()
                 var seconds: [Double] = []
-                for round in 0..<rounds {
-                    let start = ContinuousClock.now
-                    await hub.runRound()
-                    let elapsed = ContinuousClock.now - start
-                    if round > 0 { seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+                do {
+                    try await hub.waitForSites()
+                    for round in 0..<rounds {
+                        let start = ContinuousClock.now
+                        try await hub.runRound()
+                        let elapsed = ContinuousClock.now - start
+                        if round > 0 { seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+                    }
+                } catch {
+                    hub.finish()
+                    throw BenchmarkError("the gRPC bound failed: \(error)")
                 }
                 // Ending the server's streams ends every RPC, then the clients.
                 hub.finish()
@@ -104,13 +114,15 @@ enum GRPCTransferBound {
     }
 }
 
-/// Starts rounds on every connected stream and waits for every upload.
+/// Starts rounds on every connected stream and waits for every upload; a site that fails ends
+/// the wait with its error.
 private final class RoundHub: Sendable {
     private struct State {
         var streams: [AsyncStream<Void>.Continuation] = []
-        var siteWaiters: [CheckedContinuation<Void, Never>] = []
         var uploadsLeft = 0
-        var roundWaiter: CheckedContinuation<Void, Never>?
+        /// The driver, waiting for every site to connect or for a round's uploads.
+        var waiter: CheckedContinuation<Void, any Error>?
+        var failure: (any Error)?
     }
     private let state = Mutex(State())
     let sites: Int
@@ -123,54 +135,60 @@ private final class RoundHub: Sendable {
 
     func connect() -> AsyncStream<Void> {
         let (rounds, continuation) = AsyncStream.makeStream(of: Void.self)
-        state.withLock { $0.streams.append(continuation) }
-        resumeSiteWaitersIfReady()
+        let waiter = state.withLock { state in
+            state.streams.append(continuation)
+            return state.streams.count == sites ? state.waiter.take() : nil
+        }
+        waiter?.resume()
         return rounds
     }
 
-    private func resumeSiteWaitersIfReady() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard state.streams.count >= sites else { return [] }
-            defer { state.siteWaiters = [] }
-            return state.siteWaiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    func waitForSites() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state in
-                if state.streams.count >= sites { return true }
-                state.siteWaiters.append(continuation)
-                return false
+    func waitForSites() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let result: Result<Void, any Error>? = state.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
+                if state.streams.count >= sites { return .success(()) }
+                state.waiter = continuation
+                return nil
             }
-            if ready { continuation.resume() }
+            if let result { continuation.resume(with: result) }
         }
     }
 
-    func runRound() async {
-        await withCheckedContinuation { continuation in
-            let streams = state.withLock { state in
+    func runRound() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let streams: Result<[AsyncStream<Void>.Continuation], any Error> = state.withLock { state in
+                if let failure = state.failure { return .failure(failure) }
                 state.uploadsLeft = state.streams.count
-                state.roundWaiter = continuation
-                return state.streams
+                state.waiter = continuation
+                return .success(state.streams)
             }
-            for stream in streams { stream.yield() }
+            switch streams {
+            case .success(let streams): for stream in streams { stream.yield() }
+            case .failure(let failure): continuation.resume(throwing: failure)
+            }
         }
-    }
-
-    func finish() {
-        for stream in state.withLock({ $0.streams }) { stream.finish() }
     }
 
     func uploaded() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state in
             state.uploadsLeft -= 1
-            guard state.uploadsLeft == 0 else { return nil }
-            defer { state.roundWaiter = nil }
-            return state.roundWaiter
+            return state.uploadsLeft == 0 ? state.waiter.take() : nil
         }
         waiter?.resume()
+    }
+
+    func fail(_ error: any Error) {
+        let waiter = state.withLock { state in
+            state.failure = state.failure ?? error
+            return state.waiter.take()
+        }
+        waiter?.resume(throwing: error)
+    }
+
+    /// Ends every stream's rounds, and so every RPC.
+    func finish() {
+        for stream in state.withLock({ $0.streams }) { stream.finish() }
     }
 }
 
