@@ -14,8 +14,9 @@ import TesseraWire
 /// Then the coordinator's peak RSS for n = 10 and n = 100 sites, with the coordinator in a
 /// process of its own (``CoordinatorMemoryBenchmark``).
 ///
-/// References in the same run: the same federation over gRPC's in-process transport, and the
-/// TLS stack alone moving a round's bytes (``TLSTransferBound``).
+/// References in the same run: the same federation over gRPC's in-process transport; and a plain
+/// round's bytes moved by the TLS stack alone (``TLSTransferBound``) and by gRPC's HTTP/2
+/// transport alone (``GRPCTransferBound``).
 public enum RuntimeBenchmark {
     public static func run(reporter: BenchReporter, quick: Bool) async throws {
         reporter.section("Networked runtime (10 sites, HTTP/2 + mTLS on 127.0.0.1)")
