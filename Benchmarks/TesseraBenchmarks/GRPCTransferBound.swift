@@ -2,7 +2,6 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
-import TesseraPKI
 import TesseraRuntime
 
 /// A second reference for the runtime benchmark's round time: grpc-swift's HTTP/2 transport
@@ -22,14 +21,8 @@ import TesseraRuntime
 /// is not timed.
 enum GRPCTransferBound {
     static func run(sites: Int, bytes: Int, chunkBytes: Int, rounds: Int) async throws -> [Double] {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-grpc-bound-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let caDirectory = root.appendingPathComponent("ca")
-        let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
-        let serverIdentity = root.appendingPathComponent("coordinator")
-        _ = try ca.issueCoordinator(hosts: ["127.0.0.1"], to: serverIdentity, validityDays: 1)
-        let siteIdentity = root.appendingPathComponent("site")
-        _ = try ca.issue(site: "site", to: siteIdentity, validityDays: 1)
+        let pki = try ThrowawayPKI(purpose: "grpc-bound")
+        defer { pki.remove() }
 
         // HTTP/2's largest frame (2^24 − 1 bytes).
         let largestFrame = (1 << 24) - 1
@@ -37,8 +30,7 @@ enum GRPCTransferBound {
         let hub = RoundHub(sites: sites, bytes: bytes)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: 0),
-            transportSecurity: FederationTLS.server(
-                identityDirectory: serverIdentity, caCertificate: caDirectory.appendingPathComponent(FederationCA.certificateFileName)),
+            transportSecurity: FederationTLS.server(identityDirectory: pki.coordinatorIdentity, caCertificate: pki.caCertificate),
             config: .defaults { config in
                 config.http2.maxFrameSize = largestFrame
                 config.http2.targetWindowSize = 8 << 20
@@ -51,7 +43,7 @@ enum GRPCTransferBound {
                     group.addTask {
                         let client = try HTTP2ClientTransport.Posix(
                             target: .ipv4(address: "127.0.0.1", port: port),
-                            transportSecurity: FederationTLS.client(identityDirectory: siteIdentity),
+                            transportSecurity: FederationTLS.client(identityDirectory: pki.siteIdentity),
                             config: .defaults { config in
                                 config.http2.maxFrameSize = largestFrame
                                 config.http2.targetWindowSize = 8 << 20

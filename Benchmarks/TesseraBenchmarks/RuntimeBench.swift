@@ -104,8 +104,9 @@ public enum RuntimeBenchmark {
         // each — with nothing above it; then gRPC's HTTP/2 transport on top of it, still with
         // nothing of ours. Between them they split the plain round's time into the transport's
         // share and the runtime's own (protobuf, chunk checks, reassembly, digests, the round).
-        let roundBytes = 2 * sites * initial.count * 4
-        let bound = median(try await TLSTransferBound.run(sites: sites, bytes: initial.count * 4, rounds: rounds)) * 1000
+        let modelBytes = initial.count * MemoryLayout<Float>.size
+        let roundBytes = 2 * sites * modelBytes
+        let bound = median(try await TLSTransferBound.run(sites: sites, bytes: modelBytes, rounds: rounds)) * 1000
         reporter.figure(
             "round_tls_bound_ms", bound, unit: "ms",
             label: "reference: mTLS alone moving a plain round's \(String(format: "%.0f", Double(roundBytes) / 1e6)) MB over 127.0.0.1")
@@ -115,7 +116,7 @@ public enum RuntimeBenchmark {
 
         let grpcBound = median(
             try await GRPCTransferBound.run(
-                sites: sites, bytes: initial.count * 4, chunkBytes: WireProtocol.defaultChunkBytes, rounds: rounds)) * 1000
+                sites: sites, bytes: modelBytes, chunkBytes: WireProtocol.defaultChunkBytes, rounds: rounds)) * 1000
         reporter.figure(
             "round_grpc_bound_ms", grpcBound, unit: "ms",
             label: "reference: gRPC over HTTP/2 + mTLS alone moving the same bytes in chunk-sized messages")

@@ -4,7 +4,6 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import Synchronization
-import TesseraPKI
 
 /// The physical reference for the runtime benchmark's round time: the TLS stack the runtime uses
 /// (NIOSSL over BoringSSL, mutual TLS with federation certificates, on the same shared event-loop
@@ -18,27 +17,21 @@ import TesseraPKI
 enum TLSTransferBound {
     /// The duration of each timed round, in seconds.
     static func run(sites: Int, bytes: Int, rounds: Int) async throws -> [Double] {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-tls-bound-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let caDirectory = root.appendingPathComponent("ca")
-        let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
-        let serverIdentity = root.appendingPathComponent("coordinator")
-        _ = try ca.issueCoordinator(hosts: ["127.0.0.1"], to: serverIdentity, validityDays: 1)
-        let siteIdentity = root.appendingPathComponent("site")
-        _ = try ca.issue(site: "site", to: siteIdentity, validityDays: 1)
-        let caCertificates = try NIOSSLCertificate.fromPEMFile(caDirectory.appendingPathComponent(FederationCA.certificateFileName).path)
+        let pki = try ThrowawayPKI(purpose: "tls-bound")
+        defer { pki.remove() }
+        let caCertificates = try NIOSSLCertificate.fromPEMFile(pki.caCertificate.path)
 
         func identity(_ directory: URL) throws -> ([NIOSSLCertificateSource], NIOSSLPrivateKeySource) {
             let chain = try NIOSSLCertificate.fromPEMFile(directory.appendingPathComponent("cert.pem").path)
             let key = try NIOSSLPrivateKey(file: directory.appendingPathComponent("key.pem").path, format: .pem)
             return (chain.map { .certificate($0) }, .privateKey(key))
         }
-        let (serverChain, serverKey) = try identity(serverIdentity)
+        let (serverChain, serverKey) = try identity(pki.coordinatorIdentity)
         var serverTLS = TLSConfiguration.makeServerConfiguration(certificateChain: serverChain, privateKey: serverKey)
         serverTLS.trustRoots = .certificates(caCertificates)
         serverTLS.certificateVerification = .noHostnameVerification
         let serverContext = try NIOSSLContext(configuration: serverTLS)
-        let (siteChain, siteKey) = try identity(siteIdentity)
+        let (siteChain, siteKey) = try identity(pki.siteIdentity)
         var clientTLS = TLSConfiguration.makeClientConfiguration()
         clientTLS.certificateChain = siteChain
         clientTLS.privateKey = siteKey
