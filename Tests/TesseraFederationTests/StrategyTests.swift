@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import TesseraFederation
@@ -31,6 +32,25 @@ struct AggregationMathTests {
         #expect(close(try Aggregation.weightedMean(updates), [2.5, 5]))
         // A zero weight drops a vector entirely.
         #expect(close(try Aggregation.weightedMean([[100, 100], [3, 6]], weights: [0, 2]), [3, 6]))
+    }
+
+    @Test("weighted mean over several tiles: every coordinate, the same to the bit as summing each in order")
+    func weightedMeanAcrossTiles() throws {
+        // 5000 coordinates: two whole tiles of 2048 and a partial one. Values depend on the
+        // coordinate and the vector, so a coordinate taken from the wrong place would show.
+        let count = 5_000
+        let vectors: [[Float]] = (0..<3).map { k in
+            (0..<count).map { j in Float(sin(Double(j) * 0.37 + Double(k))) * Float(k + 1) }
+        }
+        let weights: [Double] = [2, 0, 5]
+        let mean = try Aggregation.weightedMean(vectors, weights: weights)
+        let expected: [Float] = (0..<count).map { j in
+            var sum = 0.0
+            for (vector, weight) in zip(vectors, weights) where weight > 0 { sum += weight * Double(vector[j]) }
+            return Float(sum / 7)
+        }
+        #expect(mean.count == count)
+        #expect(mean == expected)
     }
 
     @Test("the finiteness scan finds the first infinity or NaN anywhere, and accepts every finite value")

@@ -318,7 +318,7 @@ public struct CoordinatorStateMachine: Sendable {
                     reason: "sent an update of \(delta.count) values; the model has \(globalModel.count)", into: &actions)
                 break
             }
-            guard delta.allSatisfy(\.isFinite), report.sampleCount > 0 else {
+            guard Aggregation.firstNonFiniteIndex(delta) == nil, report.sampleCount > 0 else {
                 drop(site, from: &context, reason: "sent a non-finite update or no samples", into: &actions)
                 break
             }

@@ -34,22 +34,32 @@ public enum Aggregation {
         guard total > 0 else {
             throw AggregationError(.invalidWeight, "All \(weights.count) weights are zero, so there is nothing to average.")
         }
-        // Element-wise over buffers (no bounds checks, so the loops vectorise): on a 1M-parameter
-        // model with 10 updates this is the coordinator's aggregation step, on the round's
-        // critical path.
-        var sum = [Double](repeating: 0, count: vectors[0].count)
-        sum.withUnsafeMutableBufferPointer { sum in
-            for (vector, weight) in zip(vectors, weights) where weight > 0 {
-                vector.withUnsafeBufferPointer { vector in
-                    for j in 0..<sum.count { sum[j] += weight * Double(vector[j]) }
+        // Element-wise over buffers (no bounds checks, so the loops vectorise), one tile of
+        // coordinates at a time: the tile's Double sums stay in L1 while every vector is added
+        // to them, instead of a model-sized Double array (8 MB for 1M parameters) going through
+        // memory once per vector. Each coordinate is still summed over the vectors in order, so
+        // the result is the same to the bit. On a 1M-parameter model with 10 updates this is
+        // the coordinator's aggregation step, on the round's critical path.
+        let count = vectors[0].count
+        let tileLength = 2048
+        var tile = [Double](repeating: 0, count: tileLength)
+        return [Float](unsafeUninitializedCapacity: count) { mean, initialized in
+            tile.withUnsafeMutableBufferPointer { tile in
+                var start = 0
+                while start < count {
+                    let length = min(tileLength, count - start)
+                    for j in 0..<length { tile[j] = 0 }
+                    for (vector, weight) in zip(vectors, weights) where weight > 0 {
+                        vector.withUnsafeBufferPointer { vector in
+                            let part = UnsafeBufferPointer(rebasing: vector[start..<(start + length)])
+                            for j in 0..<length { tile[j] += weight * Double(part[j]) }
+                        }
+                    }
+                    for j in 0..<length { mean[start + j] = Float(tile[j] / total) }
+                    start += length
                 }
             }
-        }
-        return [Float](unsafeUninitializedCapacity: sum.count) { mean, initialized in
-            sum.withUnsafeBufferPointer { sum in
-                for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
-            }
-            initialized = sum.count
+            initialized = count
         }
     }
 
