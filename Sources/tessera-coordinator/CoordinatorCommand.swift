@@ -4,6 +4,14 @@ import TesseraFederation
 import TesseraRuntime
 
 @main
+enum CoordinatorMain {
+    static func main() async {
+        // Before any other thread allocates (see the function's measurements).
+        ProcessMemory.useOneAllocatorArena()
+        await CoordinatorCommand.main()
+    }
+}
+
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera-coordinator",
