@@ -77,7 +77,7 @@ public actor CoordinatorService {
         /// 1.7–1.8 (10 sites can use only 10 slots, 100 sites all 16).
         public var uploadBufferBytes: Int
         /// The largest window of a model fetch (see ``ModelStoreService``); fetches are admitted
-        /// while four windows are in flight at once.
+        /// while ``ModelStoreService/defaultWindowsInFlight`` windows (ten) are in flight at once.
         public var modelWindowBytes: Int
         /// Overrides the number of concurrent uploads that ``uploadBufferBytes`` gives.
         public var maximumConcurrentUploads: Int?
@@ -187,7 +187,8 @@ public actor CoordinatorService {
             ParticipantSessionService(coordinator: self),
             ModelStoreService(
                 store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
-                maximumWindowBytes: configuration.modelWindowBytes, maximumBytesInFlight: 4 * configuration.modelWindowBytes),
+                maximumWindowBytes: configuration.modelWindowBytes,
+                maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes),
         ]
     }
 
