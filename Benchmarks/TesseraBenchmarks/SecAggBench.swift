@@ -83,6 +83,35 @@ public enum SecAggBenchmark {
             "secagg_server_vs_floor_drop30", floorRatio30, unit: "x",
             label: "SecAgg server at 30% dropout / cost-model floor")
 
+        // MARK: A participant's stochastic rounding with the system CSPRNG
+        // One random word per coordinate: the reference is generating those bytes as AES-CTR
+        // keystream at the rate measured above.
+        let coordinates = quick ? 100_000 : 1_000_000
+        let codec = try QuantizationCodec(clip: 1, bits: 16, maxWeight: 1_000, maxInputs: 100)
+        let update = (0..<coordinates).map { Float(sin(Double($0) * 0.61)) * 0.05 }
+        var secure = SecureRandomGenerator()
+        var quantizeSeconds = Double.infinity
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            let encoded = try codec.encode(update, weight: 500, using: &secure)
+            quantizeSeconds = min(quantizeSeconds, seconds(ContinuousClock.now - start))
+            precondition(encoded.count == coordinates + 1)
+        }
+        let randomFloor = Double(coordinates * 8) / (aes * 1e9)
+        reporter.figure(
+            "secagg_quantize_ms", quantizeSeconds * 1000, unit: "ms",
+            label: "quantizing a \(coordinates)-coordinate update, stochastic rounding from the system CSPRNG (best of 5)")
+        reporter.figure(
+            "secagg_quantize_vs_keystream_floor", quantizeSeconds / randomFloor, unit: "x",
+            label: "  / its random words as AES-CTR keystream (\(String(format: "%.2f", randomFloor * 1000)) ms)")
+        let wordStart = ContinuousClock.now
+        var sink: UInt64 = 0
+        for _ in 0..<coordinates { sink &+= secure.next() }
+        reporter.note(
+            String(
+                format: "  the same words drawn one next() at a time: %.1f ms (the encoder draws blocks of 4096)",
+                seconds(ContinuousClock.now - wordStart) * 1000) + (sink == 0 ? " " : ""))
+
         // MARK: SecAgg+, Harary graph
         let plusN = quick ? 200 : 1000
         let parameters = try SecAggParameterFinder.find(cohortSize: plusN, dropoutRate: 0.33, corruptionRate: 0.05)

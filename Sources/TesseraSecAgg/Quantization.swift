@@ -1,3 +1,5 @@
+import TesseraCrypto
+
 /// Fixed-point codec between real-valued model updates and vectors in Z_(2^32), the group in
 /// which secure aggregation adds masked inputs.
 ///
@@ -117,7 +119,8 @@ public struct QuantizationCodec: Sendable, Hashable {
     }
 
     /// Quantizes `values` with weight `weight`, drawing the stochastic rounding from
-    /// `generator`. Throws for non-finite values or a weight above ``maxWeight``.
+    /// `generator`, one word per coordinate in order. Throws for non-finite values or a weight
+    /// above ``maxWeight``.
     ///
     /// Inlinable so that it is specialised for the caller's generator: through the generic
     /// witness, one random draw per coordinate was most of the cost of a participant's round.
@@ -125,38 +128,97 @@ public struct QuantizationCodec: Sendable, Hashable {
     public func encode<G: RandomNumberGenerator>(
         _ values: [Float], weight: UInt32, using generator: inout G
     ) throws(SecAggError) -> [UInt32] {
+        try quantize(values, weight: weight) { values, out, round in
+            for index in values.indices {
+                let value = values[index]
+                guard value.isFinite else { return index }
+                out[index] = round(value, uniform: Self.unitInterval(generator.next()))
+            }
+            return nil
+        }
+    }
+
+    /// ``encode(_:weight:using:)`` with the system CSPRNG, drawn in blocks of
+    /// ``drawBlockWords`` words through `SecureRandomGenerator.fill(_:)`: what a deployed
+    /// participant runs. Coordinate `i` still uses the `i`-th word drawn. Drawn a word at a time,
+    /// the rounding of a 1M-parameter update took 40 ms here, against 4 ms with the seeded
+    /// generator of simulations; in blocks it takes 5 ms.
+    public func encode(
+        _ values: [Float], weight: UInt32, using generator: inout SecureRandomGenerator
+    ) throws(SecAggError) -> [UInt32] {
+        var words = [UInt64](repeating: 0, count: min(Self.drawBlockWords, values.count))
+        return try quantize(values, weight: weight) { values, out, round in
+            words.withUnsafeMutableBufferPointer { words in
+                var start = 0
+                while start < values.count {
+                    let length = min(words.count, values.count - start)
+                    generator.fill(UnsafeMutableBufferPointer(rebasing: words[0..<length]))
+                    for offset in 0..<length {
+                        let value = values[start + offset]
+                        guard value.isFinite else { return start + offset }
+                        out[start + offset] = round(value, uniform: Self.unitInterval(words[offset]))
+                    }
+                    start += length
+                }
+                return nil
+            }
+        }
+    }
+
+    /// How many random words the CSPRNG encoder draws at once (32 KiB).
+    static let drawBlockWords = 4096
+
+    /// One coordinate's stochastic rounding, for a given weight.
+    @usableFromInline
+    struct Rounding {
+        @usableFromInline let scale: Double
+        @usableFromInline let q: Double
+        @usableFromInline let clip: Double
+
+        @inlinable
+        init(scale: Double, q: Double, clip: Double) {
+            self.scale = scale
+            self.q = q
+            self.clip = clip
+        }
+
+        /// `SR(value)` in two's complement, rounding up when `uniform` (in `[0, 1)`) falls below
+        /// the fractional part.
+        @inlinable @inline(__always)
+        func callAsFunction(_ value: Float, uniform: Double) -> UInt32 {
+            let clipped = min(max(Double(value), -clip), clip)
+            // |v| ≤ Q because w ≤ W and |clipped| ≤ c; the clamp guards against rounding just past Q.
+            let v = min(max(clipped * scale, -q), q)
+            // floor(v) without a libm call (truncate, then step down for negative non-integers),
+            // and round up with probability v − floor(v). Written without branches, and drawing
+            // for every coordinate: the two data-dependent branches mispredicted about half the
+            // time and dominated the loop.
+            let truncated = Int64(v)
+            let floor = truncated &- (Double(truncated) > v ? 1 : 0)
+            let fraction = v - Double(floor)
+            let up: Int64 = uniform < fraction ? 1 : 0
+            return UInt32(truncatingIfNeeded: floor &+ up)
+        }
+    }
+
+    /// Checks the weight, then lets `body` fill the quantized coordinates of the finite
+    /// `values` (it returns the index of the first non-finite one, or `nil`) and appends the
+    /// weight word.
+    @inlinable
+    func quantize(
+        _ values: [Float], weight: UInt32,
+        _ body: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<UInt32>, Rounding) -> Int?
+    ) throws(SecAggError) -> [UInt32] {
         guard weight <= maxWeight else {
             throw SecAggError(
                 code: .valueOutOfRange,
                 message: "Sample weight \(weight) exceeds the configured maximum weight \(maxWeight).")
         }
-        let scale = Double(weight) / Double(maxWeight) / step
-        let q = Double(levels)
-        let clip = self.clip
+        let round = Rounding(scale: Double(weight) / Double(maxWeight) / step, q: Double(levels), clip: clip)
         var nonFinite: Int?
         let out = [UInt32](unsafeUninitializedCapacity: values.count + 1) { out, initialised in
-            values.withUnsafeBufferPointer { values in
-                for index in values.indices {
-                    let value = values[index]
-                    guard value.isFinite else {
-                        nonFinite = index
-                        break
-                    }
-                    let clipped = min(max(Double(value), -clip), clip)
-                    // |v| ≤ Q because w ≤ W and |clipped| ≤ c; the clamp guards against rounding just past Q.
-                    let v = min(max(clipped * scale, -q), q)
-                    // floor(v) without a libm call (truncate, then step down for negative
-                    // non-integers), and round up with probability v − floor(v). Written without
-                    // branches, and drawing for every coordinate: the two data-dependent branches
-                    // mispredicted about half the time and dominated the loop.
-                    let truncated = Int64(v)
-                    let floor = truncated &- (Double(truncated) > v ? 1 : 0)
-                    let fraction = v - Double(floor)
-                    let up: Int64 = Self.uniform(&generator) < fraction ? 1 : 0
-                    out[index] = UInt32(truncatingIfNeeded: floor &+ up)
-                }
-            }
-            // On a non-finite coordinate the loop stopped early and the result is thrown away:
+            nonFinite = values.withUnsafeBufferPointer { values in body(values, out, round) }
+            // On a non-finite coordinate the body stopped early and the result is thrown away:
             // claim no element, since the rest was never written.
             guard nonFinite == nil else { return }
             out[values.count] = weight
@@ -221,9 +283,10 @@ public struct QuantizationCodec: Sendable, Hashable {
         return Aggregate(mean: mean, totalWeight: totalWeight, inputCount: inputCount)
     }
 
+    /// A word's top 53 bits as a uniform value in `[0, 1)`.
     @inline(__always)
     @inlinable
-    static func uniform<G: RandomNumberGenerator>(_ generator: inout G) -> Double {
-        Double(generator.next() >> 11) * 0x1.0p-53
+    static func unitInterval(_ word: UInt64) -> Double {
+        Double(word >> 11) * 0x1.0p-53
     }
 }

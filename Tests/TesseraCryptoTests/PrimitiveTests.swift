@@ -62,6 +62,30 @@ struct SecretBytesTests {
         #expect(Set(fromOriginal + fromCopy).count == 3_000)
     }
 
+    @Test("a secure generator fills blocks of any size with fresh, balanced words")
+    func secureGeneratorFill() {
+        var generator = SecureRandomGenerator()
+        var first = [UInt64](repeating: 0, count: 100_003)
+        var second = [UInt64](repeating: 0, count: 100_003)
+        first.withUnsafeMutableBufferPointer { generator.fill($0) }
+        second.withUnsafeMutableBufferPointer { generator.fill($0) }
+        // Every word written (a zero word has probability 2^-64), and no word repeated within or
+        // across the two calls (each call has its own key).
+        #expect(!first.contains(0) && !second.contains(0))
+        #expect(Set(first + second).count == 2 * 100_003)
+        // Each bit is set in about half of the words: 6.4M bits, standard deviation of the
+        // fraction 0.0002; 0.01 is 50 standard deviations.
+        let ones = first.reduce(0) { $0 + $1.nonzeroBitCount }
+        #expect(abs(Double(ones) / Double(64 * first.count) - 0.5) < 0.01)
+        // Odd sizes and the empty buffer.
+        var one: [UInt64] = [0]
+        one.withUnsafeMutableBufferPointer { generator.fill($0) }
+        #expect(one[0] != 0)
+        var none: [UInt64] = []
+        none.withUnsafeMutableBufferPointer { generator.fill($0) }
+        #expect(none.isEmpty)
+    }
+
     @Test("constant-time equality")
     func constantTime() {
         #expect(ConstantTime.isEqual([1, 2, 3], [1, 2, 3]))

@@ -1,4 +1,6 @@
+import Foundation
 import PropertyBased
+import TesseraCrypto
 import Testing
 
 @testable import TesseraSecAgg
@@ -127,5 +129,34 @@ struct QuantizationTests {
         // Exact grid values and clipping are deterministic.
         let encoded = try codec.encode([1, -1, 5, -5, 0], weight: 10, using: &generator)
         #expect(encoded == [127, UInt32(bitPattern: -127), 127, UInt32(bitPattern: -127), 0, 10])
+    }
+
+    @Test("With the system CSPRNG (drawn in blocks), every coordinate rounds to a neighbour of its value, without bias")
+    func secureRandomEncoding() throws {
+        let codec = try QuantizationCodec(clip: 1, bits: 16, maxWeight: 4, maxInputs: 10)
+        // 3 blocks of 4096 and a partial one; v = (w/W)·x/Δ with w = 2, W = 4.
+        let count = 3 * 4096 + 1234
+        let values: [Float] = (0..<count).map { Float(sin(Double($0) * 0.61)) * 0.9 }
+        var generator = SecureRandomGenerator()
+        let encoded = try codec.encode(values, weight: 2, using: &generator)
+        #expect(encoded.count == count + 1)
+        #expect(encoded[count] == 2)
+        var excess = 0.0
+        for (index, value) in values.enumerated() {
+            let v = 0.5 * Double(value) / codec.step
+            let q = Double(Int32(bitPattern: encoded[index]))
+            #expect(q == v.rounded(.down) || q == v.rounded(.down) + 1, "coordinate \(index): \(q) for \(v)")
+            excess += q - v
+        }
+        // Each rounding's error has mean 0 and standard deviation ≤ 1/2: the mean error over
+        // `count` coordinates is within 5σ = 5/(2√count) unless the rounding is biased.
+        #expect(abs(excess / Double(count)) <= 5 / (2 * Double(count).squareRoot()))
+        // Grid values need no randomness.
+        #expect(try codec.encode([1, -1, 0, 5], weight: 4, using: &generator) == [32767, UInt32(bitPattern: -32767), 0, 32767, 4])
+        // A non-finite value in a later block is reported at its index.
+        var bad = values
+        bad[2 * 4096 + 7] = .infinity
+        let error = #expect(throws: SecAggError.self) { _ = try codec.encode(bad, weight: 2, using: &generator) }
+        #expect(error?.message.contains("Coordinate \(2 * 4096 + 7) ") == true)
     }
 }
