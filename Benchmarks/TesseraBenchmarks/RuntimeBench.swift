@@ -155,7 +155,9 @@ public enum RuntimeBenchmark {
             let data = try Dataset(
                 features: Tensor.randomNormal([2, inputs], standardDeviation: 0.01, using: &rng),
                 labels: Tensor([Float(index % classes), Float((index + 1) % classes)]), classCount: classes)
-            return ParticipantAgent(site: "site-\(index + 1)", data: [datasetName: LocalData(train: data)], simulationSeed: 1)
+            // No simulation seed: stochastic rounding draws from the system CSPRNG, as in
+            // `tessera-participant`.
+            return ParticipantAgent(site: "site-\(index + 1)", data: [datasetName: LocalData(train: data)])
         }
     }
 
