@@ -71,6 +71,35 @@ enum RoundFixtures {
         #expect(maxDifference < 1e-5, "FedAvg(1 site) vs centralised SGD differ by \(maxDifference)")
     }
 
+    @Test("a training override stands in for local training; its update is what the round aggregates, and its error fails the site")
+    func trainingOverride() throws {
+        let w0 = try RoundFixtures.initialModel()
+        let data = try RoundFixtures.dataset(20, seed: 4)
+        func agent(_ site: String, delta: Float, samples: Int) -> ParticipantAgent {
+            ParticipantAgent(site: SiteID(site), data: ["risk": LocalData(train: data)]) { global, task in
+                #expect(global.count == w0.count && task.epochs == 1)
+                return TrainingOutcome(delta: [Float](repeating: delta, count: global.count), sampleCount: samples, loss: 1, steps: 1)
+            }
+        }
+        let failing = ParticipantAgent(site: "broken", data: ["risk": LocalData(train: data)]) { _, _ in
+            throw AggregationError(.emptyInput, "the stub refuses")
+        }
+        var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 2)
+        plan.evaluationEvery = 0
+        let outcome = InMemoryFederation(
+            plan: plan, initialModel: w0, strategy: try FedAvg(),
+            participants: [agent("a", delta: 1, samples: 1), agent("b", delta: 3, samples: 3), failing]
+        ).run()
+        #expect(outcome.completedRounds == 1)
+        // FedAvg: w0 + (1·1 + 3·3) / 4 = w0 + 2.5 in every coordinate; the failing site is not in it.
+        #expect(zip(outcome.finalModel, w0).allSatisfy { abs($0 - $1 - 2.5) < 1e-6 })
+        #expect(outcome.records.first?.contributors == 2)
+        let failure = outcome.transcript.contains {
+            if case .failed(_, let reason) = $0.message { return reason.contains("the stub refuses") } else { return false }
+        }
+        #expect(failure)
+    }
+
     @Test func plaintextAndSecureRoundsReachTheSameModel() throws {
         let w0 = try RoundFixtures.initialModel()
         let plain = InMemoryFederation(

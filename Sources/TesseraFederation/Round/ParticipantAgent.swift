@@ -46,14 +46,24 @@ public final class ParticipantAgent {
     /// Seeds the stochastic rounding of updates in simulations, for reproducible runs; `nil`
     /// uses the operating system's CSPRNG.
     private let simulationSeed: UInt64?
+    private let trainingOverride: TrainingOverride?
     private var trainers: [ModelArchitecture: LocalTrainer] = [:]
     private var secure: (round: Int, client: SecAggClient, input: [UInt32])?
 
-    public init(site: SiteID, data: [String: LocalData], softwareVersion: String = "", simulationSeed: UInt64? = nil) {
+    /// Stands in for local training: given the global model and the task, returns the
+    /// outcome. For benchmarks that time the runtime without the model's cost ("training
+    /// stubbed to a fixed update"); the dataset must still be offered, for its sample count.
+    public typealias TrainingOverride = @Sendable (_ global: [Float], _ task: TrainingTask) throws -> TrainingOutcome
+
+    public init(
+        site: SiteID, data: [String: LocalData], softwareVersion: String = "", simulationSeed: UInt64? = nil,
+        trainingOverride: TrainingOverride? = nil
+    ) {
         self.site = site
         self.data = data
         self.softwareVersion = softwareVersion
         self.simulationSeed = simulationSeed
+        self.trainingOverride = trainingOverride
     }
 
     /// What this participant tells the coordinator when it connects.
@@ -91,8 +101,9 @@ public final class ParticipantAgent {
             return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
         }
         do {
-            let outcome = try trainer(for: instruction.architecture).train(
-                global: instruction.parameters, on: local.train, task: instruction.task)
+            let outcome =
+                try trainingOverride?(instruction.parameters, instruction.task)
+                ?? trainer(for: instruction.architecture).train(global: instruction.parameters, on: local.train, task: instruction.task)
             let report = TrainingReport(
                 sampleCount: outcome.sampleCount, loss: outcome.loss, accuracy: outcome.accuracy, steps: outcome.steps)
             guard let assignment = instruction.secure else {

@@ -52,6 +52,14 @@ public struct TrainingOutcome: Sendable, Hashable {
     public var accuracy: Double?
     /// Optimiser steps taken.
     public var steps: Int
+
+    public init(delta: [Float], sampleCount: Int, loss: Double, accuracy: Double? = nil, steps: Int) {
+        self.delta = delta
+        self.sampleCount = sampleCount
+        self.loss = loss
+        self.accuracy = accuracy
+        self.steps = steps
+    }
 }
 
 /// Loss, accuracy and (for binary tasks) ROC AUC on held-out data.
