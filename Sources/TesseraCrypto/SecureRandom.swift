@@ -58,7 +58,11 @@ public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
             var offset = 0
             while offset < byteCount {
                 let length = min(1 << 30, byteCount - offset)
-                guard (try? stream.encrypt(bytes + offset, into: bytes + offset, count: length)) != nil else { return false }
+                do {
+                    try stream.encrypt(bytes + offset, into: bytes + offset, count: length)
+                } catch {
+                    return false
+                }
                 offset += length
             }
             return true

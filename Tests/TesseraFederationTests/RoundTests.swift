@@ -71,14 +71,17 @@ enum RoundFixtures {
         #expect(maxDifference < 1e-5, "FedAvg(1 site) vs centralised SGD differ by \(maxDifference)")
     }
 
-    @Test("a training override stands in for local training; its update is what the round aggregates, and its error fails the site")
+    @Test(
+        "a training override stands in for local training; its update is what the round aggregates, and its error fails the site"
+    )
     func trainingOverride() throws {
         let w0 = try RoundFixtures.initialModel()
         let data = try RoundFixtures.dataset(20, seed: 4)
         func agent(_ site: String, delta: Float, samples: Int) -> ParticipantAgent {
             ParticipantAgent(site: SiteID(site), data: ["risk": LocalData(train: data)]) { global, task in
                 #expect(global.count == w0.count && task.epochs == 1)
-                return TrainingOutcome(delta: [Float](repeating: delta, count: global.count), sampleCount: samples, loss: 1, steps: 1)
+                return TrainingOutcome(
+                    delta: [Float](repeating: delta, count: global.count), sampleCount: samples, loss: 1, steps: 1)
             }
         }
         let failing = ParticipantAgent(site: "broken", data: ["risk": LocalData(train: data)]) { _, _ in
@@ -95,7 +98,8 @@ enum RoundFixtures {
         #expect(zip(outcome.finalModel, w0).allSatisfy { abs($0 - $1 - 2.5) < 1e-6 })
         #expect(outcome.records.first?.contributors == 2)
         let failure = outcome.transcript.contains {
-            if case .failed(_, let reason) = $0.message { return reason.contains("the stub refuses") } else { return false }
+            guard case .failed(_, let reason) = $0.message else { return false }
+            return reason.contains("the stub refuses")
         }
         #expect(failure)
     }

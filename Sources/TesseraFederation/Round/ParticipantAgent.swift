@@ -103,7 +103,8 @@ public final class ParticipantAgent {
         do {
             let outcome =
                 try trainingOverride?(instruction.parameters, instruction.task)
-                ?? trainer(for: instruction.architecture).train(global: instruction.parameters, on: local.train, task: instruction.task)
+                ?? trainer(for: instruction.architecture).train(
+                    global: instruction.parameters, on: local.train, task: instruction.task)
             let report = TrainingReport(
                 sampleCount: outcome.sampleCount, loss: outcome.loss, accuracy: outcome.accuracy, steps: outcome.steps)
             guard let assignment = instruction.secure else {
