@@ -219,6 +219,11 @@ public final class ParticipantClient: Sendable {
             }
             describe(reply)
         }
+        // With the replies on their way, mask the input before the coordinator asks for it (it
+        // asks a few sites at a time, and a site that masks only when asked holds up its wave).
+        if case .secAgg = message, await agent.prepareAheadOnDedicatedThread() {
+            logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
+        }
     }
 
     private func describe(_ reply: ParticipantMessage) {
@@ -302,8 +307,18 @@ private final class LockedAgent: @unchecked Sendable {
     /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;
     /// on a one-core host they would otherwise stop and the coordinator would close the session).
     func handleOnDedicatedThread(_ message: CoordinatorMessage) async -> [ParticipantMessage] {
+        await onDedicatedThread { $0.handle(message) }
+    }
+
+    /// ``ParticipantAgent/prepareAhead()`` (masking a secure input: as long as the masks take),
+    /// on a thread of its own for the same reason.
+    func prepareAheadOnDedicatedThread() async -> Bool {
+        await onDedicatedThread { $0.prepareAhead() }
+    }
+
+    private func onDedicatedThread<Result: Sendable>(_ body: @escaping @Sendable (ParticipantAgent) -> Result) async -> Result {
         await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: self.handle(message)) }
+            let thread = Thread { continuation.resume(returning: self.lock.withLock { _ in body(self.agent) }) }
             thread.name = "tessera-training"
             thread.start()
         }

@@ -64,6 +64,9 @@ public struct SecAggClient: Sendable {
     private var sharingNeighbours: Set<UInt32> = []
     /// The survivor list signed in ConsistencyCheck (active setting).
     private var signedSurvivors: [UInt32]?
+    /// A masked input computed before its request (``prepareMaskedInput(_:)``): the input, the
+    /// masked vector, and the neighbours whose pairwise masks are in it.
+    private var prepared: (input: [UInt32], masked: [UInt32], peers: Set<UInt32>)?
 
     /// Creates the participant's state for one round, drawing its key pairs and self-mask seed
     /// from `generator` (pass `SecureRandomGenerator` in production; a seeded generator only in
@@ -284,42 +287,89 @@ public struct SecAggClient: Sendable {
                     participant: id, stage: .maskedInputCollection, roundID: roundID)
             }
 
-            var seeds: [SecretBytes] = [selfMaskSeed]
-            var signs: [MaskPRG.Sign] = [.plus]
-            seeds.reserveCapacity(senders.count + 1)
-            signs.reserveCapacity(senders.count + 1)
-            for peer in senders.sorted() {
-                guard let keys = neighbourKeys[peer] else { continue }
-                do {
-                    seeds.append(
-                        try SecAggProtocol.maskSeed(
-                            own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
-                } catch {
-                    throw SecAggError(
-                        code: .invalidPublicKey,
-                        message:
-                            "Cannot agree a mask seed with neighbour \(peer): its masking key is a low-order point.",
-                        participant: peer, stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError
-                    )
-                }
-                signs.append(SecAggProtocol.pairSign(own: id, peer: peer))
-            }
-            var masked = input
-            do {
-                try masked.withUnsafeMutableBufferPointer { buffer in
-                    try MaskPRG.add(seeds: seeds, signs: signs, into: buffer)
-                }
-            } catch {
-                throw SecAggError(
-                    code: .invalidConfiguration, message: "Mask expansion failed.", participant: id,
-                    stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError)
+            var masked: [UInt32]
+            if var ahead = prepared.take(), ahead.input == input, senders.isSubset(of: ahead.peers) {
+                // Masked ahead with every neighbour that advertised keys: take back the masks of
+                // those that did not complete ShareKeys, so the vector is exactly the one below.
+                masked = ahead.masked
+                ahead.masked = []  // `masked` is now the only reference: taking masks back does not copy it
+                let absent = ahead.peers.subtracting(senders).sorted()
+                if !absent.isEmpty { try applyMasks(self: false, peers: absent, negated: true, to: &masked) }
+            } else {
+                masked = input
+                try applyMasks(self: true, peers: senders.sorted(), negated: false, to: &masked)
             }
             sharingNeighbours = senders
             progress = configuration.securityMode.isActive ? .consistencyCheck : .unmasking
             return MaskedInputMessage(roundID: roundID, sender: id, maskedInput: masked)
         } catch {
             progress = .aborted
+            prepared = nil
             throw error
+        }
+    }
+
+    /// Stage 3 ahead of its request: masks `input` with the self mask and the pairwise masks of
+    /// every neighbour that advertised keys, so that when the request comes
+    /// ``maskedInput(_:input:)`` has only to take back the masks of neighbours that did not
+    /// complete ShareKeys (usually none) and the participant can send at once.
+    ///
+    /// Mask expansion is most of a participant's work in a secure round ((k + 1) keystreams of
+    /// the model's size), and the coordinator asks for masked inputs a few at a time (upload
+    /// slots): computed on request, every wave of uploads waited for it. Nothing is sent and no
+    /// state of the protocol changes; if anything is off (wrong stage, wrong length, a key that
+    /// cannot be agreed with) this returns `false` and the request computes the masks as before.
+    /// The result is used only for the same `input`.
+    @discardableResult
+    public mutating func prepareMaskedInput(_ input: [UInt32]) -> Bool {
+        guard progress == .maskedInput, input.count == configuration.vectorLength else { return false }
+        if let prepared, prepared.input == input { return true }
+        let peers = Set(neighbourKeys.keys)
+        var masked = input
+        do {
+            try applyMasks(self: true, peers: peers.sorted(), negated: false, to: &masked)
+        } catch {
+            return false
+        }
+        prepared = (input, masked, peers)
+        return true
+    }
+
+    /// Adds to `vector` (or, `negated`, subtracts from it) the self mask if `self` is set and the
+    /// pairwise mask of each of `peers`, each with its pair sign, in one pass.
+    private func applyMasks(self includeSelf: Bool, peers: [UInt32], negated: Bool, to vector: inout [UInt32])
+        throws(SecAggError)
+    {
+        var seeds: [SecretBytes] = []
+        var signs: [MaskPRG.Sign] = []
+        seeds.reserveCapacity(peers.count + 1)
+        signs.reserveCapacity(peers.count + 1)
+        if includeSelf {
+            seeds.append(selfMaskSeed)
+            signs.append(.plus)
+        }
+        for peer in peers {
+            guard let keys = neighbourKeys[peer] else { continue }
+            do {
+                seeds.append(
+                    try SecAggProtocol.maskSeed(own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
+            } catch {
+                throw SecAggError(
+                    code: .invalidPublicKey,
+                    message: "Cannot agree a mask seed with neighbour \(peer): its masking key is a low-order point.",
+                    participant: peer, stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError)
+            }
+            signs.append(SecAggProtocol.pairSign(own: id, peer: peer))
+        }
+        if negated { signs = signs.map { $0 == .plus ? .minus : .plus } }
+        do {
+            try vector.withUnsafeMutableBufferPointer { buffer in
+                try MaskPRG.add(seeds: seeds, signs: signs, into: buffer)
+            }
+        } catch {
+            throw SecAggError(
+                code: .invalidConfiguration, message: "Mask expansion failed.", participant: id,
+                stage: .maskedInputCollection, roundID: roundID, cause: error as? CryptoError)
         }
     }
 

@@ -62,6 +62,9 @@ public struct SecAggSimulation {
     public var clientToServer: Interceptor?
     /// Applied to every server → client request (participant = recipient).
     public var serverToClient: Interceptor?
+    /// After answering each request, every client masks its input ahead of the MaskedInput
+    /// request (``SecAggClient/prepareMaskedInput(_:)``), as a networked participant does.
+    public var prepareAhead = false
 
     public init(
         configuration: SecAggConfiguration,
@@ -147,6 +150,7 @@ public struct SecAggSimulation {
                         var generator = generators[id] ?? DeterministicGenerator(seed: UInt64(id))
                         let answer = try client.respond(to: decoded, input: inputs[id] ?? [], using: &generator)
                         generators[id] = generator
+                        if prepareAhead, let input = inputs[id] { client.prepareMaskedInput(input) }
                         clients[id] = client
                         deliver(answer, from: id, server: &server)
                     } catch {

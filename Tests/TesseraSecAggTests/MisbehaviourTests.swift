@@ -12,6 +12,7 @@ struct Scenario {
     var dropouts = SecAggSimulation.DropoutSchedule()
     var clientToServer: SecAggSimulation.Interceptor?
     var serverToClient: SecAggSimulation.Interceptor?
+    var prepareAhead = false
     let length = 8
 
     var inputs: [UInt32: [UInt32]] { Fixture.randomInputs(ids, length: length, seed: 99) }
@@ -28,6 +29,7 @@ struct Scenario {
             configuration: try configuration(), dropouts: dropouts, signingKeys: keys, seed: 97)
         simulation.clientToServer = clientToServer
         simulation.serverToClient = serverToClient
+        simulation.prepareAhead = prepareAhead
         return simulation.run(inputs: inputs)
     }
 

@@ -134,7 +134,8 @@ public final class ParticipantAgent {
     }
 
     private func respond(round: Int, _ request: SecAggMessage) -> [ParticipantMessage] {
-        guard var state = secure, state.round == round else {
+        // Taken out while the client works, so that no second copy of its vectors is kept alive.
+        guard secure?.round == round, var state = secure.take() else {
             return [.failed(round: round, reason: "\(site) holds no secure-aggregation state for round \(round)")]
         }
         do {
@@ -147,6 +148,17 @@ public final class ParticipantAgent {
             secure = nil
             return [.failed(round: round, reason: "\(error)")]
         }
+    }
+
+    /// Work to do between messages, after the replies to the last one have been sent: in a
+    /// secure round past ShareKeys, masks the input ahead of the coordinator's request (see
+    /// `SecAggClient.prepareMaskedInput(_:)`), so the masked input leaves as soon as it is asked
+    /// for. Returns whether a masked input is ready; a no-op at any other point.
+    @discardableResult
+    public func prepareAhead() -> Bool {
+        guard var state = secure.take() else { return false }
+        defer { secure = state }
+        return state.client.prepareMaskedInput(state.input)
     }
 
     private func evaluate(_ instruction: EvaluateInstruction) -> [ParticipantMessage] {
