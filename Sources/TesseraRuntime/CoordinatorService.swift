@@ -33,10 +33,13 @@ import TesseraWire
 ///   read until one frees, so it waits in HTTP/2 flow control (a window of two chunks). A
 ///   slot-holder that makes no progress for ``Configuration/uploadStallTimeout`` is dropped.
 ///   Memory is therefore O(model), flat in the number of participants (measured by the runtime
-///   benchmark). Plaintext updates take no slot: a plaintext round keeps every update until it
-///   aggregates (robust rules need them all), so the buffer being assembled is the one kept, and
-///   holding uploads back would only serialise the network. A plaintext update announced in a
-///   secure round is refused at its first envelope, before anything is assembled.
+///   benchmark). Plaintext updates take no slot: with a strategy that needs only the mean
+///   (FedAvg and the server optimisers) the machine adds each one to a running sum as it
+///   arrives and drops it; a robust rule (median, trimmed mean, Krum) needs them all, and keeps
+///   every update until the round ends, so with those the buffer being assembled is the one
+///   kept. Uploads in flight are not bounded for plaintext rounds (a follow-up: slots for them
+///   too). A plaintext update announced in a secure round is refused at its first envelope,
+///   before anything is assembled.
 ///   Why not add each chunk of a masked input to the sum directly: a participant that dropped out
 ///   half way through its upload would leave part of its masked input in the sum, and removing
 ///   it would need both its self-mask and its pairwise-mask secrets, which SecAgg never reveals

@@ -104,6 +104,35 @@ enum RoundFixtures {
         #expect(failure)
     }
 
+    /// FedAvg asking for every update: the plaintext path that keeps them all until the round ends.
+    struct FedAvgOverIndividualUpdates: FederatedStrategy {
+        var inner = try! FedAvg()
+        var name: String { "fedavg" }
+        var requiresIndividualUpdates: Bool { true }
+        mutating func step(global: [Float], aggregate: RoundAggregate) throws(AggregationError) -> [Float] {
+            guard case .individual = aggregate else { throw AggregationError(.invalidState, "expected every update") }
+            return try inner.step(global: global, aggregate: aggregate)
+        }
+        var state: StrategyState { inner.state }
+        mutating func restore(_ state: StrategyState) throws(AggregationError) { try inner.restore(state) }
+    }
+
+    @Test("a plaintext round of a mean-only strategy sums updates as they arrive: the same models, to the bit, as keeping them all")
+    func runningPlaintextSum() throws {
+        let w0 = try RoundFixtures.initialModel()
+        let plan = RoundFixtures.plan(rounds: 3, secure: false)
+        let running = InMemoryFederation(
+            plan: plan, initialModel: w0, strategy: try FedAvg(), participants: try RoundFixtures.agents(7)
+        ).run()
+        let kept = InMemoryFederation(
+            plan: plan, initialModel: w0, strategy: FedAvgOverIndividualUpdates(), participants: try RoundFixtures.agents(7)
+        ).run()
+        #expect(running.completedRounds == 3 && kept.completedRounds == 3)
+        #expect(running.finalModel == kept.finalModel)
+        #expect(running.records.map(\.contributors) == kept.records.map(\.contributors))
+        #expect(running.records.map(\.trainLoss) == kept.records.map(\.trainLoss))
+    }
+
     @Test func plaintextAndSecureRoundsReachTheSameModel() throws {
         let w0 = try RoundFixtures.initialModel()
         let plain = InMemoryFederation(

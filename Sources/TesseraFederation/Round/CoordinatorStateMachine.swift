@@ -166,6 +166,7 @@ public struct CoordinatorStateMachine: Sendable {
         var context = RoundContext(
             round: round, cohort: cohort, target: target, startedAt: since, stageStartedAt: now, stage: .training)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
+        if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
         if let secure = plan.secureAggregation {
             do {
@@ -322,7 +323,14 @@ public struct CoordinatorStateMachine: Sendable {
                 drop(site, from: &context, reason: "sent a non-finite update or no samples", into: &actions)
                 break
             }
-            context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
+            if context.plaintextSum != nil {
+                // Added now and not kept. The round's state is out of `phase` (put back below)
+                // so that the running sum has a single reference and is added to in place.
+                phase = .notStarted
+                context.plaintextSum!.add(delta, weight: Double(report.sampleCount), from: site)
+            } else {
+                context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
+            }
             context.reports[site] = report
             context.submitted.insert(site)
         case .secAgg(_, let secAggMessage):
@@ -465,15 +473,19 @@ public struct CoordinatorStateMachine: Sendable {
                 aggregate(context, .mean(mean), now: now, into: &actions)
             }
         } else {
-            context.contributors = context.updates.compactMap(\.participant)
-            guard context.updates.count >= max(1, plan.selection.minimum) else {
+            context.contributors = context.plaintextSum?.contributors ?? context.updates.compactMap(\.participant)
+            guard context.contributors.count >= max(1, plan.selection.minimum) else {
                 failRound(
                     context,
-                    reason: "only \(context.updates.count) of \(context.cohort.count) participants sent an update; the minimum is \(plan.selection.minimum)",
+                    reason: "only \(context.contributors.count) of \(context.cohort.count) participants sent an update; the minimum is \(plan.selection.minimum)",
                     now: now, into: &actions)
                 return
             }
-            aggregate(context, .individual(context.updates), now: now, into: &actions)
+            if let sum = context.plaintextSum {
+                aggregate(context, .mean(sum.mean), now: now, into: &actions)
+            } else {
+                aggregate(context, .individual(context.updates), now: now, into: &actions)
+            }
         }
     }
 
@@ -601,7 +613,10 @@ struct RoundContext: Sendable {
     var gone: Set<SiteID> = []
     var dropped: Set<SiteID> = []
     var reports: [SiteID: TrainingReport] = [:]
+    /// Plaintext updates, kept for a strategy that needs every one (robust rules).
     var updates: [ClientUpdate] = []
+    /// Plaintext updates summed as they arrive, for a strategy that needs only their mean.
+    var plaintextSum: PlaintextSum?
     var contributors: [SiteID] = []
     var trainLoss: Double?
     var secure: SecureRound?
@@ -618,6 +633,31 @@ struct RoundContext: Sendable {
         let position = Int(index) - 1
         return cohort.indices.contains(position) ? cohort[position] : nil
     }
+}
+
+/// A plaintext round's sample-weighted sum of updates, added to as each update arrives, for
+/// strategies that need only the mean (``FederatedStrategy/requiresIndividualUpdates`` false):
+/// the coordinator then holds one vector of Doubles however many sites take part, instead of
+/// every update until the round closes (10 sites: 40 MB of updates for a 1M-parameter model
+/// against this 8 MB), and the aggregation at the round's end is one division.
+///
+/// The arithmetic is ``Aggregation``'s weighted mean, done in the same order (updates in
+/// arrival order, each coordinate summed in Double from zero, divided by the sum of the weights
+/// in that order), so the mean is the same to the bit as aggregating all updates at the end.
+struct PlaintextSum: Sendable {
+    private(set) var sum: [Double] = []
+    private(set) var totalWeight = 0.0
+    private(set) var contributors: [SiteID] = []
+
+    mutating func add(_ delta: [Float], weight: Double, from site: SiteID) {
+        if sum.isEmpty { sum = [Double](repeating: 0, count: delta.count) }
+        Aggregation.accumulate(delta, weight: weight, into: &sum)
+        totalWeight += weight
+        contributors.append(site)
+    }
+
+    /// The weighted mean of the updates added so far.
+    var mean: [Float] { Aggregation.divide(sum, by: totalWeight) }
 }
 
 struct SecureRound: Sendable {

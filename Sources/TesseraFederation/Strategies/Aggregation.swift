@@ -63,6 +63,27 @@ public enum Aggregation {
         }
     }
 
+    /// `sum[j] += weight · x[j]` for every coordinate, in Double: one update into a running
+    /// weighted sum (the coordinator's plaintext rounds). `vector` must be as long as `sum`.
+    static func accumulate(_ vector: [Float], weight: Double, into sum: inout [Double]) {
+        precondition(vector.count == sum.count, "accumulate: \(vector.count) values into a sum of \(sum.count)")
+        sum.withUnsafeMutableBufferPointer { sum in
+            vector.withUnsafeBufferPointer { vector in
+                for j in 0..<sum.count { sum[j] += weight * Double(vector[j]) }
+            }
+        }
+    }
+
+    /// `Float(sum[j] / total)` for every coordinate: a running weighted sum's mean.
+    static func divide(_ sum: [Double], by total: Double) -> [Float] {
+        [Float](unsafeUninitializedCapacity: sum.count) { mean, initialized in
+            sum.withUnsafeBufferPointer { sum in
+                for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
+            }
+            initialized = sum.count
+        }
+    }
+
     /// The sample-weighted mean update `Σ n_k Δ_k / Σ n_k` of a plaintext round (FedAvg's
     /// aggregate, McMahan et al. 2017).
     public static func weightedMean(_ updates: [ClientUpdate]) throws(AggregationError) -> [Float] {
