@@ -547,14 +547,17 @@ extension Tessera_V1_ParticipantEnvelope {
         if case .heartbeat? = body { true } else { false }
     }
 
-    /// `true` when this envelope opens a masked-input upload (its first `MaskedInputChunk`). The
-    /// coordinator assembles only a few masked inputs at once and reads this before decoding,
-    /// to decide whether to go on reading this stream now. It is a hint about the bytes, not a
-    /// check: the decoder still checks everything.
-    public var opensMaskedInput: Bool {
+    /// `true` when this envelope opens an upload that the receiver assembles into a model-sized
+    /// vector: a masked input's first `MaskedInputChunk`, or the `TrainingReport` announcing a
+    /// plaintext update. The coordinator assembles only a few uploads at once and reads this
+    /// before decoding, to decide whether to go on reading this stream now. It is a hint about
+    /// the bytes, not a check: the decoder still checks everything.
+    public var opensUpload: Bool {
         switch body {
         case .secagg(let payload):
             if case .maskedInputChunk(let chunk) = payload.body { chunk.offsetWords == 0 } else { false }
+        case .trainingReport(let report):
+            report.hasUpdateParameterCount
         default:
             false
         }

@@ -48,17 +48,25 @@ import TesseraWire
         #expect(parallel.finalModel == serial.finalModel)
     }
 
-    /// Plaintext updates take no slot (a plaintext round keeps every update until it
-    /// aggregates, so holding them back would save nothing): with one slot, none is used.
-    @Test func plaintextUpdatesTakeNoSlot() async throws {
+    /// Plaintext updates wait for a slot too (FedAvg adds each to a running sum and drops it,
+    /// so what the coordinator holds is the updates being assembled): with one slot they come
+    /// one at a time, and the model is the one five slots give, up to the order of summation.
+    @Test func plaintextUpdatesWaitForASlotToo() async throws {
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(name: "plain-slots", participants: 5, rounds: 2, secure: false, evaluateEvery: 2))
-        let outcome = try await InProcessFederation.run(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-            participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: 1), logger: testLogger())
-        #expect(outcome.completedRounds == 2)
-        #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 5 }, "\(outcome.records)")
-        #expect(outcome.peakConcurrentUploads == 0)
+        func run(slots: Int) async throws -> CoordinatorService.Outcome {
+            try await InProcessFederation.run(
+                plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+                participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: slots), logger: testLogger())
+        }
+        let serial = try await run(slots: 1)
+        #expect(serial.completedRounds == 2)
+        #expect(serial.records.allSatisfy { $0.status == .completed && $0.contributors == 5 }, "\(serial.records)")
+        #expect(serial.peakConcurrentUploads == 1)
+        let parallel = try await run(slots: 5)
+        #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= 5)
+        let difference = zip(serial.finalModel, parallel.finalModel).map { abs($0 - $1) }.max() ?? 1
+        #expect(difference < 1e-5)
     }
 
     /// One site sends the first chunk of its masked input and then nothing more (heartbeats

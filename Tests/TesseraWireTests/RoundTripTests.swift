@@ -25,6 +25,26 @@ struct RoundTripTests {
         return out
     }
 
+    @Test("only the first envelope of an upload the receiver assembles opens one")
+    func opensUpload() throws {
+        var encoder = ParticipantEnvelopeEncoder(maximumChunkBytes: 64)
+        let report = TrainingReport(sampleCount: 10, loss: 0.5, accuracy: nil, steps: 2)
+        let update = try encoder.encode(
+            .update(round: 3, delta: Fixtures.parameters(40), report: report), experimentID: Fixtures.experiment,
+            currentStage: .training)
+        #expect(update.count > 2)
+        #expect(update.map(\.opensUpload) == [true] + [Bool](repeating: false, count: update.count - 1))
+        let masked = try encoder.encode(
+            .secAgg(round: 3, .maskedInput(MaskedInputMessage(roundID: 1, sender: 2, maskedInput: [UInt32](repeating: 7, count: 40)))),
+            experimentID: Fixtures.experiment, currentStage: .maskedInput)
+        #expect(masked.count > 1)
+        #expect(masked.map(\.opensUpload) == [true] + [Bool](repeating: false, count: masked.count - 1))
+        // A report without an update (a secure round's) and a heartbeat open nothing.
+        let trained = try encoder.encode(.trained(round: 3, report: report), experimentID: Fixtures.experiment, currentStage: .training)
+        #expect(trained.map(\.opensUpload) == [false])
+        #expect(!encoder.heartbeat().opensUpload)
+    }
+
     @Test func helloAndHeartbeat() throws {
         var encoder = ParticipantEnvelopeEncoder()
         var decoder = ParticipantEnvelopeDecoder()
