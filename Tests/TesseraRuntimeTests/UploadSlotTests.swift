@@ -28,9 +28,13 @@ import TesseraWire
         #expect(try slots(parameters: 1_000_000, .init(maximumConcurrentUploads: 3)) == 3)
     }
 
-    @Test func uploadsBeyondTheSlotLimitWaitAndTheResultIsUnchanged() async throws {
+    /// Runs two rounds of `participants` sites with one upload slot, then with one per site;
+    /// checks that every round completed with every site and that one slot meant one upload at a
+    /// time; returns both outcomes.
+    func serialAndParallel(secure: Bool, participants: Int) async throws -> (CoordinatorService.Outcome, CoordinatorService.Outcome) {
         let experiment = try PreparedExperiment(
-            yaml: syntheticYAML(name: "slots", participants: 6, rounds: 2, secure: true, evaluateEvery: 2))
+            yaml: syntheticYAML(
+                name: secure ? "slots" : "plain-slots", participants: participants, rounds: 2, secure: secure, evaluateEvery: 2))
         func run(slots: Int) async throws -> CoordinatorService.Outcome {
             try await InProcessFederation.run(
                 plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
@@ -38,13 +42,17 @@ import TesseraWire
         }
         let serial = try await run(slots: 1)
         #expect(serial.completedRounds == 2)
-        #expect(serial.records.allSatisfy { $0.status == .completed && $0.contributors == 6 }, "\(serial.records)")
+        #expect(serial.records.allSatisfy { $0.status == .completed && $0.contributors == participants }, "\(serial.records)")
         #expect(serial.peakConcurrentUploads == 1)
+        let parallel = try await run(slots: participants)
+        #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= participants)
+        return (serial, parallel)
+    }
 
+    @Test func uploadsBeyondTheSlotLimitWaitAndTheResultIsUnchanged() async throws {
+        let (serial, parallel) = try await serialAndParallel(secure: true, participants: 6)
         // Masked inputs are summed modulo 2^32, so the order they were admitted in cannot
         // change the aggregate: the same seeds give the same model bit for bit.
-        let parallel = try await run(slots: 6)
-        #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= 6)
         #expect(parallel.finalModel == serial.finalModel)
     }
 
@@ -52,19 +60,7 @@ import TesseraWire
     /// so what the coordinator holds is the updates being assembled): with one slot they come
     /// one at a time, and the model is the one five slots give, up to the order of summation.
     @Test func plaintextUpdatesWaitForASlotToo() async throws {
-        let experiment = try PreparedExperiment(
-            yaml: syntheticYAML(name: "plain-slots", participants: 5, rounds: 2, secure: false, evaluateEvery: 2))
-        func run(slots: Int) async throws -> CoordinatorService.Outcome {
-            try await InProcessFederation.run(
-                plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-                participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: slots), logger: testLogger())
-        }
-        let serial = try await run(slots: 1)
-        #expect(serial.completedRounds == 2)
-        #expect(serial.records.allSatisfy { $0.status == .completed && $0.contributors == 5 }, "\(serial.records)")
-        #expect(serial.peakConcurrentUploads == 1)
-        let parallel = try await run(slots: 5)
-        #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= 5)
+        let (serial, parallel) = try await serialAndParallel(secure: false, participants: 5)
         let difference = zip(serial.finalModel, parallel.finalModel).map { abs($0 - $1) }.max() ?? 1
         #expect(difference < 1e-5)
     }
