@@ -304,10 +304,6 @@ private final class LockedAgent: @unchecked Sendable {
 
     var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
 
-    func handle(_ message: CoordinatorMessage) -> [ParticipantMessage] {
-        lock.withLock { _ in agent.handle(message) }
-    }
-
     /// Local training is seconds to minutes of CPU: it runs on a thread of its own so the
     /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;
     /// on a one-core host they would otherwise stop and the coordinator would close the session).
