@@ -33,42 +33,26 @@ public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
         Sodium.ensureInitialized()
     }
 
-    /// Fills `words` with random words: the AES-128-CTR keystream under a key and a starting
-    /// counter drawn from the system CSPRNG for this call alone.
+    /// Fills `words` with random words: the keystream of a ``MaskPRG`` (AES-128-CTR) whose
+    /// 32-byte seed — key and starting counter — is drawn from the system CSPRNG for this call
+    /// alone.
     ///
     /// This is a CTR-mode deterministic random bit generator in the manner of NIST SP 800-90A's
     /// CTR_DRBG, seeded afresh for every request: each output block is AES under a secret
     /// random key of a distinct counter, so the words are computationally indistinguishable from
-    /// random, and copies of a generator never replay each other (each call has its own key).
-    /// The key is wiped when the call returns. Drawn one `next()` at a time, a million words cost
-    /// 36 ms here (a lock per word and a system call per 4 KiB, and the kernel's CSPRNG gives
-    /// about 370 MB/s); this way they cost one system call for the key and about a millisecond of
-    /// AES. If OpenSSL cannot set up the cipher, the words come from `randombytes_buf` instead.
+    /// random, and copies of a generator never replay each other (each call has its own seed).
+    /// The seed is wiped when the call returns. Drawn one `next()` at a time, a million words
+    /// cost 36 ms here (a lock per word and a system call per 4 KiB, and the kernel's CSPRNG
+    /// gives about 370 MB/s); this way they cost one system call for the seed and about a
+    /// millisecond of AES. If OpenSSL cannot set up the cipher, the words come from
+    /// `randombytes_buf` instead.
     public mutating func fill(_ words: UnsafeMutableBufferPointer<UInt64>) {
         guard let base = words.baseAddress, !words.isEmpty else { return }
-        let byteCount = words.count * MemoryLayout<UInt64>.size
-        let seed = SecureRandom.secret(AESCTRStream.keyByteCount + AESCTRStream.blockByteCount)
-        let expanded: Bool = seed.withUnsafeBytes { seed in
-            let key = UnsafeRawBufferPointer(rebasing: seed[0..<AESCTRStream.keyByteCount])
-            let counter = UnsafeRawBufferPointer(rebasing: seed[AESCTRStream.keyByteCount...])
-            guard let stream = try? AESCTRStream(key: key, iv: counter) else { return false }
-            let bytes = UnsafeMutableRawPointer(base)
-            bytes.initializeMemory(as: UInt8.self, repeating: 0, count: byteCount)
-            // The keystream is the encryption of zeros, in pieces that fit OpenSSL's Int32 length.
-            var offset = 0
-            while offset < byteCount {
-                let length = min(1 << 30, byteCount - offset)
-                do {
-                    try stream.encrypt(bytes + offset, into: bytes + offset, count: length)
-                } catch {
-                    return false
-                }
-                offset += length
-            }
-            return true
+        let expanded = UnsafeMutableRawBufferPointer(words).withMemoryRebound(to: UInt32.self) { halves in
+            (try? MaskPRG(seed: SecureRandom.secret(MaskPRG.seedByteCount)).fill(halves)) != nil
         }
         if !expanded {
-            randombytes_buf(base, byteCount)
+            randombytes_buf(base, words.count * MemoryLayout<UInt64>.size)
         }
     }
 
