@@ -48,14 +48,16 @@ public enum Aggregation {
                 var start = 0
                 while start < count {
                     let length = min(tileLength, count - start)
-                    for j in 0..<length { tile[j] = 0 }
+                    let sums = UnsafeMutableBufferPointer(rebasing: tile[0..<length])
+                    sums.update(repeating: 0)
                     for (vector, weight) in zip(vectors, weights) where weight > 0 {
                         vector.withUnsafeBufferPointer { vector in
                             let part = UnsafeBufferPointer(rebasing: vector[start..<(start + length)])
-                            for j in 0..<length { tile[j] += weight * Double(part[j]) }
+                            accumulate(part, weight: weight, into: sums)
                         }
                     }
-                    for j in 0..<length { mean[start + j] = Float(tile[j] / total) }
+                    let means = UnsafeMutableBufferPointer(rebasing: mean[start..<(start + length)])
+                    divide(UnsafeBufferPointer(sums), by: total, into: means)
                     start += length
                 }
             }
@@ -63,23 +65,37 @@ public enum Aggregation {
         }
     }
 
-    /// `sum[j] += weight · x[j]` for every coordinate, in Double: one update into a running
-    /// weighted sum (the coordinator's plaintext rounds). `vector` must be as long as `sum`.
-    static func accumulate(_ vector: [Float], weight: Double, into sum: inout [Double]) {
+    /// `sum[j] += weight · x[j]` for every coordinate, in Double. The one kernel of every
+    /// weighted mean here (a tile of ``weightedMean(_:weights:)``, the coordinator's running sum
+    /// of a plaintext round), so they agree to the bit. `vector` must be as long as `sum`.
+    @inline(__always)
+    static func accumulate(
+        _ vector: UnsafeBufferPointer<Float>, weight: Double, into sum: UnsafeMutableBufferPointer<Double>
+    ) {
         precondition(vector.count == sum.count, "accumulate: \(vector.count) values into a sum of \(sum.count)")
+        for j in 0..<sum.count { sum[j] += weight * Double(vector[j]) }
+    }
+
+    /// `mean[j] = Float(sum[j] / total)` for every coordinate: a weighted sum's mean.
+    @inline(__always)
+    static func divide(
+        _ sum: UnsafeBufferPointer<Double>, by total: Double, into mean: UnsafeMutableBufferPointer<Float>
+    ) {
+        precondition(sum.count == mean.count, "divide: \(sum.count) sums into \(mean.count) values")
+        for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
+    }
+
+    /// ``accumulate(_:weight:into:)`` on whole arrays: one update into a running sum.
+    static func accumulate(_ vector: [Float], weight: Double, into sum: inout [Double]) {
         sum.withUnsafeMutableBufferPointer { sum in
-            vector.withUnsafeBufferPointer { vector in
-                for j in 0..<sum.count { sum[j] += weight * Double(vector[j]) }
-            }
+            vector.withUnsafeBufferPointer { vector in accumulate(vector, weight: weight, into: sum) }
         }
     }
 
-    /// `Float(sum[j] / total)` for every coordinate: a running weighted sum's mean.
+    /// ``divide(_:by:into:)`` into a new array: a running sum's mean.
     static func divide(_ sum: [Double], by total: Double) -> [Float] {
         [Float](unsafeUninitializedCapacity: sum.count) { mean, initialized in
-            sum.withUnsafeBufferPointer { sum in
-                for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
-            }
+            sum.withUnsafeBufferPointer { sum in divide(sum, by: total, into: mean) }
             initialized = sum.count
         }
     }
