@@ -219,14 +219,14 @@ public final class ParticipantClient: Sendable {
             }
             describe(reply)
         }
-        // With the replies on their way, mask the input before the coordinator asks for it (it
-        // asks a few sites at a time, and a site that masks only when asked holds up its wave).
+        // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
+        // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
         // Measured on the runtime benchmark (ten sites sharing two cores, six alternating runs):
         // the masked-input stage took 105–115 ms against 127–143 when masking on request, and the
         // ShareKeys stage 20–28 ms against 4 (the masking competes with the other sites'
         // ShareKeys for the cores); secure rounds 237–258 ms (median 244) against 241–275 (252).
         // Where every site has cores of its own, the masking costs the stage nothing.
-        if case .secAgg = message, await agent.prepareAheadOnDedicatedThread() {
+        if case .secAgg(_, .shareKeysRequest) = message, await agent.prepareAheadOnDedicatedThread() {
             logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
         }
     }
