@@ -28,7 +28,10 @@ let package = Package(
         .library(name: "TesseraSimulation", targets: ["TesseraSimulation"]),
         .library(name: "TesseraWire", targets: ["TesseraWire"]),
         .library(name: "TesseraPKI", targets: ["TesseraPKI"]),
-        .library(name: "TesseraRuntime", targets: ["TesseraRuntime"]),
+        .library(name: "TesseraTransport", targets: ["TesseraTransport"]),
+        .library(name: "TesseraCoordinator", targets: ["TesseraCoordinator"]),
+        .library(name: "TesseraParticipant", targets: ["TesseraParticipant"]),
+        .library(name: "TesseraTesting", targets: ["TesseraTesting"]),
         .executable(name: "tessera-coordinator", targets: ["tessera-coordinator"]),
         .executable(name: "tessera-participant", targets: ["tessera-participant"]),
     ],
@@ -122,24 +125,56 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // MARK: Services: the coordinator's gRPC service and the participant's session client
+        // MARK: Services. The coordinator and the participant share only the transport settings:
+        // `tessera-participant` links no coordinator code.
         .target(
-            name: "TesseraRuntime",
+            name: "TesseraTransport",
             dependencies: [
-                "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraData", "TesseraTensor",
-                "TesseraCrypto",
+                "TesseraWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TesseraCoordinator",
+            dependencies: [
+                "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraTensor",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "TesseraParticipant",
+            dependencies: [
+                "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraData", "TesseraSecAgg",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Test support shipped as code: the in-process and loopback federations, the
+        // manual clock, the in-memory model store and the hooks that play a faulty site.
+        .target(
+            name: "TesseraTesting",
+            dependencies: [
+                "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation", "TesseraSimulation",
+                "TesseraWire", "TesseraPKI", "TesseraTensor",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -155,8 +190,8 @@ let package = Package(
         .target(
             name: "TesseraBenchmarks",
             dependencies: [
-                "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraRuntime",
-                "TesseraPKI", "TesseraWire", .product(name: "Logging", package: "swift-log"),
+                "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraCoordinator",
+                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraPKI", "TesseraWire", .product(name: "Logging", package: "swift-log"),
                 // The runtime benchmark's references: the TLS stack alone, and gRPC's transport alone.
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -177,7 +212,9 @@ let package = Package(
                 "TesseraFederation",
                 "TesseraSimulation",
                 "TesseraPKI",
-                "TesseraRuntime",
+                "TesseraCoordinator",
+                "TesseraTransport",
+                "TesseraTesting",
                 "TesseraBenchmarks",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,7 +225,7 @@ let package = Package(
         .executableTarget(
             name: "tessera-coordinator",
             dependencies: [
-                "TesseraRuntime", "TesseraFederation",
+                "TesseraCoordinator", "TesseraTransport", "TesseraFederation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -196,7 +233,7 @@ let package = Package(
         .executableTarget(
             name: "tessera-participant",
             dependencies: [
-                "TesseraRuntime",
+                "TesseraParticipant", "TesseraTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -236,14 +273,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "TesseraRuntimeTests",
+            name: "TesseraCoordinatorTests",
             dependencies: [
-                "TesseraRuntime", "TesseraFederation", "TesseraSimulation", "TesseraWire", "TesseraPKI", "TesseraData",
-                "TesseraTensor",
+                "TesseraCoordinator", "TesseraTesting", "TesseraTransport", "TesseraParticipant", "TesseraFederation",
+                "TesseraSimulation", "TesseraWire", "TesseraPKI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraParticipantTests",
+            dependencies: [
+                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI",
+                "TesseraData", "TesseraTensor",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraIntegrationTests",
+            dependencies: [
+                "TesseraTesting", "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
+                "TesseraSimulation", "TesseraWire", "TesseraPKI",
             ],
             swiftSettings: swiftSettings
         ),

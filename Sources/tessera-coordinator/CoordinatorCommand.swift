@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
 import TesseraFederation
-import TesseraRuntime
+import TesseraCoordinator
+import TesseraTransport
 
 @main
 enum CoordinatorMain {
     static func main() async {
-        // Before any other thread allocates (see the function's measurements).
+        // Before any other thread allocates.
         ProcessMemory.useOneAllocatorArena()
         await CoordinatorCommand.main()
     }

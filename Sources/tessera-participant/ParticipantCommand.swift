@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import TesseraRuntime
+import TesseraParticipant
+import TesseraTransport
 
 @main
 struct ParticipantCommand: AsyncParsableCommand {

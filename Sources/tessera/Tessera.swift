@@ -4,7 +4,9 @@ import TesseraBenchmarks
 import TesseraData
 import TesseraFederation
 import TesseraSimulation
-import TesseraRuntime
+import TesseraCoordinator
+import TesseraTesting
+import TesseraTransport
 import Logging
 import TesseraTensor
 

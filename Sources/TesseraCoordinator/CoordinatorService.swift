@@ -1,0 +1,577 @@
+import Foundation
+import GRPCCore
+import Logging
+import TesseraFederation
+import TesseraSecAgg
+import TesseraTransport
+import TesseraWire
+
+/// The coordinator at run time: it owns the ``CoordinatorStateMachine`` and carries out its
+/// actions over live session streams.
+///
+/// It holds no round logic and few rules of its own: the round is the machine's, which streams
+/// speak for which site is the ``SessionRegistry``'s, and how many uploads run at once is the
+/// ``UploadSlots``'. The actor turns stream events into `CoordinatorEvent`s (a Hello becomes
+/// `participantAvailable`, a decoded envelope `message(from:)`, the end of a stream
+/// `participantGone`), and the machine's actions into envelopes, deadline timers, rejections and
+/// published models. Time comes from the injected ``ServiceClock``.
+///
+/// - Identity: the site of a stream comes from the ``IdentityResolver`` (the client certificate
+///   under mTLS), never from a message.
+/// - Duplicate connections: a new Hello from a connected site **replaces** the old stream; the
+///   machine sees the site go and come back, so it is counted once (a site replaced mid-round is
+///   a dropout of that round).
+/// - Checks: every envelope is checked by a per-stream `ParticipantEnvelopeDecoder` against the
+///   round and stage the coordinator last asked of that site. Malformed, stale and replayed
+///   envelopes are answered with a `Rejection` and never reach the machine; the round goes on.
+/// - Memory: O(model), flat in the number of participants. Models are served from a bounded
+///   ``ModelStore``; the machine keeps one running sum per round (a plaintext round of a
+///   mean-only strategy too), and at most ``uploadSlots`` uploads are assembled at once. A
+///   masked-input request is sent only when a slot is free, and the stream of a participant that
+///   opens an upload without a slot is not read until one frees, so its chunks wait in HTTP/2 flow
+///   control. A slot holder that makes no progress for ``Configuration/uploadStallTimeout`` is
+///   dropped.
+///   A masked input is added to the sum only once its last chunk is verified, never chunk by
+///   chunk: a participant that dropped out half way would leave part of its input in the sum,
+///   and removing it would need both its self-mask and pairwise-mask secrets, which SecAgg never
+///   reveals for the same participant.
+public actor CoordinatorService {
+    /// What a run produced.
+    public struct Outcome: Sendable {
+        public var records: [RoundRecord]
+        public var completedRounds: Int
+        public var finalModel: [Float]
+        public var finalVersion: ModelVersion
+        public var publishedVersions: [ModelVersion]
+        /// Every rejection sent (by the wire checks or by the round), in order.
+        public var rejections: [RejectionRecord]
+        /// The most uploads that were assembled at once (at most
+        /// ``CoordinatorService/uploadSlots``).
+        public var peakConcurrentUploads: Int
+    }
+
+    public struct RejectionRecord: Sendable, Hashable {
+        public var site: SiteID
+        public var rejection: Rejection
+    }
+
+    public struct Configuration: Sendable {
+        /// How often participants must send a heartbeat while idle.
+        public var heartbeatInterval: Duration
+        /// The largest chunk the participants may send and the model store serves.
+        public var maximumChunkBytes: Int
+        /// A session silent for this many heartbeat intervals is closed (UNAVAILABLE) and its site
+        /// counted gone: a half-open connection must not hold a cohort slot until every deadline.
+        public var missedHeartbeats: Int
+        /// Memory for uploads being assembled: as many run at once as there are whole vectors of
+        /// the model's size in it (at least one). More slots make secure rounds faster and the
+        /// coordinator's peak memory larger.
+        public var uploadBufferBytes: Int
+        /// The largest window of a model fetch (see ``ModelStoreService``); fetches are admitted
+        /// while ``ModelStoreService/defaultWindowsInFlight`` windows are in flight at once.
+        public var modelWindowBytes: Int
+        /// Overrides the number of concurrent uploads that ``uploadBufferBytes`` gives.
+        public var maximumConcurrentUploads: Int?
+        /// An upload holding a slot that makes no progress for this long is abandoned: its
+        /// session is closed (UNAVAILABLE) and the site counts as a dropout of the round, so a
+        /// stalled or malicious participant cannot keep the others waiting. For a masked input
+        /// the clock starts when the request is sent, so it must cover computing the masks.
+        public var uploadStallTimeout: Duration
+
+        public init(
+            heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
+            missedHeartbeats: Int = 3, uploadBufferBytes: Int = 16 << 20, maximumConcurrentUploads: Int? = nil,
+            uploadStallTimeout: Duration = .seconds(30), modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes
+        ) {
+            self.uploadBufferBytes = uploadBufferBytes
+            self.modelWindowBytes = modelWindowBytes
+            self.heartbeatInterval = heartbeatInterval
+            self.maximumChunkBytes = maximumChunkBytes
+            self.missedHeartbeats = max(1, missedHeartbeats)
+            self.maximumConcurrentUploads = maximumConcurrentUploads.map { max(1, $0) }
+            self.uploadStallTimeout = uploadStallTimeout
+        }
+    }
+
+    private var machine: CoordinatorStateMachine
+    public nonisolated let modelStore: any ModelStore
+    public nonisolated let identity: any IdentityResolver
+    public nonisolated let configuration: Configuration
+    public nonisolated let clock: any ServiceClock
+    /// How many uploads are assembled at once (see ``Configuration/uploadBufferBytes``).
+    public nonisolated let uploadSlots: Int
+    private let logger: Logger
+
+    private var sessions = SessionRegistry()
+    private var slots: UploadSlots
+    /// Readers suspended until their stream gets an upload slot.
+    private var suspendedReaders: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    /// Masked-input requests held back until their stream gets an upload slot.
+    private var heldRequests: [UInt64: CoordinatorMessage] = [:]
+    /// Callers of ``waitUntil(_:)``, resumed once their condition holds.
+    private var watchers: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var digests: [ModelVersion: ModelDigest]
+    private var publishedVersions: [ModelVersion] = []
+    private var rejections: [RejectionRecord] = []
+    private let deadlines: AsyncStream<(token: Int, at: Duration)>
+    private let deadlineContinuation: AsyncStream<(token: Int, at: Duration)>.Continuation
+    private var started = false
+
+    public init(
+        plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, identity: any IdentityResolver,
+        modelStore: any ModelStore = BoundedModelStore(), configuration: Configuration = Configuration(),
+        clock: any ServiceClock, logger: Logger
+    ) {
+        var machine = CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy)
+        machine.clock = { clock.now.inSeconds }
+        self.machine = machine
+        self.digests = [machine.version: modelStore.put(initialModel)]
+        self.modelStore = modelStore
+        self.identity = identity
+        self.configuration = configuration
+        self.clock = clock
+        let uploadBytes = QuantizationCodec.encodedLength(dimension: initialModel.count) * 4
+        let uploadSlots =
+            configuration.maximumConcurrentUploads ?? max(1, configuration.uploadBufferBytes / max(1, uploadBytes))
+        self.uploadSlots = uploadSlots
+        self.slots = UploadSlots(capacity: uploadSlots)
+        self.logger = logger
+        (deadlines, deadlineContinuation) = AsyncStream.makeStream(of: (token: Int, at: Duration).self)
+    }
+
+    /// The gRPC services to register with the server: the session service and the model store.
+    public nonisolated var services: [any RegistrableRPCService] {
+        [
+            ParticipantSessionService(coordinator: self),
+            ModelStoreService(
+                store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
+                maximumWindowBytes: configuration.modelWindowBytes,
+                maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
+                clock: clock),
+        ]
+    }
+
+    public var isFinished: Bool { machine.isFinished }
+
+    /// The sites with a live, registered session.
+    public var connectedSites: [SiteID] { sessions.connectedSites }
+
+    /// How many sessions each site has registered (a reconnect counts again).
+    public var joins: [SiteID: Int] { sessions.joins }
+
+    /// What ``waitUntil(_:)`` conditions see of the sessions.
+    public struct SessionState: Sendable {
+        /// The sites with a live, registered session.
+        public var connectedSites: [SiteID]
+        /// How many sessions each site has registered.
+        public var joins: [SiteID: Int]
+        /// How many upload slots are held.
+        public var uploadSlotsInUse: Int
+        /// How many session readers wait for an upload slot.
+        public var readersWaitingForSlots: Int
+    }
+
+    private var sessionState: SessionState {
+        SessionState(
+            connectedSites: sessions.connectedSites, joins: sessions.joins, uploadSlotsInUse: slots.inUse,
+            readersWaitingForSlots: slots.waitingReaders.count)
+    }
+
+    /// Returns once `condition` holds of the sessions (at once if it does): it is checked after
+    /// every stream event and timer, so tests wait for a state instead of polling on a timer.
+    public func waitUntil(_ condition: @escaping @Sendable (SessionState) -> Bool) async {
+        if condition(sessionState) { return }
+        await withCheckedContinuation { watchers.append((condition, $0)) }
+    }
+
+    /// Starts the experiment and runs its timers until it finishes (or ``stop()`` is called, for
+    /// a graceful stop); returns what it produced.
+    ///
+    /// Timers are child tasks of this call: none outlives it. A timer that fires for a stage
+    /// already over is ignored by the machine (stale token). Deadlines are absolute instants of
+    /// the clock, so a timer that wakes late still fires for the instant it was set for.
+    public func run() async -> Outcome {
+        if !started {
+            started = true
+            handle(.start)
+        }
+        let clock = clock
+        let interval = configuration.heartbeatInterval
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                // Liveness: every heartbeat interval, close the sessions that have gone silent.
+                var tick = clock.now
+                while true {
+                    tick += interval
+                    do { try await clock.sleep(until: tick) } catch { return }
+                    await self.checkLiveness()
+                }
+            }
+            for await deadline in deadlines {
+                group.addTask {
+                    do { try await clock.sleep(until: deadline.at) } catch { return }
+                    await self.handle(.deadlinePassed(token: deadline.token))
+                }
+            }
+            group.cancelAll()
+        }
+        closeAll()
+        return outcome
+    }
+
+    /// Ends ``run()`` early (a graceful stop): sessions are closed with UNAVAILABLE so sites
+    /// reconnect to the next coordinator, and rounds completed so far are kept.
+    public nonisolated func stop() {
+        deadlineContinuation.finish()
+    }
+
+    public var outcome: Outcome {
+        Outcome(
+            records: machine.records, completedRounds: machine.completedRounds, finalModel: machine.globalModel,
+            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections,
+            peakConcurrentUploads: slots.peak)
+    }
+
+    // MARK: Liveness
+
+    /// Closes the sessions whose upload stalled and those that went silent (no envelope, not
+    /// even a heartbeat, for ``Configuration/missedHeartbeats`` intervals). The heartbeat timer
+    /// calls it every interval.
+    func checkLiveness() {
+        defer { notifyChange() }
+        let now = clock.now
+        let stallTimeout = configuration.uploadStallTimeout
+        for id in slots.stalledHolders(now: now, timeout: stallTimeout) {
+            guard let site = sessions.connections[id]?.site else { continue }
+            logger.warning("closing a session whose upload stalled (no chunk for \(stallTimeout))", metadata: ["site": "\(site)"])
+            drop(id, reason: "your upload made no progress for \(stallTimeout); reconnect")
+        }
+        // A stream waiting for an upload slot is silent because this coordinator is not reading it.
+        let limit = configuration.heartbeatInterval * configuration.missedHeartbeats
+        for id in sessions.silentStreams(now: now, limit: limit, excluding: Set(slots.waitingReaders)) {
+            guard let site = sessions.connections[id]?.site else { continue }
+            logger.warning("closing a silent session (no heartbeat for \(limit))", metadata: ["site": "\(site)"])
+            drop(id, reason: "no message or heartbeat for \(limit); reconnect")
+        }
+    }
+
+    /// Closes stream `id` with UNAVAILABLE (the participant reconnects) and, if it was its site's
+    /// live session, tells the machine the site is gone.
+    private func drop(_ id: UInt64, reason: String) {
+        guard let site = sessions.connections[id]?.site else { return }
+        let wasActive = sessions.deactivate(id)
+        close(id, .unavailable(reason))
+        if wasActive { handle(.participantGone(site)) }
+    }
+
+    // MARK: Streams (called by the session handler)
+
+    /// A new stream from `site` (already authenticated); its outbound envelopes come out of the
+    /// returned sequence, which finishes when the coordinator closes the stream.
+    func connect(site: SiteID) -> (id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>) {
+        defer { notifyChange() }
+        let (stream, continuation) = AsyncStream.makeStream(of: Tessera_V1_CoordinatorEnvelope.self)
+        let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
+        let id = sessions.open(site: site, outbound: continuation, decoder: decoder, now: clock.now)
+        if machine.isFinished { close(id, .experimentFinished) }
+        logger.debug("session opened", metadata: ["site": "\(site)", "connection": "\(id)"])
+        return (id, stream)
+    }
+
+    /// The stream `id` ended (the participant left, the connection failed, or the coordinator
+    /// closed it); returns why the coordinator closed it, if it did.
+    func disconnect(_ id: UInt64) -> SessionCloseReason? {
+        defer { notifyChange() }
+        let reason = sessions.takeCloseReason(id)
+        guard let site = sessions.connections[id]?.site else { return reason }
+        let wasActive = sessions.deactivate(id)
+        close(id, nil)
+        guard wasActive else { return reason }
+        logger.info("participant left", metadata: ["site": "\(site)"])
+        handle(.participantGone(site))
+        return reason
+    }
+
+    /// Ends the session of `site` (an operator's kick, or a test): the site counts as gone and
+    /// reconnects with backoff.
+    public func endSession(of site: SiteID, reason: String = "the coordinator ended the session") {
+        defer { notifyChange() }
+        guard let id = sessions.deactivate(site: site) else { return }
+        close(id, .unavailable(reason))
+        logger.notice("ended a session", metadata: ["site": "\(site)", "reason": "\(reason)"])
+        handle(.participantGone(site))
+    }
+
+    /// One envelope from stream `id`.
+    func receive(_ envelope: Tessera_V1_ParticipantEnvelope, on id: UInt64) {
+        defer { notifyChange() }
+        guard let site = sessions.connections[id]?.site, let registered = sessions.connections[id]?.registered else { return }
+        let now = clock.now
+        let expected = sessions.connections[id]!.expected
+        sessions.connections[id]!.lastSeen = now
+        let inbound: ParticipantInbound?
+        defer { releaseUploadSlotIfDone(id) }
+        // Heartbeats keep a session alive but are no progress of its upload.
+        if !envelope.isHeartbeat { slots.recordProgress(id, now: now) }
+        do {
+            inbound = try sessions.connections[id]!.decoder.decode(envelope, expecting: expected)
+        } catch {
+            var rejection = Rejection(error, rejectedSequence: envelope.header.sequence)
+            // Hello must open the session: anything else first ends it.
+            if !registered { rejection.fatal = true }
+            reject(rejection, on: id)
+            if rejection.fatal { close(id, .refused) }
+            return
+        }
+        guard let inbound else { return }
+        switch inbound {
+        case .hello(let hello):
+            register(hello, site: site, on: id)
+        case .heartbeat:
+            break
+        case .message(let message):
+            handle(.message(from: site, message))
+        case .maskedInputChunk:
+            // The decoder assembles masked inputs (`.assemble`); slices never come out.
+            break
+        }
+    }
+
+    private func register(_ hello: ParticipantHello, site: SiteID, on id: UInt64) {
+        if let previous = sessions.register(id) {
+            // The newer connection wins: close the old stream, and let the machine see the site
+            // leave before it comes back, so it is never counted twice.
+            logger.notice("site connected again; the new session replaces the old one", metadata: ["site": "\(site)"])
+            close(previous, .replaced)
+            handle(.participantGone(site))
+        }
+        let welcome = SessionWelcome(
+            sessionID: "\(site)-\(id)", site: site, heartbeatInterval: configuration.heartbeatInterval,
+            maximumChunkBytes: configuration.maximumChunkBytes)
+        do {
+            let envelope = try sessions.connections[id]!.encoder.welcome(welcome)
+            sessions.connections[id]!.outbound.yield(envelope)
+        } catch {
+            logger.error("could not encode the welcome", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+        let descriptor = hello.descriptor(site: site)
+        logger.info(
+            "participant joined",
+            metadata: ["site": "\(site)", "datasets": "\(descriptor.datasets.sorted { $0.key < $1.key })"])
+        handle(.participantAvailable(descriptor))
+    }
+
+    /// Closes stream `id` (its outbound sequence finishes), wakes its reader if it waits for an
+    /// upload slot, and passes on a slot it held.
+    private func close(_ id: UInt64, _ reason: SessionCloseReason?) {
+        guard sessions.close(id, reason: reason) != nil else { return }
+        heldRequests[id] = nil
+        let (woken, grants) = slots.remove(id, now: clock.now)
+        if woken { suspendedReaders.removeValue(forKey: id)?.resume() }
+        carryOut(grants)
+    }
+
+    private func closeAll() {
+        let reason: SessionCloseReason = machine.isFinished ? .experimentFinished : .unavailable("the coordinator is shutting down")
+        sessions.deactivateAll()
+        for id in Array(sessions.connections.keys) { close(id, reason) }
+    }
+
+    private func reject(_ rejection: Rejection, on id: UInt64) {
+        guard let site = sessions.connections[id]?.site else { return }
+        rejections.append(RejectionRecord(site: site, rejection: rejection))
+        logger.warning("rejected a participant message", metadata: ["site": "\(site)", "reason": "\(rejection.reason)"])
+        do {
+            let position = sessions.connections[id]!.expected?.position
+            let envelope = try sessions.connections[id]!.encoder.rejection(rejection, at: position)
+            sessions.connections[id]!.outbound.yield(envelope)
+        } catch {
+            logger.error("could not encode a rejection", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+    }
+
+    private func notifyChange() {
+        guard !watchers.isEmpty else { return }
+        let state = sessionState
+        var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        for watcher in watchers {
+            if watcher.condition(state) { watcher.continuation.resume() } else { waiting.append(watcher) }
+        }
+        watchers = waiting
+    }
+
+    // MARK: Upload slots
+
+    /// Returns when stream `id` may go on with an upload it is opening: at once if a slot is
+    /// free, otherwise when one frees (or the stream closes). Meanwhile its reader is suspended,
+    /// so the participant's chunks wait in HTTP/2 flow control, not in this process.
+    func acquireUploadSlot(for id: UInt64) async {
+        guard sessions.connections[id] != nil, !slots.holds(id) else { return }
+        if slots.acquire(id, now: clock.now) {
+            sessions.connections[id]!.lastSeen = clock.now
+            return
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // A session cancelled before this point is not left waiting for a slot.
+                if Task.isCancelled { return continuation.resume() }
+                slots.waitAsReader(id)
+                suspendedReaders[id] = continuation
+                notifyChange()
+            }
+        } onCancel: {
+            Task { await self.wakeReader(id) }
+        }
+    }
+
+    /// Wakes the reader of stream `id` if it waits for a slot (its session is ending).
+    private func wakeReader(_ id: UInt64) {
+        guard let continuation = suspendedReaders.removeValue(forKey: id) else { return }
+        carryOut(slots.remove(id, now: clock.now).grants)
+        continuation.resume()
+    }
+
+    /// Frees the slot of stream `id` once its upload has begun and nothing is partly received
+    /// (the upload completed, failed and was discarded, or the site reported a failure).
+    private func releaseUploadSlotIfDone(_ id: UInt64) {
+        guard let connection = sessions.connections[id], slots.hasOpenedUpload(id), !connection.decoder.hasPartialMessage
+        else { return }
+        carryOut(slots.release(id, now: clock.now))
+    }
+
+    /// Resumes the readers and sends the requests that freed slots went to.
+    private func carryOut(_ grants: [UploadSlots.Grant]) {
+        for grant in grants {
+            switch grant {
+            case .reader(let id):
+                sessions.connections[id]?.lastSeen = clock.now
+                suspendedReaders.removeValue(forKey: id)?.resume()
+            case .request(let id):
+                guard let message = heldRequests.removeValue(forKey: id) else { continue }
+                sessions.connections[id]?.lastSeen = clock.now
+                deliver(message, on: id)
+            }
+        }
+    }
+
+    // MARK: The machine
+
+    private func handle(_ event: CoordinatorEvent) {
+        let actions = machine.handle(event, now: clock.now.inSeconds)
+        // A round that ends (a failed round ends in the middle of a stage) asks nothing more:
+        // drop its held-back requests before the actions free slots, or a freed slot would send
+        // one of them to a site about to be told to leave that round.
+        for case .roundFinished(let record) in actions {
+            slots.dropRequests(ofRound: record.round)
+            heldRequests = heldRequests.filter { slots.deferredRequests.map(\.id).contains($0.key) }
+        }
+        for action in actions {
+            perform(action)
+        }
+        notifyChange()
+    }
+
+    private func perform(_ action: CoordinatorAction) {
+        switch action {
+        case .send(let site, let message):
+            send(message, to: site)
+        case .scheduleDeadline(let token, let seconds):
+            deadlineContinuation.yield((token, clock.now + .seconds(seconds)))
+        case .reject(let site, let reason):
+            let rejection = Rejection(code: .protocolViolation, reason: reason)
+            if let id = sessions.stream(of: site) {
+                reject(rejection, on: id)
+            } else {
+                rejections.append(RejectionRecord(site: site, rejection: rejection))
+            }
+        case .publish(let model):
+            digests[model.version] = modelStore.put(model.parameters)
+            digests = digests.filter { modelStore.parameters(for: $0.value) != nil }
+            publishedVersions.append(model.version)
+            logger.info("published model \(model.version)", metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
+        case .roundFinished(let record):
+            logger.info("\(record.summaryLine)", metadata: ["round": "\(record.round)"])
+        case .experimentFinished(let completed, let version):
+            logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
+            deadlineContinuation.finish()
+        case .log(let line):
+            logger.info("\(line)")
+        }
+    }
+
+    private func digest(of parameters: [Float], version: ModelVersion) -> ModelDigest {
+        if let known = digests[version], modelStore.parameters(for: known) != nil { return known }
+        let digest = modelStore.put(parameters)
+        digests[version] = digest
+        return digest
+    }
+
+    private func send(_ message: CoordinatorMessage, to site: SiteID) {
+        // A site with no live stream misses the message; the stage deadline counts it out.
+        guard let id = sessions.stream(of: site), sessions.connections[id] != nil else { return }
+        switch message {
+        case .secAgg(let round, let request) where request.stage == .maskedInputCollection:
+            // The request is what starts the upload: it waits for a slot.
+            if !slots.holds(id) {
+                guard slots.acquire(id, now: clock.now) else {
+                    slots.deferRequest(id, round: round)
+                    heldRequests[id] = message
+                    return
+                }
+                sessions.connections[id]!.lastSeen = clock.now
+            }
+        case .train, .leaveRound:
+            // A new round, or the site's part in this one is over: nothing of the old round may
+            // still be asked for or hold a slot.
+            slots.dropRequests(of: id)
+            heldRequests[id] = nil
+            carryOut(slots.release(id, now: clock.now))
+        default:
+            break
+        }
+        deliver(message, on: id)
+    }
+
+    /// Encodes `message` for stream `id` and queues it on the stream.
+    private func deliver(_ message: CoordinatorMessage, on id: UInt64) {
+        guard sessions.connections[id] != nil else { return }
+        let site = sessions.connections[id]!.site
+        let experimentID = machine.plan.experimentID
+        var modelDigest: ModelDigest?
+        switch message {
+        case .train(let instruction):
+            sessions.connections[id]!.decoder.discardPartialMessage()
+            modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
+            let secure = instruction.secure.map {
+                ExpectedRound.Secure(
+                    secAggRoundID: $0.roundID, participantIndex: $0.participantIndex,
+                    vectorLength: QuantizationCodec.encodedLength(dimension: instruction.parameters.count))
+            }
+            sessions.connections[id]!.expected = ExpectedRound(
+                position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .training),
+                parameterCount: instruction.parameters.count, secure: secure)
+            sessions.connections[id]!.stage = .training
+        case .evaluate(let instruction):
+            modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
+            sessions.connections[id]!.expected = ExpectedRound(
+                position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .evaluation),
+                parameterCount: instruction.parameters.count)
+            sessions.connections[id]!.stage = .evaluation
+        case .secAgg(_, let request):
+            let stage = RoundStage(request.stage)
+            sessions.connections[id]!.expected?.position.stage = stage
+            sessions.connections[id]!.stage = stage
+        case .leaveRound:
+            sessions.connections[id]!.expected = nil
+            sessions.connections[id]!.decoder.discardPartialMessage()
+        }
+        do {
+            let stage = sessions.connections[id]!.stage
+            let envelope = try sessions.connections[id]!.encoder.encode(
+                message, experimentID: experimentID, currentStage: stage, modelDigest: modelDigest)
+            sessions.connections[id]!.outbound.yield(envelope)
+        } catch {
+            logger.error("could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,388 @@
+import Foundation
+import GRPCCore
+import Logging
+import Synchronization
+import TesseraFederation
+import TesseraSecAgg
+import TesseraTransport
+import TesseraWire
+
+/// A site's side of the federation: one outbound session stream to the coordinator, driving a
+/// ``ParticipantAgent`` (the same agent the simulation uses).
+///
+/// It says Hello (datasets and their sample counts), fetches the models that tasks name by
+/// digest from the coordinator's `ModelStore` (keeping the last few by digest), hands each
+/// coordinator message to the agent and sends its replies (updates and masked inputs in
+/// chunks), and sends heartbeats while idle. When the stream fails it reconnects with full
+/// jitter exponential backoff; when the coordinator ends the session cleanly (the experiment is
+/// over) ``run(using:)`` returns, unless ``Configuration/reconnectAfterSessionEnds`` is set.
+public final class ParticipantClient: Sendable {
+    public struct Configuration: Sendable {
+        /// First backoff ceiling; doubled after every failed attempt.
+        public var backoffBase: Duration
+        /// The backoff ceiling never exceeds this.
+        public var backoffCap: Duration
+        /// Give up after this many consecutive failed attempts (`nil`: never).
+        public var maximumAttempts: Int?
+        /// Open a new session after the coordinator ends one cleanly (a long-lived site).
+        public var reconnectAfterSessionEnds: Bool
+        /// Metadata sent when opening the session (the in-process identity token in tests).
+        public var metadata: Metadata
+        /// How many models to keep, by digest.
+        public var modelCacheSize: Int
+        public var softwareVersion: String
+        public init(
+            backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30), maximumAttempts: Int? = nil,
+            reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
+            softwareVersion: String = "tessera-participant"
+        ) {
+            self.backoffBase = backoffBase
+            self.backoffCap = backoffCap
+            self.maximumAttempts = maximumAttempts
+            self.reconnectAfterSessionEnds = reconnectAfterSessionEnds
+            self.metadata = metadata
+            self.modelCacheSize = modelCacheSize
+            self.softwareVersion = softwareVersion
+        }
+    }
+
+    /// The full-jitter delay before attempt `attempt` (0-based): uniform in
+    /// `0 ... min(cap, base · 2^attempt)`.
+    public static func backoff(
+        attempt: Int, base: Duration, cap: Duration, using generator: inout some RandomNumberGenerator
+    ) -> Duration {
+        let ceiling = min(cap, base * Double(1 << min(attempt, 30)))
+        return .seconds(Double.random(in: 0...ceiling.inSeconds, using: &generator))
+    }
+
+    public let site: SiteID
+    public let configuration: Configuration
+    private let interception: SessionInterception
+    private let clock: any ServiceClock
+    private let agent: LockedAgent
+    private let logger: Logger
+    private let cache: Mutex<[(digest: ModelDigest, parameters: [Float])]> = Mutex([])
+
+    /// The agent is owned by the client from now on; do not use it elsewhere.
+    public convenience init(
+        agent: ParticipantAgent, configuration: Configuration = Configuration(), clock: any ServiceClock, logger: Logger
+    ) {
+        self.init(agent: agent, configuration: configuration, interception: SessionInterception(), clock: clock, logger: logger)
+    }
+
+    /// A client whose session is intercepted: only for `TesseraTesting` (a site that misbehaves on
+    /// purpose) and for `tessera-participant`'s fault-injection failpoints.
+    package init(
+        agent: ParticipantAgent, configuration: Configuration, interception: SessionInterception, clock: any ServiceClock,
+        logger: Logger
+    ) {
+        self.interception = interception
+        self.clock = clock
+        self.site = agent.site
+        self.agent = LockedAgent(agent)
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "site"] = "\(agent.site)"
+        self.logger = logger
+    }
+
+    /// Keeps a session open until the coordinator ends it (or forever, with
+    /// `reconnectAfterSessionEnds`), reconnecting after failures. Returns on cancellation.
+    public func run<Transport: ClientTransport>(using client: GRPCClient<Transport>) async throws {
+        var attempt = 0
+        var generator = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let welcomed = SessionFlag()
+            do {
+                try await session(using: client, welcomed: welcomed)
+                logger.info("the coordinator ended the session")
+                if !configuration.reconnectAfterSessionEnds { return }
+                attempt = 0
+            } catch let error as TesseraRuntimeError where error.code == .sessionRefused {
+                logger.error("the coordinator refused this site: \(error.message)")
+                throw error
+            } catch let error as RPCError where error.code == .failedPrecondition {
+                // Replaced by a newer session of this site: reconnecting would only take turns
+                // with the other instance.
+                logger.error("session replaced: \(error.message)")
+                throw TesseraRuntimeError(.sessionRefused, error.message, cause: error)
+            } catch {
+                if Task.isCancelled { return }
+                if welcomed.isSet { attempt = 0 }
+                logger.warning("session failed: \(error)")
+            }
+            if let maximum = configuration.maximumAttempts, attempt >= maximum {
+                throw TesseraRuntimeError(.transport, "gave up after \(attempt) failed attempts to reach the coordinator.")
+            }
+            let delay = Self.backoff(
+                attempt: attempt, base: configuration.backoffBase, cap: configuration.backoffCap, using: &generator)
+            attempt += 1
+            logger.info("reconnecting in \(String(format: "%.2f", delay.inSeconds)) s")
+            do { try await clock.sleep(for: delay) } catch { return }
+        }
+    }
+
+    private func session<Transport: ClientTransport>(using client: GRPCClient<Transport>, welcomed: SessionFlag) async throws {
+        let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
+        let store = Tessera_V1_ModelStore.Client(wrapping: client)
+        let outbox = Outbox()
+        let descriptor = agent.descriptor
+        let hello = ParticipantHello(
+            datasets: descriptor.datasets, cores: max(1, descriptor.cores), softwareVersion: configuration.softwareVersion)
+        try outbox.send { encoder in [try encoder.hello(hello)] }
+        let tamper = interception.tamper
+        let inspectInbound = interception.inspectInbound
+        let clock = clock
+
+        try await sessions.session(
+            metadata: configuration.metadata,
+            requestProducer: { writer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await envelope in outbox.envelopes {
+                            for sent in tamper?(envelope) ?? [envelope] { try await writer.write(sent) }
+                        }
+                    }
+                    group.addTask {
+                        // The interval is the coordinator's, from its Welcome, which arrives after
+                        // this loop starts: it is re-read at least every 100 ms.
+                        var lastBeat = clock.now
+                        while true {
+                            let interval = outbox.heartbeatInterval
+                            try await clock.sleep(for: min(interval / 4, .milliseconds(100)))
+                            if clock.now - lastBeat >= outbox.heartbeatInterval {
+                                try outbox.send { encoder in [encoder.heartbeat()] }
+                                lastBeat = clock.now
+                            }
+                        }
+                    }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            },
+            onResponse: { response in
+                defer { outbox.finish() }
+                var decoder = CoordinatorEnvelopeDecoder()
+                for try await envelope in response.messages {
+                    let inbound: CoordinatorInbound
+                    do {
+                        inbound = try decoder.decode(envelope)
+                    } catch {
+                        self.logger.warning("ignored a coordinator message that failed its checks: \(error)")
+                        continue
+                    }
+                    inspectInbound?(inbound)
+                    try await self.handle(inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
+                }
+            })
+    }
+
+    private func handle<Transport: ClientTransport>(
+        _ inbound: CoordinatorInbound, header: EnvelopeHeader?, outbox: Outbox,
+        store: Tessera_V1_ModelStore.Client<Transport>, welcomed: SessionFlag
+    ) async throws {
+        let message: CoordinatorMessage
+        switch inbound {
+        case .welcome(let welcome):
+            welcomed.set()
+            outbox.heartbeatInterval = welcome.heartbeatInterval
+            outbox.adoptChunkLimit(welcome.maximumChunkBytes)
+            logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
+            return
+        case .heartbeat:
+            return
+        case .rejection(let rejection):
+            if rejection.fatal {
+                throw TesseraRuntimeError(.sessionRefused, rejection.reason)
+            }
+            logger.warning("the coordinator rejected message #\(rejection.rejectedSequence): \(rejection.reason)")
+            return
+        case .train(let spec):
+            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            if spec.round > 1 { logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)") }
+            logger.info(
+                "round \(spec.round): training on \(spec.datasetName) from model \(spec.modelVersion)\(spec.secure == nil ? "" : " (secure aggregation)")")
+            message = .train(try spec.instruction(parameters: parameters))
+        case .evaluate(let spec):
+            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            logger.info("round \(spec.round): round finished with new model \(spec.modelVersion); evaluating it")
+            message = .evaluate(try spec.instruction(parameters: parameters))
+        case .secAgg(let round, let request):
+            message = .secAgg(round: round, request)
+        case .leaveRound(let round, let reason):
+            logger.info("round \(round): left the round (\(reason))")
+            message = .leaveRound(round: round, reason: reason)
+        }
+        let experimentID = header?.experimentID ?? ""
+        let stage = header?.stage ?? .training
+        let replies = await agent.handleOnDedicatedThread(message)
+        for reply in replies {
+            try outbox.send { encoder in
+                try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
+            }
+            describe(reply)
+        }
+        // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
+        // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
+        if case .secAgg(_, .shareKeysRequest) = message, await agent.prepareAheadOnDedicatedThread() {
+            logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
+        }
+    }
+
+    private func describe(_ reply: ParticipantMessage) {
+        switch reply {
+        case .update(let round, let delta, let report):
+            logger.info("round \(round): trained (loss \(String(format: "%.4f", report.loss))); update of \(delta.count) values sent")
+        case .trained(let round, let report):
+            logger.info("round \(round): trained on \(report.sampleCount) samples (loss \(String(format: "%.4f", report.loss)))")
+        case .secAgg(let round, let message):
+            switch message {
+            case .maskedInput: logger.info("round \(round): masked update sent")
+            case .unmaskingResponse: logger.info("round \(round): unmasking shares sent; waiting for the new model")
+            default: logger.debug("round \(round): \(message.stage) sent")
+            }
+        case .evaluation(let round, let metrics):
+            logger.info("round \(round): evaluation sent (loss \(String(format: "%.4f", metrics.loss)))")
+        case .failed(let round, let reason):
+            logger.warning("round \(round): could not do the task: \(reason)")
+        }
+    }
+
+    private func model<Transport: ClientTransport>(
+        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>
+    ) async throws -> [Float] {
+        if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
+        let parameters: [Float]
+        do {
+            // Credits go back as chunks are taken in, until the last one (the server may have
+            // ended the stream by then).
+            let (credits, creditSink) = AsyncStream.makeStream(of: Int.self)
+            parameters = try await store.fetchModel(
+                requestProducer: { writer in
+                    try await writer.write(.request(digest: digest, windowBytes: WireProtocol.modelWindowBytes))
+                    for await bytes in credits { try await writer.write(.credit(bytes)) }
+                },
+                onResponse: { response in
+                    defer { creditSink.finish() }
+                    var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
+                    // Half the window the store granted (first chunk) is taken in before a
+                    // credit goes back; a store that grants nothing explicit gets one per chunk.
+                    var creditEvery = 0
+                    var uncredited = 0
+                    for try await chunk in response.messages {
+                        try assembler.append(chunk)
+                        if chunk.windowBytes > 0 { creditEvery = Int(clamping: chunk.windowBytes / 2) }
+                        uncredited += chunk.data.count
+                        if !assembler.isComplete, uncredited >= creditEvery {
+                            creditSink.yield(uncredited)
+                            uncredited = 0
+                        }
+                    }
+                    return try assembler.finish()
+                })
+        } catch {
+            throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
+        }
+        let size = max(1, configuration.modelCacheSize)
+        cache.withLock { cache in
+            cache.append((digest, parameters))
+            if cache.count > size { cache.removeFirst(cache.count - size) }
+        }
+        return parameters
+    }
+}
+
+/// The agent is a class with mutable round state and not `Sendable`: every use goes through
+/// this lock, and the client is its only owner.
+private final class LockedAgent: @unchecked Sendable {
+    private let lock = Mutex(())
+    private let agent: ParticipantAgent
+
+    init(_ agent: ParticipantAgent) { self.agent = agent }
+
+    var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
+
+    /// Local training is seconds to minutes of CPU: it runs on a thread of its own so the
+    /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;
+    /// on a one-core host they would otherwise stop and the coordinator would close the session).
+    func handleOnDedicatedThread(_ message: CoordinatorMessage) async -> [ParticipantMessage] {
+        await onDedicatedThread { $0.handle(message) }
+    }
+
+    /// ``ParticipantAgent/prepareAhead()`` (masking a secure input: as long as the masks take),
+    /// on a thread of its own for the same reason.
+    func prepareAheadOnDedicatedThread() async -> Bool {
+        await onDedicatedThread { $0.prepareAhead() }
+    }
+
+    private func onDedicatedThread<Result: Sendable>(_ body: @escaping @Sendable (ParticipantAgent) -> Result) async -> Result {
+        await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: self.lock.withLock { _ in body(self.agent) }) }
+            thread.name = "tessera-training"
+            thread.start()
+        }
+    }
+}
+
+/// The session's outbound queue. Encoding and enqueueing happen under one lock, so envelopes
+/// leave in sequence-number order whether they are replies or heartbeats.
+private final class Outbox: Sendable {
+    private struct State {
+        var encoder = ParticipantEnvelopeEncoder()
+        var heartbeatInterval: Duration = .seconds(10)
+        var finished = false
+    }
+    private let state = Mutex(State())
+    private let continuation: AsyncStream<Tessera_V1_ParticipantEnvelope>.Continuation
+    let envelopes: AsyncStream<Tessera_V1_ParticipantEnvelope>
+
+    init() {
+        (envelopes, continuation) = AsyncStream.makeStream(of: Tessera_V1_ParticipantEnvelope.self)
+    }
+
+    var heartbeatInterval: Duration {
+        get { state.withLock { $0.heartbeatInterval } }
+        set { state.withLock { $0.heartbeatInterval = newValue } }
+    }
+
+    func send(_ make: (inout ParticipantEnvelopeEncoder) throws -> [Tessera_V1_ParticipantEnvelope]) throws {
+        try state.withLock { state in
+            guard !state.finished else { return }
+            for envelope in try make(&state.encoder) { continuation.yield(envelope) }
+        }
+    }
+
+    func adoptChunkLimit(_ bytes: Int) {
+        state.withLock { $0.encoder.adoptChunkLimit(bytes) }
+    }
+
+    func finish() {
+        state.withLock { $0.finished = true }
+        continuation.finish()
+    }
+}
+
+/// Whether a session got as far as the coordinator's Welcome (then backoff starts over).
+private final class SessionFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
+
+/// Where a test or a failpoint reaches into a session: the hooks a misbehaving site needs, kept
+/// out of the public configuration so that a production site cannot be configured to tamper.
+package struct SessionInterception: Sendable {
+    /// Rewrites every envelope just before it is written (a faulty or malicious site).
+    package var tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])?
+    /// Sees every coordinator message that passed its checks, before the client acts on it, on
+    /// the session's reader: whatever it does happens at an exact protocol point.
+    package var inspectInbound: (@Sendable (CoordinatorInbound) -> Void)?
+
+    package init(
+        tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])? = nil,
+        inspectInbound: (@Sendable (CoordinatorInbound) -> Void)? = nil
+    ) {
+        self.tamper = tamper
+        self.inspectInbound = inspectInbound
+    }
+}

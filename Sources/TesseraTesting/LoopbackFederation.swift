@@ -1,0 +1,54 @@
+import Foundation
+import Logging
+import TesseraCoordinator
+import TesseraFederation
+import TesseraParticipant
+import TesseraPKI
+import TesseraTransport
+
+/// A whole federation on this machine over real HTTP/2 with mutual TLS on 127.0.0.1: a
+/// throwaway federation CA issues the coordinator's and every site's certificate, the
+/// coordinator listens on a free port, and every participant connects to it as a deployed
+/// site would. This is `tessera simulate --transport loopback`: the full network path,
+/// handshakes and identity checks included, without leaving the machine.
+public enum LoopbackFederation {
+    /// Runs the experiment to the end and returns the coordinator's outcome. The throwaway PKI
+    /// lives in a temporary directory that is removed afterwards.
+    public static func run(
+        plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
+        configuration: CoordinatorService.Configuration = .init(), clock: any ServiceClock = MonotonicClock(),
+        logger: Logger
+    ) async throws -> CoordinatorService.Outcome {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-loopback-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let caDirectory = root.appendingPathComponent("ca")
+        let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera loopback CA (throwaway)", validityDays: 2)
+        let coordinatorIdentity = root.appendingPathComponent("coordinator")
+        _ = try ca.issueCoordinator(hosts: ["127.0.0.1", "localhost"], to: coordinatorIdentity, validityDays: 1)
+        var sites: [(ParticipantClient, URL)] = []
+        for agent in participants {
+            let identity = root.appendingPathComponent("site-\(sites.count + 1)")
+            _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
+            let client = ParticipantClient(
+                agent: agent, configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1)), clock: clock,
+                logger: logger)
+            sites.append((client, identity))
+        }
+        let coordinator = CoordinatorService(
+            plan: plan, initialModel: initialModel, strategy: strategy,
+            identity: try PeerCertificateIdentityResolver(caDirectory: caDirectory), configuration: configuration,
+            clock: clock, logger: logger)
+        let caCertificate = caDirectory.appendingPathComponent(FederationCA.certificateFileName)
+        return try await coordinator.withServer(
+            listeningOn: Endpoint(host: "127.0.0.1", port: 0), identityDirectory: coordinatorIdentity,
+            caCertificate: caCertificate
+        ) { port in
+            logger.info("coordinator listening on 127.0.0.1:\(port) (mTLS, throwaway CA)")
+            let endpoint = Endpoint(host: "127.0.0.1", port: port)
+            return try await coordinator.run(
+                alongside: sites.map { client, identity in
+                    { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+                })
+        }
+    }
+}

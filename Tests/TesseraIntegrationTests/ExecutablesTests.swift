@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TesseraPKI
+import TesseraParticipant
+import TesseraTesting
+import TesseraTransport
+
+/// The real `tessera-coordinator` and `tessera-participant` binaries on loopback with a fresh
+/// PKI: an experiment file, three site files with CSV data, and the results at the end.
+@Suite struct ExecutablesTests {
+    @Test func coordinatorAndThreeParticipantBinariesCompleteAnExperiment() async throws {
+        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let participantBinary = try #require(ProcessSupport.binary("tessera-participant"))
+        let root = try ProcessSupport.temporaryRoot("tessera-exec")
+        defer { try? FileManager.default.removeItem(at: root) }
+
+        let sites = ["hospital-a", "hospital-b", "hospital-c"]
+        let experiment = try ProcessSupport.prepareFederation(
+            at: root, name: "loopback", seed: 5, rounds: 3, sites: sites, minimum: 3, evaluateEvery: 3, csvSeed: 1)
+
+        let results = root.appendingPathComponent("results")
+        let coordinatorLog = root.appendingPathComponent("coordinator.log")
+        let (coordinatorProcess, port) = try ProcessSupport.startCoordinator(
+            binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
+            caDirectory: root.appendingPathComponent("ca"), results: results, log: coordinatorLog)
+        let coordinator = coordinatorProcess.process
+        defer { coordinatorProcess.stop() }
+        let bound = try #require(port, "coordinator did not report its port: \(coordinatorProcess.text)")
+
+        var participants: [Process] = []
+        for site in sites {
+            let siteFile = root.appendingPathComponent("\(site).yaml")
+            try ProcessSupport.writeSiteFile(to: siteFile, site: site, coordinatorPort: bound, experiment: "loopback")
+            let participant = try LoggedProcess(
+                name: site, executable: participantBinary, arguments: ["--config", siteFile.path],
+                log: root.appendingPathComponent("\(site).log"),
+                environment: [ParticipantFailpoint.environmentVariable: nil])
+            participants.append(participant.process)
+        }
+        defer { for process in participants where process.isRunning { process.terminate() } }
+
+        let deadline = Date().addingTimeInterval(120)
+        while coordinator.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let coordinatorText = (try? String(contentsOf: coordinatorLog, encoding: .utf8)) ?? ""
+        #expect(!coordinator.isRunning, "coordinator still running:\n\(coordinatorText)")
+        #expect(coordinator.terminationStatus == 0, "\(coordinatorText)")
+        #expect(coordinatorText.contains("round 3: completed"), "\(coordinatorText)")
+        for name in ["rounds.csv", "results.json", "report.html", "model.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent(name).path), "\(name) missing")
+        }
+        for (site, process) in zip(sites, participants) {
+            let until = Date().addingTimeInterval(20)
+            while process.isRunning && Date() < until { try await Task.sleep(for: .milliseconds(100)) }
+            let log = (try? String(contentsOf: root.appendingPathComponent("\(site).log"), encoding: .utf8)) ?? ""
+            #expect(process.terminationStatus == 0, "\(site):\n\(log)")
+            #expect(log.contains("joined the federation as \(site)"), "\(site):\n\(log)")
+            #expect(log.contains("masked update sent"), "\(site):\n\(log)")
+        }
+    }
+
+    @Test func sigtermStopsTheCoordinatorGracefullyAndKeepsWhatItHas() async throws {
+        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let root = try ProcessSupport.temporaryRoot("tessera-sigterm")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+        _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
+        let experiment = root.appendingPathComponent("experiment.yaml")
+        try """
+        name: waiting
+        rounds: 2
+        participants: 3
+        model: {preset: logistic_regression, inputs: 4, classes: 2}
+        dataset: {kind: csv, paths: [a.csv, b.csv, c.csv], label_column: label}
+        partitioning: {scheme: natural}
+        cohort: {fraction: 1.0, minimum: 3}
+        secure_aggregation: {enabled: true}
+        """.write(to: experiment, atomically: true, encoding: .utf8)
+        let results = root.appendingPathComponent("results")
+        let log = root.appendingPathComponent("coordinator.log")
+        let (coordinator, port) = try ProcessSupport.startCoordinator(
+            binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
+            caDirectory: root.appendingPathComponent("ca"), results: results, log: log)
+        let process = coordinator.process
+        defer { if process.isRunning { process.interrupt() } }
+        // Wait until it listens (nobody will join: the experiment waits for three sites).
+        #expect(port != nil, "\(coordinator.text)")
+        process.terminate()  // SIGTERM
+        let deadline = Date().addingTimeInterval(20)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(!process.isRunning, "still running after SIGTERM:\n\(text)")
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("0 of 2 rounds completed"), "\(text)")
+        #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent("model.safetensors").path))
+    }
+}
