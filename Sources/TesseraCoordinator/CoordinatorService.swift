@@ -169,12 +169,15 @@ public actor CoordinatorService {
         public var uploadSlotsInUse: Int
         /// How many session readers wait for an upload slot.
         public var readersWaitingForSlots: Int
+        /// When the coordinator last heard from each connected site (any envelope, heartbeats
+        /// included), on its clock.
+        public var lastHeard: [SiteID: Duration]
     }
 
     private var sessionState: SessionState {
         SessionState(
             connectedSites: sessions.connectedSites, joins: sessions.joins, uploadSlotsInUse: slots.inUse,
-            readersWaitingForSlots: slots.waitingReaders.count)
+            readersWaitingForSlots: slots.waitingReaders.count, lastHeard: sessions.lastHeard)
     }
 
     /// Returns once `condition` holds of the sessions (at once if it does): it is checked after

@@ -111,4 +111,9 @@ struct SessionRegistry {
     }
 
     var connectedSites: [SiteID] { active.keys.sorted() }
+
+    /// When each site's registered stream last carried an envelope.
+    var lastHeard: [SiteID: Duration] {
+        active.compactMapValues { connections[$0]?.lastSeen }
+    }
 }

@@ -144,15 +144,14 @@ public final class ParticipantClient: Sendable {
                         }
                     }
                     group.addTask {
-                        // The interval is the coordinator's, from its Welcome, which arrives after
-                        // this loop starts: it is re-read at least every 100 ms.
-                        var lastBeat = clock.now
-                        while true {
-                            let interval = outbox.heartbeatInterval
-                            try await clock.sleep(for: min(interval / 4, .milliseconds(100)))
-                            if clock.now - lastBeat >= outbox.heartbeatInterval {
+                        // Heartbeats start with the coordinator's Welcome, which names their
+                        // interval, and leave at fixed instants from it.
+                        for await interval in outbox.welcomes {
+                            var beat = clock.now
+                            while true {
+                                beat += interval
+                                try await clock.sleep(until: beat)
                                 try outbox.send { encoder in [encoder.heartbeat()] }
-                                lastBeat = clock.now
                             }
                         }
                     }
@@ -185,7 +184,7 @@ public final class ParticipantClient: Sendable {
         switch inbound {
         case .welcome(let welcome):
             welcomed.set()
-            outbox.heartbeatInterval = welcome.heartbeatInterval
+            outbox.welcome(heartbeatInterval: welcome.heartbeatInterval)
             outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
             return
@@ -329,7 +328,6 @@ private final class LockedAgent: @unchecked Sendable {
 private final class Outbox: Sendable {
     private struct State {
         var encoder = ParticipantEnvelopeEncoder()
-        var heartbeatInterval: Duration = .seconds(10)
         var finished = false
     }
     private let state = Mutex(State())
@@ -338,11 +336,15 @@ private final class Outbox: Sendable {
 
     init() {
         (envelopes, continuation) = AsyncStream.makeStream(of: Tessera_V1_ParticipantEnvelope.self)
+        (welcomes, welcomeContinuation) = AsyncStream.makeStream(of: Duration.self)
     }
 
-    var heartbeatInterval: Duration {
-        get { state.withLock { $0.heartbeatInterval } }
-        set { state.withLock { $0.heartbeatInterval = newValue } }
+    /// The heartbeat interval of each Welcome (the first one starts the heartbeats).
+    let welcomes: AsyncStream<Duration>
+    private let welcomeContinuation: AsyncStream<Duration>.Continuation
+
+    func welcome(heartbeatInterval: Duration) {
+        welcomeContinuation.yield(heartbeatInterval)
     }
 
     func send(_ make: (inout ParticipantEnvelopeEncoder) throws -> [Tessera_V1_ParticipantEnvelope]) throws {
@@ -359,6 +361,7 @@ private final class Outbox: Sendable {
     func finish() {
         state.withLock { $0.finished = true }
         continuation.finish()
+        welcomeContinuation.finish()
     }
 }
 

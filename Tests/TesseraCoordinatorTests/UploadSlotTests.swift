@@ -121,13 +121,21 @@ import TesseraWire
                     group.addTask { await coordinator.run() }
                     for await _ in stalls { break }
                     // Liveness checks at 10, 20 and 30 s: the upload is stalled, but not for longer
-                    // than the timeout yet.
+                    // than the timeout yet. Every site's heartbeats (the staller's too) arrive, and
+                    // the coordinator's check and the four heartbeat loops wait for 40 s.
                     clock.advance(to: .seconds(30))
-                    await clock.waitForSleepers { $0.contains(.seconds(40)) }
+                    await coordinator.waitUntil { state in
+                        state.lastHeard.count == 4 && state.lastHeard.values.allSatisfy { $0 == .seconds(30) }
+                    }
+                    await clock.waitForSleepers { $0.count { $0 == .seconds(40) } == 5 }
                     #expect(await coordinator.connectedSites.contains(staller))
                     clock.advance(to: .seconds(40))
                     var outcome: CoordinatorService.Outcome?
-                    for try await result in group where result != nil { outcome = result }
+                    for try await result in group where result != nil {
+                        outcome = result
+                        // The staller waits to reconnect on the manual clock, which no longer moves.
+                        group.cancelAll()
+                    }
                     return try #require(outcome)
                 }
             }

@@ -82,8 +82,7 @@ import TesseraWire
         return coordinator.log.entries
     }
 
-    /// The first heartbeat leaves when the interval since the session opened has passed, not
-    /// before; the next one an interval later.
+    /// Heartbeats leave at the coordinator's interval from its Welcome, not a moment before.
     @Test(.timeLimit(.minutes(1))) func heartbeatsFollowTheCoordinatorsInterval() async throws {
         let clock = ManualClock()
         let (events, sink) = AsyncStream.makeStream(of: RecordingCoordinator.Event.self)
@@ -92,17 +91,17 @@ import TesseraWire
             var iterator = iterator
             #expect(await iterator.next() == .opened(.zero))
             #expect(await iterator.next() == .hello(.zero))
-            // The loop looks every 100 ms: at 9.9 s it finds the interval not yet over.
-            clock.advance(to: .milliseconds(9_900))
+            // Welcomed at time 0: the first heartbeat is due at 10 s.
             await clock.waitForSleeper(until: .seconds(10))
+            clock.advance(to: .seconds(10) - .milliseconds(1))
+            #expect(clock.pendingDeadlines == [.seconds(10)])
             clock.advance(to: .seconds(10))
             #expect(await iterator.next() == .heartbeat(.seconds(10)))
-            clock.advance(to: .milliseconds(19_950))
-            await clock.waitForSleeper(until: .milliseconds(20_050))
-            clock.advance(to: .milliseconds(20_050))
-            #expect(await iterator.next() == .heartbeat(.milliseconds(20_050)))
+            await clock.waitForSleeper(until: .seconds(20))
+            clock.advance(to: .seconds(20))
+            #expect(await iterator.next() == .heartbeat(.seconds(20)))
         }
-        #expect(log == [.opened(.zero), .hello(.zero), .heartbeat(.seconds(10)), .heartbeat(.milliseconds(20_050))])
+        #expect(log == [.opened(.zero), .hello(.zero), .heartbeat(.seconds(10)), .heartbeat(.seconds(20))])
     }
 
     /// A refused session is retried after a delay drawn from [0, base] on the first failure and
@@ -114,7 +113,8 @@ import TesseraWire
         let log = try await run(coordinator, events: events) { iterator in
             var iterator = iterator
             #expect(await iterator.next() == .opened(.zero))
-            // Nothing else sleeps on the clock while the client backs off.
+            // Nothing else sleeps on the clock while the client backs off (heartbeats start
+            // only with a Welcome).
             await clock.waitForSleepers { !$0.isEmpty }
             let first = try #require(clock.pendingDeadlines.first)
             #expect(first <= .seconds(2))
@@ -126,7 +126,9 @@ import TesseraWire
             clock.advance(to: second)
             #expect(await iterator.next() == .opened(second))
             #expect(await iterator.next() == .hello(second))
-            clock.advance(by: .seconds(10))
+            // Welcomed: the session ends at its first heartbeat.
+            await clock.waitForSleeper(until: second + .seconds(10))
+            clock.advance(to: second + .seconds(10))
         }
         #expect(log.count { if case .opened = $0 { true } else { false } } == 3)
     }
