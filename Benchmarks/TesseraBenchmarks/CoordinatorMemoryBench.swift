@@ -2,7 +2,10 @@ import Foundation
 import Logging
 import TesseraFederation
 import TesseraPKI
-import TesseraRuntime
+import TesseraCoordinator
+import TesseraParticipant
+import TesseraTesting
+import TesseraTransport
 import TesseraTensor
 
 /// The coordinator's peak memory with n sites: the real `tessera-coordinator` binary in a
@@ -58,7 +61,7 @@ enum CoordinatorMemoryBenchmark {
             let client = ParticipantClient(
                 agent: agent,
                 configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1), maximumAttempts: 40),
-                logger: Logger(label: "tessera.bench") { _ in SwiftLogNoOpLogHandler() })
+                clock: MonotonicClock(), logger: Logger(label: "tessera.bench") { _ in SwiftLogNoOpLogHandler() })
             clients.append((client, identity))
         }
 

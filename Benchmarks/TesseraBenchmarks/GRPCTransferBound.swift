@@ -2,7 +2,10 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
-import TesseraRuntime
+import TesseraCoordinator
+import TesseraParticipant
+import TesseraTesting
+import TesseraTransport
 
 /// A second reference for the runtime benchmark's round time: grpc-swift's HTTP/2 transport
 /// over mTLS (the runtime's transport and TLS settings) moving one plain round's bytes in

@@ -2,7 +2,10 @@ import Foundation
 import Logging
 import TesseraData
 import TesseraFederation
-import TesseraRuntime
+import TesseraCoordinator
+import TesseraParticipant
+import TesseraTesting
+import TesseraTransport
 import TesseraTensor
 import TesseraWire
 
