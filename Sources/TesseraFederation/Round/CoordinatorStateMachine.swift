@@ -76,7 +76,7 @@ public struct CoordinatorStateMachine: Sendable {
     public var clock: (@Sendable () -> Double)?
 
     private var strategy: any FederatedStrategy
-    private var phase: Phase = .notStarted
+    private var storedPhase: Phase = .notStarted
     private var nextToken = 0
     private var activeToken = -1
 
@@ -85,6 +85,31 @@ public struct CoordinatorStateMachine: Sendable {
         case waitingForParticipants(since: Double)
         case running(RoundContext)
         case finished
+        /// The round is taken out of the phase while it is worked on in place, so that its
+        /// running sums have a single reference and are not copied. Only ``takeRunningRound()``
+        /// sets it, and the same event puts a phase back before anything reads it.
+        case _modifying
+    }
+
+    /// Where the experiment is. Reading it while a round is taken out is a programming error.
+    private var phase: Phase {
+        get {
+            if case ._modifying = storedPhase {
+                preconditionFailure("the coordinator's phase was read while its round was taken out of it")
+            }
+            return storedPhase
+        }
+        set { storedPhase = newValue }
+    }
+
+    /// Leaves `._modifying` in place of the running round, so that the caller's copy of the
+    /// round (taken from `phase` before) is its only reference. The caller sets `phase` again
+    /// before it returns.
+    private mutating func takeRunningRound() {
+        guard case .running = storedPhase else {
+            preconditionFailure("a round can be taken out only while it runs")
+        }
+        storedPhase = ._modifying
     }
 
     /// - Parameters:
@@ -326,7 +351,7 @@ public struct CoordinatorStateMachine: Sendable {
             if context.plaintextSum != nil {
                 // Added now and not kept. The round's state is out of `phase` (put back below)
                 // so that the running sum has a single reference and is added to in place.
-                phase = .notStarted
+                takeRunningRound()
                 context.plaintextSum!.add(delta, weight: Double(report.sampleCount), from: site)
             } else {
                 context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
@@ -341,7 +366,7 @@ public struct CoordinatorStateMachine: Sendable {
             // The round's state is taken out of `phase` (put back below), so that the server's
             // running sum has a single reference: adding a masked input into it then copies
             // nothing. Copied, it cost a model-sized allocation and copy per masked input.
-            phase = .notStarted
+            takeRunningRound()
             var secure = context.secure.take()!
             do {
                 try secure.server.receive(secAggMessage, from: index)
@@ -410,6 +435,8 @@ public struct CoordinatorStateMachine: Sendable {
             closeStage(now: now, into: &actions)
         case .notStarted, .finished:
             break
+        case ._modifying:
+            preconditionFailure("unreachable: `phase` never reads as ._modifying")
         }
     }
 
@@ -424,7 +451,7 @@ public struct CoordinatorStateMachine: Sendable {
         if context.secure != nil {
             // Taken out as in `receive`: unmasking works on the running sum in place. Every
             // branch below sets `phase` again.
-            phase = .notStarted
+            takeRunningRound()
             var secure = context.secure.take()!
             let step: SecAggServer.Step
             do {
