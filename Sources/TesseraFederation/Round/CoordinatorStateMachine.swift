@@ -165,7 +165,7 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     private var eligible: [ParticipantDescriptor] {
-        available.values.filter { ($0.datasets[plan.datasetName] ?? 0) > 0 }.sorted { $0.site < $1.site }
+        CohortSelection.eligible(available.values, dataset: plan.datasetName)
     }
 
     private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
@@ -181,15 +181,21 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .waitingForParticipants(let since) = phase else { return }
-        let candidates = eligible
-        guard candidates.count >= max(1, plan.selection.minimum) else { return }
-        let (target, selectedCount) = plan.selection.sizes(eligible: candidates.count)
-        var rng = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
-        var pool = candidates
-        rng.shuffle(&pool)
-        let cohort = pool.prefix(selectedCount).map(\.site).sorted()
+        var random = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
+        let selection: CohortSelection
+        do {
+            selection = try CohortSelection.select(
+                from: available.values, dataset: plan.datasetName, rule: plan.selection, random: &random)
+        } catch {
+            // `available` is keyed by site, so no site is listed twice: there are too few eligible
+            // participants, and the round waits for more until its selection deadline.
+            precondition(error.code == .tooFewEligible, "\(error)")
+            return
+        }
+        let cohort = selection.cohort
         var context = RoundContext(
-            round: round, cohort: cohort, target: target, startedAt: since, stageStartedAt: now, stage: .training)
+            round: round, cohort: cohort, target: selection.target, startedAt: since, stageStartedAt: now,
+            stage: .training)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
         if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
@@ -207,7 +213,8 @@ public struct CoordinatorStateMachine: Sendable {
                 return
             }
         }
-        actions.append(.log("round \(round): selected \(cohort.count) of \(candidates.count) eligible participants (target \(target))"))
+        actions.append(.log(
+            "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"))
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
             var secure: SecureRoundAssignment?
