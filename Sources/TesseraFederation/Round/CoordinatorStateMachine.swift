@@ -235,72 +235,23 @@ public struct CoordinatorStateMachine: Sendable {
     /// The public parameters of a secure round for this cohort.
     private func secureAssignment(
         _ secure: FederationPlan.SecureAggregation, cohort: [SiteID], sampleCounts: [Int]
-    ) throws -> SecureRoundAssignment {
+    ) throws(SecAggParameterError) -> SecureRoundAssignment {
         let n = cohort.count
-        guard n >= 2 else {
-            throw SecAggError(code: .invalidConfiguration, message: "secure aggregation needs at least 2 participants, got \(n)")
-        }
+        let parameters = try secure.roundParameters(cohortSize: n)
         var seed = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: plan.seed.littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
         withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
-        let graph: NeighbourGraph.Kind
-        var derived: Int
-        switch secure.neighbourhood {
-        case .automatic:
-            if let found = try? SecAggParameterFinder.find(
-                cohortSize: n, dropoutRate: secure.dropoutRate, corruptionRate: secure.corruptionRate)
-            {
-                graph = found.graphKind(seed: seed)
-                derived = found.threshold
-            } else {
-                graph = .complete
-                derived = Self.completeGraphThreshold(holders: n, secure)
-            }
-        case .complete:
-            graph = .complete
-            derived = Self.completeGraphThreshold(holders: n, secure)
-        case .harary(let degree):
-            guard degree < n else {
-                throw SecAggError(
-                    code: .invalidConfiguration,
-                    message: "a Harary graph of degree \(degree) needs more than \(degree) participants; the cohort has \(n)")
-            }
-            graph = .harary(degree: degree, seed: seed)
-            derived = Self.completeGraphThreshold(holders: degree + 1, secure)
-        }
-        let holders = graph == .complete ? n : {
-            if case .harary(let degree, _) = graph { return degree + 1 }
-            return n
-        }()
-        var threshold = derived
-        switch secure.threshold {
-        case .count(let t)?: threshold = t
-        case .fraction(let f)?: threshold = Int((f * Double(holders) - 1e-9).rounded(.up))
-        case nil: break
-        }
-        threshold = min(max(threshold, 2), holders)
-        if threshold <= Int((secure.corruptionRate * Double(holders)).rounded(.down)) {
-            throw SecAggError(
-                code: .invalidConfiguration,
-                message: "threshold \(threshold) does not exceed the \(Int((secure.corruptionRate * Double(holders)).rounded(.down))) corrupted holders tolerated (corruption rate \(secure.corruptionRate))")
-        }
         let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
         let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, sampleCounts.max() ?? 1))
         return SecureRoundAssignment(
-            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: graph, threshold: threshold,
-            clip: secure.clip, bits: bits, maxWeight: maxWeight)
+            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: parameters.graphKind(seed: seed),
+            threshold: parameters.threshold, clip: secure.clip, bits: bits, maxWeight: maxWeight)
     }
 
     /// The batch-order seed of the participant at `position` (0-based, in the sorted cohort)
     /// in `round`: distinct per round and participant, reproducible from the experiment seed.
     public static func trainingSeed(experimentSeed: UInt64, round: Int, position: Int) -> UInt64 {
         experimentSeed ^ (UInt64(round) << 32) ^ (UInt64(position + 1) &* 0xA24B_AED4_963E_E407)
-    }
-
-    /// A threshold for `holders` share holders that still completes when ⌊δ·holders⌋ of them
-    /// drop out.
-    static func completeGraphThreshold(holders: Int, _ secure: FederationPlan.SecureAggregation) -> Int {
-        max(2, holders - Int((secure.dropoutRate * Double(holders)).rounded(.down)))
     }
 
     // MARK: Messages
