@@ -623,10 +623,8 @@ struct RoundContext: Sendable {
 /// A plaintext round's sample-weighted sum of updates, added to as each update arrives, for
 /// strategies that need only the mean (``FederatedStrategy/requiresIndividualUpdates`` false):
 /// the coordinator then holds one vector of Doubles however many sites take part, instead of
-/// every update until the round closes (10 sites: 40 MB of updates for a 1M-parameter model
-/// against this 8 MB), and the aggregation at the round's end is one division: on the runtime
-/// benchmark the plain round's aggregation stage took 1.5–1.6 ms against 8.0–10.0 ms (four
-/// alternating runs; the additions still cost their time, as updates arrive).
+/// every update until the round closes, and the aggregation at the round's end is one division
+/// (Benchmarks/RESULTS.md has the measurements).
 ///
 /// The arithmetic is ``Aggregation``'s weighted mean, done in the same order (updates in
 /// arrival order, each coordinate summed in Double from zero, divided by the sum of the weights
