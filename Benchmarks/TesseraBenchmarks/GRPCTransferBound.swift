@@ -12,11 +12,9 @@ import TesseraTransport
 /// chunk-sized messages of raw bytes, and nothing else: no protobuf, no envelopes or checks, no
 /// reassembly, digests, training or aggregation.
 ///
-/// Both ends use HTTP/2's largest frames and 8 MiB windows, the most favourable settings measured
-/// (2 cores, 10 sites, a 4 MB model, medians of 8 rounds): 92–97 ms. Frames of 16 KiB with a
-/// 128 KiB window (the coordinator's) or 64 KiB with 1 MiB gave 92–106 ms; gRPC's defaults (a
-/// 64 KiB window at the server) 113–147 ms. The message size does matter: in 1 MiB messages
-/// instead of the wire's 63 KiB chunks the same bytes took 53–58 ms against 80–88.
+/// Both ends use HTTP/2's largest frames and 8 MiB windows, the most favourable settings, so the
+/// bound is a floor for the transport. The messages keep the wire's chunk size, because the
+/// message size changes the time (Benchmarks/RESULTS.md has the settings compared).
 ///
 /// Each site keeps one bidirectional stream open. A round: the server writes `bytes` to every
 /// stream in `chunkBytes` messages; each site, once it has all of them, writes as many bytes

@@ -128,8 +128,8 @@ public enum RuntimeBenchmark {
         }
 
         let memoryRounds = 3
-        // A coordinator's peak RSS moves by a few MB from run to run (when malloc happens to
-        // keep what), so each size runs three times, alternating, and the median is the figure.
+        // A coordinator's peak RSS moves from run to run with what malloc happens to keep, so
+        // each size runs three times, alternating, and the median is the figure.
         let memoryRuns = quick ? 1 : 3
         reporter.note(
             "coordinator peak RSS: tessera-coordinator in its own process, secure aggregation, the same model, "
@@ -164,9 +164,8 @@ public enum RuntimeBenchmark {
 
     /// The benchmark's sites: each offers two samples of an `inputs`-feature dataset named
     /// `datasetName`, and training is stubbed to a fixed update (the same small, varied vector
-    /// every round), so a round's cost is the runtime's own. Measured against one SGD step on
-    /// the two samples, the stub made plain rounds 17–21 ms shorter and secure ones 15–28 ms
-    /// (three alternating runs).
+    /// every round), so a round's cost is the runtime's own (Benchmarks/RESULTS.md has what the
+    /// stub saves against one SGD step).
     static func agents(sites: Int, inputs: Int, classes: Int, datasetName: String) throws -> [ParticipantAgent] {
         // The logistic regression's parameters: the weights, then one bias per class.
         let update = (0..<(inputs * classes + classes)).map { Float(sin(Double($0) * 0.37)) * 1e-3 }

@@ -284,3 +284,160 @@ public struct Hypergeometric: Sendable {
         return tails
     }
 }
+
+/// How a round asks for its neighbourhood graph.
+public enum SecAggNeighbourhood: Sendable, Hashable {
+    /// ``SecAggParameterFinder/find(cohortSize:dropoutRate:corruptionRate:adversary:)`` chooses
+    /// the complete graph or a Harary degree, and the threshold.
+    case automatic
+    /// Classic SecAgg: everybody is everybody's neighbour.
+    case complete
+    /// SecAgg+: a randomly permuted Harary graph of this (even) degree.
+    case harary(degree: Int)
+}
+
+/// A Shamir threshold a round fixes instead of deriving it from the tolerated rates.
+public enum SecAggThreshold: Sendable, Hashable {
+    case count(Int)
+    /// `⌈fraction · holders⌉`, where holders are a participant's neighbours plus itself.
+    case fraction(Double)
+}
+
+/// The graph shape and Shamir threshold chosen for one round's cohort.
+public struct SecAggRoundParameters: Sendable, Hashable {
+    public var shape: SecAggParameters.Shape
+    /// The Shamir threshold `t`, in `2...holders`.
+    public var threshold: Int
+    /// Share holders per participant: its neighbours and itself.
+    public var holders: Int
+
+    public init(shape: SecAggParameters.Shape, threshold: Int, holders: Int) {
+        self.shape = shape
+        self.threshold = threshold
+        self.holders = holders
+    }
+
+    /// The graph kind for a round with public `seed`.
+    public func graphKind(seed: [UInt8]) -> NeighbourGraph.Kind {
+        switch shape {
+        case .complete: .complete
+        case .harary(let degree): .harary(degree: degree, seed: seed)
+        }
+    }
+}
+
+/// Why no graph and threshold could be chosen for a round's cohort. It names the cohort size
+/// and the tolerated rates, so that an operator knows which to change.
+public struct SecAggParameterError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Value: String, Sendable, Hashable {
+            case tooFewParticipants, invalidRates, degreeTooLarge, noSafeParameters, thresholdTooLow
+        }
+        private let value: Value
+        private init(_ value: Value) { self.value = value }
+
+        /// Fewer than 2 participants: there is no sum to hide an input in.
+        public static let tooFewParticipants = Code(.tooFewParticipants)
+        /// A dropout or corruption rate outside `[0, 1)`.
+        public static let invalidRates = Code(.invalidRates)
+        /// A fixed Harary degree that needs more participants than the cohort has.
+        public static let degreeTooLarge = Code(.degreeTooLarge)
+        /// No degree and threshold meet the security and correctness conditions for these rates,
+        /// even on the complete graph.
+        public static let noSafeParameters = Code(.noSafeParameters)
+        /// The threshold does not exceed the number of corrupted holders the rates tolerate.
+        public static let thresholdTooLow = Code(.thresholdTooLow)
+
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    public var cohortSize: Int
+    public var dropoutRate: Double
+    public var corruptionRate: Double
+    /// What is wrong and what would fix it.
+    public var message: String
+
+    public init(code: Code, cohortSize: Int, dropoutRate: Double, corruptionRate: Double, message: String) {
+        self.code = code
+        self.cohortSize = cohortSize
+        self.dropoutRate = dropoutRate
+        self.corruptionRate = corruptionRate
+        self.message = message
+    }
+
+    public var description: String {
+        "no secure-aggregation parameters for a cohort of \(cohortSize) (dropout rate \(dropoutRate), "
+            + "corruption rate \(corruptionRate)): \(message)"
+    }
+}
+
+extension SecAggParameterFinder {
+    /// The graph and threshold of a round of `cohortSize` participants.
+    ///
+    /// `.automatic` takes the finder's `(k, t)`; `.complete` and `.harary` take the threshold
+    /// that completes when `⌊δ · holders⌋` holders drop out. A fixed `threshold` replaces the
+    /// derived one. Either way the threshold is clamped to `2...holders` and must exceed the
+    /// `⌊α · holders⌋` corrupted holders tolerated.
+    ///
+    /// - Throws: ``SecAggParameterError`` when no parameters satisfy the request; never a
+    ///   weaker choice in its place.
+    public static func roundParameters(
+        cohortSize n: Int, neighbourhood: SecAggNeighbourhood, threshold fixed: SecAggThreshold?,
+        dropoutRate delta: Double, corruptionRate alpha: Double, adversary: SecAggAdversary = .semiHonest
+    ) throws(SecAggParameterError) -> SecAggRoundParameters {
+        func failure(_ code: SecAggParameterError.Code, _ message: String) -> SecAggParameterError {
+            SecAggParameterError(code: code, cohortSize: n, dropoutRate: delta, corruptionRate: alpha, message: message)
+        }
+        guard n >= 2 else {
+            throw failure(.tooFewParticipants, "secure aggregation needs at least 2 participants, got \(n)")
+        }
+        // The threshold that still completes when ⌊δ·holders⌋ of the holders drop out.
+        func dropoutTolerant(holders: Int) -> Int {
+            max(2, holders - Int((delta * Double(holders)).rounded(.down)))
+        }
+        let shape: SecAggParameters.Shape
+        let holders: Int
+        var threshold: Int
+        switch neighbourhood {
+        case .automatic:
+            let found: SecAggParameters
+            do {
+                found = try find(cohortSize: n, dropoutRate: delta, corruptionRate: alpha, adversary: adversary)
+            } catch {
+                throw failure(
+                    error.code == .infeasibleParameters ? .noSafeParameters : .invalidRates, error.message)
+            }
+            shape = found.shape
+            holders = found.degree + 1
+            threshold = found.threshold
+        case .complete:
+            shape = .complete
+            holders = n
+            threshold = dropoutTolerant(holders: n)
+        case .harary(let degree):
+            guard degree < n else {
+                throw failure(
+                    .degreeTooLarge,
+                    "a Harary graph of degree \(degree) needs more than \(degree) participants; the cohort has \(n)")
+            }
+            shape = .harary(degree: degree)
+            holders = degree + 1
+            threshold = dropoutTolerant(holders: holders)
+        }
+        switch fixed {
+        case .count(let t)?: threshold = t
+        case .fraction(let f)?: threshold = Int((f * Double(holders) - 1e-9).rounded(.up))
+        case nil: break
+        }
+        threshold = min(max(threshold, 2), holders)
+        let corruptedHolders = Int((alpha * Double(holders)).rounded(.down))
+        guard threshold > corruptedHolders else {
+            throw failure(
+                .thresholdTooLow,
+                "threshold \(threshold) does not exceed the \(corruptedHolders) corrupted holders tolerated among \(holders)"
+            )
+        }
+        return SecAggRoundParameters(shape: shape, threshold: threshold, holders: holders)
+    }
+}

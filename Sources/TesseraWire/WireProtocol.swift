@@ -23,9 +23,8 @@ public enum WireProtocol {
     /// (about 1 MiB), enough to keep a long link busy if the store grants it. The receiver
     /// credits bytes back as it takes chunks in (`FetchModel` is flow-controlled by the
     /// application), because gRPC's server-streaming writes are not paced by the network: the
-    /// handler could queue a whole model in memory before a byte had left. Measured on the
-    /// runtime benchmark (4 MB model, 100 sites): fetched in one unpaced stream, the
-    /// coordinator's peak RSS was 880 MB.
+    /// handler could queue a whole model in memory before a byte had left (Benchmarks/RESULTS.md
+    /// has the coordinator's memory without this pacing).
     public static let modelWindowBytes = 16 * defaultChunkBytes
 
     /// The largest window a model store grants, whatever a receiver asks for: 16 chunks. A

@@ -299,3 +299,40 @@ enum RoundFixtures {
         #expect(outcome.records[0].contributors == 4)
     }
 }
+
+@Suite struct SecureParameterFailureTests {
+    /// Two participants, one of whom may drop out: no Shamir threshold of at least 2 survives
+    /// that, so the round must fail with that reason instead of running on the complete graph
+    /// with a threshold that no dropout could meet.
+    static func plan(onFailure: FederationPlan.RoundFailurePolicy) -> FederationPlan {
+        var plan = RoundFixtures.plan(rounds: 2, minimum: 2, onFailure: onFailure)
+        plan.secureAggregation?.dropoutRate = 0.5
+        return plan
+    }
+
+    @Test func aCohortWithoutSafeParametersFailsItsRoundWithTheReasonAndTheExperimentGoesOn() throws {
+        let outcome = InMemoryFederation(
+            plan: Self.plan(onFailure: .continue), initialModel: try RoundFixtures.initialModel(),
+            strategy: try FedAvg(), participants: try RoundFixtures.agents(2)
+        ).run()
+        #expect(outcome.records.map(\.round) == [1, 2])
+        for record in outcome.records {
+            #expect(record.status == .failed)
+            let reason = record.failureReason ?? ""
+            #expect(reason.contains("no secure-aggregation parameters for a cohort of 2"), "\(reason)")
+            #expect(reason.contains("dropout rate 0.5") && reason.contains("corruption rate 0.1"), "\(reason)")
+        }
+        #expect(outcome.completedRounds == 0 && outcome.published.isEmpty)
+        // No participant was asked to train for a round that could not be secured.
+        #expect(!outcome.transcript.contains { if case .trained = $0.message { true } else { false } })
+    }
+
+    @Test func withTheStopPolicyTheFirstSuchRoundEndsTheExperiment() throws {
+        let outcome = InMemoryFederation(
+            plan: Self.plan(onFailure: .stop), initialModel: try RoundFixtures.initialModel(),
+            strategy: try FedAvg(), participants: try RoundFixtures.agents(2)
+        ).run()
+        #expect(outcome.records.count == 1 && outcome.records[0].status == .failed)
+        #expect(outcome.records[0].failureReason?.contains("no secure-aggregation parameters") == true)
+    }
+}

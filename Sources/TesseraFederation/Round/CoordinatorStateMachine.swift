@@ -76,7 +76,7 @@ public struct CoordinatorStateMachine: Sendable {
     public var clock: (@Sendable () -> Double)?
 
     private var strategy: any FederatedStrategy
-    private var phase: Phase = .notStarted
+    private var storedPhase: Phase = .notStarted
     private var nextToken = 0
     private var activeToken = -1
 
@@ -85,6 +85,31 @@ public struct CoordinatorStateMachine: Sendable {
         case waitingForParticipants(since: Double)
         case running(RoundContext)
         case finished
+        /// The round is taken out of the phase while it is worked on in place, so that its
+        /// running sums have a single reference and are not copied. Only ``takeRunningRound()``
+        /// sets it, and the same event puts a phase back before anything reads it.
+        case _modifying
+    }
+
+    /// Where the experiment is. Reading it while a round is taken out is a programming error.
+    private var phase: Phase {
+        get {
+            if case ._modifying = storedPhase {
+                preconditionFailure("the coordinator's phase was read while its round was taken out of it")
+            }
+            return storedPhase
+        }
+        set { storedPhase = newValue }
+    }
+
+    /// Leaves `._modifying` in place of the running round, so that the caller's copy of the
+    /// round (taken from `phase` before) is its only reference. The caller sets `phase` again
+    /// before it returns.
+    private mutating func takeRunningRound() {
+        guard case .running = storedPhase else {
+            preconditionFailure("a round can be taken out only while it runs")
+        }
+        storedPhase = ._modifying
     }
 
     /// - Parameters:
@@ -140,7 +165,7 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     private var eligible: [ParticipantDescriptor] {
-        available.values.filter { ($0.datasets[plan.datasetName] ?? 0) > 0 }.sorted { $0.site < $1.site }
+        CohortSelection.eligible(available.values, dataset: plan.datasetName)
     }
 
     private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
@@ -156,15 +181,21 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .waitingForParticipants(let since) = phase else { return }
-        let candidates = eligible
-        guard candidates.count >= max(1, plan.selection.minimum) else { return }
-        let (target, selectedCount) = plan.selection.sizes(eligible: candidates.count)
-        var rng = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
-        var pool = candidates
-        rng.shuffle(&pool)
-        let cohort = pool.prefix(selectedCount).map(\.site).sorted()
+        var random = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
+        let selection: CohortSelection
+        do {
+            selection = try CohortSelection.select(
+                from: available.values, dataset: plan.datasetName, rule: plan.selection, random: &random)
+        } catch {
+            // `available` is keyed by site, so no site is listed twice: there are too few eligible
+            // participants, and the round waits for more until its selection deadline.
+            precondition(error.code == .tooFewEligible, "\(error)")
+            return
+        }
+        let cohort = selection.cohort
         var context = RoundContext(
-            round: round, cohort: cohort, target: target, startedAt: since, stageStartedAt: now, stage: .training)
+            round: round, cohort: cohort, target: selection.target, startedAt: since, stageStartedAt: now,
+            stage: .training)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
         if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
@@ -182,7 +213,8 @@ public struct CoordinatorStateMachine: Sendable {
                 return
             }
         }
-        actions.append(.log("round \(round): selected \(cohort.count) of \(candidates.count) eligible participants (target \(target))"))
+        actions.append(.log(
+            "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"))
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
             var secure: SecureRoundAssignment?
@@ -203,72 +235,23 @@ public struct CoordinatorStateMachine: Sendable {
     /// The public parameters of a secure round for this cohort.
     private func secureAssignment(
         _ secure: FederationPlan.SecureAggregation, cohort: [SiteID], sampleCounts: [Int]
-    ) throws -> SecureRoundAssignment {
+    ) throws(SecAggParameterError) -> SecureRoundAssignment {
         let n = cohort.count
-        guard n >= 2 else {
-            throw SecAggError(code: .invalidConfiguration, message: "secure aggregation needs at least 2 participants, got \(n)")
-        }
+        let parameters = try secure.roundParameters(cohortSize: n)
         var seed = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: plan.seed.littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
         withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
-        let graph: NeighbourGraph.Kind
-        var derived: Int
-        switch secure.neighbourhood {
-        case .automatic:
-            if let found = try? SecAggParameterFinder.find(
-                cohortSize: n, dropoutRate: secure.dropoutRate, corruptionRate: secure.corruptionRate)
-            {
-                graph = found.graphKind(seed: seed)
-                derived = found.threshold
-            } else {
-                graph = .complete
-                derived = Self.completeGraphThreshold(holders: n, secure)
-            }
-        case .complete:
-            graph = .complete
-            derived = Self.completeGraphThreshold(holders: n, secure)
-        case .harary(let degree):
-            guard degree < n else {
-                throw SecAggError(
-                    code: .invalidConfiguration,
-                    message: "a Harary graph of degree \(degree) needs more than \(degree) participants; the cohort has \(n)")
-            }
-            graph = .harary(degree: degree, seed: seed)
-            derived = Self.completeGraphThreshold(holders: degree + 1, secure)
-        }
-        let holders = graph == .complete ? n : {
-            if case .harary(let degree, _) = graph { return degree + 1 }
-            return n
-        }()
-        var threshold = derived
-        switch secure.threshold {
-        case .count(let t)?: threshold = t
-        case .fraction(let f)?: threshold = Int((f * Double(holders) - 1e-9).rounded(.up))
-        case nil: break
-        }
-        threshold = min(max(threshold, 2), holders)
-        if threshold <= Int((secure.corruptionRate * Double(holders)).rounded(.down)) {
-            throw SecAggError(
-                code: .invalidConfiguration,
-                message: "threshold \(threshold) does not exceed the \(Int((secure.corruptionRate * Double(holders)).rounded(.down))) corrupted holders tolerated (corruption rate \(secure.corruptionRate))")
-        }
         let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
         let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, sampleCounts.max() ?? 1))
         return SecureRoundAssignment(
-            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: graph, threshold: threshold,
-            clip: secure.clip, bits: bits, maxWeight: maxWeight)
+            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: parameters.graphKind(seed: seed),
+            threshold: parameters.threshold, clip: secure.clip, bits: bits, maxWeight: maxWeight)
     }
 
     /// The batch-order seed of the participant at `position` (0-based, in the sorted cohort)
     /// in `round`: distinct per round and participant, reproducible from the experiment seed.
     public static func trainingSeed(experimentSeed: UInt64, round: Int, position: Int) -> UInt64 {
         experimentSeed ^ (UInt64(round) << 32) ^ (UInt64(position + 1) &* 0xA24B_AED4_963E_E407)
-    }
-
-    /// A threshold for `holders` share holders that still completes when ⌊δ·holders⌋ of them
-    /// drop out.
-    static func completeGraphThreshold(holders: Int, _ secure: FederationPlan.SecureAggregation) -> Int {
-        max(2, holders - Int((secure.dropoutRate * Double(holders)).rounded(.down)))
     }
 
     // MARK: Messages
@@ -326,7 +309,7 @@ public struct CoordinatorStateMachine: Sendable {
             if context.plaintextSum != nil {
                 // Added now and not kept. The round's state is out of `phase` (put back below)
                 // so that the running sum has a single reference and is added to in place.
-                phase = .notStarted
+                takeRunningRound()
                 context.plaintextSum!.add(delta, weight: Double(report.sampleCount), from: site)
             } else {
                 context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
@@ -341,7 +324,7 @@ public struct CoordinatorStateMachine: Sendable {
             // The round's state is taken out of `phase` (put back below), so that the server's
             // running sum has a single reference: adding a masked input into it then copies
             // nothing. Copied, it cost a model-sized allocation and copy per masked input.
-            phase = .notStarted
+            takeRunningRound()
             var secure = context.secure.take()!
             do {
                 try secure.server.receive(secAggMessage, from: index)
@@ -410,6 +393,8 @@ public struct CoordinatorStateMachine: Sendable {
             closeStage(now: now, into: &actions)
         case .notStarted, .finished:
             break
+        case ._modifying:
+            preconditionFailure("unreachable: `phase` never reads as ._modifying")
         }
     }
 
@@ -424,7 +409,7 @@ public struct CoordinatorStateMachine: Sendable {
         if context.secure != nil {
             // Taken out as in `receive`: unmasking works on the running sum in place. Every
             // branch below sets `phase` again.
-            phase = .notStarted
+            takeRunningRound()
             var secure = context.secure.take()!
             let step: SecAggServer.Step
             do {
@@ -638,10 +623,8 @@ struct RoundContext: Sendable {
 /// A plaintext round's sample-weighted sum of updates, added to as each update arrives, for
 /// strategies that need only the mean (``FederatedStrategy/requiresIndividualUpdates`` false):
 /// the coordinator then holds one vector of Doubles however many sites take part, instead of
-/// every update until the round closes (10 sites: 40 MB of updates for a 1M-parameter model
-/// against this 8 MB), and the aggregation at the round's end is one division: on the runtime
-/// benchmark the plain round's aggregation stage took 1.5–1.6 ms against 8.0–10.0 ms (four
-/// alternating runs; the additions still cost their time, as updates arrive).
+/// every update until the round closes, and the aggregation at the round's end is one division
+/// (Benchmarks/RESULTS.md has the measurements).
 ///
 /// The arithmetic is ``Aggregation``'s weighted mean, done in the same order (updates in
 /// arrival order, each coordinate summed in Double from zero, divided by the sum of the weights

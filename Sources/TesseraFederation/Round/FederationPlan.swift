@@ -119,6 +119,26 @@ public struct FederationPlan: Sendable {
             self.bits = bits
             self.maxWeight = maxWeight
         }
+
+        /// The graph and threshold of a round of `cohortSize` participants under these settings
+        /// (``SecAggParameterFinder/roundParameters(cohortSize:neighbourhood:threshold:dropoutRate:corruptionRate:adversary:)``).
+        public func roundParameters(cohortSize: Int) throws(SecAggParameterError) -> SecAggRoundParameters {
+            let graph: SecAggNeighbourhood =
+                switch neighbourhood {
+                case .automatic: .automatic
+                case .complete: .complete
+                case .harary(let degree): .harary(degree: degree)
+                }
+            let fixed: SecAggThreshold? =
+                switch threshold {
+                case .count(let t)?: .count(t)
+                case .fraction(let f)?: .fraction(f)
+                case nil: nil
+                }
+            return try SecAggParameterFinder.roundParameters(
+                cohortSize: cohortSize, neighbourhood: graph, threshold: fixed, dropoutRate: dropoutRate,
+                corruptionRate: corruptionRate)
+        }
     }
 
     public enum RoundFailurePolicy: String, Sendable, Hashable, Codable {
