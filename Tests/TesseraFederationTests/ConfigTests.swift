@@ -291,6 +291,7 @@ struct ConfigErrorTests {
         #expect(broken.code == .syntax && broken.line != nil)
         let duplicate = try #require(configError("rounds: 3\nrounds: 4\n"))
         #expect(duplicate.code == .syntax && duplicate.message.contains("rounds"))
+        #expect(duplicate.line == 2 && duplicate.column == 1, "the second occurrence, not the mapping's start")
         let list = try #require(configError("- a\n- b\n"))
         #expect(list.code == .typeMismatch && list.message.contains("mapping of sections"))
     }

@@ -1,11 +1,187 @@
 import Yams
 
-// Strict decoding support shared by every configuration section.
+// Strict decoding support shared by every configuration file (the experiment file, a site file).
 //
 // Each section decodes itself in `init(from:)`, starting from the defaults of its own
 // initializer (so a default is written down exactly once), and first refuses any key it does
-// not define. Problems are thrown as `ConfigError` carrying the path from the decoder's coding
-// path; `ExperimentConfig.parse` then adds the file, line and column from the YAML tree.
+// not define (``Swift/Decoder/strictContainer(keyedBy:)``). Problems are thrown as `ConfigError`
+// carrying the path from the decoder's coding path; ``ConfigDocument`` then adds the file, line
+// and column from the YAML tree.
+
+/// Decodes a YAML configuration file strictly, with every error located in the file.
+///
+/// Any file type uses it the same way: its `Decodable` types refuse unknown keys with
+/// ``Swift/Decoder/strictContainer(keyedBy:)`` and throw ``ConfigError`` at their coding path
+/// for bad values; the errors come out as `file:line:column: path: message`, the format of
+/// experiment files.
+public enum ConfigDocument {
+    /// Decodes `yaml` into `Document`, then turns it into the result with `finish` (resolving
+    /// and checking what decoding cannot, such as files on disk). A ``ConfigError`` thrown by
+    /// either at a path, and any `DecodingError`, comes out with `source`, line and column. An
+    /// empty document decodes as an empty mapping.
+    public static func decode<Document: Decodable, Result>(
+        _ type: Document.Type, yaml: String, source: String, then finish: (Document) throws -> Result
+    ) throws(ConfigError) -> Result {
+        let root = try compose(yaml, source: source)
+        do throws(ConfigError) {
+            return try decode(type, from: root, source: source, then: finish)
+        } catch {
+            // An empty document has no positions; its errors (a required key) belong at its start.
+            var located = error
+            if located.line == nil, root.mapping?.isEmpty == true {
+                located.line = 1
+                located.column = 1
+            }
+            throw located
+        }
+    }
+
+    /// ``decode(_:yaml:source:then:)`` from a composed (or merged) YAML tree.
+    static func decode<Document: Decodable, Result>(
+        _ type: Document.Type, from root: Node, source: String, then finish: (Document) throws -> Result
+    ) throws(ConfigError) -> Result {
+        do {
+            return try finish(try YAMLDecoder().decode(type, from: root))
+        } catch {
+            throw locate(error, in: root, source: source)
+        }
+    }
+
+    /// The YAML tree of `yaml`; an empty or null document is an empty mapping. Syntax errors and
+    /// duplicated keys are ``ConfigError/Code-swift.struct/syntax`` with their line and column.
+    static func compose(_ yaml: String, source: String) throws(ConfigError) -> Node {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw syntaxError(error, yaml: yaml, source: source)
+        } catch {
+            throw ConfigError(.syntax, path: "", "not valid YAML: \(error)", file: source)
+        }
+        guard let node, node.null == nil else { return .mapping(Node.Mapping([])) }
+        return node
+    }
+
+    private static func syntaxError(_ error: YamlError, yaml: String, source: String) -> ConfigError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let detail = context.map { "\(problem) \($0.text)" } ?? problem
+            return ConfigError(.syntax, path: "", "not valid YAML: \(detail)", file: source, line: mark.line, column: mark.column)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let repeated = duplicates.sorted().first.flatMap { secondOccurrence(of: $0, in: yaml, mappingAt: context.mark) }
+            return ConfigError(
+                .syntax, path: "", "duplicated key \(duplicates.joined(separator: ", ")); give each key once",
+                file: source, line: repeated?.line ?? context.mark.line, column: repeated?.column ?? context.mark.column)
+        default:
+            return ConfigError(.syntax, path: "", "not valid YAML: \(error)", file: source)
+        }
+    }
+
+    /// Where `key:` is written the second time in the block mapping that starts at `mark` (Yams
+    /// reports the mapping's position); `nil` when it is not found that way, as in a flow mapping.
+    private static func secondOccurrence(of key: String, in yaml: String, mappingAt mark: Mark) -> (line: Int, column: Int)? {
+        let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        let indent = mark.column - 1
+        guard mark.line >= 1, mark.line <= lines.count else { return nil }
+        var seen = 0
+        for number in mark.line...lines.count {
+            let text = lines[number - 1].unicodeScalars
+            if number > mark.line {
+                // The mapping's keys start at its column; blank and comment lines and deeper values are skipped.
+                let leading = text.prefix(while: { $0 == " " }).count
+                if leading == text.count || text[text.index(text.startIndex, offsetBy: leading)] == "#" { continue }
+                if leading < indent { break }
+                if leading > indent { continue }
+            }
+            guard text.count > indent else { continue }
+            let rest = Substring(text[text.index(text.startIndex, offsetBy: indent)...])
+            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).first == ":" else { continue }
+            seen += 1
+            if seen == 2 { return (number, mark.column) }
+        }
+        return nil
+    }
+
+    // MARK: Locating errors in the YAML tree
+
+    /// Turns any error thrown while decoding or validating into a ``ConfigError`` with the
+    /// file, line and column of the value it concerns.
+    static func locate(_ error: any Error, in root: Node, source: String) -> ConfigError {
+        var result: ConfigError
+        switch error {
+        case let error as ConfigError:
+            result = error
+        case DecodingError.typeMismatch(let type, let context):
+            let components = ConfigPath.components(context.codingPath)
+            let found = lookup(components, in: root).map(describe) ?? "nothing"
+            result = ConfigError(.typeMismatch, at: components, "expected \(describe(type)), found \(found)")
+        case DecodingError.valueNotFound(let type, let context):
+            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath), "expected \(describe(type)), found nothing")
+        case DecodingError.keyNotFound(let key, let context):
+            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath) + [.key(key.stringValue)], "required")
+        case DecodingError.dataCorrupted(let context):
+            result = ConfigError(.invalidValue, at: ConfigPath.components(context.codingPath), context.debugDescription)
+        default:
+            result = ConfigError(.invalidValue, path: "", "\(error)")
+        }
+        result.file = source
+        if result.line == nil {
+            let node = lookup(result.components, in: root, key: result.code == .unknownKey, nearest: true)
+            result.line = node?.mark?.line
+            result.column = node?.mark?.column
+        }
+        return result
+    }
+
+    /// The node at `path` (or, with `key`, the key node of its last component; with `nearest`,
+    /// the deepest node that exists on the way).
+    static func lookup(_ path: [ConfigPath.Component], in root: Node, key: Bool = false, nearest: Bool = false) -> Node? {
+        var current = root
+        for (depth, component) in path.enumerated() {
+            let last = depth == path.count - 1
+            switch component {
+            case .key(let name):
+                guard let pair = current.mapping?.first(where: { $0.key.string == name }) else {
+                    return nearest ? current : nil
+                }
+                if last && key { return pair.key }
+                current = pair.value
+            case .index(let index):
+                guard let list = current.sequence, index < list.count else { return nearest ? current : nil }
+                current = list[index]
+            }
+        }
+        return current
+    }
+
+    static func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let scalar): node.null != nil ? "nothing (null)" : "\"\(scalar.string)\""
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        switch name {
+        case "Int", "Int64", "Int32": return "an integer"
+        case "UInt64", "UInt32", "UInt": return "a non-negative integer"
+        case "Double", "Float": return "a number"
+        case "Bool": return "true or false"
+        case "String": return "a string"
+        case "Mapping": return "a mapping of keys to values"
+        case "Sequence": return "a list"
+        case "Scalar": return "a single value"
+        default:
+            if name.hasPrefix("Array<") { return "a list" }
+            if name.hasPrefix("Dictionary<") { return "a mapping" }
+            return "a value of type \(name)"
+        }
+    }
+}
 
 /// A coding key for any string, to see every key a mapping holds (the synthesized `CodingKeys`
 /// only see the keys they define, which is how typos slip through ordinary `Codable`).
@@ -26,9 +202,15 @@ extension ConfigChoice {
 }
 
 extension Decoder {
-    /// The section's keyed container, after checking that every key in the mapping is one of
-    /// `Key`'s. Throws ``ConfigError/Code-swift.struct/unknownKey`` naming the bad key, the
-    /// accepted keys and, when the key is a near-miss, the likely intended one.
+    /// The keyed container of a configuration mapping, after checking that every key in it is
+    /// one of `Key`'s: ordinary `Codable` ignores the others, which is how typos slip through.
+    /// Throws ``ConfigError/Code-swift.struct/unknownKey`` naming the bad key, the accepted keys
+    /// and, when the key is a near-miss, the likely intended one.
+    public func strictContainer<Key: CodingKey & CaseIterable>(keyedBy keys: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        try configSection(keys).0
+    }
+
+    /// ``strictContainer(keyedBy:)`` and the keys the mapping holds.
     func configSection<Key: CodingKey & CaseIterable>(_ keys: Key.Type) throws -> (KeyedDecodingContainer<Key>, Set<String>) {
         let everything = try container(keyedBy: AnyConfigKey.self)
         let accepted = Key.allCases.map(\.stringValue)

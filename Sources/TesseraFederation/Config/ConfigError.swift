@@ -60,6 +60,12 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
         self.components = ConfigPath.parse(path)
     }
 
+    /// An error at the value a decoder is at (`codingPath`, plus the key in question), thrown
+    /// from `init(from:)`; ``ConfigDocument`` adds the file, line and column.
+    public init(_ code: Code, at codingPath: [any CodingKey], _ message: String) {
+        self.init(code, at: ConfigPath.components(codingPath), message)
+    }
+
     init(_ code: Code, at components: [ConfigPath.Component], _ message: String) {
         self.code = code
         self.components = components

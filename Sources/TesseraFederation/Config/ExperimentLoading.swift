@@ -19,7 +19,13 @@ extension ExperimentConfig {
     /// something like `<stdin>`); relative dataset paths resolve against `baseDirectory`
     /// (`nil`: the working directory).
     public static func parse(yaml: String, source: String, baseDirectory: String? = nil) throws(ConfigError) -> ExperimentConfig {
-        let root = try compose(yaml, source: source)
+        let document = try ConfigDocument.compose(yaml, source: source)
+        guard let root = document.mapping else {
+            throw ConfigError(
+                .typeMismatch, path: "",
+                "the document must be a mapping of sections (name:, rounds:, model:, …), found \(ConfigDocument.describe(document))",
+                file: source, line: document.mark?.line, column: document.mark?.column)
+        }
         var base = root
         var variantsNode: (key: Node, value: Node)?
         if let index = root.firstIndex(where: { $0.key.string == "variants" }) {
@@ -36,59 +42,16 @@ extension ExperimentConfig {
 
     // MARK: - Steps
 
-    private static func compose(_ yaml: String, source: String) throws(ConfigError) -> Node.Mapping {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            throw syntaxError(error, source: source)
-        } catch {
-            throw ConfigError(.syntax, path: "", "not valid YAML: \(error)", file: source)
-        }
-        guard let node else { return Node.Mapping([]) }  // an empty file: every default
-        if node.null != nil { return Node.Mapping([]) }
-        guard let mapping = node.mapping else {
-            throw ConfigError(
-                .typeMismatch, path: "",
-                "the document must be a mapping of sections (name:, rounds:, model:, …), found \(describe(node))",
-                file: source, line: node.mark?.line, column: node.mark?.column)
-        }
-        return mapping
-    }
-
-    private static func syntaxError(_ error: YamlError, source: String) -> ConfigError {
-        switch error {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return ConfigError(.syntax, path: "", "not valid YAML: \(detail)", file: source, line: mark.line, column: mark.column)
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ConfigError(
-                .syntax, path: "", "duplicated key \(duplicates.joined(separator: ", ")) \(context.text); give each key once",
-                file: source, line: context.mark.line, column: context.mark.column)
-        default:
-            return ConfigError(.syntax, path: "", "not valid YAML: \(error)", file: source)
-        }
-    }
-
     /// Decodes a mapping into a configuration and validates it; every error is located in `mapping`.
     static func decodeAndValidate(
         _ mapping: Node.Mapping, source: String, baseDirectory: String?
     ) throws(ConfigError) -> ExperimentConfig {
-        let node = Node.mapping(mapping)
-        var config: ExperimentConfig
-        do {
-            config = try YAMLDecoder().decode(ExperimentConfig.self, from: node)
-        } catch {
-            throw locate(error, in: node, source: source)
-        }
-        config.baseDirectory = baseDirectory
-        do {
+        try ConfigDocument.decode(ExperimentConfig.self, from: .mapping(mapping), source: source) { config in
+            var config = config
+            config.baseDirectory = baseDirectory
             try config.validate()
-        } catch {
-            throw locate(error, in: node, source: source)
+            return config
         }
-        return config
     }
 
     private static func expandVariants(
@@ -97,16 +60,16 @@ extension ExperimentConfig {
     ) throws(ConfigError) -> [ExperimentVariant] {
         let root = Node.mapping(Node.Mapping([entry]))
         func fail(_ code: ConfigError.Code, _ path: [ConfigPath.Component], _ message: String) -> ConfigError {
-            locate(ConfigError(code, at: path, message), in: root, source: source)
+            ConfigDocument.locate(ConfigError(code, at: path, message), in: root, source: source)
         }
         guard let list = entry.value.sequence, !list.isEmpty else {
-            throw fail(.typeMismatch, [.key("variants")], "must be a non-empty list of {name, set} entries, found \(describe(entry.value))")
+            throw fail(.typeMismatch, [.key("variants")], "must be a non-empty list of {name, set} entries, found \(ConfigDocument.describe(entry.value))")
         }
         var variants: [ExperimentVariant] = []
         for (i, item) in list.enumerated() {
             let here: [ConfigPath.Component] = [.key("variants"), .index(i)]
             guard let fields = item.mapping else {
-                throw fail(.typeMismatch, here, "must be a mapping with name: and set:, found \(describe(item))")
+                throw fail(.typeMismatch, here, "must be a mapping with name: and set:, found \(ConfigDocument.describe(item))")
             }
             for (key, _) in fields where key.string != "name" && key.string != "set" {
                 throw fail(.unknownKey, here + [.key(key.string ?? "?")], "unknown key; accepted keys: name, set")
@@ -123,7 +86,7 @@ extension ExperimentConfig {
             var overrides = Node.Mapping([])
             if let set = fields["set"], set.null == nil {
                 guard let mapping = set.mapping else {
-                    throw fail(.typeMismatch, here + [.key("set")], "must be a mapping of settings to change, found \(describe(set))")
+                    throw fail(.typeMismatch, here + [.key("set")], "must be a mapping of settings to change, found \(ConfigDocument.describe(set))")
                 }
                 overrides = mapping
             }
@@ -153,9 +116,9 @@ extension ExperimentConfig {
         _ error: ConfigError, variant index: Int, name: String, overrides: Node.Mapping, source: String
     ) -> ConfigError {
         let prefix: [ConfigPath.Component] = [.key("variants"), .index(index), .key("set")]
-        if !error.components.isEmpty, lookup(error.components, in: .mapping(overrides)) != nil {
+        if !error.components.isEmpty, ConfigDocument.lookup(error.components, in: .mapping(overrides)) != nil {
             var moved = ConfigError(error.code, at: prefix + error.components, error.message)
-            let found = lookup(error.components, in: .mapping(overrides), key: error.code == .unknownKey)
+            let found = ConfigDocument.lookup(error.components, in: .mapping(overrides), key: error.code == .unknownKey)
             moved.file = source
             moved.line = found?.mark?.line
             moved.column = found?.mark?.column
@@ -164,85 +127,6 @@ extension ExperimentConfig {
         var kept = error
         kept.message += " (in variant \"\(name)\", variants[\(index)])"
         return kept
-    }
-
-    // MARK: - Locating errors in the YAML tree
-
-    /// Turns any error thrown while decoding or validating into a ``ConfigError`` with the
-    /// file, line and column of the value it concerns.
-    static func locate(_ error: any Error, in root: Node, source: String) -> ConfigError {
-        var result: ConfigError
-        switch error {
-        case let error as ConfigError:
-            result = error
-        case DecodingError.typeMismatch(let type, let context):
-            let components = ConfigPath.components(context.codingPath)
-            let found = lookup(components, in: root).map(describe) ?? "nothing"
-            result = ConfigError(.typeMismatch, at: components, "expected \(describe(type)), found \(found)")
-        case DecodingError.valueNotFound(let type, let context):
-            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath), "expected \(describe(type)), found nothing")
-        case DecodingError.keyNotFound(let key, let context):
-            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath) + [.key(key.stringValue)], "required")
-        case DecodingError.dataCorrupted(let context):
-            result = ConfigError(.invalidValue, at: ConfigPath.components(context.codingPath), context.debugDescription)
-        default:
-            result = ConfigError(.invalidValue, path: "", "\(error)")
-        }
-        result.file = source
-        if result.line == nil {
-            let node = lookup(result.components, in: root, key: result.code == .unknownKey, nearest: true)
-            result.line = node?.mark?.line
-            result.column = node?.mark?.column
-        }
-        return result
-    }
-
-    /// The node at `path` (or, with `key`, the key node of its last component; with `nearest`,
-    /// the deepest node that exists on the way).
-    static func lookup(_ path: [ConfigPath.Component], in root: Node, key: Bool = false, nearest: Bool = false) -> Node? {
-        var current = root
-        for (depth, component) in path.enumerated() {
-            let last = depth == path.count - 1
-            switch component {
-            case .key(let name):
-                guard let pair = current.mapping?.first(where: { $0.key.string == name }) else {
-                    return nearest ? current : nil
-                }
-                if last && key { return pair.key }
-                current = pair.value
-            case .index(let index):
-                guard let list = current.sequence, index < list.count else { return nearest ? current : nil }
-                current = list[index]
-            }
-        }
-        return current
-    }
-
-    private static func describe(_ node: Node) -> String {
-        switch node {
-        case .scalar(let scalar): node.null != nil ? "nothing (null)" : "\"\(scalar.string)\""
-        case .mapping: "a mapping"
-        case .sequence: "a list"
-        case .alias: "an alias"
-        }
-    }
-
-    private static func describe(_ type: Any.Type) -> String {
-        let name = String(describing: type)
-        switch name {
-        case "Int", "Int64", "Int32": return "an integer"
-        case "UInt64", "UInt32", "UInt": return "a non-negative integer"
-        case "Double", "Float": return "a number"
-        case "Bool": return "true or false"
-        case "String": return "a string"
-        case "Mapping": return "a mapping of keys to values"
-        case "Sequence": return "a list"
-        case "Scalar": return "a single value"
-        default:
-            if name.hasPrefix("Array<") { return "a list" }
-            if name.hasPrefix("Dictionary<") { return "a mapping" }
-            return "a value of type \(name)"
-        }
     }
 
     // MARK: - Merging
