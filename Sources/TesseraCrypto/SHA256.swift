@@ -1,4 +1,5 @@
 import COpenSSL
+import TesseraSupport
 
 /// SHA-256 (FIPS 180-4), through OpenSSL's EVP digest interface.
 ///
@@ -85,15 +86,9 @@ public struct SHA256: Sendable {
         return hasher.finalize()
     }
 
-    /// Lowercase hexadecimal, the form `sha256sum` prints and the wire protocol carries.
+    /// Lowercase hexadecimal, the form `sha256sum` prints and the wire protocol carries
+    /// (`Hex.encode` from `TesseraSupport`, kept here for the digest call sites).
     public static func hex(_ digest: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(digest.count * 2)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.encode(digest)
     }
 }

@@ -247,7 +247,7 @@ public enum Safetensors {
         let header = UnsafeRawBufferPointer(rebasing: buffer[8..<8 + headerLength])
         if let bad = firstInvalidUTF8Offset(header) {
             throw TensorError(
-                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(hex(header[bad])) at header byte \(bad))")
+                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(Hex.encode(header[bad])) at header byte \(bad))")
         }
         var parser = HeaderParser(bytes: header)
         let parsed = try parser.parse()
@@ -428,17 +428,11 @@ public enum Safetensors {
             case 0x0A: out.append(contentsOf: #"\n"#.utf8)
             case 0x0D: out.append(contentsOf: #"\r"#.utf8)
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20: out.append(contentsOf: (#"\u00"# + hex(byte)).utf8)
+            case 0..<0x20: out.append(contentsOf: (#"\u00"# + Hex.encode(byte)).utf8)
             default: out.append(byte)
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    /// Two lowercase hex digits.
-    static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
     }
 
     /// A name for an error message: quoted, and cut short so a hostile megabyte-long name
@@ -889,7 +883,7 @@ private struct HeaderParser {
                 runStart = index
             case 0..<0x20:
                 throw syntax(
-                    "control character 0x\(Safetensors.hex(byte)) inside a string at header byte \(index) (JSON requires it escaped)"
+                    "control character 0x\(Hex.encode(byte)) inside a string at header byte \(index) (JSON requires it escaped)"
                 )
             default:
                 index += 1
@@ -934,12 +928,8 @@ private struct HeaderParser {
         var value: UInt16 = 0
         for _ in 0..<4 {
             guard let byte = peek else { throw syntax("truncated \\u escape at header byte \(index)") }
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw syntax("invalid hex digit in \\u escape at header byte \(index)")
+            guard let digit = Hex.digitValue(byte) else {
+                throw syntax("invalid hex digit in \\u escape at header byte \(index)")
             }
             value = value << 4 | UInt16(digit)
             index += 1
@@ -978,7 +968,7 @@ private struct HeaderParser {
         case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
         case UInt8(ascii: "n"): return "null"
         case 0x21...0x7E: return "'\(Character(Unicode.Scalar(byte)))'"
-        default: return "byte 0x\(Safetensors.hex(byte))"
+        default: return "byte 0x\(Hex.encode(byte))"
         }
     }
 

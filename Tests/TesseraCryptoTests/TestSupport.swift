@@ -1,18 +1,12 @@
 @testable import TesseraCrypto
+import TesseraSupport
 
 /// Decodes lower- or upper-case hex, ignoring spaces; traps on malformed test data.
 func hex(_ string: String) -> [UInt8] {
-    let digits = Array(string.utf8).filter { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\n") }
-    precondition(digits.count % 2 == 0, "odd-length hex in a test vector")
-    func nibble(_ c: UInt8) -> UInt8 {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: preconditionFailure("bad hex digit in a test vector")
-        }
+    guard let bytes = Hex.decode(string.filter { $0 != " " && $0 != "\n" }) else {
+        preconditionFailure("malformed hex in a test vector")
     }
-    return stride(from: 0, to: digits.count, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
+    return bytes
 }
 
 func hexString(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
