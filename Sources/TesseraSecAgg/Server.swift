@@ -1,4 +1,5 @@
 import TesseraCrypto
+import TesseraSupport
 
 /// The outcome of a finished round.
 public struct SecAggResult: Sendable, Hashable {
@@ -114,7 +115,7 @@ public struct SecAggServer: Sendable {
     /// A server for one round. `workerCount` defaults to the machine's active cores.
     public init(configuration: SecAggConfiguration, workerCount: Int? = nil) {
         self.configuration = configuration
-        self.workerCount = max(1, workerCount ?? SecAggParallel.defaultWorkerCount)
+        self.workerCount = max(1, workerCount ?? ParallelLoop.processorCount)
         self.runningSum = [UInt32](repeating: 0, count: configuration.vectorLength)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraSupport
 
 /// A 2-D convolution over batch-first `[N, C, H, W]` images (cross-correlation, as in
 /// PyTorch's `nn.Conv2d`), computed as im2col + matrix products.
@@ -536,13 +537,12 @@ func laneSum(_ values: UnsafePointer<Float>, count: Int) -> Float {
 
 /// Splits data-parallel kernels (im2col, col2im, pooling, layout copies) over the cores.
 ///
-/// Work is cut into contiguous chunks of items, at most one per core. Callers only use it
-/// for loops where every output element is produced inside one item, so the result is the
-/// same for any split and any scheduling; the split only changes the speed. Small jobs run
-/// inline, where waking a second thread would cost more than it saves. (Measured: im2col of
-/// the McMahan CNN's second layer takes 1.9 ms on one core and 1.0 ms on two.)
+/// Work is cut into contiguous chunks of items, at most one per core, and run with
+/// `TesseraSupport`'s `ParallelLoop`. Callers only use it for loops where every output element
+/// is produced inside one item, so the result is the same for any split and any scheduling.
+/// Small jobs run inline, where waking a second thread would cost more than it saves.
 enum ParallelKernel {
-    static let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    static let workerCount = ParallelLoop.processorCount
 
     /// Below this many touched floats, a job runs on the calling thread.
     static let minimumParallelWork = 32_768
@@ -554,13 +554,13 @@ enum ParallelKernel {
             body(0..<count)
             return
         }
-        // `concurrentPerform` wants a `@Sendable` closure, and the kernels capture raw
-        // pointers, which are not `Sendable`. Sharing them is sound here: every task writes a
-        // disjoint part of the output and `concurrentPerform` returns only when all are done.
+        // The loop wants a `@Sendable` closure, and the kernels capture raw pointers, which are
+        // not `Sendable`. Sharing them is sound here: every chunk writes a disjoint part of the
+        // output and the loop returns only when all chunks are done.
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                shared.value(count * worker / workers..<count * (worker + 1) / workers)
+            ParallelLoop.forEach(count: workers, workers: workers) { (chunk, _) in
+                shared.value(count * chunk / workers..<count * (chunk + 1) / workers)
             }
         }
     }
