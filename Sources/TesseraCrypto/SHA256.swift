@@ -9,10 +9,9 @@ import TesseraSupport
 /// than BLAKE2b because the digests are shown to people and compared with what `sha256sum`,
 /// Python's `hashlib` and model registries print for the same safetensors file.
 ///
-/// OpenSSL rather than libsodium: OpenSSL uses the CPU's SHA extensions where it has them, and
-/// every model byte is hashed on both sides of every transfer. Measured on the 2-core benchmark
-/// machine, `openssl speed -evp sha256` gives about 1.8 GB/s; libsodium's portable
-/// `crypto_hash_sha256` was about half the CPU time of an in-process federation round.
+/// OpenSSL rather than libsodium: OpenSSL uses the CPU's SHA extensions where it has them,
+/// libsodium's portable `crypto_hash_sha256` does not, and every model byte is hashed on both
+/// sides of every transfer.
 ///
 /// The hasher is incremental, so a model that arrives in chunks is hashed chunk by chunk and
 /// never has to be held as one contiguous byte buffer just to be verified. It is a value type:
