@@ -16,20 +16,6 @@ extension SecretBytes {
     var bytesForTesting: [UInt8] { withUnsafeBytes { Array($0) } }
 }
 
-/// SplitMix64: a tiny, fully specified seeded generator, so "random" test inputs are the same
-/// on every run and every machine.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Returns a fixed list of values in order, then repeats it: lets a test know every
 /// coefficient a function drew.
 struct ScriptedGenerator: RandomNumberGenerator {
