@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tessera", targets: ["tessera"]),
+        .library(name: "TesseraSupport", targets: ["TesseraSupport"]),
         .library(name: "TesseraTensor", targets: ["TesseraTensor"]),
         .library(name: "TesseraCrypto", targets: ["TesseraCrypto"]),
         .library(name: "TesseraSecAgg", targets: ["TesseraSecAgg"]),
@@ -69,20 +70,26 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
 
+        // MARK: Shared utilities (no dependencies: durable file writes, hex, the seeded PRNG, parallel loops)
+        .target(
+            name: "TesseraSupport",
+            swiftSettings: kernelSettings
+        ),
+
         // MARK: Numeric and crypto foundations
         .target(
             name: "TesseraTensor",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "TesseraSupport"],
             swiftSettings: kernelSettings
         ),
         .target(
             name: "TesseraCrypto",
-            dependencies: ["CSodium", "COpenSSL"],
+            dependencies: ["CSodium", "COpenSSL", "TesseraSupport"],
             swiftSettings: kernelSettings
         ),
         .target(
             name: "TesseraSecAgg",
-            dependencies: ["TesseraCrypto"],
+            dependencies: ["TesseraCrypto", "TesseraSupport"],
             swiftSettings: kernelSettings
         ),
 
@@ -94,7 +101,7 @@ let package = Package(
         .target(
             name: "TesseraFederation",
             dependencies: [
-                "TesseraTensor", "TesseraData", "TesseraSecAgg", "TesseraCrypto",
+                "TesseraTensor", "TesseraData", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -104,7 +111,7 @@ let package = Package(
         .target(
             name: "TesseraWire",
             dependencies: [
-                "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
+                "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -117,6 +124,7 @@ let package = Package(
         .target(
             name: "TesseraPKI",
             dependencies: [
+                "TesseraSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -241,6 +249,11 @@ let package = Package(
 
         // MARK: Tests
         .testTarget(
+            name: "TesseraSupportTests",
+            dependencies: ["TesseraSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "TesseraTensorTests",
             dependencies: [
                 "TesseraTensor",
@@ -304,7 +317,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraCryptoTests",
-            dependencies: ["TesseraCrypto"],
+            dependencies: ["TesseraCrypto", "TesseraSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

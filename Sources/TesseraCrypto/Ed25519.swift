@@ -1,4 +1,5 @@
 import CSodium
+import TesseraSupport
 
 /// An Ed25519 signing key (RFC 8032), used in the active-adversary setting of secure
 /// aggregation: each participant signs the public keys it advertises, so the coordinator cannot

@@ -1,4 +1,5 @@
 import COpenSSL
+import TesseraSupport
 
 /// SHA-256 (FIPS 180-4), through OpenSSL's EVP digest interface.
 ///
@@ -8,10 +9,9 @@ import COpenSSL
 /// than BLAKE2b because the digests are shown to people and compared with what `sha256sum`,
 /// Python's `hashlib` and model registries print for the same safetensors file.
 ///
-/// OpenSSL rather than libsodium: OpenSSL uses the CPU's SHA extensions where it has them, and
-/// every model byte is hashed on both sides of every transfer. Measured on the 2-core benchmark
-/// machine, `openssl speed -evp sha256` gives about 1.8 GB/s; libsodium's portable
-/// `crypto_hash_sha256` was about half the CPU time of an in-process federation round.
+/// OpenSSL rather than libsodium: OpenSSL uses the CPU's SHA extensions where it has them,
+/// libsodium's portable `crypto_hash_sha256` does not, and every model byte is hashed on both
+/// sides of every transfer.
 ///
 /// The hasher is incremental, so a model that arrives in chunks is hashed chunk by chunk and
 /// never has to be held as one contiguous byte buffer just to be verified. It is a value type:
@@ -85,15 +85,9 @@ public struct SHA256: Sendable {
         return hasher.finalize()
     }
 
-    /// Lowercase hexadecimal, the form `sha256sum` prints and the wire protocol carries.
+    /// Lowercase hexadecimal, the form `sha256sum` prints and the wire protocol carries
+    /// (`Hex.encode` from `TesseraSupport`, kept here for the digest call sites).
     public static func hex(_ digest: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(digest.count * 2)
-        for byte in digest {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.encode(digest)
     }
 }

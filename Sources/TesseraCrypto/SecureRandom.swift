@@ -12,8 +12,8 @@ import Synchronization
 /// stochastic rounding, key generation); tests pass a seeded generator instead to get fixed
 /// vectors.
 ///
-/// For many words at once, ``fill(_:)`` is about 30 times faster than `next()` in a loop (see
-/// there); `QuantizationCodec` uses it for stochastic rounding.
+/// For many words at once, ``fill(_:)`` is much faster than `next()` in a loop (see there);
+/// `QuantizationCodec` uses it for stochastic rounding.
 public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
     private final class Pool: Sendable {
         struct Batch {
@@ -41,11 +41,9 @@ public struct SecureRandomGenerator: RandomNumberGenerator, Sendable {
     /// CTR_DRBG, seeded afresh for every request: each output block is AES under a secret
     /// random key of a distinct counter, so the words are computationally indistinguishable from
     /// random, and copies of a generator never replay each other (each call has its own seed).
-    /// The seed is wiped when the call returns. Drawn one `next()` at a time, a million words
-    /// cost 36 ms here (a lock per word and a system call per 4 KiB, and the kernel's CSPRNG
-    /// gives about 370 MB/s); this way they cost one system call for the seed and about a
-    /// millisecond of AES. If OpenSSL cannot set up the cipher, the words come from
-    /// `randombytes_buf` instead.
+    /// The seed is wiped when the call returns. One system call for the seed replaces a lock per
+    /// word and a system call per batch, and AES-CTR outruns the kernel's CSPRNG. If OpenSSL
+    /// cannot set up the cipher, the words come from `randombytes_buf` instead.
     public mutating func fill(_ words: UnsafeMutableBufferPointer<UInt64>) {
         guard let base = words.baseAddress, !words.isEmpty else { return }
         let expanded = UnsafeMutableRawBufferPointer(words).withMemoryRebound(to: UInt32.self) { halves in

@@ -1,4 +1,5 @@
 import CSodium
+import TesseraSupport
 
 /// An X25519 private key (RFC 7748), used by secure aggregation for pairwise key agreement.
 ///
@@ -144,17 +145,4 @@ public struct X25519PublicKey: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "X25519PublicKey(\(Hex.encode(rawRepresentation)))" }
-}
-
-/// Lower-case hex for public values in descriptions. Never used on secrets.
-enum Hex {
-    static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SwiftASN1
+import TesseraSupport
 import X509
 
 #if canImport(Glibc)
@@ -13,12 +14,10 @@ import Darwin
 
 /// Reading and writing the PEM files of a CA or identity directory.
 ///
-/// Every write goes to a temporary file in the same directory, is flushed to disk, and is then
-/// renamed over the target, so a reader (a coordinator re-reading `revoked.json` on each
-/// connection, or a site starting up) sees either the old file or the new one, never half of
-/// one. Key files are created with mode 0600 from the first byte: the mode is set on the
-/// temporary file before any key byte is written, so there is no window where a key is
-/// readable by other users.
+/// Every write replaces its file atomically and durably, so a reader (a coordinator re-reading
+/// `revoked.json` on each connection, or a site starting up) sees either the old file or the new
+/// one, never half of one. Key files have mode 0600 from their first byte, so there is no window
+/// where a key is readable by other users.
 public enum PEMFile {
     /// Loads the first certificate of a PEM file.
     public static func loadCertificate(from url: URL) throws -> Certificate {
@@ -95,59 +94,20 @@ public enum PEMFile {
         }
     }
 
-    /// Writes `contents` to `url` atomically with the given permission bits.
-    ///
-    /// The file is written to a temporary sibling, `fsync`ed, renamed over `url`, and the
-    /// directory is `fsync`ed so the rename itself survives a crash.
+    /// Writes `contents` to `url` atomically and durably with exactly the given permission bits
+    /// (through `TesseraSupport`'s `DurableFile`, which sets them before the first byte).
     /// - Parameter overwrite: when false, an existing file at `url` is an error.
     public static func writeAtomically(
         _ contents: String, to url: URL, mode: mode_t = 0o644, overwrite: Bool = true
     ) throws {
-        let directory = url.deletingLastPathComponent()
         if !overwrite, FileManager.default.fileExists(atPath: url.path) {
             throw PKIError(.alreadyExists, "\(url.path) already exists; refusing to overwrite it")
         }
-        let temporary = directory.appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(UInt64.random(in: 0 ... .max))")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            throw PKIError(.io, "cannot create \(temporary.path): \(errnoText())")
-        }
-        var closed = false
-        defer {
-            if !closed { _ = close(fd) }
-        }
         do {
-            // umask may have cleared bits we asked for, and O_CREAT never adds any: set the
-            // exact mode before writing so a key is never briefly readable by others.
-            guard fchmod(fd, mode) == 0 else {
-                throw PKIError(.io, "cannot set mode of \(temporary.path): \(errnoText())")
-            }
-            let bytes = Array(contents.utf8)
-            var written = 0
-            while written < bytes.count {
-                let result = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-                if result < 0 {
-                    if errno == EINTR { continue }
-                    throw PKIError(.io, "cannot write \(temporary.path): \(errnoText())")
-                }
-                written += result
-            }
-            guard fsync(fd) == 0 else {
-                throw PKIError(.io, "cannot flush \(temporary.path): \(errnoText())")
-            }
-            closed = true
-            guard close(fd) == 0 else {
-                throw PKIError(.io, "cannot close \(temporary.path): \(errnoText())")
-            }
-            guard rename(temporary.path, url.path) == 0 else {
-                throw PKIError(.io, "cannot rename \(temporary.path) to \(url.path): \(errnoText())")
-            }
+            try DurableFile.write(Array(contents.utf8), to: url, permissions: mode)
         } catch {
-            _ = unlink(temporary.path)
-            throw error
+            throw PKIError(.io, error.description)
         }
-        syncDirectory(directory)
     }
 
     /// The permission bits of a file.
@@ -209,15 +169,6 @@ public enum PEMFile {
         }
         defer { _ = flock(fd, LOCK_UN) }
         return try body()
-    }
-
-    private static func syncDirectory(_ directory: URL) {
-        let fd = open(directory.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        // Best effort: some file systems refuse fsync on directories, and the data file itself
-        // is already durable.
-        _ = fsync(fd)
-        _ = close(fd)
     }
 
     static func errnoText() -> String {

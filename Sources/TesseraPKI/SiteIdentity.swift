@@ -1,3 +1,4 @@
+import TesseraSupport
 import X509
 
 /// The rules for a site's name, the identity a coordinator records rounds and audit entries
@@ -134,11 +135,7 @@ public enum SiteIdentity {
 public enum SerialNumberHex {
     /// The canonical hex of a certificate serial number.
     public static func string(_ serial: Certificate.SerialNumber) -> String {
-        let hex = serial.bytes.map { byte in
-            let digits = String(byte, radix: 16)
-            return digits.count == 1 ? "0" + digits : digits
-        }.joined()
-        return strip(hex)
+        strip(Hex.encode(serial.bytes))
     }
 
     /// Canonicalises a serial typed by a person: accepts upper or lower case, `:` or space
@@ -147,7 +144,7 @@ public enum SerialNumberHex {
         var hex = text.trimmingCharactersInWhitespace().lowercased()
         if hex.hasPrefix("0x") { hex.removeFirst(2) }
         hex.removeAll { $0 == ":" || $0 == " " }
-        guard !hex.isEmpty, hex.count <= 64, hex.allSatisfy(\.isHexDigit) else {
+        guard !hex.isEmpty, hex.utf8.count <= 64, hex.utf8.allSatisfy({ Hex.digitValue($0) != nil }) else {
             throw PKIError(.invalidSerial, "serial \(SiteName.quoted(text)) is not a hexadecimal number")
         }
         return strip(hex)

@@ -1,27 +1,23 @@
-import Dispatch
-import Foundation
 import Synchronization
 import TesseraCrypto
+import TesseraSupport
 
 /// The server's mask removal, spread over the cores.
 ///
 /// This is the only place the module uses threads. Removing the masks of a round means one
 /// d-word AES-CTR expansion per survivor (its self mask) plus, for every dropped participant,
-/// one X25519 and one expansion per surviving neighbour: with n = 500 and 30% dropouts that is
-/// about 52,000 pairs, i.e. 21 GB of keystream for d = 100k, so it has to use every core.
+/// one X25519 and one expansion per surviving neighbour, so it has to use every core.
 ///
-/// The work is handed out in small pieces through an atomic counter, so a core slowed down by
-/// another process simply takes fewer. It is cut one of two ways:
+/// The work is handed out in small pieces by `TesseraSupport`'s `ParallelLoop`, so a core slowed
+/// down by another process simply takes fewer. It is cut one of two ways:
 /// - **by tasks** (the faster): each worker derives the seeds of a batch of tasks (with their
 ///   X25519) and adds their masks into an accumulator of its own: worker 0 works in the result,
 ///   the others in private d-word vectors added in at the end. One AES key setup per seed.
 /// - **by ranges of the vector**, when those private vectors would take more than
-///   ``scratchBudgetBytes`` and more than one vector (12 GB for a 400 MB model on 32 cores): the
-///   seeds are derived first, in parallel, then each range of the sum has every mask applied to
-///   it in place (AES-CTR starts anywhere in a keystream), so nothing but the sum is written.
-///   The price is one key setup per seed and range, which is why ranges are long; measured on
-///   the secagg benchmark (n = 500, d = 100k, cut into 6 ranges to force it): 2680 ms against
-///   2464–2498 ms by tasks.
+///   ``scratchBudgetBytes`` and more than one vector: the seeds are derived first, in parallel,
+///   then each range of the sum has every mask applied to it in place (AES-CTR starts anywhere
+///   in a keystream), so nothing but the sum is written. The price is one key setup per seed
+///   and range, which is why ranges are long.
 /// Either way a batch's masks are applied in one pass with
 /// ``MaskPRG/add(seeds:signs:into:startingAt:)``, which keeps each 16 KiB block of the
 /// accumulator in L1 while all the batch's keystreams are added to it.
@@ -49,8 +45,6 @@ enum SecAggParallel {
     /// How much memory private accumulators may take beyond one vector before the vector is cut
     /// instead of the tasks.
     static let scratchBudgetBytes = 64 << 20
-
-    static var defaultWorkerCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// `sum[i] &+= input[i]`, a loop the compiler vectorises.
     @inline(__always)
@@ -89,16 +83,20 @@ enum SecAggParallel {
         scratch.initialize(repeating: 0)
         defer { scratch.deallocate() }
         let batches = (tasks.count + batchSize - 1) / batchSize
-        let failure = sum.withUnsafeMutableBufferPointer { result in
+        let failure = sum.withUnsafeMutableBufferPointer { result -> SecAggError? in
             let buffers = WorkerBuffers(result: result, scratch: scratch, length: d)
-            let failure = forEachPiece(count: batches, workers: workers) { (batch, worker) throws(SecAggError) in
-                let masks = try Self.batch(batch, of: tasks, roundID: roundID)
-                try addMasks(masks, into: buffers.accumulator(for: worker), at: 0, roundID)
+            do throws(SecAggError) {
+                try ParallelLoop.forEach(count: batches, workers: workers) { (batch, worker) throws(SecAggError) in
+                    let masks = try Self.batch(batch, of: tasks, roundID: roundID)
+                    try addMasks(masks, into: buffers.accumulator(for: worker), at: 0, roundID)
+                }
+            } catch {
+                return error
             }
             for worker in 1..<workers {
                 addWords(result, UnsafeBufferPointer(buffers.accumulator(for: worker)))
             }
-            return failure
+            return nil
         }
         if let failure { throw failure }
     }
@@ -111,12 +109,17 @@ enum SecAggParallel {
         // A few ranges per worker for balance, none shorter than the minimum.
         let ranges = max(1, min(workers * 4, d / minimumRangeWords))
         let rangeWords = (d + ranges - 1) / ranges
-        let failure = sum.withUnsafeMutableBufferPointer { result in
+        let failure = sum.withUnsafeMutableBufferPointer { result -> SecAggError? in
             let buffers = WorkerBuffers(result: result, scratch: UnsafeMutableBufferPointer(start: nil, count: 0), length: d)
-            return forEachPiece(count: ranges, workers: workers) { (range, _) throws(SecAggError) in
-                let start = range * rangeWords
-                let words = UnsafeMutableBufferPointer(rebasing: buffers.result[start..<min(d, start + rangeWords)])
-                for masks in batches { try addMasks(masks, into: words, at: start, roundID) }
+            do throws(SecAggError) {
+                try ParallelLoop.forEach(count: ranges, workers: workers) { (range, _) throws(SecAggError) in
+                    let start = range * rangeWords
+                    let words = UnsafeMutableBufferPointer(rebasing: buffers.result[start..<min(d, start + rangeWords)])
+                    for masks in batches { try addMasks(masks, into: words, at: start, roundID) }
+                }
+                return nil
+            } catch {
+                return error
             }
         }
         if let failure { throw failure }
@@ -145,11 +148,10 @@ enum SecAggParallel {
     private static func allBatches(of tasks: [MaskTask], roundID: UInt64, workers: Int) throws(SecAggError) -> [MaskBatch] {
         let count = (tasks.count + batchSize - 1) / batchSize
         let batches = Mutex<[MaskBatch?]>(Array(repeating: nil, count: count))
-        let failure = forEachPiece(count: count, workers: workers) { (index, _) throws(SecAggError) in
+        try ParallelLoop.forEach(count: count, workers: workers) { (index, _) throws(SecAggError) in
             let batch = try Self.batch(index, of: tasks, roundID: roundID)
             batches.withLock { $0[index] = batch }
         }
-        if let failure { throw failure }
         return batches.withLock { $0.map { $0! } }
     }
 
@@ -167,37 +169,10 @@ enum SecAggParallel {
         }
     }
 
-    /// Runs `body(piece, worker)` for pieces `0..<count`, handed out to `workers` threads (worker
-    /// indices `0..<workers`), until one fails; returns the first failure.
-    private static func forEachPiece<Failure: Error>(
-        count: Int, workers: Int, _ body: @Sendable (_ piece: Int, _ worker: Int) throws(Failure) -> Void
-    ) -> Failure? {
-        let next = Atomic<Int>(0)
-        let failure = Mutex<Failure?>(nil)
-        @Sendable func work(_ worker: Int) {
-            while failure.withLock({ $0 == nil }) {
-                let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                guard piece < count else { return }
-                do throws(Failure) {
-                    try body(piece, worker)
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                    return
-                }
-            }
-        }
-        if workers <= 1 {
-            work(0)
-        } else {
-            DispatchQueue.concurrentPerform(iterations: workers) { work($0) }
-        }
-        return failure.withLock { $0 }
-    }
-
     /// The result and the workers' private accumulators. `@unchecked Sendable` is sound because
     /// worker `w` only ever touches `accumulator(for: w)` (cut by tasks) or the ranges it was
     /// given (cut by ranges), these are disjoint, and the buffers outlive the
-    /// `concurrentPerform` call that uses them.
+    /// `ParallelLoop.forEach` call that uses them.
     private struct WorkerBuffers: @unchecked Sendable {
         let result: UnsafeMutableBufferPointer<UInt32>
         let scratch: UnsafeMutableBufferPointer<UInt32>

@@ -1,4 +1,5 @@
 import TesseraCrypto
+import TesseraSupport
 
 /// The outcome of a finished round.
 public struct SecAggResult: Sendable, Hashable {
@@ -114,7 +115,7 @@ public struct SecAggServer: Sendable {
     /// A server for one round. `workerCount` defaults to the machine's active cores.
     public init(configuration: SecAggConfiguration, workerCount: Int? = nil) {
         self.configuration = configuration
-        self.workerCount = max(1, workerCount ?? SecAggParallel.defaultWorkerCount)
+        self.workerCount = max(1, workerCount ?? ParallelLoop.processorCount)
         self.runningSum = [UInt32](repeating: 0, count: configuration.vectorLength)
     }
 
@@ -372,47 +373,42 @@ public struct SecAggServer: Sendable {
         let responder = m.sender
         let u2 = survivors[.shareKeys] ?? []
         let u3 = survivors[.maskedInputCollection] ?? []
-        let expectedCount = SecAggProtocol.shareElementCount
         var seen: Set<UInt32> = []
-        for entry in m.selfMaskShares {
-            guard entry.peer == responder || graph.areNeighbours(responder, entry.peer), u3.contains(entry.peer) else {
-                throw error(
-                    .invalidShare,
-                    "A self-mask share of participant \(entry.peer) was not requested (not a surviving holder).",
-                    responder, .unmasking)
-            }
-            guard seen.insert(entry.peer).inserted else {
-                throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
-            }
-            guard entry.share.x == responder, entry.share.values.count == expectedCount,
-                entry.share.values.allSatisfy({ $0 < Shamir.prime })
-            else {
-                throw error(
-                    .invalidShare,
-                    "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
-                    responder, .unmasking)
-            }
-        }
-        for entry in m.keyShares {
-            guard graph.areNeighbours(responder, entry.peer), u2.contains(entry.peer), !u3.contains(entry.peer) else {
-                throw error(
-                    .invalidShare,
-                    "A key share of participant \(entry.peer) was not requested (not a dropped neighbour).",
-                    responder, .unmasking)
-            }
-            guard seen.insert(entry.peer).inserted else {
-                throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
-            }
-            guard entry.share.x == responder, entry.share.values.count == expectedCount,
-                entry.share.values.allSatisfy({ $0 < Shamir.prime })
-            else {
-                throw error(
-                    .invalidShare,
-                    "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
-                    responder, .unmasking)
-            }
-        }
+        try checkUnmaskingShares(
+            m.selfMaskShares, kind: "self-mask share", requestedFrom: "a surviving holder", responder: responder,
+            seen: &seen
+        ) { peer in (peer == responder || graph.areNeighbours(responder, peer)) && u3.contains(peer) }
+        try checkUnmaskingShares(
+            m.keyShares, kind: "key share", requestedFrom: "a dropped neighbour", responder: responder, seen: &seen
+        ) { peer in graph.areNeighbours(responder, peer) && u2.contains(peer) && !u3.contains(peer) }
         responses[responder] = m
+    }
+
+    /// Checks one list of an unmasking response: every share was `requested` of this responder,
+    /// names a peer no other share in the response names (`seen` spans both lists), and is a
+    /// field-valued share at the responder's own evaluation point.
+    private func checkUnmaskingShares(
+        _ entries: [PeerShare], kind: String, requestedFrom holder: String, responder: UInt32, seen: inout Set<UInt32>,
+        requested: (UInt32) -> Bool
+    ) throws(SecAggError) {
+        for entry in entries {
+            guard requested(entry.peer) else {
+                throw error(
+                    .invalidShare, "A \(kind) of participant \(entry.peer) was not requested (not \(holder)).",
+                    responder, .unmasking)
+            }
+            guard seen.insert(entry.peer).inserted else {
+                throw error(.invalidShare, "Two shares for participant \(entry.peer).", responder, .unmasking)
+            }
+            guard entry.share.x == responder, entry.share.values.count == SecAggProtocol.shareElementCount,
+                entry.share.values.allSatisfy({ $0 < Shamir.prime })
+            else {
+                throw error(
+                    .invalidShare,
+                    "The share of participant \(entry.peer) is not a field-valued share at this holder's point.",
+                    responder, .unmasking)
+            }
+        }
     }
 
     // MARK: - Closing stages

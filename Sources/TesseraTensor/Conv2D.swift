@@ -1,4 +1,5 @@
 import Foundation
+import TesseraSupport
 
 /// A 2-D convolution over batch-first `[N, C, H, W]` images (cross-correlation, as in
 /// PyTorch's `nn.Conv2d`), computed as im2col + matrix products.
@@ -17,23 +18,20 @@ import Foundation
 /// - the input gradient is `dcols = Wᵀ · dY` followed by col2im, which adds every column
 ///   entry back onto the pixel it was copied from.
 ///
-/// **How the products are cut** (measured on the 2-core reference machine with OpenBLAS;
-/// see `Conv2D.perSampleMinimumPlane`):
+/// **How the products are cut** (see `Conv2D.perSampleMinimumPlane`; the measurements behind
+/// these choices are in `Benchmarks/RESULTS.md`):
 /// - Small planes (`P` < 512, e.g. the 14×14 second layer of the McMahan CNN): one product
 ///   for the whole batch, `W · cols → Y'[filters, N·P]`, then a cheap copy into NCHW that
 ///   adds the bias (each copied run is a whole output plane); backward regroups `dY` the same
-///   way (`dY'[filters, N·P]`) and runs one `dW` product. Measured, the batched forward
-///   product ran 15–65 % faster than 32 per-sample ones of 64×196 outputs.
+///   way (`dY'[filters, N·P]`) and runs one `dW` product.
 /// - Large planes (`P` ≥ 512, e.g. the 28×28 first layer): one product per sample, written
 ///   straight into NCHW (`W · cols_n` is already `[filters, P]`) and, for `dW`, read straight
 ///   from NCHW with `beta = 1` accumulation. Each product is big enough on its own, and no
-///   regrouping copy is needed. This matters most for `dW`: as a single product it is
-///   `[32, 25]` over an inner dimension of 25 088, which OpenBLAS cannot split over its
-///   threads and runs at a quarter of the speed of the per-sample chain.
+///   regrouping copy is needed; as a single product `dW` would have a tiny output over a huge
+///   inner dimension, which OpenBLAS cannot split over its threads.
 /// - `dcols` is produced for eight samples at a time into a private scratch buffer and
 ///   folded back by col2im at once, so it never makes the round trip through memory at full
-///   batch size (for the second CNN layer that would be 20 MB written, zeroed and re-read);
-///   groups of 8 to 16 measured fastest, groups of 1 to 4 lose to per-call overhead.
+///   batch size.
 ///
 /// **Memory.** All buffers (columns, regrouped products, `dcols`) are private, reused from
 /// batch to batch, and only grow when a larger batch arrives. The columns survive backward,
@@ -287,9 +285,8 @@ public final class Conv2D: Layer {
     ///
     /// OpenBLAS splits a product over its threads along the *output*, never along the inner
     /// dimension. When the output is tiny and the inner dimension huge, one call runs at a
-    /// fraction of peak (≈ 25 % measured for `[32, 25]` over 25 088), while a chain of calls
-    /// over a few thousand columns each, accumulated with `beta = 1`, runs near the
-    /// single-core peak. Large outputs keep one call.
+    /// fraction of peak, while a chain of calls over a few thousand columns each, accumulated
+    /// with `beta = 1`, runs near the single-core peak. Large outputs keep one call.
     static func weightGradientChunk(outputs: Int, depth: Int, samplePlane: Int) -> Int {
         guard outputs < 16_384 else { return depth }
         // Whole samples, at least about 2 048 columns per call.
@@ -536,13 +533,12 @@ func laneSum(_ values: UnsafePointer<Float>, count: Int) -> Float {
 
 /// Splits data-parallel kernels (im2col, col2im, pooling, layout copies) over the cores.
 ///
-/// Work is cut into contiguous chunks of items, at most one per core. Callers only use it
-/// for loops where every output element is produced inside one item, so the result is the
-/// same for any split and any scheduling; the split only changes the speed. Small jobs run
-/// inline, where waking a second thread would cost more than it saves. (Measured: im2col of
-/// the McMahan CNN's second layer takes 1.9 ms on one core and 1.0 ms on two.)
+/// Work is cut into contiguous chunks of items, at most one per core, and run with
+/// `TesseraSupport`'s `ParallelLoop`. Callers only use it for loops where every output element
+/// is produced inside one item, so the result is the same for any split and any scheduling.
+/// Small jobs run inline, where waking a second thread would cost more than it saves.
 enum ParallelKernel {
-    static let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    static let workerCount = ParallelLoop.processorCount
 
     /// Below this many touched floats, a job runs on the calling thread.
     static let minimumParallelWork = 32_768
@@ -554,13 +550,13 @@ enum ParallelKernel {
             body(0..<count)
             return
         }
-        // `concurrentPerform` wants a `@Sendable` closure, and the kernels capture raw
-        // pointers, which are not `Sendable`. Sharing them is sound here: every task writes a
-        // disjoint part of the output and `concurrentPerform` returns only when all are done.
+        // The loop wants a `@Sendable` closure, and the kernels capture raw pointers, which are
+        // not `Sendable`. Sharing them is sound here: every chunk writes a disjoint part of the
+        // output and the loop returns only when all chunks are done.
         withoutActuallyEscaping(body) { body in
             let shared = UncheckedSendableBox(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                shared.value(count * worker / workers..<count * (worker + 1) / workers)
+            ParallelLoop.forEach(count: workers, workers: workers) { (chunk, _) in
+                shared.value(count * chunk / workers..<count * (chunk + 1) / workers)
             }
         }
     }

@@ -8,8 +8,8 @@
 /// input plane) in a private buffer reused across batches, so backward is a scatter with no
 /// comparisons. **Ties go to the first** element in row-major window order, the same rule
 /// as PyTorch's CPU kernel; the gradient flows to that one element only. Comparisons are a
-/// plain `>`, which compiles to branch-free max/select instructions (propagating NaN like
-/// PyTorch measured twice as slow): a NaN wins only where it comes first in its window. When
+/// plain `>`, which compiles to branch-free max/select instructions instead of propagating NaN
+/// as PyTorch does: a NaN wins only where it comes first in its window. When
 /// windows overlap (`stride < size`), an input element that is the maximum of several windows
 /// receives the sum of their gradients.
 public final class MaxPool2D: Layer {

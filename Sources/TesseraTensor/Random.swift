@@ -1,40 +1,25 @@
 import Foundation
+import TesseraSupport
 
-/// Tessera's seeded pseudo-random generator: xoshiro256** (Blackman & Vigna, 2018), seeded
-/// through SplitMix64.
+/// The seeded generator of training, initialisation and partitioning: ``Xoshiro256StarStar``
+/// (from `TesseraSupport`) plus the exactly specified derived draws the numeric code uses.
 ///
-/// Why this generator: it is fast (a few cycles per 64-bit word), passes BigCrush, has a
-/// 2^256 − 1 period and — unlike `SystemRandomNumberGenerator` — is fully determined by its
-/// seed, which is what makes training runs reproducible. It is **not** a cryptographic
-/// generator: secrets come from libsodium in `TesseraCrypto`, never from here.
+/// It is fully determined by its seed, which is what makes training runs reproducible. It is
+/// **not** a cryptographic generator: secrets come from libsodium in `TesseraCrypto`, never
+/// from here.
 ///
 /// Derived values are specified exactly so that runs are bit-identical across machines:
 /// - `nextFloat()` takes the top 24 bits of one word: `Float(w >> 40) * 2^-24`, in `[0, 1)`.
 /// - `nextNormal()` uses the Box–Muller transform on two such uniforms (with `1 − u1` so the
 ///   logarithm never sees zero) and keeps the second variate for the next call.
 public struct TesseraRandom: RandomNumberGenerator, Sendable, Hashable {
-    // Visible to inlined code only, so that `next()` inlines into callers in other modules
-    // (stochastic rounding draws one value per coordinate).
-    @usableFromInline var s0: UInt64
-    @usableFromInline var s1: UInt64
-    @usableFromInline var s2: UInt64
-    @usableFromInline var s3: UInt64
+    // Visible to inlined code only, so that `next()` inlines into callers in other modules.
+    @usableFromInline var generator: Xoshiro256StarStar
     private var spareNormal: Float?
 
     /// A generator whose whole stream is determined by `seed`.
     public init(seed: UInt64) {
-        var sm = seed
-        func splitMix(_ x: inout UInt64) -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = splitMix(&sm)
-        s1 = splitMix(&sm)
-        s2 = splitMix(&sm)
-        s3 = splitMix(&sm)
+        generator = Xoshiro256StarStar(seed: seed)
         spareNormal = nil
     }
 
@@ -47,20 +32,7 @@ public struct TesseraRandom: RandomNumberGenerator, Sendable, Hashable {
     }
 
     @inlinable
-    static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
-
-    @inlinable
-    public mutating func next() -> UInt64 {
-        let result = Self.rotl(s1 &* 5, 7) &* 9
-        let t = s1 << 17
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        s3 = Self.rotl(s3, 45)
-        return result
-    }
+    public mutating func next() -> UInt64 { generator.next() }
 
     /// A uniform value in `[0, 1)` with 24 random bits.
     public mutating func nextFloat() -> Float {

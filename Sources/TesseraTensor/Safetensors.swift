@@ -1,12 +1,5 @@
 import Foundation
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TesseraSupport
 
 /// Reads and writes Hugging Face's safetensors format, the file format Tessera uses for model
 /// versions so that a model trained here loads into PyTorch (and back) unchanged.
@@ -180,20 +173,24 @@ public enum Safetensors {
     /// Writes `tensors` to `url` so that the file is either absent, the old version, or the
     /// complete new version — never a torn one — even across a crash or power loss.
     ///
-    /// A model version is recorded as committed once this returns, so returning early would
-    /// let a crash leave a registry pointing at a half-written file. The bytes therefore go
-    /// to a temporary file in the same directory (a rename is atomic only within one file
-    /// system), which is `fsync`ed before it is renamed over `url`; the directory is then
-    /// `fsync`ed so the rename itself survives a crash.
+    /// A model version is recorded as committed once this returns, so the bytes go through
+    /// `TesseraSupport`'s `DurableFile`: a synced temporary file renamed over `url`, then a
+    /// synced directory.
     ///
     /// - Throws: what ``encode(_:metadata:)`` throws, or `TensorError.Code.ioFailure` naming
-    ///   the path and the system error. On failure the temporary file is removed and `url`
-    ///   is untouched.
+    ///   the path, the failed step and the system error; `url` is then untouched.
     public static func write(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL
     ) throws {
         let bytes = try encode(tensors, metadata: metadata)
-        try DurableFile.replaceContents(of: url, with: bytes)
+        guard url.isFileURL else {
+            throw TensorError(.invalidArgument, "cannot write a safetensors file to non-file URL \(url)")
+        }
+        do {
+            try DurableFile.write(bytes, to: url)
+        } catch {
+            throw TensorError(.ioFailure, error.description)
+        }
     }
 
     // MARK: Reading
@@ -250,7 +247,7 @@ public enum Safetensors {
         let header = UnsafeRawBufferPointer(rebasing: buffer[8..<8 + headerLength])
         if let bad = firstInvalidUTF8Offset(header) {
             throw TensorError(
-                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(hex(header[bad])) at header byte \(bad))")
+                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(Hex.encode(header[bad])) at header byte \(bad))")
         }
         var parser = HeaderParser(bytes: header)
         let parsed = try parser.parse()
@@ -431,17 +428,11 @@ public enum Safetensors {
             case 0x0A: out.append(contentsOf: #"\n"#.utf8)
             case 0x0D: out.append(contentsOf: #"\r"#.utf8)
             case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20: out.append(contentsOf: (#"\u00"# + hex(byte)).utf8)
+            case 0..<0x20: out.append(contentsOf: (#"\u00"# + Hex.encode(byte)).utf8)
             default: out.append(byte)
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    /// Two lowercase hex digits.
-    static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0xF)]], as: UTF8.self)
     }
 
     /// A name for an error message: quoted, and cut short so a hostile megabyte-long name
@@ -892,7 +883,7 @@ private struct HeaderParser {
                 runStart = index
             case 0..<0x20:
                 throw syntax(
-                    "control character 0x\(Safetensors.hex(byte)) inside a string at header byte \(index) (JSON requires it escaped)"
+                    "control character 0x\(Hex.encode(byte)) inside a string at header byte \(index) (JSON requires it escaped)"
                 )
             default:
                 index += 1
@@ -937,12 +928,8 @@ private struct HeaderParser {
         var value: UInt16 = 0
         for _ in 0..<4 {
             guard let byte = peek else { throw syntax("truncated \\u escape at header byte \(index)") }
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-            default: throw syntax("invalid hex digit in \\u escape at header byte \(index)")
+            guard let digit = Hex.digitValue(byte) else {
+                throw syntax("invalid hex digit in \\u escape at header byte \(index)")
             }
             value = value << 4 | UInt16(digit)
             index += 1
@@ -981,7 +968,7 @@ private struct HeaderParser {
         case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
         case UInt8(ascii: "n"): return "null"
         case 0x21...0x7E: return "'\(Character(Unicode.Scalar(byte)))'"
-        default: return "byte 0x\(Safetensors.hex(byte))"
+        default: return "byte 0x\(Hex.encode(byte))"
         }
     }
 
@@ -992,67 +979,5 @@ private struct HeaderParser {
     /// An error in the JSON grammar itself, as opposed to valid JSON that breaks the schema.
     private func syntax(_ message: String) -> TensorError {
         TensorError(.malformedFile, "the header is not valid JSON: \(message)")
-    }
-}
-
-// MARK: - Durable replacement of a file
-
-/// Atomic, durable file replacement with POSIX calls (Foundation's `.atomic` option neither
-/// `fsync`s the data nor the directory).
-private enum DurableFile {
-    static func replaceContents(of url: URL, with bytes: [UInt8]) throws {
-        guard url.isFileURL else {
-            throw TensorError(.invalidArgument, "cannot write a safetensors file to non-file URL \(url)")
-        }
-        let destination = url.path(percentEncoded: false)
-        let directory = url.deletingLastPathComponent().path(percentEncoded: false)
-        let temporary = url.deletingLastPathComponent()
-            .appending(path: ".\(url.lastPathComponent).tmp-\(String(UInt64.random(in: .min ... .max), radix: 16))")
-            .path(percentEncoded: false)
-
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw ioFailure("cannot create a temporary file in '\(directory)' to write '\(destination)'")
-        }
-        var renamed = false
-        defer { if !renamed { unlink(temporary) } }
-        do {
-            try bytes.withUnsafeBytes { buffer in
-                var written = 0
-                while written < buffer.count {
-                    // `write(2)`: `DurableFile` has no member of that name to shadow it.
-                    let result = write(fd, buffer.baseAddress! + written, buffer.count - written)
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        throw ioFailure("cannot write '\(temporary)' (for '\(destination)')")
-                    }
-                    written += result
-                }
-            }
-            guard fsync(fd) == 0 else { throw ioFailure("cannot fsync '\(temporary)' (for '\(destination)')") }
-        } catch {
-            close(fd)
-            throw error
-        }
-        guard close(fd) == 0 else { throw ioFailure("cannot close '\(temporary)' (for '\(destination)')") }
-        guard rename(temporary, destination) == 0 else {
-            throw ioFailure("cannot rename '\(temporary)' to '\(destination)'")
-        }
-        renamed = true
-
-        // Make the rename itself durable. EINVAL means the file system cannot sync a
-        // directory, which leaves nothing more to do.
-        let directoryFD = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
-        guard directoryFD >= 0 else { throw ioFailure("cannot open directory '\(directory)' to sync it") }
-        defer { close(directoryFD) }
-        guard fsync(directoryFD) == 0 || errno == EINVAL else {
-            throw ioFailure("cannot fsync directory '\(directory)' after writing '\(destination)'")
-        }
-    }
-
-    /// A `TensorError` carrying the current `errno`'s description.
-    private static func ioFailure(_ what: String) -> TensorError {
-        let code = errno
-        return TensorError(.ioFailure, "\(what): \(String(cString: strerror(code))) (errno \(code))")
     }
 }

@@ -1,4 +1,5 @@
 import TesseraCrypto
+import TesseraSupport
 
 /// The SHA-256 digest that names a model's parameters on the wire and in the model store.
 ///
@@ -18,28 +19,13 @@ public struct ModelDigest: Sendable, Hashable, CustomStringConvertible {
     /// Parses 64 hexadecimal digits (either case). `field` names the protobuf field in the
     /// error, because a digest always arrives in one.
     public init(hex: String, field: String = "tessera.v1.FetchModelRequest.digest") throws(WireError) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 2 * SHA256.byteCount else {
+        let length = hex.utf8.count
+        guard length == 2 * SHA256.byteCount else {
             throw WireError.outOfRange(
-                field, "a SHA-256 digest is \(2 * SHA256.byteCount) hex digits, got \(utf8.count) characters.")
+                field, "a SHA-256 digest is \(2 * SHA256.byteCount) hex digits, got \(length) characters.")
         }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-            default: nil
-            }
-        }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(SHA256.byteCount)
-        var i = 0
-        while i < utf8.count {
-            guard let high = nibble(utf8[i]), let low = nibble(utf8[i + 1]) else {
-                throw WireError.outOfRange(field, "\"\(hex)\" is not hexadecimal.")
-            }
-            bytes.append(high << 4 | low)
-            i += 2
+        guard let bytes = Hex.decode(hex) else {
+            throw WireError.outOfRange(field, "\"\(hex)\" is not hexadecimal.")
         }
         self.bytes = bytes
     }
@@ -65,7 +51,7 @@ public struct ModelDigest: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex digits, as `sha256sum` prints them.
-    public var hex: String { SHA256.hex(bytes) }
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { hex }
 }

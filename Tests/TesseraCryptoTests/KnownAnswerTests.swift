@@ -136,9 +136,9 @@ struct KnownAnswerTests {
 
     @Test("MaskPRG with seed = key ‖ counter produces the NIST keystream as little-endian words")
     func maskPRGIsTheNISTKeystream() throws {
-        let keystream = zip(hex(Self.nistPlaintext), hex(Self.nistCiphertext)).map { $0 ^ $1 }
-        let expected = stride(from: 0, to: 64, by: 4).map { i in
-            UInt32(keystream[i]) | UInt32(keystream[i + 1]) << 8 | UInt32(keystream[i + 2]) << 16 | UInt32(keystream[i + 3]) << 24
+        let keystream: [UInt8] = zip(hex(Self.nistPlaintext), hex(Self.nistCiphertext)).map { $0 ^ $1 }
+        let expected = stride(from: 0, to: 64, by: 4).map { (i: Int) -> UInt32 in
+            (0..<4).reduce(UInt32(0)) { word, byte in word | UInt32(keystream[i + byte]) << UInt32(8 * byte) }
         }
         let prg = try MaskPRG(seed: SecretBytes(hex(Self.nistKey) + hex(Self.nistCounter)))
         var words = [UInt32](repeating: 0, count: 16)

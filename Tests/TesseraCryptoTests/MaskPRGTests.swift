@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCrypto
+import TesseraSupport
 
 @Suite("Mask PRG")
 struct MaskPRGTests {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import TesseraCrypto
+import TesseraSupport
 
 @Suite("Shamir secret sharing")
 struct ShamirTests {

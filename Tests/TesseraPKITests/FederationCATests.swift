@@ -279,6 +279,16 @@ struct FederationCATests {
         }
     }
 
+    @Test("serials are canonical lowercase hex; only ASCII hex digits are accepted")
+    func serialSpellings() throws {
+        #expect(try SerialNumberHex.canonical("00:0A:bC") == "abc")
+        #expect(try SerialNumberHex.canonical(" 0x000 ") == "0")
+        // Fullwidth letters count as hex digits for Character.isHexDigit but name no serial.
+        for bad in ["ａｂ", "1g", "", "0x", String(repeating: "f", count: 65)] {
+            #expect(throws: PKIError.self, "\(bad)") { _ = try SerialNumberHex.canonical(bad) }
+        }
+    }
+
     @Test("concurrent revocations of one CA all land in revoked.json (the directory lock serialises them)")
     func concurrentRevocations() async throws {
         try await withTemporaryDirectory { root in

@@ -172,6 +172,38 @@ struct IndependentConditions {
     }
 }
 
+/// The generator's outputs are part of the round's public contract (every party derives the
+/// same graph from the same seed), so its streams are pinned; these values were recorded
+/// before the algorithm moved to `TesseraSupport`.
+@Suite("Deterministic generator")
+struct DeterministicGeneratorTests {
+    static func fold(_ values: [UInt64]) -> UInt64 { values.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ $1) &* 0x100_0000_01b3 } }
+
+    @Test("Integer-seeded streams and derived draws are the pinned ones")
+    func integerSeed() {
+        var g = DeterministicGenerator(seed: 2024)
+        #expect(Self.fold((0..<10_000).map { _ in g.next() }) == 10_877_132_632_170_378_142)
+        #expect(Self.fold((0..<10_000).map { i in g.next(below: UInt64(1 + i % 1000)) }) == 10_145_070_711_121_021_580)
+        #expect(Self.fold((0..<10_000).map { _ in g.nextUnitInterval().bitPattern }) == 18_054_198_759_926_978_426)
+    }
+
+    @Test("Byte-seeded streams are the pinned ones", arguments: [
+        (0, 14_981_816_711_502_342_933 as UInt64), (1, 15_653_031_362_802_592_656), (8, 3_463_274_694_199_484_872),
+        (33, 15_920_751_439_718_439_443),
+    ])
+    func byteSeed(length: Int, expected: UInt64) {
+        let bytes: [UInt8] =
+            switch length {
+            case 0: []
+            case 1: [1]
+            case 8: [1, 2, 3, 4, 5, 6, 7, 8]
+            default: Array(0..<UInt8(length))
+            }
+        var g = DeterministicGenerator(seed: bytes)
+        #expect(Self.fold((0..<1000).map { _ in g.next() }) == expected)
+    }
+}
+
 @Suite("SecAgg+ parameter finder")
 struct ParameterFinderTests {
     static let rates: [(alpha: Double, delta: Double)] = [

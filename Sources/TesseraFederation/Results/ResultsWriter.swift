@@ -1,12 +1,13 @@
 import Foundation
+import TesseraSupport
 
 /// Writes an experiment's results next to each other in one directory:
 /// `rounds.csv` (one row per round), `results.json` (everything, machine-readable) and
 /// `report.html` (a self-contained page with accuracy and loss curves as inline SVG that opens
 /// offline).
 ///
-/// Files are written atomically (temporary file in the same directory, then rename), so a
-/// crash mid-write leaves the previous complete file in place rather than a truncated one.
+/// Each file is replaced atomically and durably (`TesseraSupport`'s `DurableFile`), so a crash
+/// or a failed write leaves the previous complete file in place rather than a truncated one.
 public enum ResultsWriter {
     public struct Paths: Sendable, Hashable {
         public var csv: URL
@@ -24,9 +25,18 @@ public enum ResultsWriter {
             csv: directory.appendingPathComponent("rounds.csv"),
             json: directory.appendingPathComponent("results.json"),
             html: directory.appendingPathComponent("report.html"))
-        try atomicWrite(Data(csv(results).utf8), to: paths.csv)
-        try atomicWrite(json(results), to: paths.json)
-        try atomicWrite(Data(html(results).utf8), to: paths.html)
+        // Everything is rendered before the first file is replaced, so a rendering failure
+        // leaves the previous set of files whole.
+        let documents = [
+            (paths.csv, Data(csv(results).utf8)), (paths.json, try json(results)), (paths.html, Data(html(results).utf8)),
+        ]
+        for (url, data) in documents {
+            do {
+                try DurableFile.write(data, to: url)
+            } catch {
+                throw ResultsError(error.description)
+            }
+        }
         return paths
     }
 
@@ -152,29 +162,6 @@ public enum ResultsWriter {
     static func csvField(_ text: String) -> String {
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    /// Writes `data` to a temporary file beside `url`, flushes it to disk, then renames it over
-    /// `url`: readers see the old file or the new one, never half of one.
-    public static func atomicWrite(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do {
-            _ = FileManager.default.createFile(atPath: temporary.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: temporary)
-            try handle.write(contentsOf: data)
-            try handle.synchronize()
-            try handle.close()
-            if rename(temporary.path, url.path) != 0 {
-                throw ResultsError("cannot move \(temporary.path) to \(url.path): errno \(errno)")
-            }
-        } catch let error as ResultsError {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ResultsError("cannot write \(url.path): \(error.localizedDescription)")
-        }
     }
 }
 

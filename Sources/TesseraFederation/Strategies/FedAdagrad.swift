@@ -8,9 +8,8 @@
 ///   Adagrad (no momentum, initial accumulator 0) on the server. Set `beta1` to add momentum,
 ///   which Algorithm 2 allows.
 /// - `τ = 10⁻³`: the recommended default adaptivity of the paper's code.
-/// - `η = 10⁻¹`: the median of the best server learning rates found for FedAdagrad across the
-///   paper's six tasks (10^−1.5 … 10^1), an order of magnitude above FedAdam's because `v`
-///   grows without decay.
+/// - `η = 10⁻¹`: the middle of the best server learning rates the paper found for FedAdagrad,
+///   an order of magnitude above FedAdam's because `v` grows without decay.
 ///
 /// `β2` is not used. Needs only the weighted mean, so it runs under secure aggregation.
 public struct FedAdagrad: FederatedStrategy, Hashable {

@@ -8,10 +8,9 @@
 /// - `β1 = 0.9`, `β2 = 0.99`: the values the paper fixes for FedAdam and FedYogi in all its
 ///   experiments (and Flower's defaults).
 /// - `τ = 10⁻³`: the default adaptivity recommended by the paper's code
-///   (google-research/federated, `optimization/docs/hyperparameters.md`: "by default we
-///   recommend a value of 0.001"); tuned values ranged from 10⁻⁵ to 10⁻¹.
-/// - `η = 10⁻²`: the median of the best server learning rates found for FedAdam across the
-///   paper's six tasks (10^−2.5 … 10^0); tune it per task, with the client learning rate.
+///   (google-research/federated, `optimization/docs/hyperparameters.md`).
+/// - `η = 10⁻²`: the middle of the best server learning rates the paper found for FedAdam;
+///   tune it per task, with the client learning rate.
 ///
 /// Needs only the weighted mean, so it runs under secure aggregation.
 public struct FedAdam: FederatedStrategy, Hashable {

@@ -7,22 +7,20 @@
 /// best or near-best for FedAvg on every task they tuned, which is why it is the default.
 ///
 /// FedAvg needs only the weighted mean, so it runs under secure aggregation.
-public struct FedAvg: FederatedStrategy, Hashable {
+public struct FedAvg: RoundCountingStrategy, Hashable {
     /// The default server learning rate: 1, plain averaging of the local models.
     public static let defaultServerLearningRate = 1.0
 
     /// `η_s`, which scales the averaged update.
     public let serverLearningRate: Double
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "fedavg" }
     public var requiresIndividualUpdates: Bool { false }
 
     /// - Throws: ``AggregationError/Code-swift.struct/invalidParameter`` unless `serverLearningRate` is positive and finite.
     public init(serverLearningRate: Double = FedAvg.defaultServerLearningRate) throws(AggregationError) {
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "fedavg: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "fedavg")
         self.serverLearningRate = serverLearningRate
     }
 
@@ -32,18 +30,17 @@ public struct FedAvg: FederatedStrategy, Hashable {
         rounds += 1
         return next
     }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
-    }
 }
 
 extension Aggregation {
     /// Throws ``AggregationError/Code-swift.struct/invalidParameter`` with `message` unless `condition` holds.
     static func require(_ condition: Bool, _ message: @autoclosure () -> String) throws(AggregationError) {
         guard condition else { throw AggregationError(.invalidParameter, message()) }
+    }
+
+    /// The check every strategy applies to its server learning rate `η_s`: positive and finite.
+    static func requireServerLearningRate(_ rate: Double, strategy: String) throws(AggregationError) {
+        try require(
+            rate.isFinite && rate > 0, "\(strategy): the server learning rate must be positive and finite, got \(rate).")
     }
 }

@@ -31,9 +31,7 @@ public struct FedAvgM: FederatedStrategy, Hashable {
     public init(
         serverLearningRate: Double = FedAvgM.defaultServerLearningRate, momentum: Double = FedAvgM.defaultMomentum
     ) throws(AggregationError) {
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "fedavgm: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "fedavgm")
         try Aggregation.require(
             momentum >= 0 && momentum < 1, "fedavgm: the momentum must lie in [0, 1), got \(momentum).")
         self.serverLearningRate = serverLearningRate

@@ -31,9 +31,7 @@ public struct AdaptiveHyperparameters: Sendable, Hashable, Codable {
     }
 
     func validate(strategy: String) throws(AggregationError) {
-        try Aggregation.require(
-            learningRate.isFinite && learningRate > 0,
-            "\(strategy): the server learning rate must be positive and finite, got \(learningRate).")
+        try Aggregation.requireServerLearningRate(learningRate, strategy: strategy)
         try Aggregation.require(beta1 >= 0 && beta1 < 1, "\(strategy): β1 must lie in [0, 1), got \(beta1).")
         try Aggregation.require(beta2 >= 0 && beta2 < 1, "\(strategy): β2 must lie in [0, 1), got \(beta2).")
         try Aggregation.require(tau.isFinite && tau > 0, "\(strategy): τ must be positive and finite, got \(tau).")

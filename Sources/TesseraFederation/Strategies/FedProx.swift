@@ -12,14 +12,14 @@
 /// `μ = 0` FedProx is FedAvg.
 ///
 /// Needs only the weighted mean, so it runs under secure aggregation.
-public struct FedProx: FederatedStrategy, Hashable {
+public struct FedProx: RoundCountingStrategy, Hashable {
     public static let defaultServerLearningRate = 1.0
     public static let defaultMu = 0.01
 
     public let serverLearningRate: Double
     /// The proximal coefficient the participants use (sent to them with each training task).
     public let mu: Double
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "fedprox" }
     public var requiresIndividualUpdates: Bool { false }
@@ -28,9 +28,7 @@ public struct FedProx: FederatedStrategy, Hashable {
         mu: Double = FedProx.defaultMu, serverLearningRate: Double = FedProx.defaultServerLearningRate
     ) throws(AggregationError) {
         try Aggregation.require(mu.isFinite && mu >= 0, "fedprox: μ must be finite and non-negative, got \(mu).")
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "fedprox: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "fedprox")
         self.mu = mu
         self.serverLearningRate = serverLearningRate
     }
@@ -40,13 +38,6 @@ public struct FedProx: FederatedStrategy, Hashable {
         let next = try Aggregation.serverStep(global: global, direction: mean, learningRate: serverLearningRate)
         rounds += 1
         return next
-    }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
     }
 
     // MARK: - The participant's side

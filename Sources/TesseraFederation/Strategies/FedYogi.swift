@@ -9,8 +9,8 @@
 /// at most `(1 − β2) v_{t−1}`.
 ///
 /// Defaults, with the same sources as ``FedAdam``: `β1 = 0.9`, `β2 = 0.99`, `τ = 10⁻³`, and
-/// `η = 10⁻²` (the median best server learning rate for FedYogi over the paper's tasks, and
-/// Flower's default).
+/// `η = 10⁻²` (the middle of the paper's best server learning rates for FedYogi, and Flower's
+/// default).
 ///
 /// Needs only the weighted mean, so it runs under secure aggregation.
 public struct FedYogi: FederatedStrategy, Hashable {

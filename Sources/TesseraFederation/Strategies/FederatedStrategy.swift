@@ -84,6 +84,21 @@ public struct StrategyState: Codable, Sendable, Hashable {
     }
 }
 
+/// A strategy whose only state is its round count (FedAvg, FedProx and the robust rules): its
+/// ``FederatedStrategy/state`` and ``FederatedStrategy/restore(_:)`` are defined once, here.
+protocol RoundCountingStrategy: FederatedStrategy {
+    var rounds: Int { get set }
+}
+
+extension RoundCountingStrategy {
+    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
+
+    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
+        try checkOwnership(of: state)
+        rounds = state.rounds
+    }
+}
+
 extension FederatedStrategy {
     /// Checks that `state` was written by this strategy, for ``restore(_:)``.
     func checkOwnership(of state: StrategyState) throws(AggregationError) {

@@ -15,7 +15,7 @@
 /// selection is unweighted. The new model is `x + η_s · selected`.
 ///
 /// It needs every individual update, so it cannot run under secure aggregation.
-public struct Krum: FederatedStrategy, Hashable {
+public struct Krum: RoundCountingStrategy, Hashable {
     public static let defaultServerLearningRate = 1.0
     /// One Byzantine participant assumed unless the experiment says otherwise: the smallest
     /// assumption that makes the rule do anything (needs at least 5 updates per round).
@@ -26,7 +26,7 @@ public struct Krum: FederatedStrategy, Hashable {
     public let serverLearningRate: Double
     /// The index (in the round's update order) Krum chose last round, for logs and tests.
     public private(set) var lastSelection: [Int] = []
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "krum" }
     public var requiresIndividualUpdates: Bool { true }
@@ -35,9 +35,7 @@ public struct Krum: FederatedStrategy, Hashable {
         byzantine: Int = Krum.defaultByzantine, serverLearningRate: Double = Krum.defaultServerLearningRate
     ) throws(AggregationError) {
         try Aggregation.require(byzantine >= 0, "krum: the number of Byzantine participants f cannot be negative, got \(byzantine).")
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "krum: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "krum")
         self.byzantine = byzantine
         self.serverLearningRate = serverLearningRate
     }
@@ -50,20 +48,13 @@ public struct Krum: FederatedStrategy, Hashable {
         rounds += 1
         return next
     }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
-    }
 }
 
 /// Multi-Krum: the mean of the `m` updates with the best Krum scores (see ``Krum``).
 ///
 /// Default `m = n − f` per round (``selected`` `nil`), the choice Blanchard et al. evaluate:
 /// keep every update that could be honest.
-public struct MultiKrum: FederatedStrategy, Hashable {
+public struct MultiKrum: RoundCountingStrategy, Hashable {
     public static let defaultServerLearningRate = 1.0
     public static let defaultByzantine = 1
 
@@ -73,7 +64,7 @@ public struct MultiKrum: FederatedStrategy, Hashable {
     public let serverLearningRate: Double
     /// The indices (in the round's update order) Multi-Krum averaged last round.
     public private(set) var lastSelection: [Int] = []
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "multi_krum" }
     public var requiresIndividualUpdates: Bool { true }
@@ -87,9 +78,7 @@ public struct MultiKrum: FederatedStrategy, Hashable {
         if let selected {
             try Aggregation.require(selected >= 1, "multi_krum: m must be at least 1, got \(selected).")
         }
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "multi_krum: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "multi_krum")
         self.byzantine = byzantine
         self.selected = selected
         self.serverLearningRate = serverLearningRate
@@ -103,13 +92,6 @@ public struct MultiKrum: FederatedStrategy, Hashable {
         lastSelection = chosen.indices
         rounds += 1
         return next
-    }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
     }
 }
 

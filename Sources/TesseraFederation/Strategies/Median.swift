@@ -7,19 +7,17 @@
 /// count and decide the result. The new model is `x + η_s · median`.
 ///
 /// It needs every individual update, so it cannot run under secure aggregation.
-public struct Median: FederatedStrategy, Hashable {
+public struct Median: RoundCountingStrategy, Hashable {
     public static let defaultServerLearningRate = 1.0
 
     public let serverLearningRate: Double
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "median" }
     public var requiresIndividualUpdates: Bool { true }
 
     public init(serverLearningRate: Double = Median.defaultServerLearningRate) throws(AggregationError) {
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "median: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "median")
         self.serverLearningRate = serverLearningRate
     }
 
@@ -29,13 +27,6 @@ public struct Median: FederatedStrategy, Hashable {
         let next = try Aggregation.serverStep(global: global, direction: median, learningRate: serverLearningRate)
         rounds += 1
         return next
-    }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
     }
 }
 

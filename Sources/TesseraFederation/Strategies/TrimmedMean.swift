@@ -10,14 +10,14 @@
 /// misbehave. `β` must lie in `[0, 0.5)`, and each round needs `2⌊βn⌋ < n`.
 ///
 /// It needs every individual update, so it cannot run under secure aggregation.
-public struct TrimmedMean: FederatedStrategy, Hashable {
+public struct TrimmedMean: RoundCountingStrategy, Hashable {
     public static let defaultServerLearningRate = 1.0
     public static let defaultTrimFraction = 0.1
 
     /// `β`, the fraction trimmed from *each* side.
     public let trimFraction: Double
     public let serverLearningRate: Double
-    public private(set) var rounds = 0
+    public internal(set) var rounds = 0
 
     public var name: String { "trimmed_mean" }
     public var requiresIndividualUpdates: Bool { true }
@@ -28,9 +28,7 @@ public struct TrimmedMean: FederatedStrategy, Hashable {
     ) throws(AggregationError) {
         try Aggregation.require(
             trimFraction >= 0 && trimFraction < 0.5, "trimmed_mean: β must lie in [0, 0.5), got \(trimFraction).")
-        try Aggregation.require(
-            serverLearningRate.isFinite && serverLearningRate > 0,
-            "trimmed_mean: the server learning rate must be positive and finite, got \(serverLearningRate).")
+        try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "trimmed_mean")
         self.trimFraction = trimFraction
         self.serverLearningRate = serverLearningRate
     }
@@ -41,13 +39,6 @@ public struct TrimmedMean: FederatedStrategy, Hashable {
         let next = try Aggregation.serverStep(global: global, direction: trimmed, learningRate: serverLearningRate)
         rounds += 1
         return next
-    }
-
-    public var state: StrategyState { StrategyState(strategy: name, rounds: rounds) }
-
-    public mutating func restore(_ state: StrategyState) throws(AggregationError) {
-        try checkOwnership(of: state)
-        rounds = state.rounds
     }
 }
 
