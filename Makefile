@@ -4,6 +4,7 @@
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
+#   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
 
 SWIFT ?= swift
 RELEASE_FLAGS := -c release
@@ -12,7 +13,10 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench deps bench-deps build build-release format clean
+.PHONY: run test bench deps bench-deps build build-release format lint clean
+
+# Generated protobuf code is left as protoc-gen-swift writes it.
+FORMATTED := $(shell find Sources Tests Benchmarks -name '*.swift' -not -path '*/Generated/*' | sort) Package.swift
 
 deps:
 	@bash Scripts/install-deps.sh
@@ -31,7 +35,7 @@ run: deps
 	$(SWIFT) build --product tessera
 	$(TESSERA_DEBUG) simulate Experiments/quickstart.yaml
 
-test: deps
+test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
@@ -39,7 +43,10 @@ bench: bench-deps build-release
 	$(TESSERA) bench all
 
 format:
-	$(SWIFT) format --in-place --recursive --parallel Sources Tests Benchmarks Package.swift
+	$(SWIFT) format --in-place --parallel $(FORMATTED)
+
+lint:
+	$(SWIFT) format lint --strict --parallel $(FORMATTED)
 
 clean:
 	rm -rf .build

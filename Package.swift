@@ -275,7 +275,7 @@ let package = Package(
         .testTarget(
             name: "TesseraWireTests",
             dependencies: [
-                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
+                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,4 @@
 import COpenSSL
-import TesseraSupport
 
 /// SHA-256 (FIPS 180-4), through OpenSSL's EVP digest interface.
 ///
@@ -83,11 +82,5 @@ public struct SHA256: Sendable {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finalize()
-    }
-
-    /// Lowercase hexadecimal, the form `sha256sum` prints and the wire protocol carries
-    /// (`Hex.encode` from `TesseraSupport`, kept here for the digest call sites).
-    public static func hex(_ digest: [UInt8]) -> String {
-        Hex.encode(digest)
     }
 }

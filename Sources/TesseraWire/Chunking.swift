@@ -1,6 +1,7 @@
 import Foundation
 import TesseraCrypto
 import TesseraSecAgg
+import TesseraSupport
 
 // Models, plaintext updates and masked inputs are vectors of 4-byte values that can be far
 // larger than one protobuf message should be. They travel as ordered chunks; this file splits
@@ -271,7 +272,7 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
             guard actual == expectedDigest.bytes else {
                 throw WireError(
                     code: .digestMismatch,
-                    message: "the \(fields.what) bytes hash to \(SHA256.hex(actual)), not the requested \(expectedDigest.hex).",
+                    message: "the \(fields.what) bytes hash to \(Hex.encode(actual)), not the requested \(expectedDigest.hex).",
                     field: fields.path(fields.data))
             }
         }
