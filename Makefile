@@ -43,10 +43,12 @@ bench: bench-deps build-release
 	$(TESSERA) bench all
 
 format:
-	$(SWIFT) format --in-place --parallel $(FORMATTED)
+	@echo "swift format --in-place (Sources, Tests, Benchmarks, Package.swift)"
+	@$(SWIFT) format --in-place --parallel $(FORMATTED)
 
 lint:
-	$(SWIFT) format lint --strict --parallel $(FORMATTED)
+	@echo "swift format lint --strict (Sources, Tests, Benchmarks, Package.swift)"
+	@$(SWIFT) format lint --strict --parallel $(FORMATTED)
 
 clean:
 	rm -rf .build

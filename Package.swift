@@ -7,13 +7,17 @@ let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    // A module's imports stay its own unless marked `public import`: its users do not see its
+    // dependencies by accident.
+    .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
 /// Numeric kernels are slow unoptimised, even in debug test runs, so the hot modules
 /// are always compiled with `-O`.
-let kernelSettings: [SwiftSetting] = swiftSettings + [
-    .unsafeFlags(["-O"]),
-]
+let kernelSettings: [SwiftSetting] =
+    swiftSettings + [
+        .unsafeFlags(["-O"])
+    ]
 
 let package = Package(
     name: "Tessera",
@@ -127,7 +131,6 @@ let package = Package(
                 "TesseraSupport",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
@@ -168,7 +171,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -178,7 +180,8 @@ let package = Package(
         .target(
             name: "TesseraTesting",
             dependencies: [
-                "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation", "TesseraSimulation",
+                "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
+                "TesseraSimulation",
                 "TesseraWire", "TesseraPKI", "TesseraTensor",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -198,8 +201,10 @@ let package = Package(
         .target(
             name: "TesseraBenchmarks",
             dependencies: [
-                "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation", "TesseraCoordinator",
-                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraPKI", "TesseraWire", .product(name: "Logging", package: "swift-log"),
+                "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation",
+                "TesseraCoordinator",
+                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraPKI", "TesseraWire",
+                .product(name: "Logging", package: "swift-log"),
                 // The runtime benchmark's references: the TLS stack alone, and gRPC's transport alone.
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -300,7 +305,8 @@ let package = Package(
         .testTarget(
             name: "TesseraParticipantTests",
             dependencies: [
-                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI",
+                "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraFederation", "TesseraWire",
+                "TesseraPKI",
                 "TesseraData", "TesseraTensor",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
@@ -311,7 +317,7 @@ let package = Package(
             name: "TesseraIntegrationTests",
             dependencies: [
                 "TesseraTesting", "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
-                "TesseraSimulation", "TesseraWire", "TesseraPKI",
+                "TesseraSimulation", "TesseraPKI",
             ],
             swiftSettings: swiftSettings
         ),

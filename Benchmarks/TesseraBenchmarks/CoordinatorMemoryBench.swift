@@ -1,12 +1,12 @@
 import Foundation
 import Logging
+import TesseraCoordinator
 import TesseraFederation
 import TesseraPKI
-import TesseraCoordinator
 import TesseraParticipant
+import TesseraTensor
 import TesseraTesting
 import TesseraTransport
-import TesseraTensor
 
 /// The coordinator's peak memory with n sites: the real `tessera-coordinator` binary in a
 /// process of its own (so its peak RSS is its own), serving a secure-aggregation experiment over
@@ -23,7 +23,9 @@ enum CoordinatorMemoryBenchmark {
     /// Runs one experiment of `rounds` rounds with `sites` sites and a logistic-regression model of
     /// `inputs` × `classes`; returns the coordinator's peak RSS.
     static func run(sites: Int, inputs: Int, classes: Int, rounds: Int) async throws -> Run {
-        guard let binary = Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent("tessera-coordinator"),
+        guard
+            let binary = Bundle.main.executableURL?.deletingLastPathComponent().appendingPathComponent(
+                "tessera-coordinator"),
             FileManager.default.isExecutableFile(atPath: binary.path)
         else {
             throw BenchmarkError("tessera-coordinator is not built next to this binary (make bench builds it)")
@@ -72,10 +74,11 @@ enum CoordinatorMemoryBenchmark {
             process.executableURL = URL(fileURLWithPath: wrapper)
             process.arguments = [binary.path]
         }
-        process.arguments = (process.arguments ?? []) + [
-            "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", coordinatorIdentity.path,
-            "--ca", caDirectory.path, "--results", root.appendingPathComponent("results").path,
-        ]
+        process.arguments =
+            (process.arguments ?? []) + [
+                "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", coordinatorIdentity.path,
+                "--ca", caDirectory.path, "--results", root.appendingPathComponent("results").path,
+            ]
         let output = Pipe()
         process.standardOutput = output
         let log = root.appendingPathComponent("coordinator.log")
@@ -102,7 +105,9 @@ enum CoordinatorMemoryBenchmark {
         try await TensorRuntime.withThreadCount(1) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for (client, identity) in clients {
-                    group.addTask { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+                    group.addTask {
+                        try await client.run(connectingTo: endpoint, security: .identityDirectory(identity))
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -110,11 +115,14 @@ enum CoordinatorMemoryBenchmark {
         let elapsed = ContinuousClock.now - started
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         stdout += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard process.terminationStatus == 0, coordinatorLog().contains("\(rounds) of \(rounds) rounds completed") else {
-            throw BenchmarkError("the coordinator did not complete \(rounds) rounds with \(sites) sites:\n\(coordinatorLog())")
+        guard process.terminationStatus == 0, coordinatorLog().contains("\(rounds) of \(rounds) rounds completed")
+        else {
+            throw BenchmarkError(
+                "the coordinator did not complete \(rounds) rounds with \(sites) sites:\n\(coordinatorLog())")
         }
-        guard let peak = stdout.split(separator: "\n").first(where: { $0.hasPrefix("peak resident bytes ") })
-            .flatMap({ Int($0.dropFirst("peak resident bytes ".count)) })
+        guard
+            let peak = stdout.split(separator: "\n").first(where: { $0.hasPrefix("peak resident bytes ") })
+                .flatMap({ Int($0.dropFirst("peak resident bytes ".count)) })
         else {
             throw BenchmarkError("the coordinator did not report its peak memory (stdout: \(stdout))")
         }

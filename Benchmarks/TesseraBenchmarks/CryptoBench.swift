@@ -53,11 +53,14 @@ public enum CryptoBenchmark {
         let fill = bytesPerRun / fillSeconds / 1e9
         let add = bytesPerRun / addSeconds / 1e9
         let multi = Double(accumulatorWords * 4 * seeds.count * multiPasses) / multiSeconds / 1e9
-        reporter.note("AES-128-CTR via OpenSSL EVP, \(accumulatorWords) UInt32 words (~\(accumulatorWords * 4 / 1000) KB), single-core, best of \(repeats)")
+        reporter.note(
+            "AES-128-CTR via OpenSSL EVP, \(accumulatorWords) UInt32 words (~\(accumulatorWords * 4 / 1000) KB), single-core, best of \(repeats)"
+        )
         reporter.figure("aes_ctr_fill_gbytes_per_s", fill, unit: "GB/s", label: "raw keystream (MaskPRG.fill)")
         reporter.figure("aes_ctr_gbytes_per_s", add, unit: "GB/s", label: "fused expand + add (MaskPRG.add)")
         reporter.figure("aes_ctr_add_vs_fill", add / fill, unit: "", label: "fused add / raw keystream (target ≥ 0.85)")
-        reporter.figure("aes_ctr_multi_seed_gbytes_per_s", multi, unit: "GB/s", label: "8 seeds in one pass (MaskPRG.add(seeds:))")
+        reporter.figure(
+            "aes_ctr_multi_seed_gbytes_per_s", multi, unit: "GB/s", label: "8 seeds in one pass (MaskPRG.add(seeds:))")
         return add
     }
 
@@ -88,7 +91,8 @@ public enum CryptoBenchmark {
         let combine = try BenchClock.best(repeats: 3) {
             _ = try Shamir.combine(Array(shares.prefix(500)), threshold: 500, secretLength: 32)
         }
-        reporter.figure("shamir_split_1000_500_ms", split * 1000, unit: "ms", label: "Shamir split, 32 bytes, n = 1000, t = 500")
+        reporter.figure(
+            "shamir_split_1000_500_ms", split * 1000, unit: "ms", label: "Shamir split, 32 bytes, n = 1000, t = 500")
         reporter.figure("shamir_combine_500_ms", combine * 1000, unit: "ms", label: "Shamir combine, 500 shares")
     }
 

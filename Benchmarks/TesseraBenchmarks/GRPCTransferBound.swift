@@ -27,16 +27,20 @@ enum GRPCTransferBound {
 
         // HTTP/2's largest frame (2^24 − 1 bytes).
         let largestFrame = (1 << 24) - 1
-        let chunks = stride(from: 0, to: bytes, by: chunkBytes).map { [UInt8](repeating: 0x5A, count: min(chunkBytes, bytes - $0)) }
+        let chunks = stride(from: 0, to: bytes, by: chunkBytes).map {
+            [UInt8](repeating: 0x5A, count: min(chunkBytes, bytes - $0))
+        }
         let hub = RoundHub(sites: sites, bytes: bytes)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: "127.0.0.1", port: 0),
-            transportSecurity: FederationTLS.server(identityDirectory: pki.coordinatorIdentity, caCertificate: pki.caCertificate),
+            transportSecurity: FederationTLS.server(
+                identityDirectory: pki.coordinatorIdentity, caCertificate: pki.caCertificate),
             config: .defaults { config in
                 config.http2.maxFrameSize = largestFrame
                 config.http2.targetWindowSize = 8 << 20
             })
-        return try await withGRPCServer(transport: transport, services: [BroadcastService(hub: hub, chunks: chunks)]) { _ in
+        return try await withGRPCServer(transport: transport, services: [BroadcastService(hub: hub, chunks: chunks)]) {
+            _ in
             let bound = try await transport.listeningAddress
             guard let port = bound.ipv4?.port else { throw BenchmarkError("the gRPC bound's listener has no port") }
             return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -66,7 +70,10 @@ enum GRPCTransferBound {
                         let start = ContinuousClock.now
                         try await hub.runRound()
                         let elapsed = ContinuousClock.now - start
-                        if round > 0 { seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+                        if round > 0 {
+                            seconds.append(
+                                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                        }
                     }
                 } catch {
                     hub.finish()
@@ -83,7 +90,9 @@ enum GRPCTransferBound {
     static let method = MethodDescriptor(fullyQualifiedService: "tessera.bench.Broadcast", method: "Round")
 
     /// A site: counts what arrives and sends a whole payload back for every whole payload received.
-    private static func site(_ client: GRPCClient<HTTP2ClientTransport.Posix>, chunks: [[UInt8]], bytes: Int) async throws {
+    private static func site(
+        _ client: GRPCClient<HTTP2ClientTransport.Posix>, chunks: [[UInt8]], bytes: Int
+    ) async throws {
         let (uploads, uploadSink) = AsyncStream.makeStream(of: Void.self)
         let request = StreamingClientRequest<[UInt8]>(producer: { writer in
             for await _ in uploads {

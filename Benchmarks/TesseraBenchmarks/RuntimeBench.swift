@@ -1,12 +1,12 @@
 import Foundation
 import Logging
+import TesseraCoordinator
 import TesseraData
 import TesseraFederation
-import TesseraCoordinator
 import TesseraParticipant
+import TesseraTensor
 import TesseraTesting
 import TesseraTransport
-import TesseraTensor
 import TesseraWire
 
 /// The networked runtime's benchmark: one federation of 10 sites over HTTP/2 + mTLS on
@@ -30,8 +30,9 @@ public enum RuntimeBenchmark {
         let rounds = quick ? 3 : 9
         let architecture = ModelArchitecture.logisticRegression(inputs: inputs, classes: classes)
         let initial = try architecture.build(seed: 1).parameters
-        reporter.note("model: \(initial.count) parameters (\(String(format: "%.1f", Double(initial.count * 4) / 1e6)) MB as float32); \(rounds) rounds; "
-            + "training stubbed to a fixed update")
+        reporter.note(
+            "model: \(initial.count) parameters (\(String(format: "%.1f", Double(initial.count * 4) / 1e6)) MB as float32); \(rounds) rounds; "
+                + "training stubbed to a fixed update")
 
         func plan(secure: Bool) -> FederationPlan {
             FederationPlan(
@@ -39,7 +40,9 @@ public enum RuntimeBenchmark {
                 selection: .init(fraction: 1, minimum: sites),
                 training: TrainingTask(epochs: 1, batchSize: 2, optimizer: .sgd(learningRate: 0.001)),
                 secureAggregation: secure
-                    ? .init(neighbourhood: .complete, threshold: .fraction(0.7), dropoutRate: 0.3, corruptionRate: 0.1, clip: 1)
+                    ? .init(
+                        neighbourhood: .complete, threshold: .fraction(0.7), dropoutRate: 0.3, corruptionRate: 0.1,
+                        clip: 1)
                     : nil,
                 evaluationEvery: 0, seed: 1)
         }
@@ -53,16 +56,19 @@ public enum RuntimeBenchmark {
                 switch transport {
                 case .loopback:
                     try await LoopbackFederation.run(
-                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: participants,
+                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(),
+                        participants: participants,
                         logger: logger)
                 case .inProcess:
                     try await InProcessFederation.run(
-                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(), participants: participants,
+                        plan: plan(secure: secure), initialModel: initial, strategy: try FedAvg(),
+                        participants: participants,
                         logger: logger)
                 }
             guard outcome.completedRounds == rounds else {
                 throw BenchmarkError(
-                    "the \(secure ? "secure" : "plain") runtime benchmark (\(transport)) completed \(outcome.completedRounds) of \(rounds) rounds")
+                    "the \(secure ? "secure" : "plain") runtime benchmark (\(transport)) completed \(outcome.completedRounds) of \(rounds) rounds"
+                )
             }
             return Array(outcome.records.dropFirst().dropLast())
         }
@@ -74,7 +80,9 @@ public enum RuntimeBenchmark {
             let key = secure ? "round_secure_ms" : "round_plain_ms"
             reporter.figure(
                 key, round, unit: "ms",
-                label: "\(secure ? "secure" : "plain") round, median of rounds 2…\(rounds - 1) (target ≤ \(secure ? 300 : 100))")
+                label:
+                    "\(secure ? "secure" : "plain") round, median of rounds 2…\(rounds - 1) (target ≤ \(secure ? 300 : 100))"
+            )
             medians[key] = round
             if secure {
                 let stages = Set(steady.flatMap { $0.stageSeconds.keys }).sorted()
@@ -94,7 +102,8 @@ public enum RuntimeBenchmark {
         for secure in [false, true] {
             let round = median(try await steadyRounds(over: .inProcess, secure: secure).map(\.seconds)) * 1000
             let key = secure ? "round_secure_inprocess_ms" : "round_plain_inprocess_ms"
-            reporter.figure(key, round, unit: "ms", label: "reference: \(secure ? "secure" : "plain") round, in-process transport")
+            reporter.figure(
+                key, round, unit: "ms", label: "reference: \(secure ? "secure" : "plain") round, in-process transport")
             if let network = medians[secure ? "round_secure_ms" : "round_plain_ms"] {
                 reporter.figure(
                     key.replacingOccurrences(of: "_ms", with: "_network_share"), 1 - round / network, unit: "",
@@ -112,19 +121,23 @@ public enum RuntimeBenchmark {
         let bound = median(try await TLSTransferBound.run(sites: sites, bytes: modelBytes, rounds: rounds)) * 1000
         reporter.figure(
             "round_tls_bound_ms", bound, unit: "ms",
-            label: "reference: mTLS alone moving a plain round's \(String(format: "%.0f", Double(roundBytes) / 1e6)) MB over 127.0.0.1")
+            label:
+                "reference: mTLS alone moving a plain round's \(String(format: "%.0f", Double(roundBytes) / 1e6)) MB over 127.0.0.1"
+        )
         if let plain = medians["round_plain_ms"] {
             reporter.figure("round_plain_vs_tls_bound", plain / bound, unit: "×", label: "  plain round / that bound")
         }
 
-        let grpcBound = median(
-            try await GRPCTransferBound.run(
-                sites: sites, bytes: modelBytes, chunkBytes: WireProtocol.defaultChunkBytes, rounds: rounds)) * 1000
+        let grpcBound =
+            median(
+                try await GRPCTransferBound.run(
+                    sites: sites, bytes: modelBytes, chunkBytes: WireProtocol.defaultChunkBytes, rounds: rounds)) * 1000
         reporter.figure(
             "round_grpc_bound_ms", grpcBound, unit: "ms",
             label: "reference: gRPC over HTTP/2 + mTLS alone moving the same bytes in chunk-sized messages")
         if let plain = medians["round_plain_ms"] {
-            reporter.figure("round_plain_vs_grpc_bound", plain / grpcBound, unit: "×", label: "  plain round / that bound")
+            reporter.figure(
+                "round_plain_vs_grpc_bound", plain / grpcBound, unit: "×", label: "  plain round / that bound")
         }
 
         let memoryRounds = 3
@@ -153,7 +166,8 @@ public enum RuntimeBenchmark {
                 label: "coordinator peak RSS, n = \(n) (\(each.joined(separator: "; ")))")
         }
         if let small = peaks[10], let large = peaks[100] {
-            reporter.figure("coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
+            reporter.figure(
+                "coordinator_rss_ratio", large / small, unit: "×", label: "peak RSS n = 100 / n = 10 (target ≤ 1.3)")
             // The ratio also moves with what does not depend on n (binary, model copies, malloc's
             // arenas); the slope is the cost of one more site alone.
             reporter.figure(
@@ -171,7 +185,8 @@ public enum RuntimeBenchmark {
         let update = (0..<(inputs * classes + classes)).map { Float(sin(Double($0) * 0.37)) * 1e-3 }
         let fixedUpdate: ParticipantAgent.TrainingOverride = { global, _ in
             guard global.count == update.count else {
-                throw BenchmarkError("the benchmark's fixed update has \(update.count) values; the model has \(global.count)")
+                throw BenchmarkError(
+                    "the benchmark's fixed update has \(update.count) values; the model has \(global.count)")
             }
             return TrainingOutcome(delta: update, sampleCount: 2, loss: 1, steps: 1)
         }
@@ -190,7 +205,8 @@ public enum RuntimeBenchmark {
     static func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
         guard !sorted.isEmpty else { return .nan }
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }
 

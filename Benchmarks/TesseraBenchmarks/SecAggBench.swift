@@ -100,7 +100,8 @@ public enum SecAggBenchmark {
         let randomFloor = Double(coordinates * 8) / (aes * 1e9)
         reporter.figure(
             "secagg_quantize_ms", quantizeSeconds * 1000, unit: "ms",
-            label: "quantizing a \(coordinates)-coordinate update, stochastic rounding from the system CSPRNG (best of 5)")
+            label:
+                "quantizing a \(coordinates)-coordinate update, stochastic rounding from the system CSPRNG (best of 5)")
         reporter.figure(
             "secagg_quantize_vs_keystream_floor", quantizeSeconds / randomFloor, unit: "x",
             label: "  / its random words as AES-CTR keystream (\(String(format: "%.2f", randomFloor * 1000)) ms)")

@@ -69,7 +69,8 @@ enum TLSTransferBound {
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             NIOSSLClientHandler(context: clientContext, serverHostname: nil))
-                        try channel.pipeline.syncOperations.addHandler(UploadEnd(payload: payload, handshake: handshake))
+                        try channel.pipeline.syncOperations.addHandler(
+                            UploadEnd(payload: payload, handshake: handshake))
                     }
                 }
                 .connect(host: "127.0.0.1", port: port).get()
@@ -78,7 +79,9 @@ enum TLSTransferBound {
         }
         try await EventLoopFuture.andAllSucceed(handshakes, on: group.any()).get()
         let servers = accepted.withLock { $0 }
-        guard servers.count == sites else { throw BenchmarkError("the TLS bound's server accepted \(servers.count) of \(sites) connections") }
+        guard servers.count == sites else {
+            throw BenchmarkError("the TLS bound's server accepted \(servers.count) of \(sites) connections")
+        }
 
         var seconds: [Double] = []
         for round in 0..<rounds {
@@ -90,7 +93,9 @@ enum TLSTransferBound {
             }
             try await EventLoopFuture.andAllSucceed(uploads, on: group.any()).get()
             let elapsed = ContinuousClock.now - start
-            if round > 0 { seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) }
+            if round > 0 {
+                seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            }
         }
         return seconds
     }

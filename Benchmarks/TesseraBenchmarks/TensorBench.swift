@@ -35,7 +35,8 @@ public enum TensorBenchmark {
                 cnnBatch, cnnSteps, flopsPerSample / 1e6, bound))
         reporter.figure("cnn_samples_per_s", cnnRate, unit: "samples/s", label: "Tessera CNN training")
         reporter.figure(
-            "cnn_fraction_of_sgemm_bound", cnnRate / bound, unit: "", label: "fraction of the sgemm bound (target ≥ 0.5)")
+            "cnn_fraction_of_sgemm_bound", cnnRate / bound, unit: "",
+            label: "fraction of the sgemm bound (target ≥ 0.5)")
     }
 
     /// GFLOP/s of a square product through the same `matmul` the layers use.
@@ -89,7 +90,8 @@ public enum TensorBenchmark {
 
     static func locateReference(_ name: String) -> URL? {
         let candidates = [
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("Benchmarks/reference"),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                "Benchmarks/reference"),
             URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("reference"),
         ]

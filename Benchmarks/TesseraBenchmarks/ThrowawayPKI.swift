@@ -19,7 +19,8 @@ struct ThrowawayPKI {
         coordinatorIdentity = root.appendingPathComponent("coordinator")
         siteIdentity = root.appendingPathComponent("site")
         do {
-            let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
+            let ca = try FederationCA.initialize(
+                at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
             _ = try ca.issueCoordinator(hosts: ["127.0.0.1"], to: coordinatorIdentity, validityDays: 1)
             _ = try ca.issue(site: "site", to: siteIdentity, validityDays: 1)
         } catch {

@@ -186,7 +186,8 @@ final class HTTP2FrameAligner: ChannelDuplexHandler, RemovableChannelHandler {
         guard prefaceToPass == 0 else { return offset }
         while bytes.readableBytes - offset >= Self.frameHeaderBytes {
             let start = bytes.readerIndex + offset
-            guard let high = bytes.getInteger(at: start, as: UInt8.self), let low = bytes.getInteger(at: start + 1, as: UInt16.self)
+            guard let high = bytes.getInteger(at: start, as: UInt8.self),
+                let low = bytes.getInteger(at: start + 1, as: UInt16.self)
             else { break }
             let length = Int(high) << 16 | Int(low)
             guard length <= maximumFrameBytes else {
@@ -206,7 +207,9 @@ final class HTTP2FrameAligner: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Fewer than `flushBytes` are unflushed here, so every piece cut is at least one byte.
         // Each piece that fills the bound is flushed; the write's promise goes with its last.
-        while unflushedBytes + bytes.readableBytes > flushBytes, let piece = bytes.readSlice(length: flushBytes - unflushedBytes) {
+        while unflushedBytes + bytes.readableBytes > flushBytes,
+            let piece = bytes.readSlice(length: flushBytes - unflushedBytes)
+        {
             context.write(wrapOutboundOut(.byteBuffer(piece)), promise: nil)
             context.flush()
             unflushedBytes = 0

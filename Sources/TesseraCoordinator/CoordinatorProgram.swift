@@ -1,10 +1,10 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import ServiceLifecycle
-import UnixSignals
-import TesseraFederation
+public import TesseraFederation
 import TesseraTensor
-import TesseraTransport
+public import TesseraTransport
+import UnixSignals
 
 /// What `tessera-coordinator` does, reachable from tests: load the experiment, serve it over
 /// mTLS until it finishes (or SIGTERM/SIGINT asks for a graceful stop), then write the results
@@ -51,28 +51,36 @@ public struct CoordinatorProgram: Sendable {
         let initial = try architecture.build(seed: config.seed).parameters
         let identity = try PeerCertificateIdentityResolver(caDirectory: caDirectory)
         let coordinator = CoordinatorService(
-            plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity, clock: MonotonicClock(),
+            plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
+            clock: MonotonicClock(),
             logger: logger)
         let directory =
             resultsDirectory
             ?? (config.resolvedOutputDirectory.hasPrefix("/")
                 ? URL(fileURLWithPath: config.resolvedOutputDirectory)
-                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(config.resolvedOutputDirectory))
+                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                    config.resolvedOutputDirectory))
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
             caCertificate: caDirectory.appendingPathComponent("ca.pem"), logger: logger, onListening: onListening)
         // The run ending on its own (the experiment is over) is a normal exit, not a failure.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "coordinator")],
+                services: [
+                    .init(
+                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                        serviceName: "coordinator")
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        logger.info("experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
+        logger.info(
+            "experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
         try await group.run()
 
         let outcome = await coordinator.outcome
         let participants = outcome.records.map(\.cohortSize).max() ?? 0
         let paths = try FederationArtifacts.write(
-            outcome, config: config, architecture: architecture, participants: participants, startedAt: started, to: directory)
+            outcome, config: config, architecture: architecture, participants: participants, startedAt: started,
+            to: directory)
         logger.info(
             "\(outcome.completedRounds) of \(plan.rounds) rounds completed; results in \(paths.results.csv.deletingLastPathComponent().path), model \(paths.model.lastPathComponent)"
         )
@@ -93,7 +101,9 @@ struct CoordinatorRunService: Service {
     let onListening: @Sendable (Int) -> Void
 
     func run() async throws {
-        try await coordinator.withServer(listeningOn: listen, identityDirectory: tlsDirectory, caCertificate: caCertificate) {
+        try await coordinator.withServer(
+            listeningOn: listen, identityDirectory: tlsDirectory, caCertificate: caCertificate
+        ) {
             port in
             logger.info("listening on \(Endpoint(host: listen.host, port: port)) (mTLS)")
             onListening(port)

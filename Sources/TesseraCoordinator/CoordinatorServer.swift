@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import TesseraTransport
+public import TesseraTransport
 
 extension CoordinatorService {
     /// Serves this coordinator over HTTP/2 with mTLS on `endpoint` (port 0 picks a free port)
@@ -12,7 +12,8 @@ extension CoordinatorService {
         _ body: (_ port: Int) async throws -> Result
     ) async throws -> Result {
         let address: GRPCNIOTransportCore.SocketAddress =
-            endpoint.host.contains(":") ? .ipv6(host: endpoint.host, port: endpoint.port) : .ipv4(host: endpoint.host, port: endpoint.port)
+            endpoint.host.contains(":")
+            ? .ipv6(host: endpoint.host, port: endpoint.port) : .ipv4(host: endpoint.host, port: endpoint.port)
         let transport = HTTP2ServerTransport.Posix(
             address: address,
             transportSecurity: FederationTLS.server(identityDirectory: identityDirectory, caCertificate: caCertificate),

@@ -1,10 +1,10 @@
 import Foundation
-import GRPCCore
-import Logging
-import TesseraFederation
+public import GRPCCore
+public import Logging
+public import TesseraFederation
 import TesseraSecAgg
-import TesseraTransport
-import TesseraWire
+public import TesseraTransport
+public import TesseraWire
 
 /// The coordinator at run time: it owns the ``CoordinatorStateMachine`` and carries out its
 /// actions over live session streams.
@@ -81,7 +81,8 @@ public actor CoordinatorService {
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
             missedHeartbeats: Int = 3, uploadBufferBytes: Int = 16 << 20, maximumConcurrentUploads: Int? = nil,
-            uploadStallTimeout: Duration = .seconds(30), modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes
+            uploadStallTimeout: Duration = .seconds(30),
+            modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes
         ) {
             self.uploadBufferBytes = uploadBufferBytes
             self.modelWindowBytes = modelWindowBytes
@@ -109,7 +110,8 @@ public actor CoordinatorService {
     /// Masked-input requests held back until their stream gets an upload slot.
     private var heldRequests: [UInt64: CoordinatorMessage] = [:]
     /// Callers of ``waitUntil(_:)``, resumed once their condition holds.
-    private var watchers: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+    private var watchers:
+        [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     private var digests: [ModelVersion: ModelDigest]
     private var publishedVersions: [ModelVersion] = []
     private var rejections: [RejectionRecord] = []
@@ -246,7 +248,8 @@ public actor CoordinatorService {
         let stallTimeout = configuration.uploadStallTimeout
         for id in slots.stalledHolders(now: now, timeout: stallTimeout) {
             guard let site = sessions.connections[id]?.site else { continue }
-            logger.warning("closing a session whose upload stalled (no chunk for \(stallTimeout))", metadata: ["site": "\(site)"])
+            logger.warning(
+                "closing a session whose upload stalled (no chunk for \(stallTimeout))", metadata: ["site": "\(site)"])
             drop(id, reason: "your upload made no progress for \(stallTimeout); reconnect")
         }
         // A stream waiting for an upload slot is silent because this coordinator is not reading it.
@@ -308,7 +311,9 @@ public actor CoordinatorService {
     /// One envelope from stream `id`.
     func receive(_ envelope: Tessera_V1_ParticipantEnvelope, on id: UInt64) {
         defer { notifyChange() }
-        guard let site = sessions.connections[id]?.site, let registered = sessions.connections[id]?.registered else { return }
+        guard let site = sessions.connections[id]?.site, let registered = sessions.connections[id]?.registered else {
+            return
+        }
         let now = clock.now
         let expected = sessions.connections[id]!.expected
         sessions.connections[id]!.lastSeen = now
@@ -375,7 +380,8 @@ public actor CoordinatorService {
     }
 
     private func closeAll() {
-        let reason: SessionCloseReason = machine.isFinished ? .experimentFinished : .unavailable("the coordinator is shutting down")
+        let reason: SessionCloseReason =
+            machine.isFinished ? .experimentFinished : .unavailable("the coordinator is shutting down")
         sessions.deactivateAll()
         for id in Array(sessions.connections.keys) { close(id, reason) }
     }
@@ -383,7 +389,8 @@ public actor CoordinatorService {
     private func reject(_ rejection: Rejection, on id: UInt64) {
         guard let site = sessions.connections[id]?.site else { return }
         rejections.append(RejectionRecord(site: site, rejection: rejection))
-        logger.warning("rejected a participant message", metadata: ["site": "\(site)", "reason": "\(rejection.reason)"])
+        logger.warning(
+            "rejected a participant message", metadata: ["site": "\(site)", "reason": "\(rejection.reason)"])
         do {
             let position = sessions.connections[id]!.expected?.position
             let envelope = try sessions.connections[id]!.encoder.rejection(rejection, at: position)
@@ -396,7 +403,8 @@ public actor CoordinatorService {
     private func notifyChange() {
         guard !watchers.isEmpty else { return }
         let state = sessionState
-        var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
+            []
         for watcher in watchers {
             if watcher.condition(state) { watcher.continuation.resume() } else { waiting.append(watcher) }
         }
@@ -437,7 +445,8 @@ public actor CoordinatorService {
     /// Frees the slot of stream `id` once its upload has begun and nothing is partly received
     /// (the upload completed, failed and was discarded, or the site reported a failure).
     private func releaseUploadSlotIfDone(_ id: UInt64) {
-        guard let connection = sessions.connections[id], slots.hasOpenedUpload(id), !connection.decoder.hasPartialMessage
+        guard let connection = sessions.connections[id], slots.hasOpenedUpload(id),
+            !connection.decoder.hasPartialMessage
         else { return }
         carryOut(slots.release(id, now: clock.now))
     }
@@ -491,7 +500,9 @@ public actor CoordinatorService {
             digests[model.version] = modelStore.put(model.parameters)
             digests = digests.filter { modelStore.parameters(for: $0.value) != nil }
             publishedVersions.append(model.version)
-            logger.info("published model \(model.version)", metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
+            logger.info(
+                "published model \(model.version)",
+                metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
         case .roundFinished(let record):
             logger.info("\(record.summaryLine)", metadata: ["round": "\(record.round)"])
         case .experimentFinished(let completed, let version):
@@ -574,7 +585,8 @@ public actor CoordinatorService {
                 message, experimentID: experimentID, currentStage: stage, modelDigest: modelDigest)
             sessions.connections[id]!.outbound.yield(envelope)
         } catch {
-            logger.error("could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
+            logger.error(
+                "could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
         }
     }
 }

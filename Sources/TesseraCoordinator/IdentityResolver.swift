@@ -1,9 +1,9 @@
-import Foundation
-import GRPCCore
+public import Foundation
+public import GRPCCore
 import GRPCNIOTransportHTTP2
-import TesseraFederation
-import TesseraPKI
-import TesseraTransport
+public import TesseraFederation
+public import TesseraPKI
+public import TesseraTransport
 
 /// Establishes which site opened a session stream.
 ///
@@ -31,11 +31,13 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
     /// revocation list is re-read for every new stream.
     public init(caDirectory: URL) throws(TesseraRuntimeError) {
         do {
-            let ca = try PEMFile.loadCertificate(from: caDirectory.appendingPathComponent(FederationCA.certificateFileName))
+            let ca = try PEMFile.loadCertificate(
+                from: caDirectory.appendingPathComponent(FederationCA.certificateFileName))
             self.validator = PeerValidator(
                 caCertificate: ca, revocationList: caDirectory.appendingPathComponent(FederationCA.revokedFileName))
         } catch {
-            throw TesseraRuntimeError(.invalidConfiguration, "cannot load the federation CA from \(caDirectory.path)", cause: error)
+            throw TesseraRuntimeError(
+                .invalidConfiguration, "cannot load the federation CA from \(caDirectory.path)", cause: error)
         }
     }
 
@@ -43,7 +45,8 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
         guard let tls = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
             let certificate = tls.peerCertificate
         else {
-            throw TesseraRuntimeError(.unauthenticated, "the peer presented no client certificate; sessions require mTLS.")
+            throw TesseraRuntimeError(
+                .unauthenticated, "the peer presented no client certificate; sessions require mTLS.")
         }
         do {
             // In a child task: a task keeps the memory its frames once took until it ends, and the
@@ -58,4 +61,3 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
         }
     }
 }
-

@@ -1,8 +1,8 @@
 import Foundation
-import GRPCCore
+public import GRPCCore
 import Synchronization
-import TesseraTransport
-import TesseraWire
+public import TesseraTransport
+public import TesseraWire
 
 /// The models a coordinator serves by digest.
 public protocol ModelStore: Sendable {
@@ -122,7 +122,8 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     }
 
     private func serve(
-        _ request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>, into response: RPCWriter<Tessera_V1_ModelChunk>,
+        _ request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>,
+        into response: RPCWriter<Tessera_V1_ModelChunk>,
         watch: StallWatch
     ) async throws {
         var messages = request.makeAsyncIterator()
@@ -136,7 +137,8 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
             throw RPCError(code: .invalidArgument, message: error.description)
         }
         guard let parameters = store.parameters(for: fetch.digest) else {
-            throw RPCError(code: .notFound, message: "no model with digest \(fetch.digest.hex) is held by this coordinator.")
+            throw RPCError(
+                code: .notFound, message: "no model with digest \(fetch.digest.hex) is held by this coordinator.")
         }
         let window = min(fetch.windowBytes, maximumWindowBytes)
         try await admission.acquire(window)
@@ -284,7 +286,9 @@ private final class StallWatch: Sendable {
             if state.withLock({ $0.epoch == epoch }) {
                 throw RPCError(
                     code: .deadlineExceeded,
-                    message: "the model fetch sent no credit for \(timeout) with its window full; the fetch is ended so that others can use its share of the budget.")
+                    message:
+                        "the model fetch sent no credit for \(timeout) with its window full; the fetch is ended so that others can use its share of the budget."
+                )
             }
         }
     }

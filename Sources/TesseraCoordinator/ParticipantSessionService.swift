@@ -56,7 +56,9 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
             case .replaced?:
                 throw RPCError(
                     code: .failedPrecondition,
-                    message: "a newer session of site \(site) replaced this one; only one instance of a site may be connected")
+                    message:
+                        "a newer session of site \(site) replaced this one; only one instance of a site may be connected"
+                )
             }
         }
     }

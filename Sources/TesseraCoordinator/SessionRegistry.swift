@@ -46,7 +46,8 @@ struct SessionRegistry {
 
     /// A new, not yet registered stream from `site`.
     mutating func open(
-        site: SiteID, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation, decoder: ParticipantEnvelopeDecoder,
+        site: SiteID, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation,
+        decoder: ParticipantEnvelopeDecoder,
         now: Duration
     ) -> UInt64 {
         lastID += 1

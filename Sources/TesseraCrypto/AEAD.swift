@@ -28,7 +28,8 @@ public enum AEAD {
 
     /// Seals with a caller-chosen nonce. Internal: only for known-answer tests, because a
     /// repeated nonce under one key breaks both confidentiality and authenticity.
-    static func seal(_ plaintext: [UInt8], key: SecretBytes, nonce: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
+    static func seal(_ plaintext: [UInt8], key: SecretBytes, nonce: [UInt8], associatedData: [UInt8]) throws -> [UInt8]
+    {
         try checkKey(key)
         precondition(nonce.count == nonceByteCount, "AEAD nonce must be \(nonceByteCount) bytes")
         Sodium.ensureInitialized()
@@ -52,7 +53,9 @@ public enum AEAD {
             }
         }
         guard status == 0, Int(written) == plaintext.count + tagByteCount else {
-            throw CryptoError(code: .libraryFailure, message: "XChaCha20-Poly1305 encryption failed inside libsodium (status \(status)).")
+            throw CryptoError(
+                code: .libraryFailure,
+                message: "XChaCha20-Poly1305 encryption failed inside libsodium (status \(status)).")
         }
         return sealed
     }
@@ -67,7 +70,8 @@ public enum AEAD {
         guard sealed.count >= overhead else {
             throw CryptoError(
                 code: .invalidLength,
-                message: "A sealed message is at least \(overhead) bytes (24-byte nonce and 16-byte tag), but \(sealed.count) bytes were received; it was truncated."
+                message:
+                    "A sealed message is at least \(overhead) bytes (24-byte nonce and 16-byte tag), but \(sealed.count) bytes were received; it was truncated."
             )
         }
         Sodium.ensureInitialized()
@@ -95,7 +99,8 @@ public enum AEAD {
             plaintext.withUnsafeMutableBytes { sodium_memzero($0.baseAddress!, $0.count) }
             throw CryptoError(
                 code: .authenticationFailed,
-                message: "The sealed message did not authenticate: it was altered in transit, or it was sealed with another key or for other associated data (round, stage, participants)."
+                message:
+                    "The sealed message did not authenticate: it was altered in transit, or it was sealed with another key or for other associated data (round, stage, participants)."
             )
         }
         plaintext.removeLast(plaintext.count - Int(written))

@@ -18,7 +18,9 @@ final class AESCTRStream {
 
     /// Starts a keystream at `blockOffset` blocks after `iv`.
     init(key: UnsafeRawBufferPointer, iv: UnsafeRawBufferPointer, blockOffset: UInt64 = 0) throws {
-        precondition(key.count == Self.keyByteCount && iv.count == Self.blockByteCount, "AES-128-CTR takes a 16-byte key and a 16-byte IV")
+        precondition(
+            key.count == Self.keyByteCount && iv.count == Self.blockByteCount,
+            "AES-128-CTR takes a 16-byte key and a 16-byte IV")
         guard let context = EVP_CIPHER_CTX_new() else {
             throw OpenSSLError.capture("EVP_CIPHER_CTX_new could not allocate an AES-CTR context")
         }
@@ -37,7 +39,8 @@ final class AESCTRStream {
             }
         }
         let status = counter.withUnsafeBufferPointer { ivBytes in
-            EVP_EncryptInit_ex(context, cipher, nil, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivBytes.baseAddress!)
+            EVP_EncryptInit_ex(
+                context, cipher, nil, key.baseAddress!.assumingMemoryBound(to: UInt8.self), ivBytes.baseAddress!)
         }
         guard status == 1 else {
             throw OpenSSLError.capture("EVP_EncryptInit_ex failed to key AES-128-CTR")
@@ -72,7 +75,9 @@ final class AESCTRStream {
 enum AESCTR {
     static func encrypt(key: [UInt8], iv: [UInt8], _ input: [UInt8]) throws -> [UInt8] {
         guard key.count == AESCTRStream.keyByteCount, iv.count == AESCTRStream.blockByteCount else {
-            throw CryptoError(code: .invalidLength, message: "AES-128-CTR needs a 16-byte key and a 16-byte IV; got \(key.count) and \(iv.count) bytes.")
+            throw CryptoError(
+                code: .invalidLength,
+                message: "AES-128-CTR needs a 16-byte key and a 16-byte IV; got \(key.count) and \(iv.count) bytes.")
         }
         let stream = try key.withUnsafeBytes { k in
             try iv.withUnsafeBytes { i in try AESCTRStream(key: k, iv: i) }

@@ -67,7 +67,8 @@ public struct Ed25519PrivateKey: Sendable, CustomStringConvertible {
         let status = signature.withUnsafeMutableBufferPointer { sig in
             expandedKey.withUnsafeBytes { sk in
                 withNonNullBytes(message) { m, mlen in
-                    crypto_sign_detached(sig.baseAddress!, &length, m, mlen, sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                    crypto_sign_detached(
+                        sig.baseAddress!, &length, m, mlen, sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
                 }
             }
         }
@@ -87,7 +88,8 @@ public struct Ed25519PublicKey: Sendable, Hashable, CustomStringConvertible {
         guard rawRepresentation.count == Int(crypto_sign_PUBLICKEYBYTES) else {
             throw CryptoError(
                 code: .invalidLength,
-                message: "An Ed25519 public key is \(crypto_sign_PUBLICKEYBYTES) bytes, but \(rawRepresentation.count) bytes were given."
+                message:
+                    "An Ed25519 public key is \(crypto_sign_PUBLICKEYBYTES) bytes, but \(rawRepresentation.count) bytes were given."
             )
         }
         self.rawRepresentation = Array(rawRepresentation)

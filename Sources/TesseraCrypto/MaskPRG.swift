@@ -104,7 +104,9 @@ public struct MaskPRG: Sendable {
         startingAt offset: Int
     ) throws {
         guard prgs.count == signs.count else {
-            throw CryptoError(code: .invalidArgument, message: "MaskPRG: \(prgs.count) seeds but \(signs.count) signs were given; pass one sign per seed.")
+            throw CryptoError(
+                code: .invalidArgument,
+                message: "MaskPRG: \(prgs.count) seeds but \(signs.count) signs were given; pass one sign per seed.")
         }
         guard let acc = accumulator.baseAddress, accumulator.count > 0, !prgs.isEmpty else { return }
         let streams = try prgs.map { try $0.makeStream(startingAt: offset) }
@@ -127,7 +129,8 @@ public struct MaskPRG: Sendable {
 
     private func makeStream(startingAt offset: Int) throws -> AESCTRStream {
         guard offset >= 0 else {
-            throw CryptoError(code: .invalidArgument, message: "MaskPRG: the word offset must not be negative (got \(offset)).")
+            throw CryptoError(
+                code: .invalidArgument, message: "MaskPRG: the word offset must not be negative (got \(offset)).")
         }
         let stream = try seed.withUnsafeBytes { bytes in
             try AESCTRStream(

@@ -26,7 +26,9 @@ public struct SHA256: Sendable {
 
         init() {
             // Allocation failure or a missing default provider: nothing a caller could handle.
-            guard let pointer = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context") }
+            guard let pointer = EVP_MD_CTX_new() else {
+                fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context")
+            }
             self.pointer = pointer
             guard EVP_DigestInit_ex(pointer, EVP_sha256(), nil) == 1 else {
                 fatalError("EVP_DigestInit_ex could not start SHA-256: is OpenSSL's default provider available?")
@@ -34,7 +36,9 @@ public struct SHA256: Sendable {
         }
 
         init(copying other: Context) {
-            guard let pointer = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context") }
+            guard let pointer = EVP_MD_CTX_new() else {
+                fatalError("EVP_MD_CTX_new could not allocate a SHA-256 context")
+            }
             self.pointer = pointer
             precondition(EVP_MD_CTX_copy_ex(pointer, other.pointer) == 1, "EVP_MD_CTX_copy_ex failed")
         }
@@ -72,7 +76,9 @@ public struct SHA256: Sendable {
         finished = true
         var digest = [UInt8](repeating: 0, count: Self.byteCount)
         var length: UInt32 = 0
-        let status = digest.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(uniqueContext(), $0.baseAddress!, &length) }
+        let status = digest.withUnsafeMutableBufferPointer {
+            EVP_DigestFinal_ex(uniqueContext(), $0.baseAddress!, &length)
+        }
         precondition(status == 1 && length == UInt32(Self.byteCount), "EVP_DigestFinal_ex failed")
         return digest
     }

@@ -40,25 +40,42 @@ public struct ShamirShare: Sendable, Hashable {
     /// Decodes ``serialized()``, rejecting anything that is not exactly one well-formed share.
     public init(serialized bytes: [UInt8]) throws {
         guard bytes.count >= 9 else {
-            throw CryptoError(code: .invalidShare, message: "A serialized Shamir share has a 9-byte header, but only \(bytes.count) bytes were received.")
+            throw CryptoError(
+                code: .invalidShare,
+                message: "A serialized Shamir share has a 9-byte header, but only \(bytes.count) bytes were received.")
         }
         guard bytes[0] == Self.serializationVersion else {
-            throw CryptoError(code: .invalidShare, message: "Unsupported Shamir share encoding version \(bytes[0]); this build reads version \(Self.serializationVersion).")
+            throw CryptoError(
+                code: .invalidShare,
+                message:
+                    "Unsupported Shamir share encoding version \(bytes[0]); this build reads version \(Self.serializationVersion)."
+            )
         }
         let x = readLittleEndian(UInt32.self, bytes, at: 1)
         let count = Int(readLittleEndian(UInt32.self, bytes, at: 5))
         guard x != 0 else {
-            throw CryptoError(code: .invalidShare, message: "A Shamir share has evaluation point 0, which would be the secret itself; the share is corrupt.")
+            throw CryptoError(
+                code: .invalidShare,
+                message:
+                    "A Shamir share has evaluation point 0, which would be the secret itself; the share is corrupt.")
         }
         guard bytes.count == 9 + 8 * count else {
-            throw CryptoError(code: .invalidShare, message: "A Shamir share header announces \(count) values (\(9 + 8 * count) bytes), but \(bytes.count) bytes were received.")
+            throw CryptoError(
+                code: .invalidShare,
+                message:
+                    "A Shamir share header announces \(count) values (\(9 + 8 * count) bytes), but \(bytes.count) bytes were received."
+            )
         }
         var values = [UInt64]()
         values.reserveCapacity(count)
         for index in 0..<count {
             let value = readLittleEndian(UInt64.self, bytes, at: 9 + 8 * index)
             guard value < Shamir.prime else {
-                throw CryptoError(code: .invalidShare, message: "Value \(index) of the Shamir share for point \(x) is not below the field prime 2^61 − 1; the share is corrupt.")
+                throw CryptoError(
+                    code: .invalidShare,
+                    message:
+                        "Value \(index) of the Shamir share for point \(x) is not below the field prime 2^61 − 1; the share is corrupt."
+                )
             }
             values.append(value)
         }
@@ -107,7 +124,11 @@ public enum Shamir {
         using generator: inout G
     ) throws -> [ShamirShare] {
         guard threshold >= 1, threshold <= points.count else {
-            throw CryptoError(code: .invalidArgument, message: "Shamir threshold must be between 1 and the number of share points (\(points.count)), but it is \(threshold).")
+            throw CryptoError(
+                code: .invalidArgument,
+                message:
+                    "Shamir threshold must be between 1 and the number of share points (\(points.count)), but it is \(threshold)."
+            )
         }
         try validatePoints(points, code: .invalidArgument)
 
@@ -163,22 +184,32 @@ public enum Shamir {
     /// packed secret (shares from different secrets or corrupted in transit).
     public static func combine(_ shares: [ShamirShare], threshold: Int, secretLength: Int) throws -> [UInt8] {
         guard threshold >= 1 else {
-            throw CryptoError(code: .invalidArgument, message: "Shamir threshold must be at least 1, but it is \(threshold).")
+            throw CryptoError(
+                code: .invalidArgument, message: "Shamir threshold must be at least 1, but it is \(threshold).")
         }
         guard secretLength >= 0 else {
-            throw CryptoError(code: .invalidArgument, message: "Secret length must not be negative, but it is \(secretLength).")
+            throw CryptoError(
+                code: .invalidArgument, message: "Secret length must not be negative, but it is \(secretLength).")
         }
         guard shares.count >= threshold else {
-            throw CryptoError(code: .insufficientShares, message: "Reconstruction needs \(threshold) Shamir shares, but only \(shares.count) were supplied.")
+            throw CryptoError(
+                code: .insufficientShares,
+                message: "Reconstruction needs \(threshold) Shamir shares, but only \(shares.count) were supplied.")
         }
         try validatePoints(shares.map(\.x), code: .invalidShare)
         let elementCount = (secretLength + bytesPerElement - 1) / bytesPerElement
         for share in shares {
             guard share.values.count == elementCount else {
-                throw CryptoError(code: .invalidShare, message: "The Shamir share for point \(share.x) holds \(share.values.count) values, but a \(secretLength)-byte secret needs \(elementCount).")
+                throw CryptoError(
+                    code: .invalidShare,
+                    message:
+                        "The Shamir share for point \(share.x) holds \(share.values.count) values, but a \(secretLength)-byte secret needs \(elementCount)."
+                )
             }
             guard share.values.allSatisfy({ $0 < prime }) else {
-                throw CryptoError(code: .invalidShare, message: "The Shamir share for point \(share.x) has a value outside the field 2^61 − 1.")
+                throw CryptoError(
+                    code: .invalidShare,
+                    message: "The Shamir share for point \(share.x) has a value outside the field 2^61 − 1.")
             }
         }
         let used = Array(shares.prefix(threshold))
@@ -190,7 +221,11 @@ public enum Shamir {
             }
         }
         guard let secret = unpack(elements, length: secretLength) else {
-            throw CryptoError(code: .invalidShare, message: "The Shamir shares do not reconstruct a valid \(secretLength)-byte secret: they belong to different secrets or were corrupted.")
+            throw CryptoError(
+                code: .invalidShare,
+                message:
+                    "The Shamir shares do not reconstruct a valid \(secretLength)-byte secret: they belong to different secrets or were corrupted."
+            )
         }
         return secret
     }
@@ -295,10 +330,18 @@ public enum Shamir {
         var seen = Set<UInt32>(minimumCapacity: points.count)
         for point in points {
             guard point != 0 else {
-                throw CryptoError(code: code, message: "Shamir evaluation point 0 is not allowed: the polynomial's value at 0 is the secret. Use 1-based participant indices.")
+                throw CryptoError(
+                    code: code,
+                    message:
+                        "Shamir evaluation point 0 is not allowed: the polynomial's value at 0 is the secret. Use 1-based participant indices."
+                )
             }
             guard seen.insert(point).inserted else {
-                throw CryptoError(code: code, message: "Shamir evaluation point \(point) appears more than once; every participant needs a distinct point.")
+                throw CryptoError(
+                    code: code,
+                    message:
+                        "Shamir evaluation point \(point) appears more than once; every participant needs a distinct point."
+                )
             }
         }
     }

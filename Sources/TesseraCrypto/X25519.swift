@@ -44,7 +44,8 @@ public struct X25519PrivateKey: Sendable, CustomStringConvertible {
         guard rawRepresentation.count == Self.byteCount else {
             throw CryptoError(
                 code: .invalidLength,
-                message: "An X25519 private key is \(Self.byteCount) bytes, but \(rawRepresentation.count) bytes were given."
+                message:
+                    "An X25519 private key is \(Self.byteCount) bytes, but \(rawRepresentation.count) bytes were given."
             )
         }
         self.init(validated: SecretBytes(rawRepresentation))
@@ -109,11 +110,14 @@ public struct X25519PrivateKey: Sendable, CustomStringConvertible {
                 }
             }
         }
-        let isZero = shared.withUnsafeBytes { sodium_is_zero($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count) == 1 }
+        let isZero = shared.withUnsafeBytes {
+            sodium_is_zero($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count) == 1
+        }
         guard status == 0, !isZero else {
             throw CryptoError(
                 code: .invalidKey,
-                message: "The peer's X25519 public key is a low-order point; the shared secret would be all zeros. Reject this peer's key."
+                message:
+                    "The peer's X25519 public key is a low-order point; the shared secret would be all zeros. Reject this peer's key."
             )
         }
         return shared
@@ -134,7 +138,8 @@ public struct X25519PublicKey: Sendable, Hashable, CustomStringConvertible {
         guard rawRepresentation.count == X25519PrivateKey.byteCount else {
             throw CryptoError(
                 code: .invalidLength,
-                message: "An X25519 public key is \(X25519PrivateKey.byteCount) bytes, but \(rawRepresentation.count) bytes were given."
+                message:
+                    "An X25519 public key is \(X25519PrivateKey.byteCount) bytes, but \(rawRepresentation.count) bytes were given."
             )
         }
         self.rawRepresentation = Array(rawRepresentation)

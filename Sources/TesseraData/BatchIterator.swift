@@ -1,4 +1,4 @@
-import TesseraTensor
+public import TesseraTensor
 
 /// Walks a dataset in mini-batches, one epoch at a time, filling **the same two buffers**
 /// for every batch.

@@ -1,4 +1,4 @@
-import TesseraTensor
+public import TesseraTensor
 
 /// What the labels of a dataset are: class indices or real-valued targets.
 public enum LabelTask: Sendable, Hashable {

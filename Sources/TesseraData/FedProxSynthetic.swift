@@ -1,5 +1,5 @@
 import Foundation
-import TesseraTensor
+public import TesseraTensor
 
 /// The Synthetic(α, β) federated benchmark of FedProx (Li et al., "Federated Optimization in
 /// Heterogeneous Networks", MLSys 2020, §5.1), itself following Shamir et al. (2014).

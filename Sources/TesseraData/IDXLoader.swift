@@ -1,5 +1,5 @@
-import Foundation
-import TesseraTensor
+public import Foundation
+public import TesseraTensor
 
 /// Reads IDX files, the format of MNIST and Fashion-MNIST (LeCun et al.), as `Float`
 /// tensors.

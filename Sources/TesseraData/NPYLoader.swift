@@ -1,5 +1,5 @@
-import Foundation
-import TesseraTensor
+public import Foundation
+public import TesseraTensor
 
 /// Reads numpy `.npy` arrays (format versions 1.0, 2.0 and 3.0) as `Float` tensors.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TesseraTensor
 
 /// Writes a tabular dataset as a CSV file that ``CSVLoader`` reads back exactly.

@@ -1,4 +1,4 @@
-import TesseraTensor
+public import TesseraTensor
 
 /// Per-feature standardisation, `x' = (x − mean) / std`, with statistics fitted on training
 /// data only.

@@ -1,5 +1,5 @@
-import Foundation
-import X509
+public import Foundation
+public import X509
 
 /// A site's (or the coordinator's) TLS identity as written by ``FederationCA``: a directory
 /// with `cert.pem`, `key.pem` (mode 0600) and `ca.pem`.

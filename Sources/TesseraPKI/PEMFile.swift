@@ -1,8 +1,8 @@
 import Crypto
-import Foundation
+public import Foundation
 import SwiftASN1
 import TesseraSupport
-import X509
+public import X509
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import SwiftASN1
-import X509
+public import X509
 
 /// Decides, on each new connection, whether the peer is a site of this federation and which.
 ///

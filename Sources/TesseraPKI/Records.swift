@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// One entry of a CA directory's `revoked.json`.
 ///

@@ -1,5 +1,5 @@
 import TesseraSupport
-import X509
+public import X509
 
 /// The rules for a site's name, the identity a coordinator records rounds and audit entries
 /// under.

@@ -1,11 +1,11 @@
 import Foundation
-import GRPCCore
-import Logging
+public import GRPCCore
+public import Logging
 import Synchronization
-import TesseraFederation
+public import TesseraFederation
 import TesseraSecAgg
-import TesseraTransport
-import TesseraWire
+public import TesseraTransport
+public import TesseraWire
 
 /// A site's side of the federation: one outbound session stream to the coordinator, driving a
 /// ``ParticipantAgent`` (the same agent the simulation uses).
@@ -32,7 +32,8 @@ public final class ParticipantClient: Sendable {
         public var modelCacheSize: Int
         public var softwareVersion: String
         public init(
-            backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30), maximumAttempts: Int? = nil,
+            backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30),
+            maximumAttempts: Int? = nil,
             reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
             softwareVersion: String = "tessera-participant"
         ) {
@@ -67,13 +68,16 @@ public final class ParticipantClient: Sendable {
     public convenience init(
         agent: ParticipantAgent, configuration: Configuration = Configuration(), clock: any ServiceClock, logger: Logger
     ) {
-        self.init(agent: agent, configuration: configuration, interception: SessionInterception(), clock: clock, logger: logger)
+        self.init(
+            agent: agent, configuration: configuration, interception: SessionInterception(), clock: clock,
+            logger: logger)
     }
 
     /// A client whose session is intercepted: only for `TesseraTesting` (a site that misbehaves on
     /// purpose) and for `tessera-participant`'s fault-injection failpoints.
     package init(
-        agent: ParticipantAgent, configuration: Configuration, interception: SessionInterception, clock: any ServiceClock,
+        agent: ParticipantAgent, configuration: Configuration, interception: SessionInterception,
+        clock: any ServiceClock,
         logger: Logger
     ) {
         self.interception = interception
@@ -112,7 +116,8 @@ public final class ParticipantClient: Sendable {
                 logger.warning("session failed: \(error)")
             }
             if let maximum = configuration.maximumAttempts, attempt >= maximum {
-                throw TesseraRuntimeError(.transport, "gave up after \(attempt) failed attempts to reach the coordinator.")
+                throw TesseraRuntimeError(
+                    .transport, "gave up after \(attempt) failed attempts to reach the coordinator.")
             }
             let delay = Self.backoff(
                 attempt: attempt, base: configuration.backoffBase, cap: configuration.backoffCap, using: &generator)
@@ -122,13 +127,16 @@ public final class ParticipantClient: Sendable {
         }
     }
 
-    private func session<Transport: ClientTransport>(using client: GRPCClient<Transport>, welcomed: SessionFlag) async throws {
+    private func session<Transport: ClientTransport>(
+        using client: GRPCClient<Transport>, welcomed: SessionFlag
+    ) async throws {
         let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
         let store = Tessera_V1_ModelStore.Client(wrapping: client)
         let outbox = Outbox()
         let descriptor = agent.descriptor
         let hello = ParticipantHello(
-            datasets: descriptor.datasets, cores: max(1, descriptor.cores), softwareVersion: configuration.softwareVersion)
+            datasets: descriptor.datasets, cores: max(1, descriptor.cores),
+            softwareVersion: configuration.softwareVersion)
         try outbox.send { encoder in [try encoder.hello(hello)] }
         let tamper = interception.tamper
         let inspectInbound = interception.inspectInbound
@@ -171,7 +179,8 @@ public final class ParticipantClient: Sendable {
                         continue
                     }
                     inspectInbound?(inbound)
-                    try await self.handle(inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
+                    try await self.handle(
+                        inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
                 }
             })
     }
@@ -198,9 +207,12 @@ public final class ParticipantClient: Sendable {
             return
         case .train(let spec):
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
-            if spec.round > 1 { logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)") }
+            if spec.round > 1 {
+                logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)")
+            }
             logger.info(
-                "round \(spec.round): training on \(spec.datasetName) from model \(spec.modelVersion)\(spec.secure == nil ? "" : " (secure aggregation)")")
+                "round \(spec.round): training on \(spec.datasetName) from model \(spec.modelVersion)\(spec.secure == nil ? "" : " (secure aggregation)")"
+            )
             message = .train(try spec.instruction(parameters: parameters))
         case .evaluate(let spec):
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
@@ -231,9 +243,13 @@ public final class ParticipantClient: Sendable {
     private func describe(_ reply: ParticipantMessage) {
         switch reply {
         case .update(let round, let delta, let report):
-            logger.info("round \(round): trained (loss \(String(format: "%.4f", report.loss))); update of \(delta.count) values sent")
+            logger.info(
+                "round \(round): trained (loss \(String(format: "%.4f", report.loss))); update of \(delta.count) values sent"
+            )
         case .trained(let round, let report):
-            logger.info("round \(round): trained on \(report.sampleCount) samples (loss \(String(format: "%.4f", report.loss)))")
+            logger.info(
+                "round \(round): trained on \(report.sampleCount) samples (loss \(String(format: "%.4f", report.loss)))"
+            )
         case .secAgg(let round, let message):
             switch message {
             case .maskedInput: logger.info("round \(round): masked update sent")
@@ -314,7 +330,9 @@ private final class LockedAgent: @unchecked Sendable {
         await onDedicatedThread { $0.prepareAhead() }
     }
 
-    private func onDedicatedThread<Result: Sendable>(_ body: @escaping @Sendable (ParticipantAgent) -> Result) async -> Result {
+    private func onDedicatedThread<Result: Sendable>(
+        _ body: @escaping @Sendable (ParticipantAgent) -> Result
+    ) async -> Result {
         await withCheckedContinuation { continuation in
             let thread = Thread { continuation.resume(returning: self.lock.withLock { _ in body(self.agent) }) }
             thread.name = "tessera-training"

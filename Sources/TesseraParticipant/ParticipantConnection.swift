@@ -1,7 +1,7 @@
-import Foundation
+public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import TesseraTransport
+public import TesseraTransport
 
 /// How a participant secures its connection to the coordinator.
 public enum ClientSecurity: Sendable {
@@ -14,7 +14,8 @@ public enum ClientSecurity: Sendable {
     /// mTLS from an identity directory (`cert.pem`, `key.pem`, `ca.pem`).
     public static func identityDirectory(_ directory: URL) -> ClientSecurity {
         .mutualTLS(
-            certificate: directory.appendingPathComponent("cert.pem"), privateKey: directory.appendingPathComponent("key.pem"),
+            certificate: directory.appendingPathComponent("cert.pem"),
+            privateKey: directory.appendingPathComponent("key.pem"),
             caCertificate: directory.appendingPathComponent("ca.pem"))
     }
 
@@ -33,15 +34,20 @@ extension ParticipantClient {
     /// (reconnecting as configured) until the coordinator ends it.
     public func run(connectingTo endpoint: TesseraTransport.Endpoint, security: ClientSecurity) async throws {
         if endpoint.isIPv6Literal {
-            try await run(target: .ipv6(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+            try await run(
+                target: .ipv6(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
         } else if endpoint.isIPv4Literal {
-            try await run(target: .ipv4(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+            try await run(
+                target: .ipv4(address: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
         } else {
-            try await run(target: .dns(host: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
+            try await run(
+                target: .dns(host: endpoint.host, port: endpoint.port), endpoint: endpoint, security: security)
         }
     }
 
-    private func run(target: some ResolvableTarget, endpoint: TesseraTransport.Endpoint, security: ClientSecurity) async throws {
+    private func run(
+        target: some ResolvableTarget, endpoint: TesseraTransport.Endpoint, security: ClientSecurity
+    ) async throws {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try HTTP2ClientTransport.Posix(
@@ -51,7 +57,8 @@ extension ParticipantClient {
                     config.http2.targetWindowSize = HTTP2Tuning.participantWindowBytes
                 })
         } catch {
-            throw TesseraRuntimeError(.invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)
+            throw TesseraRuntimeError(
+                .invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)
         }
         try await withGRPCClient(transport: transport) { client in
             try await run(using: client)

@@ -1,13 +1,13 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import ServiceLifecycle
-import UnixSignals
 import TesseraData
 import TesseraFederation
 import TesseraPKI
 import TesseraSecAgg
-import TesseraTransport
-import TesseraWire
+public import TesseraTransport
+public import TesseraWire
+import UnixSignals
 
 /// What `tessera-participant` does: load and check the site's data, then keep a session with
 /// the coordinator until it ends the experiment (or SIGTERM/SIGINT).
@@ -32,12 +32,15 @@ public struct ParticipantProgram: Sendable {
         let data = try config.loadData()
         for (name, local) in data.sorted(by: { $0.key < $1.key }) {
             logger.info(
-                "dataset \(name): \(local.train.count) training and \(local.test?.count ?? 0) held-out samples, \(local.train.featuresPerSample) features")
+                "dataset \(name): \(local.train.count) training and \(local.test?.count ?? 0) held-out samples, \(local.train.featuresPerSample) features"
+            )
         }
         let agent = ParticipantAgent(site: config.site, data: data, softwareVersion: "tessera-participant")
         var interception = SessionInterception()
         if let failpoint {
-            logger.warning("failpoint \(failpoint.rawValue) is set (\(ParticipantFailpoint.environmentVariable)): this process will kill itself")
+            logger.warning(
+                "failpoint \(failpoint.rawValue) is set (\(ParticipantFailpoint.environmentVariable)): this process will kill itself"
+            )
             interception.inspectInbound = { inbound in
                 guard failpoint.fires(on: inbound) else { return }
                 logger.warning("failpoint \(failpoint.rawValue): exiting now")
@@ -45,7 +48,8 @@ public struct ParticipantProgram: Sendable {
             }
         }
         let client = ParticipantClient(
-            agent: agent, configuration: ParticipantClient.Configuration(), interception: interception, clock: MonotonicClock(),
+            agent: agent, configuration: ParticipantClient.Configuration(), interception: interception,
+            clock: MonotonicClock(),
             logger: logger)
         let security = ClientSecurity.mutualTLS(
             certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate)
@@ -53,7 +57,11 @@ public struct ParticipantProgram: Sendable {
         // The run ending on its own (the experiment is over) is a normal exit, not a failure.
         let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup, serviceName: "participant")],
+                services: [
+                    .init(
+                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                        serviceName: "participant")
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("connecting to \(config.coordinator)")
         try await group.run()
@@ -89,7 +97,8 @@ public enum ParticipantFailpoint: String, Sendable, CaseIterable {
             throw TesseraRuntimeError(
                 .invalidConfiguration,
                 "\(environmentVariable)=\(value) is not a failpoint; expected one of "
-                    + "\(allCases.map(\.rawValue).joined(separator: ", ")), or leave it unset (it is for fault-injection tests only)")
+                    + "\(allCases.map(\.rawValue).joined(separator: ", ")), or leave it unset (it is for fault-injection tests only)"
+            )
         }
         return failpoint
     }
@@ -118,7 +127,7 @@ struct ParticipantRunService: Service {
             try await cancelWhenGracefulShutdown {
                 try await client.run(connectingTo: endpoint, security: security)
             }
-        } catch where Task.isShuttingDownGracefully {
+        } catch  where Task.isShuttingDownGracefully {
             // Stopping on SIGTERM/SIGINT is a normal exit; the coordinator counts this site out.
         }
     }

@@ -1,8 +1,8 @@
-import Foundation
+public import Foundation
 import TesseraData
-import TesseraFederation
+public import TesseraFederation
 import TesseraPKI
-import TesseraTransport
+public import TesseraTransport
 
 /// A site's configuration file (`tessera-participant --config site.yaml`):
 ///
@@ -54,7 +54,9 @@ public struct ParticipantSiteConfig: Sendable {
     /// Decodes and checks a site file. `source` names it in errors; relative paths resolve
     /// against `baseDirectory`. Errors are ``TesseraRuntimeError/Code-swift.struct/invalidConfiguration``
     /// whose message is the located ``ConfigError``.
-    public static func parse(_ text: String, source: String, baseDirectory: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
+    public static func parse(
+        _ text: String, source: String, baseDirectory: URL
+    ) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
         do throws(ConfigError) {
             return try ConfigDocument.decode(SiteFile.self, yaml: text, source: source) { file in
                 try file.resolved(against: baseDirectory)
@@ -70,13 +72,17 @@ public struct ParticipantSiteConfig: Sendable {
         var result: [String: LocalData] = [:]
         for (name, entry) in datasets {
             do {
-                let all = try CSVLoader.load(entry.path, options: CSVOptions(labelColumn: entry.labelColumn, classCount: entry.classes))
-                guard all.count >= 2 else { throw TesseraRuntimeError(.invalidConfiguration, "it has \(all.count) rows; at least 2 are needed") }
+                let all = try CSVLoader.load(
+                    entry.path, options: CSVOptions(labelColumn: entry.labelColumn, classCount: entry.classes))
+                guard all.count >= 2 else {
+                    throw TesseraRuntimeError(.invalidConfiguration, "it has \(all.count) rows; at least 2 are needed")
+                }
                 result[name] = try LocalData(
                     splitting: all, testFraction: entry.testFraction, standardise: entry.standardise, seed: seed)
             } catch {
                 throw TesseraRuntimeError(
-                    .invalidConfiguration, "dataset \"\(name)\" (\(entry.path.path), label column \"\(entry.labelColumn)\") is unusable",
+                    .invalidConfiguration,
+                    "dataset \"\(name)\" (\(entry.path.path), label column \"\(entry.labelColumn)\") is unusable",
                     cause: error)
             }
         }
@@ -157,8 +163,10 @@ private struct SiteFile: Decodable {
         certificate = try fields.decodeIfPresent(String.self, forKey: .certificate)
         privateKey = try fields.decodeIfPresent(String.self, forKey: .privateKey)
         ca = try fields.decodeIfPresent(String.self, forKey: .ca)
-        guard let datasets = try fields.decodeIfPresent([String: Dataset].self, forKey: .datasets), !datasets.isEmpty else {
-            throw fail(.missingValue, .datasets, "required: a mapping from each experiment's name to {path, label_column}")
+        guard let datasets = try fields.decodeIfPresent([String: Dataset].self, forKey: .datasets), !datasets.isEmpty
+        else {
+            throw fail(
+                .missingValue, .datasets, "required: a mapping from each experiment's name to {path, label_column}")
         }
         self.datasets = datasets
     }
@@ -171,7 +179,9 @@ private struct SiteFile: Decodable {
         }
         let directory = identity.map(resolve)
         // A file given by its own key overrides the one in the identity directory.
-        func file(_ key: CodingKeys, _ given: String?, inIdentity name: String) throws(ConfigError) -> (url: URL, key: String) {
+        func file(
+            _ key: CodingKeys, _ given: String?, inIdentity name: String
+        ) throws(ConfigError) -> (url: URL, key: String) {
             let found: (url: URL, key: String)
             if let given {
                 found = (resolve(given), key.rawValue)
@@ -182,7 +192,8 @@ private struct SiteFile: Decodable {
                 let partial = self.certificate != nil || self.privateKey != nil || self.ca != nil
                 throw ConfigError(
                     .missingValue, path: partial ? key.rawValue : CodingKeys.identity.rawValue,
-                    "required: give identity: DIR (holding cert.pem, key.pem and ca.pem), or certificate, private_key and ca")
+                    "required: give identity: DIR (holding cert.pem, key.pem and ca.pem), or certificate, private_key and ca"
+                )
             }
             guard FileManager.default.fileExists(atPath: found.url.path) else {
                 throw ConfigError(.invalidValue, path: found.key, "\(found.url.path) does not exist")
@@ -202,14 +213,16 @@ private struct SiteFile: Decodable {
         }
         var entries: [String: ParticipantSiteConfig.DatasetEntry] = [:]
         for (name, dataset) in datasets {
-            var entry = ParticipantSiteConfig.DatasetEntry(path: resolve(dataset.path), labelColumn: dataset.labelColumn)
+            var entry = ParticipantSiteConfig.DatasetEntry(
+                path: resolve(dataset.path), labelColumn: dataset.labelColumn)
             if let testFraction = dataset.testFraction { entry.testFraction = testFraction }
             if let standardise = dataset.standardise { entry.standardise = standardise }
             entry.classes = dataset.classes
             entries[name] = entry
         }
         return ParticipantSiteConfig(
-            coordinator: coordinator, certificate: certificateFile.url, privateKey: keyFile.url, caCertificate: caFile.url, site: site,
+            coordinator: coordinator, certificate: certificateFile.url, privateKey: keyFile.url,
+            caCertificate: caFile.url, site: site,
             datasets: entries)
     }
 }

@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 
 /// One participant's side of a secure-aggregation round (Bonawitz et al. 2017, Fig. 4), as a
 /// transport-free state machine: each method takes the server's request for a stage and
@@ -337,7 +337,9 @@ public struct SecAggClient: Sendable {
 
     /// Adds to `vector` (or, `negated`, subtracts from it) the self mask if `self` is set and the
     /// pairwise mask of each of `peers`, each with its pair sign, in one pass.
-    private func applyMasks(self includeSelf: Bool, peers: [UInt32], negated: Bool, to vector: inout [UInt32])
+    private func applyMasks(
+        self includeSelf: Bool, peers: [UInt32], negated: Bool, to vector: inout [UInt32]
+    )
         throws(SecAggError)
     {
         var seeds: [SecretBytes] = []
@@ -352,7 +354,8 @@ public struct SecAggClient: Sendable {
             guard let keys = neighbourKeys[peer] else { continue }
             do {
                 seeds.append(
-                    try SecAggProtocol.maskSeed(own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
+                    try SecAggProtocol.maskSeed(
+                        own: maskingKey, peer: keys.masking, roundID: roundID, ownID: id, peerID: peer))
             } catch {
                 throw SecAggError(
                     code: .invalidPublicKey,

@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 
 /// Everything the server and every client of one round must agree on before it starts.
 ///

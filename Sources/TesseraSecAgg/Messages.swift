@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 
 // MARK: - Pieces shared by several messages
 

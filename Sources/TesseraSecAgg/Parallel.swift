@@ -110,7 +110,8 @@ enum SecAggParallel {
         let ranges = max(1, min(workers * 4, d / minimumRangeWords))
         let rangeWords = (d + ranges - 1) / ranges
         let failure = sum.withUnsafeMutableBufferPointer { result -> SecAggError? in
-            let buffers = WorkerBuffers(result: result, scratch: UnsafeMutableBufferPointer(start: nil, count: 0), length: d)
+            let buffers = WorkerBuffers(
+                result: result, scratch: UnsafeMutableBufferPointer(start: nil, count: 0), length: d)
             do throws(SecAggError) {
                 try ParallelLoop.forEach(count: ranges, workers: workers) { (range, _) throws(SecAggError) in
                     let start = range * rangeWords
@@ -145,7 +146,9 @@ enum SecAggParallel {
     }
 
     /// Every batch of `tasks`, the pairs' X25519 computed on `workers` threads.
-    private static func allBatches(of tasks: [MaskTask], roundID: UInt64, workers: Int) throws(SecAggError) -> [MaskBatch] {
+    private static func allBatches(
+        of tasks: [MaskTask], roundID: UInt64, workers: Int
+    ) throws(SecAggError) -> [MaskBatch] {
         let count = (tasks.count + batchSize - 1) / batchSize
         let batches = Mutex<[MaskBatch?]>(Array(repeating: nil, count: count))
         try ParallelLoop.forEach(count: count, workers: workers) { (index, _) throws(SecAggError) in
@@ -195,7 +198,8 @@ enum SecAggParallel {
             } catch {
                 throw SecAggError(
                     code: .reconstructionFailed,
-                    message: "Cannot re-derive the pairwise mask of dropped participant \(ownID) and participant \(peerID).",
+                    message:
+                        "Cannot re-derive the pairwise mask of dropped participant \(ownID) and participant \(peerID).",
                     participant: ownID, stage: .unmasking, roundID: roundID, cause: error as? CryptoError)
             }
         }

@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 
 /// Fixed-point codec between real-valued model updates and vectors in Z_(2^32), the group in
 /// which secure aggregation adds masked inputs.
@@ -225,7 +225,8 @@ public struct QuantizationCodec: Sendable, Hashable {
         }
         if let nonFinite {
             throw SecAggError(
-                code: .valueOutOfRange, message: "Coordinate \(nonFinite) is not finite (\(values[nonFinite])); cannot quantize.")
+                code: .valueOutOfRange,
+                message: "Coordinate \(nonFinite) is not finite (\(values[nonFinite])); cannot quantize.")
         }
         return out
     }

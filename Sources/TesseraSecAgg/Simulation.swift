@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 
 /// An in-memory round: n ``SecAggClient``s and one ``SecAggServer`` exchanging encoded bytes,
 /// with an injected dropout schedule. No I/O and no threads besides the server's unmasking.

@@ -1,6 +1,6 @@
 import Foundation
 import TesseraData
-import TesseraFederation
+public import TesseraFederation
 import TesseraTensor
 
 /// The simulated participants' local data for an experiment, built from its `dataset:` and
@@ -88,13 +88,15 @@ public struct ExperimentData: Sendable {
         var summary = ""
         if scheme == .natural {
             guard !natural.isEmpty else {
-                throw DataError(.invalidArgument, "partitioning 'natural' needs per-site files or a per-device generator")
+                throw DataError(
+                    .invalidArgument, "partitioning 'natural' needs per-site files or a per-device generator")
             }
             parts = natural
-            summary = PartitionSummary(
-                scheme: "natural", clientIndices: Self.indexRanges(parts.map(\.1.count)),
-                labels: parts.flatMap { $0.1.classIndices }, classCount: parts.first?.1.classCount
-            ).description
+            summary =
+                PartitionSummary(
+                    scheme: "natural", clientIndices: Self.indexRanges(parts.map(\.1.count)),
+                    labels: parts.flatMap { $0.1.classIndices }, classCount: parts.first?.1.classCount
+                ).description
         } else {
             let all = try pooled ?? Dataset.concatenating(natural.map(\.1))
             let partitionScheme: PartitionScheme =
@@ -104,7 +106,8 @@ public struct ExperimentData: Sendable {
                 case .shards: .shards(perClient: config.partitioning.shardsPerParticipant)
                 case .powerLaw: .powerLaw(exponent: config.partitioning.exponent)
                 }
-            let partition = try Partitioner.partition(all, clients: config.participants, scheme: partitionScheme, seed: seed)
+            let partition = try Partitioner.partition(
+                all, clients: config.participants, scheme: partitionScheme, seed: seed)
             parts = partition.datasets(from: all).enumerated().map { ("site-\($0.offset + 1)", $0.element) }
             summary = partition.summary.description
         }

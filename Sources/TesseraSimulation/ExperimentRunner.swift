@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import TesseraData
-import TesseraFederation
+public import TesseraFederation
 import TesseraTensor
 
 /// Runs an experiment file end to end in one process: data, participants, the coordinator's
@@ -33,7 +33,9 @@ public enum ExperimentRunner {
     }
 
     /// Validates the configuration, loads and partitions the data, and builds the participants.
-    public static func prepare(_ config: ExperimentConfig, progress: (String) -> Void = { print($0) }) throws -> Prepared {
+    public static func prepare(
+        _ config: ExperimentConfig, progress: (String) -> Void = { print($0) }
+    ) throws -> Prepared {
         let started = Date()
         try config.validateForRuntime()
         progress("experiment \(config.name) (config \(config.configHash))")
@@ -55,7 +57,8 @@ public enum ExperimentRunner {
 
     /// Writes the results and the final model of a prepared run.
     public static func finish(
-        _ prepared: Prepared, records: [RoundRecord], finalModel: [Float], finalVersion: ModelVersion, transport: String,
+        _ prepared: Prepared, records: [RoundRecord], finalModel: [Float], finalVersion: ModelVersion,
+        transport: String,
         outputRoot: URL?
     ) throws -> (paths: ResultsWriter.Paths, model: URL) {
         let config = prepared.config

@@ -1,5 +1,5 @@
 import Foundation
-import TesseraFederation
+public import TesseraFederation
 import TesseraSecAgg
 
 /// A whole federation in one process with no network: the coordinator state machine and a set
@@ -44,7 +44,9 @@ public final class InMemoryFederation {
         /// Reconnect once the round is over (a restarted participant).
         public var rejoinNextRound: Bool
 
-        public init(site: SiteID, round: Int, point: FaultPoint, kind: FaultKind = .disconnect, rejoinNextRound: Bool = true) {
+        public init(
+            site: SiteID, round: Int, point: FaultPoint, kind: FaultKind = .disconnect, rejoinNextRound: Bool = true
+        ) {
             self.site = site
             self.round = round
             self.point = point
@@ -188,9 +190,11 @@ public final class InMemoryFederation {
             }
         case .leaveRound: point = nil
         }
-        guard let point, let index = faults.firstIndex(where: {
-            $0.site == site && $0.round == message.round && $0.point == point
-        }) else { return nil }
+        guard let point,
+            let index = faults.firstIndex(where: {
+                $0.site == site && $0.round == message.round && $0.point == point
+            })
+        else { return nil }
         return faults.remove(at: index)
     }
 

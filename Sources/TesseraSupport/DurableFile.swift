@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -34,7 +34,8 @@ public enum DurableFile {
         _ bytes: some ContiguousBytes, to url: URL, permissions: mode_t? = nil
     ) throws(DurableFileError) {
         guard url.isFileURL else {
-            throw DurableFileError(.createTemporary, path: url.absoluteString, errno: EINVAL, "cannot write '\(url)': not a file URL")
+            throw DurableFileError(
+                .createTemporary, path: url.absoluteString, errno: EINVAL, "cannot write '\(url)': not a file URL")
         }
         let destination = url.path(percentEncoded: false)
         let directory = url.deletingLastPathComponent().path(percentEncoded: false)
@@ -52,7 +53,9 @@ public enum DurableFile {
                 }
             }
             try writeAll(bytes, to: fd, temporary: temporary, destination: destination)
-            try retryingOnInterrupt(.sync, destination, "cannot fsync '\(temporary)' to write '\(destination)'") { fsync(fd) }
+            try retryingOnInterrupt(.sync, destination, "cannot fsync '\(temporary)' to write '\(destination)'") {
+                fsync(fd)
+            }
         } catch {
             close(fd)
             throw error
@@ -83,7 +86,8 @@ public enum DurableFile {
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 { return (fd, path) }
             if errno == EEXIST || errno == EINTR { continue }
-            throw failure(.createTemporary, destination, "cannot create a temporary file '\(path)' to write '\(destination)'")
+            throw failure(
+                .createTemporary, destination, "cannot create a temporary file '\(path)' to write '\(destination)'")
         }
         throw DurableFileError(
             .createTemporary, path: destination, errno: EEXIST,
@@ -107,7 +111,8 @@ public enum DurableFile {
                     let code = result < 0 ? errno : EIO
                     return DurableFileError(
                         .write, path: destination, errno: code,
-                        "cannot write '\(temporary)' to write '\(destination)' (\(written) of \(buffer.count) bytes written)")
+                        "cannot write '\(temporary)' to write '\(destination)' (\(written) of \(buffer.count) bytes written)"
+                    )
                 }
             }
             return nil
@@ -121,13 +126,16 @@ public enum DurableFile {
         let path = directory.isEmpty ? "." : directory
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw failure(.syncDirectory, destination, "cannot open directory '\(path)' to fsync it after writing '\(destination)'")
+            throw failure(
+                .syncDirectory, destination,
+                "cannot open directory '\(path)' to fsync it after writing '\(destination)'")
         }
         defer { close(fd) }
         while fsync(fd) != 0 {
             if errno == EINTR { continue }
             if errno == EINVAL { return }
-            throw failure(.syncDirectory, destination, "cannot fsync directory '\(path)' after writing '\(destination)'")
+            throw failure(
+                .syncDirectory, destination, "cannot fsync directory '\(path)' after writing '\(destination)'")
         }
     }
 
@@ -141,7 +149,9 @@ public enum DurableFile {
     }
 
     /// An error carrying the current `errno`.
-    private static func failure(_ code: DurableFileError.Code, _ destination: String, _ what: String) -> DurableFileError {
+    private static func failure(
+        _ code: DurableFileError.Code, _ destination: String, _ what: String
+    ) -> DurableFileError {
         DurableFileError(code, path: destination, errno: errno, what)
     }
 }

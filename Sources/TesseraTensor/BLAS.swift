@@ -1,4 +1,5 @@
-import CBLAS
+// Public: the wrapper is `@inlinable`, so code inlined into other modules calls OpenBLAS directly.
+public import CBLAS
 
 /// The only place in Tessera that calls OpenBLAS.
 ///

@@ -115,7 +115,8 @@ public final class Conv2D: Layer {
             case .glorot: .glorotUniform(fanIn: g.patch, fanOut: filters * kernelSize * kernelSize)
             }
         return [
-            ParameterSpec(name: "weight", shape: [filters, g.channels, kernelSize, kernelSize], initializer: weightInit),
+            ParameterSpec(
+                name: "weight", shape: [filters, g.channels, kernelSize, kernelSize], initializer: weightInit),
             ParameterSpec(name: "bias", shape: [filters], initializer: .zeros),
         ]
     }
@@ -155,7 +156,8 @@ public final class Conv2D: Layer {
                             for f in 0..<g.filters { (target + f * plane).initialize(repeating: bias[f], count: plane) }
                             BLAS.sgemm(
                                 transposeA: false, transposeB: false, m: g.filters, n: plane, k: g.patch, alpha: 1,
-                                a: weight, lda: g.patch, b: cols + n * plane, ldb: width, beta: 1, c: target, ldc: plane)
+                                a: weight, lda: g.patch, b: cols + n * plane, ldb: width, beta: 1, c: target, ldc: plane
+                            )
                         }
                         return
                     }
@@ -229,7 +231,8 @@ public final class Conv2D: Layer {
                         ParallelKernel.forEachChunk(of: g.filters, workPerItem: width) { rows in
                             g.gatherFromNCHW(dy, into: dyt, biasGradient: gradBias, batch: batch, filters: rows)
                         }
-                        let chunk = Self.weightGradientChunk(outputs: g.filters * g.patch, depth: width, samplePlane: plane)
+                        let chunk = Self.weightGradientChunk(
+                            outputs: g.filters * g.patch, depth: width, samplePlane: plane)
                         var start = 0
                         while start < width {
                             let depth = min(chunk, width - start)

@@ -38,12 +38,14 @@ public enum Loss: String, Sendable, Hashable, CaseIterable, Codable {
     /// than a chain through `log(softmax)`.
     static func softmaxCrossEntropy(logits: Tensor, labels: Tensor, gradient: inout Tensor) throws -> Float {
         guard logits.rank == 2 else {
-            throw TensorError(.shapeMismatch, "softmax cross-entropy needs logits [batch, classes], got \(logits.shape)")
+            throw TensorError(
+                .shapeMismatch, "softmax cross-entropy needs logits [batch, classes], got \(logits.shape)")
         }
         let batch = logits.shape[0]
         let classes = logits.shape[1]
         guard labels.count == batch else {
-            throw TensorError(.shapeMismatch, "softmax cross-entropy got \(labels.count) labels for a batch of \(batch)")
+            throw TensorError(
+                .shapeMismatch, "softmax cross-entropy got \(labels.count) labels for a batch of \(batch)")
         }
         gradient.resize(to: logits.shape)
         var total: Double = 0

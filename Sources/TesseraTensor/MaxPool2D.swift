@@ -70,7 +70,8 @@ public final class MaxPool2D: Layer {
                             let target = y + plane * oh * ow
                             let index = where_ + plane * oh * ow
                             if k == 2 && s == 2 {
-                                Self.poolTwoByTwo(source, width: w, into: target, index, outputHeight: oh, outputWidth: ow)
+                                Self.poolTwoByTwo(
+                                    source, width: w, into: target, index, outputHeight: oh, outputWidth: ow)
                                 continue
                             }
                             for oy in 0..<oh {

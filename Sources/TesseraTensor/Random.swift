@@ -1,5 +1,5 @@
 import Foundation
-import TesseraSupport
+public import TesseraSupport
 
 /// The seeded generator of training, initialisation and partitioning: ``Xoshiro256StarStar``
 /// (from `TesseraSupport`) plus the exactly specified derived draws the numeric code uses.

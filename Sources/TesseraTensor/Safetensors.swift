@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TesseraSupport
 
 /// Reads and writes Hugging Face's safetensors format, the file format Tessera uses for model
@@ -247,7 +247,8 @@ public enum Safetensors {
         let header = UnsafeRawBufferPointer(rebasing: buffer[8..<8 + headerLength])
         if let bad = firstInvalidUTF8Offset(header) {
             throw TensorError(
-                .malformedFile, "the header is not valid UTF-8 (bad byte 0x\(Hex.encode(header[bad])) at header byte \(bad))")
+                .malformedFile,
+                "the header is not valid UTF-8 (bad byte 0x\(Hex.encode(header[bad])) at header byte \(bad))")
         }
         var parser = HeaderParser(bytes: header)
         let parsed = try parser.parse()

@@ -46,7 +46,9 @@ public final class Sequential {
     /// Layer `i` draws from its own derived stream, so inserting a layer does not change the
     /// initial values of the others.
     public init(inputShape: [Int], layers: [any Layer], seed: UInt64) throws {
-        guard !layers.isEmpty else { throw TensorError(.invalidArgument, "a Sequential model needs at least one layer") }
+        guard !layers.isEmpty else {
+            throw TensorError(.invalidArgument, "a Sequential model needs at least one layer")
+        }
         self.layers = layers
         self.inputShape = inputShape
         var shape = inputShape
@@ -198,7 +200,10 @@ public final class Sequential {
     /// Every parameter as a named tensor, in flat order.
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
         parameterLayout.map { entry in
-            (entry.name, Tensor(shape: entry.shape, scalars: Array(parameters[entry.offset..<entry.offset + entry.count])))
+            (
+                entry.name,
+                Tensor(shape: entry.shape, scalars: Array(parameters[entry.offset..<entry.offset + entry.count]))
+            )
         }
     }
 
@@ -212,7 +217,8 @@ public final class Sequential {
             }
             guard tensor.shape == entry.shape else {
                 throw TensorError(
-                    .shapeMismatch, "parameter '\(entry.name)' has shape \(tensor.shape), the model needs \(entry.shape)")
+                    .shapeMismatch,
+                    "parameter '\(entry.name)' has shape \(tensor.shape), the model needs \(entry.shape)")
             }
             flat.replaceSubrange(entry.offset..<entry.offset + entry.count, with: tensor.scalars)
         }

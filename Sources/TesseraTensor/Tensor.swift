@@ -95,7 +95,8 @@ public struct Tensor: Sendable, Hashable {
 
     /// Glorot (Xavier) uniform initialisation, `U(±sqrt(6 / (fanIn + fanOut)))`: keeps the
     /// variance of activations and gradients balanced for tanh and sigmoid layers.
-    public static func glorotUniform(_ shape: [Int], fanIn: Int, fanOut: Int, using rng: inout TesseraRandom) -> Tensor {
+    public static func glorotUniform(_ shape: [Int], fanIn: Int, fanOut: Int, using rng: inout TesseraRandom) -> Tensor
+    {
         let bound = (6 / Float(max(1, fanIn + fanOut))).squareRoot()
         return randomUniform(shape, lower: -bound, upper: bound, using: &rng)
     }

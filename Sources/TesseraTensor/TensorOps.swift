@@ -11,7 +11,9 @@ extension Tensor {
         let k = transposeA ? a.shape[0] : a.shape[1]
         let kb = transposeB ? b.shape[1] : b.shape[0]
         let n = transposeB ? b.shape[0] : b.shape[1]
-        precondition(k == kb, "matmul inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
+        precondition(
+            k == kb,
+            "matmul inner dimensions differ: \(a.shape)\(transposeA ? "ᵀ" : "") · \(b.shape)\(transposeB ? "ᵀ" : "")")
         var out = Tensor.zeros([m, n])
         a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
@@ -44,7 +46,9 @@ extension Tensor {
         precondition(count == other.count, "addScaled of \(shape) and \(other.shape)")
         let n = count
         other.withUnsafeBufferPointer { x in
-            withUnsafeMutableBufferPointer { y in BLAS.saxpy(count: n, alpha: alpha, x: x.baseAddress!, y: y.baseAddress!) }
+            withUnsafeMutableBufferPointer { y in
+                BLAS.saxpy(count: n, alpha: alpha, x: x.baseAddress!, y: y.baseAddress!)
+            }
         }
     }
 

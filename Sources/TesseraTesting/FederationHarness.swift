@@ -1,4 +1,4 @@
-import TesseraCoordinator
+public import TesseraCoordinator
 import TesseraTensor
 import TesseraTransport
 
@@ -28,7 +28,8 @@ extension CoordinatorService {
             var outcome: Outcome?
             for try await result in group where result != nil { outcome = result }
             guard let outcome else {
-                throw TesseraRuntimeError(.invalidConfiguration, "the federation ended without the coordinator's outcome")
+                throw TesseraRuntimeError(
+                    .invalidConfiguration, "the federation ended without the coordinator's outcome")
             }
             return outcome
         }

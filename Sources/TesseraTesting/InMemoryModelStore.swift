@@ -1,6 +1,6 @@
 import Synchronization
-import TesseraCoordinator
-import TesseraWire
+public import TesseraCoordinator
+public import TesseraWire
 
 /// A ``ModelStore`` for tests: it keeps every model it is given and counts the lookups, so a
 /// test can serve fixed models and check what was asked for.

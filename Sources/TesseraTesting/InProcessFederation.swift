@@ -1,11 +1,11 @@
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
-import Logging
-import TesseraCoordinator
-import TesseraFederation
-import TesseraParticipant
-import TesseraTransport
+public import Logging
+public import TesseraCoordinator
+public import TesseraFederation
+public import TesseraParticipant
+public import TesseraTransport
 
 /// A whole federation in one process over gRPC's in-process transport: a ``CoordinatorService``
 /// and one ``ParticipantClient`` per agent, speaking the real wire protocol (envelopes, chunks,
@@ -37,7 +37,8 @@ public enum InProcessFederation {
         for agent in participants {
             let token = UUID().uuidString
             tokens[token] = agent.site
-            var clientConfiguration = ParticipantClient.Configuration(backoffBase: .milliseconds(50), backoffCap: .seconds(1))
+            var clientConfiguration = ParticipantClient.Configuration(
+                backoffBase: .milliseconds(50), backoffCap: .seconds(1))
             configure(agent.site, &clientConfiguration)
             clientConfiguration.metadata = InProcessIdentityResolver.metadata(token: token)
             clients.append(
@@ -46,12 +47,14 @@ public enum InProcessFederation {
                     logger: logger))
         }
         let coordinator = CoordinatorService(
-            plan: plan, initialModel: initialModel, strategy: strategy, identity: InProcessIdentityResolver(tokens: tokens),
+            plan: plan, initialModel: initialModel, strategy: strategy,
+            identity: InProcessIdentityResolver(tokens: tokens),
             configuration: configuration, clock: clock, logger: logger)
         let transport = InProcessTransport()
         return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withGRPCClient(transport: transport.client) { client in
-                try await coordinator.run(alongside: clients.map { participant in { try await participant.run(using: client) } })
+                try await coordinator.run(
+                    alongside: clients.map { participant in { try await participant.run(using: client) } })
             }
         }
     }

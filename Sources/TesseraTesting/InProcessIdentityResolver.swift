@@ -1,7 +1,7 @@
-import GRPCCore
-import TesseraCoordinator
-import TesseraFederation
-import TesseraTransport
+public import GRPCCore
+public import TesseraCoordinator
+public import TesseraFederation
+public import TesseraTransport
 
 /// **Test and simulation only.** Identifies in-process participants by a secret token the
 /// harness hands each of them (metadata key ``metadataKey``).
@@ -23,7 +23,8 @@ public struct InProcessIdentityResolver: IdentityResolver {
         let tokens = Array(metadata[stringValues: Self.metadataKey])
         guard tokens.count == 1, let site = sites[tokens[0]] else {
             throw TesseraRuntimeError(
-                .unauthenticated, "in-process session without a known \(Self.metadataKey) token; the stream is refused.")
+                .unauthenticated, "in-process session without a known \(Self.metadataKey) token; the stream is refused."
+            )
         }
         return site
     }

@@ -1,10 +1,10 @@
 import Foundation
-import Logging
-import TesseraCoordinator
-import TesseraFederation
-import TesseraParticipant
+public import Logging
+public import TesseraCoordinator
+public import TesseraFederation
 import TesseraPKI
-import TesseraTransport
+import TesseraParticipant
+public import TesseraTransport
 
 /// A whole federation on this machine over real HTTP/2 with mutual TLS on 127.0.0.1: a
 /// throwaway federation CA issues the coordinator's and every site's certificate, the
@@ -19,7 +19,8 @@ public enum LoopbackFederation {
         configuration: CoordinatorService.Configuration = .init(), clock: any ServiceClock = MonotonicClock(),
         logger: Logger
     ) async throws -> CoordinatorService.Outcome {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-loopback-\(UUID().uuidString)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-loopback-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let caDirectory = root.appendingPathComponent("ca")
         let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera loopback CA (throwaway)", validityDays: 2)
@@ -30,7 +31,8 @@ public enum LoopbackFederation {
             let identity = root.appendingPathComponent("site-\(sites.count + 1)")
             _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
             let client = ParticipantClient(
-                agent: agent, configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1)), clock: clock,
+                agent: agent, configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1)),
+                clock: clock,
                 logger: logger)
             sites.append((client, identity))
         }

@@ -1,5 +1,5 @@
 import Synchronization
-import TesseraTransport
+public import TesseraTransport
 
 /// A ``ServiceClock`` that moves only when a test advances it.
 ///
@@ -74,7 +74,9 @@ public final class ManualClock: ServiceClock {
         let due = state.withLock { state -> [Sleeper] in
             state.now = max(state.now, instant)
             let now = state.now
-            let due = state.sleepers.filter { $0.deadline <= now }.sorted { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
+            let due = state.sleepers.filter { $0.deadline <= now }.sorted {
+                ($0.deadline, $0.id) < ($1.deadline, $1.id)
+            }
             state.sleepers.removeAll { $0.deadline <= now }
             return due
         }

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
-import TesseraFederation
-import TesseraSimulation
+public import Logging
+public import TesseraFederation
+public import TesseraSimulation
 import TesseraTensor
 
 /// One experiment, ready to run over any driver: its plan, initial model and the synthetic data

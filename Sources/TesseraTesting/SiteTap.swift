@@ -1,8 +1,8 @@
-import Logging
-import TesseraFederation
-import TesseraParticipant
-import TesseraTransport
-import TesseraWire
+public import Logging
+public import TesseraFederation
+public import TesseraParticipant
+public import TesseraTransport
+public import TesseraWire
 
 /// What a test does to one site's session to play a faulty or malicious site: rewrite what it
 /// sends, or watch what it receives. Production configuration has no such hooks; a site runs

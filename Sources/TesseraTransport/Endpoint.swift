@@ -9,9 +9,11 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws(TesseraRuntimeError) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port)
         else {
-            throw TesseraRuntimeError(.invalidConfiguration, "\"\(text)\" is not HOST:PORT (for example 127.0.0.1:7070).")
+            throw TesseraRuntimeError(
+                .invalidConfiguration, "\"\(text)\" is not HOST:PORT (for example 127.0.0.1:7070).")
         }
         var host = String(text[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
@@ -27,5 +29,7 @@ public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     public var isIPv6Literal: Bool { host.contains(":") }
 
     /// Whether the host is a dotted IPv4 literal (otherwise it is resolved by DNS).
-    public var isIPv4Literal: Bool { host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." } }
+    public var isIPv4Literal: Bool {
+        host.split(separator: ".").count == 4 && host.allSatisfy { $0.isNumber || $0 == "." }
+    }
 }

@@ -1,13 +1,15 @@
-import Foundation
+public import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
+public import GRPCNIOTransportHTTP2
 
 /// TLS settings for the federation: both ends present a certificate from the federation CA and
 /// trust only that CA.
 public enum FederationTLS {
     /// The coordinator's listener: its certificate and key from `identityDirectory` (`cert.pem`,
     /// `key.pem`), client certificates **required** and verified against `caCertificate`.
-    public static func server(identityDirectory: URL, caCertificate: URL) -> HTTP2ServerTransport.Posix.TransportSecurity {
+    public static func server(
+        identityDirectory: URL, caCertificate: URL
+    ) -> HTTP2ServerTransport.Posix.TransportSecurity {
         .mTLS(
             certificateChain: [.file(path: identityDirectory.appendingPathComponent("cert.pem").path, format: .pem)],
             privateKey: .file(path: identityDirectory.appendingPathComponent("key.pem").path, format: .pem)
@@ -20,7 +22,9 @@ public enum FederationTLS {
 
     /// A site's connection: its certificate and key, and the federation CA as the only trust
     /// root; the coordinator's certificate must name the address dialled.
-    public static func client(certificate: URL, privateKey: URL, caCertificate: URL) -> HTTP2ClientTransport.Posix.TransportSecurity {
+    public static func client(
+        certificate: URL, privateKey: URL, caCertificate: URL
+    ) -> HTTP2ClientTransport.Posix.TransportSecurity {
         .mTLS(
             certificateChain: [.file(path: certificate.path, format: .pem)],
             privateKey: .file(path: privateKey.path, format: .pem)

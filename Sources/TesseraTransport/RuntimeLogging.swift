@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// Loggers for the executables (which keep no logging code of their own).
 public enum RuntimeLogging {

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import TesseraCrypto
-import TesseraSecAgg
+public import TesseraSecAgg
 import TesseraSupport
 
 // Models, plaintext updates and masked inputs are vectors of 4-byte values that can be far
@@ -32,11 +32,11 @@ extension UInt32: FourByteValue {
 enum LittleEndian {
     static func encode<Value: FourByteValue>(_ values: ArraySlice<Value>) -> Data {
         #if _endian(little)
-            return values.withUnsafeBytes { Data($0) }
+        return values.withUnsafeBytes { Data($0) }
         #else
-            var data = Data(capacity: values.count * 4)
-            for value in values { withUnsafeBytes(of: value.wireBits.littleEndian) { data.append(contentsOf: $0) } }
-            return data
+        var data = Data(capacity: values.count * 4)
+        for value in values { withUnsafeBytes(of: value.wireBits.littleEndian) { data.append(contentsOf: $0) } }
+        return data
         #endif
     }
 
@@ -49,9 +49,9 @@ enum LittleEndian {
             UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
         }
         #if !_endian(little)
-            for i in destination.indices {
-                destination[i] = Value(wireBits: UInt32(littleEndian: destination[i].wireBits))
-            }
+        for i in destination.indices {
+            destination[i] = Value(wireBits: UInt32(littleEndian: destination[i].wireBits))
+        }
         #endif
     }
 }
@@ -147,7 +147,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
         guard !finished, !isComplete else {
             throw WireError(
                 code: .chunkOutOfRange,
-                message: "a \(fields.what) chunk arrived after the last one (all \(totalCount ?? 0) values were already received).",
+                message:
+                    "a \(fields.what) chunk arrived after the last one (all \(totalCount ?? 0) values were already received).",
                 field: fields.path(fields.offset))
         }
         let totalValues = try checkedInt(total, fields.path(fields.total))
@@ -156,7 +157,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
             guard totalBytes == established * 4 else {
                 throw WireError(
                     code: .chunkOutOfRange,
-                    message: "the \(fields.what) stream changed its total from \(established * 4) to \(totalBytes) bytes half way.",
+                    message:
+                        "the \(fields.what) stream changed its total from \(established * 4) to \(totalBytes) bytes half way.",
                     field: fields.path(fields.total))
             }
         } else {
@@ -167,7 +169,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
             guard totalBytes <= maximumTotalBytes else {
                 throw WireError(
                     code: .sizeLimitExceeded,
-                    message: "the \(fields.what) announces \(totalBytes) bytes; this receiver accepts at most \(maximumTotalBytes).",
+                    message:
+                        "the \(fields.what) announces \(totalBytes) bytes; this receiver accepts at most \(maximumTotalBytes).",
                     field: fields.path(fields.total))
             }
             if let expectedCount, totalBytes / 4 != expectedCount {
@@ -193,7 +196,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
                 field: fields.path(fields.data))
         }
         guard !data.isEmpty || total == 0 else {
-            throw WireError.outOfRange(fields.path(fields.data), "a \(fields.what) chunk must carry at least one value.")
+            throw WireError.outOfRange(
+                fields.path(fields.data), "a \(fields.what) chunk must carry at least one value.")
         }
 
         let offsetNumber = try checkedInt(offset, fields.path(fields.offset))
@@ -209,14 +213,16 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
             let problem = start < receivedCount ? "repeats or overlaps values already received" : "leaves a gap"
             throw WireError(
                 code: .chunkOutOfOrder,
-                message: "a \(fields.what) chunk starts at value \(start) but the next expected is \(receivedCount): it \(problem).",
+                message:
+                    "a \(fields.what) chunk starts at value \(start) but the next expected is \(receivedCount): it \(problem).",
                 field: fields.path(fields.offset))
         }
         let count = data.count / 4
         guard count <= total - start else {
             throw WireError(
                 code: .chunkOutOfRange,
-                message: "a \(fields.what) chunk covers values \(start)..<\(start + count), past the total of \(total).",
+                message:
+                    "a \(fields.what) chunk covers values \(start)..<\(start + count), past the total of \(total).",
                 field: fields.path(fields.data))
         }
         if hasher != nil { data.withUnsafeBytes { hasher!.update($0) } }
@@ -229,7 +235,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
         guard fields.countsValues else { return number }
         let (product, overflow) = number.multipliedReportingOverflow(by: 4)
         guard !overflow else {
-            throw WireError.outOfRange(fields.path(field), "\(number) values do not fit in memory (\(number) × 4 bytes overflows).")
+            throw WireError.outOfRange(
+                fields.path(field), "\(number) values do not fit in memory (\(number) × 4 bytes overflows).")
         }
         return product
     }
@@ -272,7 +279,8 @@ public struct StreamingChunkVerifier<Value: FourByteValue>: Sendable {
             guard actual == expectedDigest.bytes else {
                 throw WireError(
                     code: .digestMismatch,
-                    message: "the \(fields.what) bytes hash to \(Hex.encode(actual)), not the requested \(expectedDigest.hex).",
+                    message:
+                        "the \(fields.what) bytes hash to \(Hex.encode(actual)), not the requested \(expectedDigest.hex).",
                     field: fields.path(fields.data))
             }
         }
@@ -330,7 +338,8 @@ public struct ChunkAssembler<Value: FourByteValue>: Sendable {
 extension ChunkAssembler where Value == Float {
     /// An assembler for the model named `digest`, as fetched from `ModelStore`.
     public static func model(
-        digest: ModelDigest, parameterCount: Int? = nil, maximumTotalBytes: Int = WireProtocol.defaultMaximumVectorBytes,
+        digest: ModelDigest, parameterCount: Int? = nil,
+        maximumTotalBytes: Int = WireProtocol.defaultMaximumVectorBytes,
         maximumChunkBytes: Int? = nil
     ) -> ChunkAssembler<Float> {
         ChunkAssembler(
@@ -344,7 +353,8 @@ extension ChunkAssembler where Value == Float {
             let named = try ModelDigest(hex: chunk.digest, field: wireField("ModelChunk", "digest"))
             guard named == expected else {
                 throw WireError(
-                    code: .chunkOutOfRange, message: "a chunk of model \(named) arrived in the stream of model \(expected).",
+                    code: .chunkOutOfRange,
+                    message: "a chunk of model \(named) arrived in the stream of model \(expected).",
                     field: wireField("ModelChunk", "digest"))
             }
         }
@@ -368,7 +378,8 @@ extension StreamingChunkVerifier where Value == UInt32 {
     /// Verifies one `MaskedInputChunk` and passes its words to `consume` (its round and sender
     /// are the caller's to check).
     public mutating func consume(
-        _ chunk: Tessera_V1_MaskedInputChunk, _ consume: (_ range: Range<Int>, _ words: UnsafeBufferPointer<UInt32>) -> Void
+        _ chunk: Tessera_V1_MaskedInputChunk,
+        _ consume: (_ range: Range<Int>, _ words: UnsafeBufferPointer<UInt32>) -> Void
     ) throws(WireError) {
         try self.consume(offset: chunk.offsetWords, total: chunk.totalWords, data: chunk.words, consume)
     }
@@ -495,7 +506,8 @@ public struct ModelFetchRequest: Sendable, Hashable {
     public init(_ message: Tessera_V1_FetchModelMessage, maximumChunkBytes: Int) throws(WireError) {
         guard case .request(let request)? = message.body else {
             throw WireError(
-                code: .unexpectedMessage, message: "a model fetch must open with its request (FetchModelMessage.request).",
+                code: .unexpectedMessage,
+                message: "a model fetch must open with its request (FetchModelMessage.request).",
                 field: wireField("FetchModelMessage", "request"))
         }
         digest = try ModelDigest(hex: request.digest, field: wireField("FetchModelRequest", "digest"))
@@ -507,7 +519,8 @@ public struct ModelFetchRequest: Sendable, Hashable {
     public static func credit(of message: Tessera_V1_FetchModelMessage) throws(WireError) -> Int {
         guard case .creditBytes(let bytes)? = message.body else {
             throw WireError(
-                code: .unexpectedMessage, message: "after its request, a model fetch sends only credits (FetchModelMessage.credit_bytes).",
+                code: .unexpectedMessage,
+                message: "after its request, a model fetch sends only credits (FetchModelMessage.credit_bytes).",
                 field: wireField("FetchModelMessage", "credit_bytes"))
         }
         return Int(clamping: bytes)

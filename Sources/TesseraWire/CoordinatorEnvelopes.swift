@@ -1,6 +1,6 @@
 import Foundation
-import TesseraFederation
-import TesseraSecAgg
+public import TesseraFederation
+public import TesseraSecAgg
 
 // Coordinator → participant: the coordinator's encoder and the participant's decoder.
 
@@ -29,13 +29,16 @@ public struct CoordinatorEnvelopeEncoder: Sendable {
     }
 
     /// A rejection; `position` is the round it concerns, if any (session-level otherwise).
-    public mutating func rejection(_ rejection: Rejection, at position: RoundPosition? = nil) throws(WireError)
+    public mutating func rejection(
+        _ rejection: Rejection, at position: RoundPosition? = nil
+    ) throws(WireError)
         -> Tessera_V1_CoordinatorEnvelope
     {
         let header =
             if let position {
                 try Tessera_V1_MessageHeader(
-                    EnvelopeHeader(experimentID: position.experimentID, round: position.round, stage: position.stage, sequence: 0))
+                    EnvelopeHeader(
+                        experimentID: position.experimentID, round: position.round, stage: position.stage, sequence: 0))
             } else {
                 Tessera_V1_MessageHeader()
             }
@@ -68,7 +71,8 @@ public struct CoordinatorEnvelopeEncoder: Sendable {
         case .secAgg(let round, let secAgg):
             guard !secAgg.isFromClient else {
                 throw WireError(
-                    code: .unexpectedMessage, message: "the coordinator cannot send a participant's SecAgg \(secAgg.stage) message.",
+                    code: .unexpectedMessage,
+                    message: "the coordinator cannot send a participant's SecAgg \(secAgg.stage) message.",
                     field: wireField("SecAggPayload", "message"))
             }
             var envelope = envelope(try header(experimentID, round, RoundStage(secAgg.stage)))
@@ -87,13 +91,17 @@ public struct CoordinatorEnvelopeEncoder: Sendable {
         guard instruction == experimentID else {
             throw WireError(
                 code: .staleMessage,
-                message: "an instruction of experiment \"\(instruction)\" was to be sent under experiment \"\(experimentID)\".",
+                message:
+                    "an instruction of experiment \"\(instruction)\" was to be sent under experiment \"\(experimentID)\".",
                 field: wireField("MessageHeader", "experiment_id"))
         }
     }
 
-    private func header(_ experimentID: String, _ round: Int, _ stage: RoundStage) throws(WireError) -> Tessera_V1_MessageHeader {
-        try Tessera_V1_MessageHeader(EnvelopeHeader(experimentID: experimentID, round: round, stage: stage, sequence: 0))
+    private func header(
+        _ experimentID: String, _ round: Int, _ stage: RoundStage
+    ) throws(WireError) -> Tessera_V1_MessageHeader {
+        try Tessera_V1_MessageHeader(
+            EnvelopeHeader(experimentID: experimentID, round: round, stage: stage, sequence: 0))
     }
 
     private mutating func envelope(_ header: Tessera_V1_MessageHeader) -> Tessera_V1_CoordinatorEnvelope {
@@ -172,7 +180,8 @@ public struct CoordinatorEnvelopeDecoder: Sendable {
             guard decoded.protocolVersion == WireProtocol.version else {
                 throw WireError(
                     code: .unsupportedProtocolVersion,
-                    message: "the coordinator speaks wire protocol version \(decoded.protocolVersion); this participant speaks \(WireProtocol.version).",
+                    message:
+                        "the coordinator speaks wire protocol version \(decoded.protocolVersion); this participant speaks \(WireProtocol.version).",
                     field: wireField("Welcome", "protocol_version"))
             }
             welcome = decoded
@@ -209,14 +218,16 @@ public struct CoordinatorEnvelopeDecoder: Sendable {
                 let message = try decodeSecAggMessage(bytes)
                 guard !message.isFromClient else {
                     throw WireError(
-                        code: .unexpectedMessage, message: "the coordinator sent a participant's SecAgg \(message.stage) message.",
+                        code: .unexpectedMessage,
+                        message: "the coordinator sent a participant's SecAgg \(message.stage) message.",
                         field: wireField("SecAggPayload", "message"))
                 }
                 try require(RoundStage(message.stage), stage, body)
                 return .secAgg(round: header.round, message)
             case .maskedInputChunk:
                 throw WireError(
-                    code: .unexpectedMessage, message: "the coordinator sent a masked-input chunk; only participants send them.",
+                    code: .unexpectedMessage,
+                    message: "the coordinator sent a masked-input chunk; only participants send them.",
                     field: wireField("SecAggPayload", "masked_input_chunk"))
             case nil:
                 throw WireError.missing(wireField("SecAggPayload", "body"), "the SecAgg payload (oneof body)")
@@ -234,7 +245,8 @@ public struct CoordinatorEnvelopeDecoder: Sendable {
         guard expected == stage else {
             throw WireError(
                 code: .unexpectedMessage,
-                message: "\(Self.name(of: body)) belongs to stage \(expected.rawValue) but its header says \(stage.rawValue).",
+                message:
+                    "\(Self.name(of: body)) belongs to stage \(expected.rawValue) but its header says \(stage.rawValue).",
                 field: wireField("MessageHeader", "stage"))
         }
     }

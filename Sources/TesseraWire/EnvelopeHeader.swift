@@ -1,5 +1,5 @@
-import TesseraFederation
-import TesseraSecAgg
+public import TesseraFederation
+public import TesseraSecAgg
 
 /// The header of every session envelope, as a Swift value.
 ///
@@ -34,7 +34,8 @@ public struct EnvelopeHeader: Sendable, Hashable, CustomStringConvertible {
         guard experimentID == expected.experimentID else {
             throw WireError(
                 code: .staleMessage,
-                message: "message for experiment \"\(experimentID)\" arrived during experiment \"\(expected.experimentID)\".",
+                message:
+                    "message for experiment \"\(experimentID)\" arrived during experiment \"\(expected.experimentID)\".",
                 field: field + "experiment_id")
         }
         guard round == expected.round else {
@@ -46,7 +47,8 @@ public struct EnvelopeHeader: Sendable, Hashable, CustomStringConvertible {
         guard stage == expected.stage else {
             throw WireError(
                 code: .staleMessage,
-                message: "message for stage \(stage?.rawValue ?? "(none)") of round \(round) arrived during stage \(expected.stage.rawValue).",
+                message:
+                    "message for stage \(stage?.rawValue ?? "(none)") of round \(round) arrived during stage \(expected.stage.rawValue).",
                 field: field + "stage")
         }
     }
@@ -139,7 +141,8 @@ extension EnvelopeHeader {
                 field: wireField("MessageHeader", "stage"))
         }
         guard wire.sequence > 0 else {
-            throw WireError.outOfRange(wireField("MessageHeader", "sequence"), "sequence numbers start at 1, got 0 (unset?).")
+            throw WireError.outOfRange(
+                wireField("MessageHeader", "sequence"), "sequence numbers start at 1, got 0 (unset?).")
         }
         self.init(
             experimentID: wire.experimentID, round: try checkedInt(wire.round, wireField("MessageHeader", "round")),

@@ -1,4 +1,4 @@
-import TesseraFederation
+public import TesseraFederation
 
 // Conversions of the model description: version, architecture, local optimiser and training
 // task. Domain → wire throws only for values the wire cannot represent (negative counts), which
@@ -39,7 +39,9 @@ extension Tessera_V1_ModelArchitecture {
             var wire = Mlp()
             wire.inputs = try checkedUInt64(inputs, wireField("ModelArchitecture.Mlp", "inputs"))
             var widths: [UInt64] = []
-            for width in hidden { widths.append(try checkedUInt64(width, wireField("ModelArchitecture.Mlp", "hidden"))) }
+            for width in hidden {
+                widths.append(try checkedUInt64(width, wireField("ModelArchitecture.Mlp", "hidden")))
+            }
             wire.hidden = widths
             wire.classes = try checkedUInt64(classes, wireField("ModelArchitecture.Mlp", "classes"))
             kind = .mlp(wire)
@@ -58,7 +60,8 @@ extension ModelArchitecture {
         case .logisticRegression(let m):
             self = .logisticRegression(
                 inputs: try checkedPositiveInt(m.inputs, wireField("ModelArchitecture.LogisticRegression", "inputs")),
-                classes: try checkedPositiveInt(m.classes, wireField("ModelArchitecture.LogisticRegression", "classes")))
+                classes: try checkedPositiveInt(m.classes, wireField("ModelArchitecture.LogisticRegression", "classes"))
+            )
         case .mlp(let m):
             var hidden: [Int] = []
             for width in m.hidden {
@@ -69,7 +72,8 @@ extension ModelArchitecture {
                 hidden: hidden,
                 classes: try checkedPositiveInt(m.classes, wireField("ModelArchitecture.Mlp", "classes")))
         case .mcmahanCnn(let m):
-            self = .mcmahanCNN(classes: try checkedPositiveInt(m.classes, wireField("ModelArchitecture.McMahanCnn", "classes")))
+            self = .mcmahanCNN(
+                classes: try checkedPositiveInt(m.classes, wireField("ModelArchitecture.McMahanCnn", "classes")))
         case nil:
             throw WireError.missing(wireField("ModelArchitecture", "kind"), "the architecture (oneof kind)")
         }
@@ -114,7 +118,8 @@ extension LocalOptimizer {
         case .sgd(let m):
             let f = { (name: String) in wireField("LocalOptimizer.Sgd", name) }
             self = .sgd(
-                learningRate: try finite(m.learningRate, f("learning_rate")), momentum: try finite(m.momentum, f("momentum")),
+                learningRate: try finite(m.learningRate, f("learning_rate")),
+                momentum: try finite(m.momentum, f("momentum")),
                 nesterov: m.nesterov, weightDecay: try finite(m.weightDecay, f("weight_decay")))
         case .adam(let m):
             let f = { (name: String) in wireField("LocalOptimizer.Adam", name) }

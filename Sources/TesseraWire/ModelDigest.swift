@@ -35,17 +35,17 @@ public struct ModelDigest: Sendable, Hashable, CustomStringConvertible {
     public init(parameters: [Float]) {
         var hasher = SHA256()
         #if _endian(little)
-            parameters.withUnsafeBytes { hasher.update($0) }
+        parameters.withUnsafeBytes { hasher.update($0) }
         #else
-            var block = [UInt32]()
-            block.reserveCapacity(4096)
-            for start in stride(from: 0, to: parameters.count, by: 4096) {
-                block.removeAll(keepingCapacity: true)
-                for value in parameters[start..<min(start + 4096, parameters.count)] {
-                    block.append(value.bitPattern.littleEndian)
-                }
-                block.withUnsafeBytes { hasher.update($0) }
+        var block = [UInt32]()
+        block.reserveCapacity(4096)
+        for start in stride(from: 0, to: parameters.count, by: 4096) {
+            block.removeAll(keepingCapacity: true)
+            for value in parameters[start..<min(start + 4096, parameters.count)] {
+                block.append(value.bitPattern.littleEndian)
             }
+            block.withUnsafeBytes { hasher.update($0) }
+        }
         #endif
         self.bytes = hasher.finalize()
     }

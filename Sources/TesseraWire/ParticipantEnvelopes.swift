@@ -1,5 +1,5 @@
 import Foundation
-import TesseraFederation
+public import TesseraFederation
 import TesseraSecAgg
 
 // Participant → coordinator: the participant's encoder and the coordinator's decoder.
@@ -103,8 +103,11 @@ public struct ParticipantEnvelopeEncoder: Sendable {
         }
     }
 
-    private func roundHeader(_ experimentID: String, _ round: Int, _ stage: RoundStage) throws(WireError) -> Tessera_V1_MessageHeader {
-        try Tessera_V1_MessageHeader(EnvelopeHeader(experimentID: experimentID, round: round, stage: stage, sequence: 0))
+    private func roundHeader(
+        _ experimentID: String, _ round: Int, _ stage: RoundStage
+    ) throws(WireError) -> Tessera_V1_MessageHeader {
+        try Tessera_V1_MessageHeader(
+            EnvelopeHeader(experimentID: experimentID, round: round, stage: stage, sequence: 0))
     }
 
     private mutating func envelope(_ header: Tessera_V1_MessageHeader) -> Tessera_V1_ParticipantEnvelope {
@@ -230,7 +233,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
 
     public init(
         maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
-        maximumVectorBytes: Int = WireProtocol.defaultMaximumVectorBytes, maskedInputHandling: MaskedInputHandling = .assemble
+        maximumVectorBytes: Int = WireProtocol.defaultMaximumVectorBytes,
+        maskedInputHandling: MaskedInputHandling = .assemble
     ) {
         self.maximumChunkBytes = maximumChunkBytes
         self.maximumVectorBytes = maximumVectorBytes
@@ -291,7 +295,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             guard decoded.protocolVersion == WireProtocol.version else {
                 throw WireError(
                     code: .unsupportedProtocolVersion,
-                    message: "the participant speaks wire protocol version \(decoded.protocolVersion); this coordinator speaks \(WireProtocol.version).",
+                    message:
+                        "the participant speaks wire protocol version \(decoded.protocolVersion); this coordinator speaks \(WireProtocol.version).",
                     field: wireField("Hello", "protocol_version"))
             }
             hello = decoded
@@ -337,7 +342,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             pendingUpdate = PendingUpdate(
                 round: round, report: report,
                 assembler: ChunkAssembler(
-                    fields: .plaintextUpdateChunk, maximumTotalBytes: maximumVectorBytes, maximumChunkBytes: maximumChunkBytes,
+                    fields: .plaintextUpdateChunk, maximumTotalBytes: maximumVectorBytes,
+                    maximumChunkBytes: maximumChunkBytes,
                     expectedCount: count))
             return nil
 
@@ -347,7 +353,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             // partial vector (a second one would copy the whole vector on every chunk).
             guard var pending = pendingUpdate.take(), pending.round == round else {
                 throw WireError(
-                    code: .unexpectedMessage, message: "an update chunk arrived without a TrainingReport announcing the update.",
+                    code: .unexpectedMessage,
+                    message: "an update chunk arrived without a TrainingReport announcing the update.",
                     field: wireField("ParticipantEnvelope", "plaintext_update_chunk"))
             }
             try pending.assembler.append(chunk)
@@ -365,16 +372,20 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                 let message = try decodeSecAggMessage(bytes)
                 guard message.isFromClient else {
                     throw WireError(
-                        code: .unexpectedMessage, message: "a participant sent the coordinator's SecAgg \(message.stage) message.",
+                        code: .unexpectedMessage,
+                        message: "a participant sent the coordinator's SecAgg \(message.stage) message.",
                         field: wireField("SecAggPayload", "message"))
                 }
                 if case .maskedInput = message {
                     throw WireError(
-                        code: .unexpectedMessage, message: "a masked input must travel as MaskedInputChunks, not as one message.",
+                        code: .unexpectedMessage,
+                        message: "a masked input must travel as MaskedInputChunks, not as one message.",
                         field: wireField("SecAggPayload", "message"))
                 }
                 try requireStage(RoundStage(message.stage), header, body)
-                try checkSecAgg(roundID: message.roundID, sender: message.sender, expected, field: wireField("SecAggPayload", "message"))
+                try checkSecAgg(
+                    roundID: message.roundID, sender: message.sender, expected,
+                    field: wireField("SecAggPayload", "message"))
                 return .message(.secAgg(round: round, message))
             case .maskedInputChunk(let chunk):
                 try requireStage(.maskedInput, header, body)
@@ -396,11 +407,14 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         _ chunk: Tessera_V1_MaskedInputChunk, round: Int, _ expected: ExpectedRound
     ) throws(WireError) -> ParticipantInbound? {
         let field = wireField("MaskedInputChunk", "")
-        let secure = try checkSecAgg(roundID: chunk.secaggRoundID, sender: chunk.sender, expected, field: field + "sender")
+        let secure = try checkSecAgg(
+            roundID: chunk.secaggRoundID, sender: chunk.sender, expected, field: field + "sender")
         var pending: PendingMaskedInput
         // Taken out of `pendingMaskedInput` (and its words out of `pending` below) so that the
         // partial vector has one reference while a chunk is added: no copy per chunk.
-        if let existing = pendingMaskedInput.take(), existing.round == round, existing.secAggRoundID == chunk.secaggRoundID {
+        if let existing = pendingMaskedInput.take(), existing.round == round,
+            existing.secAggRoundID == chunk.secaggRoundID
+        {
             pending = existing
         } else {
             let words: MaskedWords =
@@ -408,15 +422,18 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                 case .assemble:
                     .assembling(
                         ChunkAssembler(
-                            fields: .maskedInputChunk, maximumTotalBytes: maximumVectorBytes, maximumChunkBytes: maximumChunkBytes,
+                            fields: .maskedInputChunk, maximumTotalBytes: maximumVectorBytes,
+                            maximumChunkBytes: maximumChunkBytes,
                             expectedCount: secure.vectorLength))
                 case .stream:
                     .streaming(
                         StreamingChunkVerifier(
-                            fields: .maskedInputChunk, maximumTotalBytes: maximumVectorBytes, maximumChunkBytes: maximumChunkBytes,
+                            fields: .maskedInputChunk, maximumTotalBytes: maximumVectorBytes,
+                            maximumChunkBytes: maximumChunkBytes,
                             expectedCount: secure.vectorLength))
                 }
-            pending = PendingMaskedInput(round: round, secAggRoundID: chunk.secaggRoundID, sender: chunk.sender, words: words)
+            pending = PendingMaskedInput(
+                round: round, secAggRoundID: chunk.secaggRoundID, sender: chunk.sender, words: words)
         }
         switch pending.words.take()! {
         case .assembling(var assembler):
@@ -431,7 +448,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             return .message(
                 .secAgg(
                     round: round,
-                    .maskedInput(MaskedInputMessage(roundID: pending.secAggRoundID, sender: pending.sender, maskedInput: words))))
+                    .maskedInput(
+                        MaskedInputMessage(roundID: pending.secAggRoundID, sender: pending.sender, maskedInput: words)))
+            )
         case .streaming(var verifier):
             var slice: MaskedInputSlice?
             try verifier.consume(chunk) { range, words in
@@ -465,7 +484,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         guard roundID == secure.secAggRoundID else {
             throw WireError(
                 code: .staleMessage,
-                message: "the SecAgg message is for SecAgg round \(roundID); this round's id is \(secure.secAggRoundID).",
+                message:
+                    "the SecAgg message is for SecAgg round \(roundID); this round's id is \(secure.secAggRoundID).",
                 field: field)
         }
         guard sender == secure.participantIndex else {
@@ -485,7 +505,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         }
     }
 
-    private func roundPosition(_ header: EnvelopeHeader, _ expected: ExpectedRound?) throws(WireError) -> RoundPosition {
+    private func roundPosition(_ header: EnvelopeHeader, _ expected: ExpectedRound?) throws(WireError) -> RoundPosition
+    {
         try requireRound(header, expected).position
     }
 
@@ -493,7 +514,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         guard let expected else {
             throw WireError(
                 code: .staleMessage,
-                message: "a message for round \(header.round) of \"\(header.experimentID)\" arrived while this participant is in no round.",
+                message:
+                    "a message for round \(header.round) of \"\(header.experimentID)\" arrived while this participant is in no round.",
                 field: wireField("MessageHeader", "round"))
         }
         try header.check(against: expected.position)
@@ -507,7 +529,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
         guard header.stage == stage else {
             throw WireError(
                 code: .unexpectedMessage,
-                message: "\(Self.name(of: body)) belongs to stage \(stage.rawValue) but its header says \(header.stage?.rawValue ?? "(none)").",
+                message:
+                    "\(Self.name(of: body)) belongs to stage \(stage.rawValue) but its header says \(header.stage?.rawValue ?? "(none)").",
                 field: wireField("MessageHeader", "stage"))
         }
     }
@@ -517,7 +540,8 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             if case .plaintextUpdateChunk = body { return }
             throw WireError(
                 code: .unexpectedMessage,
-                message: "\(Self.name(of: body)) arrived in the middle of an update (\(pending.assembler.receivedCount) of \(pending.assembler.totalCount ?? 0) values received).",
+                message:
+                    "\(Self.name(of: body)) arrived in the middle of an update (\(pending.assembler.receivedCount) of \(pending.assembler.totalCount ?? 0) values received).",
                 field: wireField("ParticipantEnvelope", "plaintext_update_chunk"))
         }
         if pendingMaskedInput != nil {

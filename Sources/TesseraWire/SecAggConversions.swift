@@ -1,6 +1,6 @@
 import Foundation
-import TesseraFederation
-import TesseraSecAgg
+public import TesseraFederation
+public import TesseraSecAgg
 
 // MARK: NeighbourGraph.Kind
 
@@ -24,12 +24,15 @@ extension NeighbourGraph.Kind {
         case .complete:
             self = .complete
         case .harary:
-            self = .harary(degree: try checkedPositiveInt(wire.degree, wireField("NeighbourGraph", "degree")), seed: [UInt8](wire.seed))
+            self = .harary(
+                degree: try checkedPositiveInt(wire.degree, wireField("NeighbourGraph", "degree")),
+                seed: [UInt8](wire.seed))
         case .unspecified:
             throw WireError.missing(wireField("NeighbourGraph", "kind"), "the neighbour graph kind")
         case .UNRECOGNIZED(let value):
             throw WireError(
-                code: .unknownEnumValue, message: "unknown neighbour graph kind \(value); this build knows COMPLETE (1) and HARARY (2).",
+                code: .unknownEnumValue,
+                message: "unknown neighbour graph kind \(value); this build knows COMPLETE (1) and HARARY (2).",
                 field: wireField("NeighbourGraph", "kind"))
         }
     }
@@ -62,18 +65,23 @@ extension SecureRoundAssignment {
         let rosterSize = try checkedPositiveInt(wire.rosterSize, f("roster_size"))
         guard wire.participantIndex >= 1, Int(wire.participantIndex) <= rosterSize else {
             throw WireError.outOfRange(
-                f("participant_index"), "participant index \(wire.participantIndex) is not on the roster 1...\(rosterSize).")
+                f("participant_index"),
+                "participant index \(wire.participantIndex) is not on the roster 1...\(rosterSize).")
         }
         let threshold = try checkedPositiveInt(wire.threshold, f("threshold"))
         guard threshold <= rosterSize else {
             throw WireError.outOfRange(f("threshold"), "threshold \(threshold) exceeds the roster size \(rosterSize).")
         }
         let bits = try checkedPositiveInt(wire.bits, f("bits"))
-        guard bits <= 32 else { throw WireError.outOfRange(f("bits"), "quantization to \(bits) bits does not fit a 32-bit word.") }
+        guard bits <= 32 else {
+            throw WireError.outOfRange(f("bits"), "quantization to \(bits) bits does not fit a 32-bit word.")
+        }
         guard wire.clip.isFinite, wire.clip > 0 else {
             throw WireError.outOfRange(f("clip"), "the clipping bound must be finite and positive, got \(wire.clip).")
         }
-        guard wire.maxWeight >= 1 else { throw WireError.outOfRange(f("max_weight"), "must be at least 1, got 0 (unset?).") }
+        guard wire.maxWeight >= 1 else {
+            throw WireError.outOfRange(f("max_weight"), "must be at least 1, got 0 (unset?).")
+        }
         self.init(
             roundID: wire.secaggRoundID, participantIndex: wire.participantIndex, rosterSize: rosterSize,
             graph: try NeighbourGraph.Kind(wire.graph), threshold: threshold, clip: wire.clip, bits: bits,

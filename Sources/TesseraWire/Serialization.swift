@@ -1,5 +1,5 @@
-import Foundation
-import SwiftProtobuf
+public import Foundation
+public import SwiftProtobuf
 
 extension SwiftProtobuf.Message {
     /// Parses bytes that came from the network, reporting anything that is not an encoding of

@@ -1,5 +1,5 @@
 import Foundation
-import TesseraFederation
+public import TesseraFederation
 
 // MARK: - Hello
 
@@ -15,7 +15,10 @@ public struct ParticipantHello: Sendable, Hashable {
     /// Dataset name → training sample count.
     public var datasets: [String: Int]
 
-    public init(datasets: [String: Int], cores: Int = 1, softwareVersion: String = "", protocolVersion: UInt32 = WireProtocol.version) {
+    public init(
+        datasets: [String: Int], cores: Int = 1, softwareVersion: String = "",
+        protocolVersion: UInt32 = WireProtocol.version
+    ) {
         self.protocolVersion = protocolVersion
         self.softwareVersion = softwareVersion
         self.cores = cores
@@ -61,7 +64,8 @@ extension ParticipantHello {
                 throw WireError.missing(wireField("DatasetOffer", "name"), "a dataset name")
             }
             guard datasets[offer.name] == nil else {
-                throw WireError.outOfRange(wireField("DatasetOffer", "name"), "dataset \"\(offer.name)\" is offered twice.")
+                throw WireError.outOfRange(
+                    wireField("DatasetOffer", "name"), "dataset \"\(offer.name)\" is offered twice.")
             }
             datasets[offer.name] = try checkedInt(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
         }
@@ -106,7 +110,8 @@ extension Tessera_V1_Welcome {
         let millis = seconds.multipliedReportingOverflow(by: 1000)
         guard seconds >= 0, attoseconds >= 0, !millis.overflow else {
             throw WireError.outOfRange(
-                wireField("Welcome", "heartbeat_interval_millis"), "cannot send the interval \(welcome.heartbeatInterval).")
+                wireField("Welcome", "heartbeat_interval_millis"),
+                "cannot send the interval \(welcome.heartbeatInterval).")
         }
         heartbeatIntervalMillis = UInt64(millis.partialValue + attoseconds / 1_000_000_000_000_000)
         maxChunkBytes = try checkedUInt64(welcome.maximumChunkBytes, wireField("Welcome", "max_chunk_bytes"))
@@ -115,15 +120,20 @@ extension Tessera_V1_Welcome {
 
 extension SessionWelcome {
     public init(_ wire: Tessera_V1_Welcome) throws(WireError) {
-        guard !wire.sessionID.isEmpty else { throw WireError.missing(wireField("Welcome", "session_id"), "the session id") }
-        let millis = try checkedPositiveInt(wire.heartbeatIntervalMillis, wireField("Welcome", "heartbeat_interval_millis"))
+        guard !wire.sessionID.isEmpty else {
+            throw WireError.missing(wireField("Welcome", "session_id"), "the session id")
+        }
+        let millis = try checkedPositiveInt(
+            wire.heartbeatIntervalMillis, wireField("Welcome", "heartbeat_interval_millis"))
         let chunk = try checkedInt(wire.maxChunkBytes, wireField("Welcome", "max_chunk_bytes"))
         guard chunk >= 4 else {
             throw WireError.outOfRange(
-                wireField("Welcome", "max_chunk_bytes"), "a chunk must hold at least one 4-byte value, got \(chunk) bytes.")
+                wireField("Welcome", "max_chunk_bytes"),
+                "a chunk must hold at least one 4-byte value, got \(chunk) bytes.")
         }
         self.init(
-            sessionID: wire.sessionID, site: wire.siteID, heartbeatInterval: .milliseconds(millis), maximumChunkBytes: chunk,
+            sessionID: wire.sessionID, site: wire.siteID, heartbeatInterval: .milliseconds(millis),
+            maximumChunkBytes: chunk,
             protocolVersion: wire.protocolVersion)
     }
 }
@@ -168,7 +178,8 @@ public struct Rejection: Sendable, Hashable {
             default: .malformedMessage
             }
         self.init(
-            code: code, reason: error.description, rejectedSequence: rejectedSequence, fatal: code == .unsupportedProtocolVersion)
+            code: code, reason: error.description, rejectedSequence: rejectedSequence,
+            fatal: code == .unsupportedProtocolVersion)
     }
 }
 
@@ -270,7 +281,8 @@ public struct TrainTaskSpec: Sendable, Hashable {
     public var secure: SecureRoundAssignment?
 
     public init(
-        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture, datasetName: String,
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
+        datasetName: String,
         modelDigest: ModelDigest, parameterCount: Int, task: TrainingTask, secure: SecureRoundAssignment?
     ) {
         self.experimentID = experimentID
@@ -320,7 +332,8 @@ public struct EvaluateTaskSpec: Sendable, Hashable {
     public var parameterCount: Int
 
     public init(
-        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture, datasetName: String,
+        experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
+        datasetName: String,
         modelDigest: ModelDigest, parameterCount: Int
     ) {
         self.experimentID = experimentID

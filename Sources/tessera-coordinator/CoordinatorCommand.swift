@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import TesseraFederation
 import TesseraCoordinator
+import TesseraFederation
 import TesseraTransport
 
 @main
@@ -29,7 +29,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: "Where to listen, HOST:PORT (port 0 picks a free port; the log shows it).")
     var listen: String
 
-    @Option(name: .customLong("tls-dir"), help: "The coordinator's identity directory (cert.pem, key.pem), from `tessera pki`.")
+    @Option(
+        name: .customLong("tls-dir"),
+        help: "The coordinator's identity directory (cert.pem, key.pem), from `tessera pki`.")
     var tlsDirectory: String
 
     @Option(name: .customLong("ca"), help: "The federation CA directory (ca.pem, revoked.json).")
@@ -47,7 +49,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
             tlsDirectory: URL(fileURLWithPath: tlsDirectory), caDirectory: URL(fileURLWithPath: caDirectory),
             resultsDirectory: results.map { URL(fileURLWithPath: $0) })
         do {
-            try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) { port in
+            try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
+                port in
                 FileHandle.standardOutput.write(Data("listening on port \(port)\n".utf8))
             }
             // Machine-readable, like the port line (the runtime benchmark reads it).

@@ -1,14 +1,14 @@
 import ArgumentParser
 import Foundation
+import Logging
 import TesseraBenchmarks
+import TesseraCoordinator
 import TesseraData
 import TesseraFederation
 import TesseraSimulation
-import TesseraCoordinator
+import TesseraTensor
 import TesseraTesting
 import TesseraTransport
-import Logging
-import TesseraTensor
 
 @main
 struct Tessera: AsyncParsableCommand {
@@ -116,8 +116,9 @@ struct Validate: ParsableCommand {
     func run() throws {
         let config = try loadExperiment(file)
         for run in config.runs {
-            print("\(run.name): valid (config hash \(run.configHash), \(run.rounds) rounds, \(run.participants) participants, "
-                + "secure aggregation \(run.secureAggregation.enabled ? "on" : "off"))")
+            print(
+                "\(run.name): valid (config hash \(run.configHash), \(run.rounds) rounds, \(run.participants) participants, "
+                    + "secure aggregation \(run.secureAggregation.enabled ? "on" : "off"))")
         }
     }
 }
@@ -145,7 +146,10 @@ struct Simulate: AsyncParsableCommand {
 
     @Argument(help: "The experiment YAML file.") var file: String
     @Option(help: "Run only this variant (by name).") var variant: String?
-    @Option(help: "How coordinator and participants talk: in-process (gRPC), loopback (HTTP/2 + mTLS on 127.0.0.1 with a throwaway PKI) or memory.")
+    @Option(
+        help:
+            "How coordinator and participants talk: in-process (gRPC), loopback (HTTP/2 + mTLS on 127.0.0.1 with a throwaway PKI) or memory."
+    )
     var transport: Transport = .inProcess
     @Flag(help: "Only print one line per round.") var quiet = false
 
@@ -156,7 +160,8 @@ struct Simulate: AsyncParsableCommand {
             runs = config.variants.filter { $0.name == variant }.map(\.config)
             guard !runs.isEmpty else {
                 throw ValidationError(
-                    "no variant named '\(variant)'; the file has: \(config.variants.map(\.name).joined(separator: ", "))")
+                    "no variant named '\(variant)'; the file has: \(config.variants.map(\.name).joined(separator: ", "))"
+                )
             }
         }
         let quiet = self.quiet
@@ -172,7 +177,9 @@ struct Simulate: AsyncParsableCommand {
             switch transport {
             case .memory:
                 let report = try ExperimentRunner.run(run, progress: show)
-                (records, completed, paths, modelPath) = (report.records, report.completedRounds, report.paths, report.modelPath)
+                (records, completed, paths, modelPath) = (
+                    report.records, report.completedRounds, report.paths, report.modelPath
+                )
             case .inProcess, .loopback:
                 let prepared = try ExperimentRunner.prepare(run, progress: show)
                 let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
@@ -189,13 +196,16 @@ struct Simulate: AsyncParsableCommand {
                     finalVersion: outcome.finalVersion,
                     transport: transport == .loopback ? "gRPC HTTP/2 + mTLS (loopback)" : "gRPC in-process",
                     outputRoot: nil)
-                (records, completed, paths, modelPath) = (outcome.records, outcome.completedRounds, written.paths, written.model)
+                (records, completed, paths, modelPath) = (
+                    outcome.records, outcome.completedRounds, written.paths, written.model
+                )
             }
             let last = records.last { $0.status == .completed }
-            print(String(
-                format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
-                Date().timeIntervalSince(started),
-                last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
+            print(
+                String(
+                    format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
+                    Date().timeIntervalSince(started),
+                    last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
             print("report: \(paths.html.path)")
             print("model:  \(modelPath.path)")
         }
@@ -203,7 +213,8 @@ struct Simulate: AsyncParsableCommand {
 
     /// The one line per round that `--quiet` keeps.
     static func isRoundSummary(_ line: String) -> Bool {
-        line.hasPrefix("round ") && (line.contains(": completed") || line.contains(": failed") || line.contains(" failed:"))
+        line.hasPrefix("round ")
+            && (line.contains(": completed") || line.contains(": failed") || line.contains(" failed:"))
     }
 }
 

@@ -53,7 +53,8 @@ import Testing
         var rng = SystemRandomNumberGenerator()
         let cutSets: [[Int]] = [
             [],  // all at once
-            Array(stride(from: 1, to: bytes.count, by: 1)).filter { $0 < 200 } + [1000, 20_000],  // byte by byte at first
+            // Byte by byte at first.
+            Array(stride(from: 1, to: bytes.count, by: 1)).filter { $0 < 200 } + [1000, 20_000],
             Array(stride(from: 7, to: bytes.count, by: 4096)),  // TLS-record-like slices across frame boundaries
             (0..<40).map { _ in Int.random(in: 1..<bytes.count, using: &rng) }.sorted(),
         ]

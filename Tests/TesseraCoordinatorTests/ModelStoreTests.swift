@@ -2,10 +2,11 @@ import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Synchronization
-import Testing
-@testable import TesseraCoordinator
 import TesseraTesting
 import TesseraWire
+import Testing
+
+@testable import TesseraCoordinator
 
 /// A model is fetched under the receiver's flow control: the store never has more than the
 /// fetch's window sent and not credited back, and refuses a fetch that does not open properly.
@@ -16,7 +17,9 @@ import TesseraWire
 
     func withStore<Result: Sendable>(
         budget: Int = 4 << 20, stallTimeout: Duration = .seconds(30), clock: ManualClock = ManualClock(),
-        _ body: @Sendable (Tessera_V1_ModelStore.Client<InProcessTransport.Client>, ModelDigest, ModelStoreService) async throws
+        _ body:
+            @Sendable (Tessera_V1_ModelStore.Client<InProcessTransport.Client>, ModelDigest, ModelStoreService)
+            async throws
             -> Result
     ) async throws -> Result {
         let store = InMemoryModelStore()
@@ -35,7 +38,8 @@ import TesseraWire
     /// it and returns every chunk received (the store stops sending when the request ends, so a
     /// store that sent more than it may would show more).
     func fetch(
-        _ store: Tessera_V1_ModelStore.Client<InProcessTransport.Client>, sending messages: [Tessera_V1_FetchModelMessage],
+        _ store: Tessera_V1_ModelStore.Client<InProcessTransport.Client>,
+        sending messages: [Tessera_V1_FetchModelMessage],
         expecting expected: Int
     ) async throws -> [Tessera_V1_ModelChunk] {
         let (arrived, arrival) = AsyncStream.makeStream(of: Int.self)
@@ -82,9 +86,12 @@ import TesseraWire
         let maximum = ModelStoreService.defaultMaximumWindowBytes
         let grants = try await withStore { store, digest, _ in
             var grants: [[UInt64]] = []
-            for (asked, granted) in [(2 * Self.chunkBytes, 2 * Self.chunkBytes), (WireProtocol.maximumModelWindowBytes, maximum)] {
+            for (asked, granted) in [
+                (2 * Self.chunkBytes, 2 * Self.chunkBytes), (WireProtocol.maximumModelWindowBytes, maximum),
+            ] {
                 let chunks = try await fetch(
-                    store, sending: [.request(digest: digest, windowBytes: asked)], expecting: granted / Self.chunkBytes)
+                    store, sending: [.request(digest: digest, windowBytes: asked)], expecting: granted / Self.chunkBytes
+                )
                 grants.append(chunks.map(\.windowBytes))
             }
             return grants
@@ -105,7 +112,8 @@ import TesseraWire
     @Test func aReceiverCannotClaimMoreThanTheWindow() async throws {
         let chunks = try await withStore { store, digest, _ in
             try await fetch(
-                store, sending: [.request(digest: digest, windowBytes: 2 * Self.chunkBytes), .credit(1 << 40)], expecting: 4)
+                store, sending: [.request(digest: digest, windowBytes: 2 * Self.chunkBytes), .credit(1 << 40)],
+                expecting: 4)
         }
         #expect(chunks.count == 4)
     }

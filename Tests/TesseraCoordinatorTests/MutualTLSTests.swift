@@ -1,13 +1,13 @@
 import Foundation
 import GRPCCore
-import Testing
+import TesseraCoordinator
 import TesseraFederation
 import TesseraPKI
-import TesseraCoordinator
 import TesseraParticipant
 import TesseraSimulation
 import TesseraTesting
 import TesseraTransport
+import Testing
 
 /// The federation over HTTP/2 with mTLS on 127.0.0.1 (port 0, read back), with a throwaway PKI.
 @Suite struct MutualTLSTests {
@@ -34,11 +34,13 @@ import TesseraTransport
         _ body: @Sendable (CoordinatorService, Int) async throws -> Result
     ) async throws -> Result {
         let coordinator = CoordinatorService(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             identity: try PeerCertificateIdentityResolver(caDirectory: pki.caDirectory), clock: MonotonicClock(),
             logger: testLogger())
         return try await coordinator.withServer(
-            listeningOn: Endpoint(host: "127.0.0.1", port: 0), identityDirectory: pki.coordinator, caCertificate: pki.caPEM
+            listeningOn: Endpoint(host: "127.0.0.1", port: 0), identityDirectory: pki.coordinator,
+            caCertificate: pki.caPEM
         ) { port in
             #expect(port > 0)
             return try await body(coordinator, port)
@@ -48,7 +50,8 @@ import TesseraTransport
     func participant(_ agent: ParticipantAgent, attempts: Int? = nil) -> ParticipantClient {
         ParticipantClient(
             agent: agent,
-            configuration: .init(backoffBase: .milliseconds(50), backoffCap: .milliseconds(200), maximumAttempts: attempts),
+            configuration: .init(
+                backoffBase: .milliseconds(50), backoffCap: .milliseconds(200), maximumAttempts: attempts),
             clock: MonotonicClock(),
             logger: testLogger())
     }
@@ -66,7 +69,8 @@ import TesseraTransport
                     let identity = pki.site(client.site)
                     group.addTask {
                         try await client.run(
-                            connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .identityDirectory(identity))
+                            connectingTo: Endpoint(host: "127.0.0.1", port: port),
+                            security: .identityDirectory(identity))
                         return nil
                     }
                 }
@@ -90,7 +94,8 @@ import TesseraTransport
         try await withCoordinator(experiment, pki: pki) { coordinator, port in
             await #expect(throws: TesseraRuntimeError.self) {
                 try await client.run(
-                    connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .serverAuthenticatedTLS(caCertificate: pki.caPEM))
+                    connectingTo: Endpoint(host: "127.0.0.1", port: port),
+                    security: .serverAuthenticatedTLS(caCertificate: pki.caPEM))
             }
             #expect(await coordinator.connectedSites.isEmpty)
         }
@@ -101,13 +106,15 @@ import TesseraTransport
             yaml: syntheticYAML(name: "mtls-foreign", participants: 2, rounds: 1, secure: false, evaluateEvery: 1))
         let pki = try PKI(sites: [])
         defer { try? FileManager.default.removeItem(at: pki.root) }
-        let foreign = try FederationCA.initialize(at: pki.root.appendingPathComponent("other-ca"), name: "Some Other CA")
+        let foreign = try FederationCA.initialize(
+            at: pki.root.appendingPathComponent("other-ca"), name: "Some Other CA")
         let impostor = pki.root.appendingPathComponent("impostor")
         _ = try foreign.issue(site: "site-1", to: impostor)
         let client = participant(experiment.agents()[0], attempts: 1)
         try await withCoordinator(experiment, pki: pki) { coordinator, port in
             let security = ClientSecurity.mutualTLS(
-                certificate: impostor.appendingPathComponent("cert.pem"), privateKey: impostor.appendingPathComponent("key.pem"),
+                certificate: impostor.appendingPathComponent("cert.pem"),
+                privateKey: impostor.appendingPathComponent("key.pem"),
                 caCertificate: pki.caPEM)
             await #expect(throws: TesseraRuntimeError.self) {
                 try await client.run(connectingTo: Endpoint(host: "127.0.0.1", port: port), security: security)
@@ -128,7 +135,8 @@ import TesseraTransport
             // The coordinator was started before the revocation was read: the list is checked
             // per connection, so no restart is needed.
             await #expect(throws: TesseraRuntimeError.self) {
-                try await client.run(connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .identityDirectory(pki.site(site)))
+                try await client.run(
+                    connectingTo: Endpoint(host: "127.0.0.1", port: port), security: .identityDirectory(pki.site(site)))
             }
             #expect(await coordinator.connectedSites.isEmpty)
             #expect(await coordinator.joins.isEmpty)

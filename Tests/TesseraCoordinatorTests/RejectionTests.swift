@@ -2,14 +2,14 @@ import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Synchronization
-import Testing
-import TesseraFederation
 import TesseraCoordinator
+import TesseraFederation
 import TesseraParticipant
 import TesseraSimulation
 import TesseraTesting
 import TesseraTransport
 import TesseraWire
+import Testing
 
 /// A site that misbehaves on the wire is answered with a clear rejection, and the experiment
 /// goes on: the bad envelope never reaches the round.
@@ -79,10 +79,12 @@ import TesseraWire
             yaml: syntheticYAML(name: "rejections", participants: 3, rounds: 2, secure: false, evaluateEvery: 2))
         let sites = experiment.data.sites.map(\.name)
         let behaviours: [SiteID: Misbehaviour] = [
-            sites[0]: Misbehaviour(.replay), sites[1]: Misbehaviour(.earlierRound), sites[2]: Misbehaviour(.wrongLengthAndMalformed),
+            sites[0]: Misbehaviour(.replay), sites[1]: Misbehaviour(.earlierRound),
+            sites[2]: Misbehaviour(.wrongLengthAndMalformed),
         ]
         let outcome = try await InProcessFederation.run(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             participants: experiment.agents(),
             taps: behaviours.mapValues { behaviour in SiteTap(tamper: { behaviour.apply($0) }) },
             logger: testLogger())
@@ -112,8 +114,10 @@ import TesseraWire
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(name: "identity", participants: 2, rounds: 1, secure: false, evaluateEvery: 1))
         let coordinator = CoordinatorService(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-            identity: InProcessIdentityResolver(tokens: ["right-token": experiment.data.sites[0].name]), clock: MonotonicClock(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
+            identity: InProcessIdentityResolver(tokens: ["right-token": experiment.data.sites[0].name]),
+            clock: MonotonicClock(),
             logger: testLogger())
         let transport = InProcessTransport()
         let agent = experiment.agents()[0]
@@ -136,7 +140,8 @@ import TesseraWire
         for attempt in 0..<12 {
             let ceiling = min(30.0, 0.5 * Double(1 << attempt))
             for _ in 0..<50 {
-                let delay = ParticipantClient.backoff(attempt: attempt, base: .milliseconds(500), cap: .seconds(30), using: &generator)
+                let delay = ParticipantClient.backoff(
+                    attempt: attempt, base: .milliseconds(500), cap: .seconds(30), using: &generator)
                 #expect(delay >= .zero && delay <= .seconds(ceiling), "attempt \(attempt): \(delay)")
             }
         }
@@ -172,15 +177,19 @@ extension RejectionTests {
         var tokens = ["rogue-token": "rogue-site"]
         for site in experiment.data.sites { tokens[site.name] = site.name }
         let coordinator = CoordinatorService(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             identity: InProcessIdentityResolver(tokens: tokens), clock: MonotonicClock(), logger: testLogger())
         let honest = experiment.agents().map {
             ParticipantClient(
-                agent: $0, configuration: .init(metadata: InProcessIdentityResolver.metadata(token: $0.site)), clock: MonotonicClock(),
+                agent: $0, configuration: .init(metadata: InProcessIdentityResolver.metadata(token: $0.site)),
+                clock: MonotonicClock(),
                 logger: testLogger())
         }
         let transport = InProcessTransport()
-        let (outcome, rogueStatus) = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
+        let (outcome, rogueStatus) = try await withGRPCServer(
+            transport: transport.server, services: coordinator.services
+        ) { _ in
             try await withGRPCClient(transport: transport.client) { client in
                 let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
                 let request = StreamingClientRequest<Tessera_V1_ParticipantEnvelope>(

@@ -1,7 +1,6 @@
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
-import Testing
 import TesseraCoordinator
 import TesseraFederation
 import TesseraParticipant
@@ -9,6 +8,7 @@ import TesseraSimulation
 import TesseraTesting
 import TesseraTransport
 import TesseraWire
+import Testing
 
 /// Sessions that end, come back, or are duplicated: the coordinator counts every site once and
 /// the experiment goes on.
@@ -21,12 +21,15 @@ import TesseraWire
 
         init(participants: Int, rounds: Int) throws {
             experiment = try PreparedExperiment(
-                yaml: syntheticYAML(name: "lifecycle", participants: participants, rounds: rounds, secure: false, evaluateEvery: rounds))
+                yaml: syntheticYAML(
+                    name: "lifecycle", participants: participants, rounds: rounds, secure: false, evaluateEvery: rounds)
+            )
             var tokens: [SiteID: String] = [:]
             for site in experiment.data.sites { tokens[site.name] = UUID().uuidString }
             self.tokens = tokens
             coordinator = CoordinatorService(
-                plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+                plan: experiment.plan, initialModel: experiment.initialModel,
+                strategy: try experiment.config.makeStrategy(),
                 identity: InProcessIdentityResolver(tokens: Dictionary(uniqueKeysWithValues: tokens.map { ($1, $0) })),
                 clock: MonotonicClock(), logger: testLogger())
         }
@@ -122,9 +125,11 @@ extension SessionLifecycleTests {
         let site = experiment.data.sites[0].name
         let clock = ManualClock()
         let coordinator = CoordinatorService(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             identity: InProcessIdentityResolver(tokens: ["token": site]),
-            configuration: .init(heartbeatInterval: .seconds(10), missedHeartbeats: 3), clock: clock, logger: testLogger())
+            configuration: .init(heartbeatInterval: .seconds(10), missedHeartbeats: 3), clock: clock,
+            logger: testLogger())
         let transport = InProcessTransport()
         let status = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withThrowingTaskGroup(of: RPCError.Code?.self) { group in

@@ -1,5 +1,5 @@
-import Testing
 import TesseraWire
+import Testing
 
 @testable import TesseraCoordinator
 

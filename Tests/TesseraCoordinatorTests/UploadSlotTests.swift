@@ -2,7 +2,6 @@ import Foundation
 import GRPCCore
 import GRPCInProcessTransport
 import Synchronization
-import Testing
 import TesseraCoordinator
 import TesseraFederation
 import TesseraParticipant
@@ -10,6 +9,7 @@ import TesseraSimulation
 import TesseraTesting
 import TesseraTransport
 import TesseraWire
+import Testing
 
 /// The coordinator assembles at most `maximumConcurrentUploads` masked inputs at once; the others
 /// wait, unread, and a stalled upload does not keep them waiting for long.
@@ -26,7 +26,8 @@ import TesseraWire
             ).uploadSlots
         }
         #expect(try slots(parameters: 1_000_000, .init()) == 4)  // 16 MiB / 4 MB
-        #expect(try slots(parameters: 1_000_000, .init(uploadBufferBytes: 1 << 20)) == 1)  // a vector larger than the buffer still uploads
+        // A vector larger than the buffer still uploads.
+        #expect(try slots(parameters: 1_000_000, .init(uploadBufferBytes: 1 << 20)) == 1)
         #expect(try slots(parameters: 1_000_000, .init(uploadBufferBytes: 8 << 20)) == 2)
         #expect(try slots(parameters: 1_000_000, .init(maximumConcurrentUploads: 3)) == 3)
     }
@@ -34,18 +35,25 @@ import TesseraWire
     /// Runs two rounds of `participants` sites with one upload slot, then with one per site;
     /// checks that every round completed with every site and that one slot meant one upload at a
     /// time; returns both outcomes.
-    func serialAndParallel(secure: Bool, participants: Int) async throws -> (CoordinatorService.Outcome, CoordinatorService.Outcome) {
+    func serialAndParallel(
+        secure: Bool, participants: Int
+    ) async throws -> (CoordinatorService.Outcome, CoordinatorService.Outcome) {
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(
-                name: secure ? "slots" : "plain-slots", participants: participants, rounds: 2, secure: secure, evaluateEvery: 2))
+                name: secure ? "slots" : "plain-slots", participants: participants, rounds: 2, secure: secure,
+                evaluateEvery: 2))
         func run(slots: Int) async throws -> CoordinatorService.Outcome {
             try await InProcessFederation.run(
-                plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-                participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: slots), logger: testLogger())
+                plan: experiment.plan, initialModel: experiment.initialModel,
+                strategy: try experiment.config.makeStrategy(),
+                participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: slots),
+                logger: testLogger())
         }
         let serial = try await run(slots: 1)
         #expect(serial.completedRounds == 2)
-        #expect(serial.records.allSatisfy { $0.status == .completed && $0.contributors == participants }, "\(serial.records)")
+        #expect(
+            serial.records.allSatisfy { $0.status == .completed && $0.contributors == participants },
+            "\(serial.records)")
         #expect(serial.peakConcurrentUploads == 1)
         let parallel = try await run(slots: participants)
         #expect(parallel.peakConcurrentUploads >= 1 && parallel.peakConcurrentUploads <= participants)
@@ -83,8 +91,10 @@ import TesseraWire
         let clock = ManualClock()
         let (stalls, stalled) = AsyncStream.makeStream(of: Void.self)
         let coordinator = CoordinatorService(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
-            identity: InProcessIdentityResolver(tokens: Dictionary(uniqueKeysWithValues: experiment.data.sites.map { ($0.name, $0.name) })),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
+            identity: InProcessIdentityResolver(
+                tokens: Dictionary(uniqueKeysWithValues: experiment.data.sites.map { ($0.name, $0.name) })),
             // 256-byte chunks: the 610-parameter model's masked input is 10 chunks.
             configuration: .init(
                 heartbeatInterval: .seconds(10), maximumChunkBytes: 256, maximumConcurrentUploads: 1,
@@ -169,9 +179,11 @@ import TesseraWire
         let outcome = try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
             group.addTask {
                 try await InProcessFederation.run(
-                    plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+                    plan: experiment.plan, initialModel: experiment.initialModel,
+                    strategy: try experiment.config.makeStrategy(),
                     participants: experiment.agents(),
-                    configuration: .init(maximumChunkBytes: 256, maximumConcurrentUploads: 1, uploadStallTimeout: .seconds(20)),
+                    configuration: .init(
+                        maximumChunkBytes: 256, maximumConcurrentUploads: 1, uploadStallTimeout: .seconds(20)),
                     taps: [staller: tap], clock: clock, logger: testLogger())
             }
             // The masked-input stage began at time 0: its deadline is at 5 s.
@@ -182,7 +194,8 @@ import TesseraWire
         }
         let first = try #require(outcome.records.first)
         #expect(first.status == .failed, "\(outcome.records)")
-        #expect(outcome.records.last?.status == .completed && outcome.records.last?.contributors == 4, "\(outcome.records)")
+        #expect(
+            outcome.records.last?.status == .completed && outcome.records.last?.contributors == 4, "\(outcome.records)")
         #expect(outcome.rejections.isEmpty, "\(outcome.rejections)")
     }
 }

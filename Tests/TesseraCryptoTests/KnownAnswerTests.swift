@@ -1,5 +1,5 @@
-import Testing
 import TesseraSupport
+import Testing
 
 @testable import TesseraCrypto
 
@@ -11,10 +11,16 @@ struct KnownAnswerTests {
 
     @Test("RFC 7748 §6.1: Alice and Bob's key pairs and shared secret")
     func x25519DiffieHellman() throws {
-        let alice = try X25519PrivateKey(rawRepresentation: hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
-        let bob = try X25519PrivateKey(rawRepresentation: hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"))
-        #expect(hexString(alice.publicKey.rawRepresentation) == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
-        #expect(hexString(bob.publicKey.rawRepresentation) == "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+        let alice = try X25519PrivateKey(
+            rawRepresentation: hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+        let bob = try X25519PrivateKey(
+            rawRepresentation: hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb"))
+        #expect(
+            hexString(alice.publicKey.rawRepresentation)
+                == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+        #expect(
+            hexString(bob.publicKey.rawRepresentation)
+                == "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
         let shared = "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
         #expect(hexString(try alice.sharedSecret(with: bob.publicKey).bytesForTesting) == shared)
         #expect(hexString(try bob.sharedSecret(with: alice.publicKey).bytesForTesting) == shared)
@@ -47,7 +53,8 @@ struct KnownAnswerTests {
         k[0] = 9
         var u = k
         for iteration in 1...1000 {
-            let result = try X25519PrivateKey(rawRepresentation: k).sharedSecret(with: X25519PublicKey(rawRepresentation: u))
+            let result = try X25519PrivateKey(rawRepresentation: k).sharedSecret(
+                with: X25519PublicKey(rawRepresentation: u))
             u = k
             k = result.bytesForTesting
             if iteration == 1 {
@@ -154,7 +161,9 @@ struct KnownAnswerTests {
         let key = SecretBytes(hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"))
         let nonce = hex("404142434445464748494a4b4c4d4e4f5051525354555657")
         let aad = hex("50515253c0c1c2c3c4c5c6c7")
-        let plaintext = Array("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".utf8)
+        let plaintext = Array(
+            "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."
+                .utf8)
         let expected =
             "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
             + "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"

@@ -1,7 +1,7 @@
+import TesseraSupport
 import Testing
 
 @testable import TesseraCrypto
-import TesseraSupport
 
 @Suite("Mask PRG")
 struct MaskPRGTests {
@@ -59,7 +59,9 @@ struct MaskPRGTests {
         #expect(Array(try Self.stream(prg, count: 5000).prefix(1000)) == a)
     }
 
-    @Test("a stream started at a word offset is the matching slice of the full stream", arguments: [1, 3, 4, 5, 4097, 9999])
+    @Test(
+        "a stream started at a word offset is the matching slice of the full stream",
+        arguments: [1, 3, 4, 5, 4097, 9999])
     func offsets(offset: Int) throws {
         let prg = try MaskPRG(seed: Self.seed(5))
         let full = try Self.stream(prg, count: offset + 50)
@@ -106,11 +108,14 @@ struct MaskPRGTests {
     func invalidInput() throws {
         #expect(thrownCode { _ = try MaskPRG(seed: SecretBytes(count: 16)) } == .invalidLength)
         var words = [UInt32](repeating: 0, count: 4)
-        #expect(thrownCode {
-            try words.withUnsafeMutableBufferPointer { try MaskPRG.add(seeds: [Self.seed(1)], signs: [], into: $0) }
-        } == .invalidArgument)
+        #expect(
+            thrownCode {
+                try words.withUnsafeMutableBufferPointer { try MaskPRG.add(seeds: [Self.seed(1)], signs: [], into: $0) }
+            } == .invalidArgument)
         let prg = try MaskPRG(seed: Self.seed(1))
-        #expect(thrownCode { try words.withUnsafeMutableBufferPointer { try prg.add(into: $0, startingAt: -1) } } == .invalidArgument)
+        #expect(
+            thrownCode { try words.withUnsafeMutableBufferPointer { try prg.add(into: $0, startingAt: -1) } }
+                == .invalidArgument)
         // Empty buffers are a no-op.
         var empty = [UInt32]()
         try empty.withUnsafeMutableBufferPointer { try prg.add(into: $0) }

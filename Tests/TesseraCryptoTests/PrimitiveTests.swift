@@ -1,7 +1,7 @@
+import TesseraSupport
 import Testing
 
 @testable import TesseraCrypto
-import TesseraSupport
 
 @Suite("SecretBytes and randomness")
 struct SecretBytesTests {
@@ -149,8 +149,12 @@ struct KeyAgreementTests {
 
     @Test("wrong key lengths are rejected with invalidLength")
     func lengths() {
-        #expect(thrownCode { _ = try X25519PrivateKey(rawRepresentation: [UInt8](repeating: 1, count: 31)) } == .invalidLength)
-        #expect(thrownCode { _ = try X25519PublicKey(rawRepresentation: [UInt8](repeating: 1, count: 33)) } == .invalidLength)
+        #expect(
+            thrownCode { _ = try X25519PrivateKey(rawRepresentation: [UInt8](repeating: 1, count: 31)) }
+                == .invalidLength)
+        #expect(
+            thrownCode { _ = try X25519PublicKey(rawRepresentation: [UInt8](repeating: 1, count: 33)) }
+                == .invalidLength)
         #expect(thrownCode { _ = try Ed25519PrivateKey(seed: [UInt8](repeating: 1, count: 16)) } == .invalidLength)
         #expect(thrownCode { _ = try Ed25519PublicKey(rawRepresentation: [UInt8]()) } == .invalidLength)
     }
@@ -180,7 +184,9 @@ struct KeyDerivationTests {
     @Test("both participants derive the same key whatever the id order")
     func symmetric() {
         let swapped = KeyContext(purpose: "mask", roundID: 3, firstID: 9, secondID: 5)
-        #expect(KeyDerivation.deriveKey(from: secret, context: base) == KeyDerivation.deriveKey(from: secret, context: swapped))
+        #expect(
+            KeyDerivation.deriveKey(from: secret, context: base)
+                == KeyDerivation.deriveKey(from: secret, context: swapped))
     }
 
     @Test("a different purpose, round, pair, secret or length gives a different key")
@@ -205,7 +211,10 @@ struct KeyDerivationTests {
     @Test("the encoding is length-prefixed and orders the ids")
     func encoding() {
         let bytes = KeyDerivation.encode(KeyContext(purpose: "ab", roundID: 0x0102, firstID: 7, secondID: 2))
-        #expect(bytes == Array("tessera-kdf-v1".utf8) + [2, 0, 0, 0, 0x61, 0x62, 2, 1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0])
+        #expect(
+            bytes == Array("tessera-kdf-v1".utf8) + [
+                2, 0, 0, 0, 0x61, 0x62, 2, 1, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0,
+            ])
     }
 }
 
@@ -254,9 +263,12 @@ struct AEADTests {
     @Test("truncated input is invalidLength, truncated tag is authenticationFailed, bad key is invalidKey")
     func malformed() throws {
         let sealed = try AEAD.seal([1, 2, 3, 4], key: key, associatedData: aad)
-        #expect(thrownCode { _ = try AEAD.open(Array(sealed.prefix(39)), key: key, associatedData: aad) } == .invalidLength)
+        #expect(
+            thrownCode { _ = try AEAD.open(Array(sealed.prefix(39)), key: key, associatedData: aad) } == .invalidLength)
         #expect(thrownCode { _ = try AEAD.open([], key: key, associatedData: aad) } == .invalidLength)
-        #expect(thrownCode { _ = try AEAD.open(Array(sealed.dropLast()), key: key, associatedData: aad) } == .authenticationFailed)
+        #expect(
+            thrownCode { _ = try AEAD.open(Array(sealed.dropLast()), key: key, associatedData: aad) }
+                == .authenticationFailed)
         let shortKey = SecretBytes([UInt8](repeating: 1, count: 16))
         #expect(thrownCode { _ = try AEAD.seal([1], key: shortKey, associatedData: []) } == .invalidKey)
         #expect(thrownCode { _ = try AEAD.open(sealed, key: shortKey, associatedData: aad) } == .invalidKey)

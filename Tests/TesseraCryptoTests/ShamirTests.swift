@@ -1,7 +1,7 @@
+import TesseraSupport
 import Testing
 
 @testable import TesseraCrypto
-import TesseraSupport
 
 @Suite("Shamir secret sharing")
 struct ShamirTests {
@@ -65,7 +65,8 @@ struct ShamirTests {
             #expect(try Shamir.combine(subset, threshold: threshold, secretLength: 32) == secret)
         }
         // More shares than needed also work.
-        #expect(try Shamir.combine(shares.shuffled(using: &generator), threshold: threshold, secretLength: 32) == secret)
+        #expect(
+            try Shamir.combine(shares.shuffled(using: &generator), threshold: threshold, secretLength: 32) == secret)
     }
 
     @Test("t − 1 shares are refused, and interpolating them does not give the secret")
@@ -73,7 +74,9 @@ struct ShamirTests {
         var generator = SplitMix64(seed: 77)
         let secret = Array("the self-mask seed, 32 bytes....".utf8)
         let shares = try Shamir.split(secret: secret, threshold: 5, points: Array(1...9), using: &generator)
-        #expect(thrownCode { _ = try Shamir.combine(Array(shares.prefix(4)), threshold: 5, secretLength: 32) } == .insufficientShares)
+        #expect(
+            thrownCode { _ = try Shamir.combine(Array(shares.prefix(4)), threshold: 5, secretLength: 32) }
+                == .insufficientShares)
         // Directly: Lagrange at 0 through only 4 points lands elsewhere, for every element.
         let used = Array(shares.prefix(4))
         let lambdas = Shamir.lagrangeCoefficientsAtZero(used.map { UInt64($0.x) })
@@ -120,8 +123,10 @@ struct ShamirTests {
         let secret: [UInt8] = [1, 2, 3]
         #expect(thrownCode { _ = try Shamir.split(secret: secret, threshold: 0, points: [1, 2]) } == .invalidArgument)
         #expect(thrownCode { _ = try Shamir.split(secret: secret, threshold: 3, points: [1, 2]) } == .invalidArgument)
-        #expect(thrownCode { _ = try Shamir.split(secret: secret, threshold: 2, points: [1, 2, 2]) } == .invalidArgument)
-        #expect(thrownCode { _ = try Shamir.split(secret: secret, threshold: 2, points: [0, 1, 2]) } == .invalidArgument)
+        #expect(
+            thrownCode { _ = try Shamir.split(secret: secret, threshold: 2, points: [1, 2, 2]) } == .invalidArgument)
+        #expect(
+            thrownCode { _ = try Shamir.split(secret: secret, threshold: 2, points: [0, 1, 2]) } == .invalidArgument)
     }
 
     @Test("inconsistent shares are rejected at combine")
@@ -130,18 +135,26 @@ struct ShamirTests {
         // Wrong secret length for the number of values.
         #expect(thrownCode { _ = try Shamir.combine(shares, threshold: 3, secretLength: 30) } == .invalidShare)
         // Duplicate and zero points.
-        #expect(thrownCode { _ = try Shamir.combine([shares[0], shares[0], shares[1]], threshold: 3, secretLength: 20) } == .invalidShare)
+        #expect(
+            thrownCode { _ = try Shamir.combine([shares[0], shares[0], shares[1]], threshold: 3, secretLength: 20) }
+                == .invalidShare)
         var zero = shares[0]
         zero.x = 0
-        #expect(thrownCode { _ = try Shamir.combine([zero, shares[1], shares[2]], threshold: 3, secretLength: 20) } == .invalidShare)
+        #expect(
+            thrownCode { _ = try Shamir.combine([zero, shares[1], shares[2]], threshold: 3, secretLength: 20) }
+                == .invalidShare)
         // A value outside the field.
         var outside = shares[0]
         outside.values[0] = Shamir.prime
-        #expect(thrownCode { _ = try Shamir.combine([outside, shares[1], shares[2]], threshold: 3, secretLength: 20) } == .invalidShare)
+        #expect(
+            thrownCode { _ = try Shamir.combine([outside, shares[1], shares[2]], threshold: 3, secretLength: 20) }
+                == .invalidShare)
         // Mismatched value counts.
         var short = shares[0]
         short.values.removeLast()
-        #expect(thrownCode { _ = try Shamir.combine([short, shares[1], shares[2]], threshold: 3, secretLength: 20) } == .invalidShare)
+        #expect(
+            thrownCode { _ = try Shamir.combine([short, shares[1], shares[2]], threshold: 3, secretLength: 20) }
+                == .invalidShare)
     }
 
     @Test("empty secrets and 7-byte boundaries round-trip", arguments: [0, 1, 6, 7, 8, 13, 14, 15, 64])
@@ -177,7 +190,9 @@ struct ShamirTests {
         outside.replaceSubrange(9..<17, with: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f])  // = p
         var hugeCount = good
         hugeCount.replaceSubrange(5..<9, with: [0xff, 0xff, 0xff, 0xff])
-        for bytes in [[], Array(good.prefix(8)), Array(good.dropLast()), good + [0], badVersion, zeroPoint, outside, hugeCount] {
+        for bytes in [
+            [], Array(good.prefix(8)), Array(good.dropLast()), good + [0], badVersion, zeroPoint, outside, hugeCount,
+        ] {
             #expect(thrownCode { _ = try ShamirShare(serialized: bytes) } == .invalidShare)
         }
     }

@@ -1,5 +1,6 @@
-@testable import TesseraCrypto
 import TesseraSupport
+
+@testable import TesseraCrypto
 
 /// Decodes lower- or upper-case hex, ignoring spaces; traps on malformed test data.
 func hex(_ string: String) -> [UInt8] {

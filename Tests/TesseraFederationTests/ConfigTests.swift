@@ -15,10 +15,13 @@ private func configError(_ yaml: String, source: String = "test.yaml") -> Config
 
 /// The committed experiment files, found from this source file's location.
 private var experimentFiles: [URL] {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let directory = root.appendingPathComponent("Experiments")
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { directory.appendingPathComponent($0) }
+    return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map {
+        directory.appendingPathComponent($0)
+    }
 }
 
 @Suite("Experiment configuration: defaults and committed files")
@@ -27,7 +30,8 @@ struct ConfigDefaultsTests {
     func defaults() throws {
         let empty = try ExperimentConfig.parse(yaml: "", source: "empty.yaml")
         #expect(empty == ExperimentConfig())
-        let config = try ExperimentConfig.parse(yaml: "name: defaults\nlocal_training:\n  epochs: 3\n", source: "t.yaml")
+        let config = try ExperimentConfig.parse(
+            yaml: "name: defaults\nlocal_training:\n  epochs: 3\n", source: "t.yaml")
         #expect(config.name == "defaults")
         #expect(config.rounds == 10 && config.seed == 0 && config.participants == 10)
         #expect(config.model.preset == .logisticRegression)
@@ -64,9 +68,12 @@ struct ConfigDefaultsTests {
         #expect(adamLocal.localTraining.learningRate == 0.001)
         // Lowered to the task participants run.
         let task = try ExperimentConfig.parse(
-            yaml: "strategy: {name: fedprox}\nlocal_training: {epochs: 3, momentum: 0.5, clip_norm: 5}", source: "t.yaml"
+            yaml: "strategy: {name: fedprox}\nlocal_training: {epochs: 3, momentum: 0.5, clip_norm: 5}",
+            source: "t.yaml"
         ).localTraining.trainingTask(seed: 9)
-        #expect(task.epochs == 3 && task.proximalMu == Float(FedProx.defaultMu) && task.gradientClipNorm == 5 && task.seed == 9)
+        #expect(
+            task.epochs == 3 && task.proximalMu == Float(FedProx.defaultMu) && task.gradientClipNorm == 5
+                && task.seed == 9)
         #expect(task.optimizer == .sgd(learningRate: 0.01, momentum: 0.5, weightDecay: 0))
     }
 
@@ -79,7 +86,9 @@ struct ConfigDefaultsTests {
             for run in config.runs {
                 try run.validate()
                 // Every data file an experiment names is in the repository.
-                for path in run.dataset.paths + [run.dataset.features, run.dataset.images, run.dataset.labels].compactMap({ $0 }) {
+                for path in run.dataset.paths
+                    + [run.dataset.features, run.dataset.images, run.dataset.labels].compactMap({ $0 })
+                {
                     #expect(
                         FileManager.default.fileExists(atPath: run.resolve(path).path),
                         "\(file.lastPathComponent) names \(path), which does not exist")
@@ -95,16 +104,20 @@ struct ConfigDefaultsTests {
         let quickstart = try ExperimentConfig.load(from: directory.appendingPathComponent("quickstart.yaml"))
         #expect(quickstart.secureAggregation.enabled && quickstart.partitioning.scheme == .natural)
         #expect(quickstart.participants == 5 && quickstart.dataset.paths.count == 5)
-        #expect(quickstart.resolve(quickstart.dataset.paths[0]).path.hasSuffix("Datasets-sample/clinical-risk/site-1.csv"))
+        #expect(
+            quickstart.resolve(quickstart.dataset.paths[0]).path.hasSuffix("Datasets-sample/clinical-risk/site-1.csv"))
 
         let fedprox = try ExperimentConfig.load(from: directory.appendingPathComponent("fedprox-synthetic.yaml"))
         #expect(fedprox.variants.map(\.name) == ["fedavg", "fedprox-mu1"])
         let (avg, prox) = (fedprox.variants[0].config, fedprox.variants[1].config)
-        #expect(avg.name == "fedprox-synthetic-fedavg" && avg.strategy.name == .fedavg && avg.localTraining.proximalMu == 0)
+        #expect(
+            avg.name == "fedprox-synthetic-fedavg" && avg.strategy.name == .fedavg && avg.localTraining.proximalMu == 0)
         #expect(prox.strategy.name == .fedprox && prox.localTraining.proximalMu == 1)
         for arm in [avg, prox] {
             #expect(arm.participants == 30 && arm.cohort.selection(available: 30)! == (target: 10, selected: 10))
-            #expect(arm.localTraining.epochs == 20 && arm.localTraining.batchSize == 10 && arm.localTraining.learningRate == 0.01)
+            #expect(
+                arm.localTraining.epochs == 20 && arm.localTraining.batchSize == 10
+                    && arm.localTraining.learningRate == 0.01)
             #expect(arm.rounds == 200 && arm.dataset.kind == .syntheticFedProx && arm.seed == fedprox.seed)
         }
         #expect(avg.configHash != prox.configHash)
@@ -166,7 +179,8 @@ struct ConfigErrorTests {
         #expect(rounds.code == .typeMismatch && rounds.path == "rounds")
         #expect(rounds.message == "expected an integer, found \"many\"")
         let section = try #require(configError("model: 5\n"))
-        #expect(section.code == .typeMismatch && section.path == "model" && section.message.contains("expected a mapping"))
+        #expect(
+            section.code == .typeMismatch && section.path == "model" && section.message.contains("expected a mapping"))
         let element = try #require(configError("model:\n  preset: mlp\n  hidden: [64, wide]\n"))
         #expect(element.path == "model.hidden[1]" && element.code == .typeMismatch)
         let seed = try #require(configError("seed: -1\n"))
@@ -202,7 +216,8 @@ struct ConfigErrorTests {
         #expect(strategy.code == .invalidValue && strategy.path == "strategy.name")
         #expect(
             strategy.message.hasPrefix(
-                "\"fedavgg\" is not one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, median, trimmed_mean, krum, multi_krum"))
+                "\"fedavgg\" is not one of fedavg, fedavgm, fedprox, fedadam, fedyogi, fedadagrad, median, trimmed_mean, krum, multi_krum"
+            ))
         #expect(strategy.line == 2 && strategy.column == 9)
         let optimizer = try #require(configError("local_training: {optimizer: rmsprop}"))
         #expect(optimizer.path == "local_training.optimizer" && optimizer.message.contains("sgd, adam"))
@@ -212,7 +227,9 @@ struct ConfigErrorTests {
         #expect(policy.path == "on_round_failure" && policy.message.contains("continue, stop"))
         let auto = try #require(configError("secure_aggregation: {threshold: atuo}"))
         #expect(auto.path == "secure_aggregation.threshold" && auto.message.contains("auto"))
-        #expect(try ExperimentConfig.parse(yaml: "secure_aggregation: {threshold: auto}", source: "t").secureAggregation.threshold == nil)
+        #expect(
+            try ExperimentConfig.parse(yaml: "secure_aggregation: {threshold: auto}", source: "t").secureAggregation
+                .threshold == nil)
     }
 
     @Test("cohort minimum above maximum is refused")
@@ -221,7 +238,8 @@ struct ConfigErrorTests {
         #expect(error.code == .conflict && error.path == "cohort.minimum")
         #expect(error.message.contains("cannot exceed the maximum"))
         let tooFewParticipants = try #require(configError("participants: 3\ncohort: {minimum: 4}"))
-        #expect(tooFewParticipants.path == "cohort.minimum" && tooFewParticipants.message.contains("only 3 participants"))
+        #expect(
+            tooFewParticipants.path == "cohort.minimum" && tooFewParticipants.message.contains("only 3 participants"))
     }
 
     @Test("robust aggregation under secure aggregation is refused, explaining why")
@@ -233,14 +251,17 @@ struct ConfigErrorTests {
             #expect(error.message.contains("only ever learns the sum"))
             #expect(error.message.contains("cannot take a coordinate-wise median"))
             #expect(error.message.contains("secure_aggregation.enabled: false"))
-            let plaintext = try ExperimentConfig.parse(yaml: yaml + "secure_aggregation: {enabled: false}\n", source: "t.yaml")
+            let plaintext = try ExperimentConfig.parse(
+                yaml: yaml + "secure_aggregation: {enabled: false}\n", source: "t.yaml")
             #expect(try plaintext.makeStrategy().requiresIndividualUpdates)
         }
     }
 
     @Test("Krum's n > 2f + 2 is checked against the cohort minimum")
     func krumCohort() throws {
-        let error = try #require(configError("cohort: {minimum: 4}\nstrategy: {name: krum, byzantine: 1}\nsecure_aggregation: {enabled: false}"))
+        let error = try #require(
+            configError(
+                "cohort: {minimum: 4}\nstrategy: {name: krum, byzantine: 1}\nsecure_aggregation: {enabled: false}"))
         #expect(error.code == .conflict && error.path == "strategy.byzantine" && error.message.contains("at least 5"))
     }
 
@@ -254,7 +275,8 @@ struct ConfigErrorTests {
                 "dataset: {kind: synthetic_iid, max_samples_per_participant: 5000}\npartitioning: {scheme: natural}\n"
                     + "secure_aggregation: {max_weight: 100}"))
         #expect(weights.path == "secure_aggregation.max_weight")
-        let infeasible = try #require(configError("participants: 4\nsecure_aggregation: {dropout_rate: 0.6, corruption_rate: 0.5}"))
+        let infeasible = try #require(
+            configError("participants: 4\nsecure_aggregation: {dropout_rate: 0.6, corruption_rate: 0.5}"))
         #expect(infeasible.path == "secure_aggregation.dropout_rate" && infeasible.code == .conflict)
         let single = try #require(configError("participants: 3\ncohort: {minimum: 2}"))
         #expect(single.path == "cohort.minimum" && single.message.contains("learn the other's"))
@@ -268,11 +290,16 @@ struct ConfigErrorTests {
     func crossField() throws {
         let mu = try #require(configError("strategy: {name: fedprox}\nlocal_training: {proximal_mu: 0}"))
         #expect(mu.path == "local_training.proximal_mu" && mu.message.contains("FedAvg"))
-        let natural = try #require(configError("dataset: {kind: npy, features: x.npy, labels: y.npy}\npartitioning: {scheme: natural}"))
+        let natural = try #require(
+            configError("dataset: {kind: npy, features: x.npy, labels: y.npy}\npartitioning: {scheme: natural}"))
         #expect(natural.path == "partitioning.scheme" && natural.message.contains("npy has none"))
-        let generated = try #require(configError("participants: 4\ndataset: {kind: clinical_risk}\npartitioning: {scheme: natural}"))
+        let generated = try #require(
+            configError("participants: 4\ndataset: {kind: clinical_risk}\npartitioning: {scheme: natural}"))
         #expect(generated.path == "participants" && generated.message.contains("5 sites"))
-        let files = try #require(configError("participants: 3\ndataset: {kind: csv, paths: [a.csv, b.csv], label_column: y}\npartitioning: {scheme: natural}"))
+        let files = try #require(
+            configError(
+                "participants: 3\ndataset: {kind: csv, paths: [a.csv, b.csv], label_column: y}\npartitioning: {scheme: natural}"
+            ))
         #expect(files.path == "participants" && files.message.contains("lists 2"))
         let label = try #require(configError("dataset: {kind: csv, paths: [a.csv]}"))
         #expect(label.code == .missingValue && label.path == "dataset.label_column")
@@ -281,7 +308,9 @@ struct ConfigErrorTests {
         // Once the data is read, the inferred sizes fill in the architecture.
         let mlp = ModelConfig(preset: .mlp, hidden: [16, 8])
         #expect(try mlp.architecture(dataInputs: 11, dataClasses: 2) == .mlp(inputs: 11, hidden: [16, 8], classes: 2))
-        #expect(throws: ConfigError.self) { try ModelConfig(preset: .mcmahanCNN).architecture(dataInputs: 11, dataClasses: 2) }
+        #expect(throws: ConfigError.self) {
+            try ModelConfig(preset: .mcmahanCNN).architecture(dataInputs: 11, dataClasses: 2)
+        }
         #expect(throws: ConfigError.self) { try ModelConfig(inputs: 12).architecture(dataInputs: 11, dataClasses: 2) }
     }
 
@@ -299,14 +328,16 @@ struct ConfigErrorTests {
     @Test("a bad value inside a variant is located inside the variant")
     func variantErrors() throws {
         let base = "name: arms\nstrategy: {name: fedavg}\n"
-        let bad = try #require(configError(base + "variants:\n  - name: a\n  - name: b\n    set:\n      strategy: {name: fedadamm}\n"))
+        let bad = try #require(
+            configError(base + "variants:\n  - name: a\n  - name: b\n    set:\n      strategy: {name: fedadamm}\n"))
         #expect(bad.path == "variants[1].set.strategy.name" && bad.code == .invalidValue && bad.line == 7)
         let unknown = try #require(configError(base + "variants:\n  - name: a\n    sett: {}\n"))
         #expect(unknown.path == "variants[0].sett" && unknown.code == .unknownKey)
         let duplicate = try #require(configError(base + "variants:\n  - name: a\n  - name: a\n"))
         #expect(duplicate.path == "variants[1].name")
         let arms = try ExperimentConfig.parse(
-            yaml: base + "output_directory: out\nvariants:\n  - name: a\n  - name: b\n    set: {rounds: 3}\n", source: "t")
+            yaml: base + "output_directory: out\nvariants:\n  - name: a\n  - name: b\n    set: {rounds: 3}\n",
+            source: "t")
         #expect(arms.runs.map(\.name) == ["arms-a", "arms-b"])
         #expect(arms.runs.map(\.rounds) == [10, 3])
         #expect(arms.runs.map(\.resolvedOutputDirectory) == ["out/a", "out/b"])
@@ -314,7 +345,8 @@ struct ConfigErrorTests {
 
     @Test("load names the file in its errors")
     func loadNamesFile() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-config-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-config-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("bad.yaml")
@@ -377,7 +409,9 @@ struct ConfigHashTests {
         #expect(over.selection(available: 11)! == (target: 6, selected: 8))
         let all = CohortConfig()
         #expect(all.selection(available: 5)! == (target: 5, selected: 5))
-        #expect(EvaluationConfig(every: 5).evaluates(round: 10, of: 12) && EvaluationConfig(every: 5).evaluates(round: 12, of: 12))
+        #expect(
+            EvaluationConfig(every: 5).evaluates(round: 10, of: 12)
+                && EvaluationConfig(every: 5).evaluates(round: 12, of: 12))
         #expect(!EvaluationConfig(every: 5).evaluates(round: 11, of: 12))
     }
 }

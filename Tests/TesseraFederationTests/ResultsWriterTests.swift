@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TesseraFederation
 
 @Suite struct ResultsWriterTests {
@@ -143,7 +144,9 @@ import Testing
         #expect(try Self.text(paths.csv) == ResultsWriter.csv(second))
         #expect(try Data(contentsOf: paths.json) == ResultsWriter.json(second))
         #expect(try Self.text(paths.html) == ResultsWriter.html(second))
-        let previous = [Data(ResultsWriter.csv(first).utf8), try ResultsWriter.json(first), Data(ResultsWriter.html(first).utf8)]
+        let previous = [
+            Data(ResultsWriter.csv(first).utf8), try ResultsWriter.json(first), Data(ResultsWriter.html(first).utf8),
+        ]
         for (reader, expected) in zip(readers, previous) {
             #expect(try reader.readToEnd() == expected)
         }

@@ -1,8 +1,9 @@
-import Testing
 import TesseraData
 import TesseraSecAgg
 import TesseraSimulation
 import TesseraTensor
+import Testing
+
 @testable import TesseraFederation
 
 /// A small linearly separable 2-class problem split across sites, with site-specific
@@ -40,7 +41,9 @@ enum RoundFixtures {
             selection: .init(fraction: 1, minimum: minimum),
             training: TrainingTask(epochs: epochs, batchSize: 16, optimizer: .sgd(learningRate: 0.1)),
             secureAggregation: secure
-                ? .init(neighbourhood: neighbourhood, threshold: threshold, dropoutRate: 0.3, corruptionRate: 0.1, clip: 2) : nil,
+                ? .init(
+                    neighbourhood: neighbourhood, threshold: threshold, dropoutRate: 0.3, corruptionRate: 0.1, clip: 2)
+                : nil,
             evaluationEvery: 1, onRoundFailure: onFailure, seed: 5)
     }
 
@@ -54,7 +57,8 @@ enum RoundFixtures {
         var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 1, epochs: 2)
         plan.evaluationEvery = 0
         let w0 = try RoundFixtures.initialModel()
-        let outcome = InMemoryFederation(plan: plan, initialModel: w0, strategy: try FedAvg(), participants: [agent]).run()
+        let outcome = InMemoryFederation(plan: plan, initialModel: w0, strategy: try FedAvg(), participants: [agent])
+            .run()
         #expect(outcome.completedRounds == 1)
 
         // The same batches, in the same order, with plain SGD on one model.
@@ -64,7 +68,8 @@ enum RoundFixtures {
         var batches = try data.batches(size: 16, shuffleSeed: seed)
         for _ in 0..<2 {
             while batches.next() {
-                try model.trainStep(input: batches.features, targets: batches.labels, loss: .softmaxCrossEntropy, optimizer: &sgd)
+                try model.trainStep(
+                    input: batches.features, targets: batches.labels, loss: .softmaxCrossEntropy, optimizer: &sgd)
             }
         }
         let maxDifference = zip(model.parameters, outcome.finalModel).map { abs($0 - $1) }.max() ?? 1
@@ -117,7 +122,9 @@ enum RoundFixtures {
         mutating func restore(_ state: StrategyState) throws(AggregationError) { try inner.restore(state) }
     }
 
-    @Test("a plaintext round of a mean-only strategy sums updates as they arrive: the same models, to the bit, as keeping them all")
+    @Test(
+        "a plaintext round of a mean-only strategy sums updates as they arrive: the same models, to the bit, as keeping them all"
+    )
     func runningPlaintextSum() throws {
         let w0 = try RoundFixtures.initialModel()
         let plan = RoundFixtures.plan(rounds: 3, secure: false)
@@ -125,7 +132,8 @@ enum RoundFixtures {
             plan: plan, initialModel: w0, strategy: try FedAvg(), participants: try RoundFixtures.agents(7)
         ).run()
         let kept = InMemoryFederation(
-            plan: plan, initialModel: w0, strategy: FedAvgOverIndividualUpdates(), participants: try RoundFixtures.agents(7)
+            plan: plan, initialModel: w0, strategy: FedAvgOverIndividualUpdates(),
+            participants: try RoundFixtures.agents(7)
         ).run()
         #expect(running.completedRounds == 3 && kept.completedRounds == 3)
         #expect(running.finalModel == kept.finalModel)
@@ -137,10 +145,12 @@ enum RoundFixtures {
         let w0 = try RoundFixtures.initialModel()
         let plain = InMemoryFederation(
             plan: RoundFixtures.plan(rounds: 4, secure: false), initialModel: w0, strategy: try FedAvg(),
-            participants: try RoundFixtures.agents(10)).run()
+            participants: try RoundFixtures.agents(10)
+        ).run()
         let secure = InMemoryFederation(
             plan: RoundFixtures.plan(rounds: 4, secure: true), initialModel: w0, strategy: try FedAvg(),
-            participants: try RoundFixtures.agents(10)).run()
+            participants: try RoundFixtures.agents(10)
+        ).run()
         #expect(plain.completedRounds == 4)
         #expect(secure.completedRounds == 4)
         let difference = zip(plain.finalModel, secure.finalModel).map { abs($0 - $1) }.max() ?? 1
@@ -151,7 +161,9 @@ enum RoundFixtures {
         #expect(plainAccuracy > 0.85)
         #expect(abs(plainAccuracy - secureAccuracy) < 0.02)
         // Under secure aggregation no participant ever sent its update in the clear.
-        let clearUpdates = secure.transcript.filter { if case .update = $0.message { return true } else { return false } }
+        let clearUpdates = secure.transcript.filter {
+            if case .update = $0.message { return true } else { return false }
+        }
         #expect(clearUpdates.isEmpty)
         #expect(secure.published.map(\.version.description) == ["1.0.1", "1.0.2", "1.0.3", "1.0.4"])
     }
@@ -203,12 +215,15 @@ enum RoundFixtures {
         let faults = ["site-1", "site-2"].map { InMemoryFederation.Fault(site: $0, round: 1, point: .maskedInput) }
         let outcome = InMemoryFederation(
             plan: RoundFixtures.plan(rounds: 2, minimum: 5, neighbourhood: .complete, threshold: .fraction(0.5)),
-            initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(), participants: try RoundFixtures.agents(6),
+            initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
+            participants: try RoundFixtures.agents(6),
             faults: faults
         ).run()
         let first = try #require(outcome.records.first { $0.round == 1 })
         #expect(first.status == .failed)
-        #expect(first.failureReason?.contains("only 4 of 6 participants sent a masked input; the minimum is 5") == true, "\(first)")
+        #expect(
+            first.failureReason?.contains("only 4 of 6 participants sent a masked input; the minimum is 5") == true,
+            "\(first)")
         let unmaskedInRoundOne = outcome.transcript.contains {
             if case .secAgg(1, .unmaskingResponse) = $0.message { true } else { false }
         }
@@ -232,7 +247,8 @@ enum RoundFixtures {
 
     @Test func tooFewParticipantsForTheMinimumFailsAfterTheSelectionDeadline() throws {
         let outcome = InMemoryFederation(
-            plan: RoundFixtures.plan(rounds: 2, secure: false, minimum: 5), initialModel: try RoundFixtures.initialModel(),
+            plan: RoundFixtures.plan(rounds: 2, secure: false, minimum: 5),
+            initialModel: try RoundFixtures.initialModel(),
             strategy: try FedAvg(), participants: try RoundFixtures.agents(3)
         ).run()
         #expect(outcome.records.count == 2)
@@ -294,8 +310,12 @@ enum RoundFixtures {
         }
         let outcome = federation.run()
         #expect(outcome.completedRounds == 2)
-        #expect(outcome.rejections.contains { $0.site == "site-4" && $0.reason.contains("plaintext update in a secure round") })
-        #expect(outcome.rejections.contains { $0.site == "site-5" && $0.reason.contains("round 1 arrived during round 2") })
+        #expect(
+            outcome.rejections.contains {
+                $0.site == "site-4" && $0.reason.contains("plaintext update in a secure round")
+            })
+        #expect(
+            outcome.rejections.contains { $0.site == "site-5" && $0.reason.contains("round 1 arrived during round 2") })
         #expect(outcome.records[0].contributors == 4)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TesseraSimulation
+import Testing
+
 @testable import TesseraFederation
 
 /// End-to-end runs of experiment files through the same code `tessera simulate` uses.
@@ -13,7 +14,8 @@ import TesseraSimulation
     }
 
     @Test func quickstartExperimentRunsWithSecureAggregationAndWritesItsReport() throws {
-        let config = try ExperimentConfig.load(from: Self.repository.appendingPathComponent("Experiments/quickstart.yaml"))
+        let config = try ExperimentConfig.load(
+            from: Self.repository.appendingPathComponent("Experiments/quickstart.yaml"))
         #expect(config.secureAggregation.enabled)
         let output = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: output) }

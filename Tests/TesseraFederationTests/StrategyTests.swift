@@ -55,8 +55,10 @@ struct AggregationMathTests {
 
     @Test("the finiteness scan finds the first infinity or NaN anywhere, and accepts every finite value")
     func finitenessScan() {
-        let finite: [Float] = [0, -0, 1, -1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
-            -.leastNormalMagnitude, 3.3e38, .leastNormalMagnitude / 2]
+        let finite: [Float] = [
+            0, -0, 1, -1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+            -.leastNormalMagnitude, 3.3e38, .leastNormalMagnitude / 2,
+        ]
         #expect(Aggregation.firstNonFiniteIndex(finite) == nil)
         // Around the scan's block boundaries, and two bad values (the first one counts).
         for index in [0, 1, 4095, 4096, 4097, 9999] {
@@ -67,7 +69,9 @@ struct AggregationMathTests {
                 #expect(Aggregation.firstNonFiniteIndex(vector) == index)
             }
         }
-        let message = errorCode { _ = try Aggregation.weightedMean([[1, 2, 3], [4, .infinity, 6]], weights: [1, 1]) }
+        let message = errorCode {
+            _ = try Aggregation.weightedMean([[1, 2, 3], [4, .infinity, 6]], weights: [1, 1])
+        }
         #expect(message == .nonFiniteValue)
     }
 
@@ -138,7 +142,9 @@ struct AggregationMathTests {
         let result = try Aggregation.multiKrum(Self.honestAndOutlier, byzantine: 1, selecting: 3)
         #expect(result.indices == [3, 0, 2])
         #expect(close(result.mean, [2.9 / 3, 3.15 / 3]))
-        #expect(errorCode { _ = try Aggregation.multiKrum(Self.honestAndOutlier, byzantine: 1, selecting: 6) } == .invalidParameter)
+        #expect(
+            errorCode { _ = try Aggregation.multiKrum(Self.honestAndOutlier, byzantine: 1, selecting: 6) }
+                == .invalidParameter)
     }
 
     @Test("Krum refuses n ≤ 2f + 2")
@@ -168,7 +174,8 @@ struct ServerStrategyTests {
         // The secure path hands over the mean itself and gets the same model.
         var secure = try FedAvg()
         #expect(close(try secure.step(global: [1, 1], aggregate: .mean([0.25, 0.75])), [1.25, 1.75]))
-        #expect(errorCode { _ = try secure.step(global: [1, 1, 1], aggregate: .mean([0.25, 0.75])) } == .mismatchedLengths)
+        #expect(
+            errorCode { _ = try secure.step(global: [1, 1, 1], aggregate: .mean([0.25, 0.75])) } == .mismatchedLengths)
         #expect(errorCode { _ = try FedAvg(serverLearningRate: 0) } == .invalidParameter)
     }
 
@@ -189,7 +196,9 @@ struct ServerStrategyTests {
     func fedProx() throws {
         var prox = try FedProx(mu: 1)
         var avg = try FedAvg()
-        #expect(try prox.step(global: [1, 1], aggregate: .individual(updates)) == avg.step(global: [1, 1], aggregate: .individual(updates)))
+        #expect(
+            try prox.step(global: [1, 1], aggregate: .individual(updates))
+                == avg.step(global: [1, 1], aggregate: .individual(updates)))
         // g + μ(w − w0) = [1, 1] + 0.5·([2, 0] − [1, 1]) = [1.5, 0.5]
         var gradients: [Float] = [1, 1]
         try FedProx.proximalGradient(gradients: &gradients, parameters: [2, 0], global: [1, 1], mu: 0.5)
@@ -197,7 +206,9 @@ struct ServerStrategyTests {
         // (μ/2)‖w − w0‖² = 0.25 · (1 + 1)
         #expect(abs(try FedProx.proximalTerm(parameters: [2, 0], global: [1, 1], mu: 0.5) - 0.5) < 1e-6)
         var short: [Float] = [1]
-        #expect(errorCode { try FedProx.proximalGradient(gradients: &short, parameters: [2, 0], global: [1, 1], mu: 0.5) } == .mismatchedLengths)
+        #expect(
+            errorCode { try FedProx.proximalGradient(gradients: &short, parameters: [2, 0], global: [1, 1], mu: 0.5) }
+                == .mismatchedLengths)
     }
 
     // The adaptive optimisers are checked for two rounds against values worked out by hand from
@@ -267,7 +278,8 @@ struct ServerStrategyTests {
         var strategy = try FedAdam(serverLearningRate: 1, beta1: 0.5, beta2: 0.75, tau: 0.5)
         _ = try strategy.step(global: [1, -1], aggregate: .mean([2, -1]))
         let before = strategy.state
-        #expect(errorCode { _ = try strategy.step(global: [1, -1], aggregate: .mean([.infinity, 0])) } == .nonFiniteValue)
+        #expect(
+            errorCode { _ = try strategy.step(global: [1, -1], aggregate: .mean([.infinity, 0])) } == .nonFiniteValue)
         #expect(errorCode { _ = try strategy.step(global: [1, -1], aggregate: .individual([])) } == .emptyInput)
         #expect(strategy.state == before)
     }
@@ -279,7 +291,9 @@ struct ServerStrategyTests {
         var restored = try FedYogi(serverLearningRate: 1, beta1: 0.5, beta2: 0.75, tau: 0.5)
         try restored.restore(original.state)
         #expect(restored.state.rounds == 1)
-        #expect(try restored.step(global: x1, aggregate: .mean([0, 1])) == original.step(global: x1, aggregate: .mean([0, 1])))
+        #expect(
+            try restored.step(global: x1, aggregate: .mean([0, 1]))
+                == original.step(global: x1, aggregate: .mean([0, 1])))
         var momentum = try FedAvgM()
         #expect(errorCode { try momentum.restore(original.state) } == .invalidState)
     }
@@ -297,7 +311,9 @@ struct ServerStrategyTests {
                 #expect(error.message.contains("only learns the weighted mean"))
             }
         }
-        let meanOnly: [any FederatedStrategy] = [try FedAvg(), try FedAvgM(), try FedProx(), try FedAdam(), try FedYogi(), try FedAdagrad()]
+        let meanOnly: [any FederatedStrategy] = [
+            try FedAvg(), try FedAvgM(), try FedProx(), try FedAdam(), try FedYogi(), try FedAdagrad(),
+        ]
         #expect(meanOnly.allSatisfy { !$0.requiresIndividualUpdates })
     }
 

@@ -1,6 +1,7 @@
-import Testing
 import TesseraData
 import TesseraTensor
+import Testing
+
 @testable import TesseraFederation
 
 @Suite struct LocalTrainingTests {
@@ -16,7 +17,8 @@ import TesseraTensor
     }
 
     func trainer() throws -> LocalTrainer {
-        LocalTrainer(model: try ModelPreset.logisticRegression(inputs: 4, classes: 2, seed: 1), loss: .softmaxCrossEntropy)
+        LocalTrainer(
+            model: try ModelPreset.logisticRegression(inputs: 4, classes: 2, seed: 1), loss: .softmaxCrossEntropy)
     }
 
     @Test func deltaIsLocalMinusGlobalAndImprovesTheModel() throws {

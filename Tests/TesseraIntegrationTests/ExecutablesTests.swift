@@ -1,15 +1,16 @@
 import Foundation
-import Testing
 import TesseraPKI
 import TesseraParticipant
 import TesseraTesting
 import TesseraTransport
+import Testing
 
 /// The real `tessera-coordinator` and `tessera-participant` binaries on loopback with a fresh
 /// PKI: an experiment file, three site files with CSV data, and the results at the end.
 @Suite struct ExecutablesTests {
     @Test func coordinatorAndThreeParticipantBinariesCompleteAnExperiment() async throws {
-        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let coordinatorBinary = try #require(
+            ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
         let participantBinary = try #require(ProcessSupport.binary("tessera-participant"))
         let root = try ProcessSupport.temporaryRoot("tessera-exec")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -46,7 +47,8 @@ import TesseraTransport
         #expect(coordinator.terminationStatus == 0, "\(coordinatorText)")
         #expect(coordinatorText.contains("round 3: completed"), "\(coordinatorText)")
         for name in ["rounds.csv", "results.json", "report.html", "model.safetensors"] {
-            #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent(name).path), "\(name) missing")
+            #expect(
+                FileManager.default.fileExists(atPath: results.appendingPathComponent(name).path), "\(name) missing")
         }
         for (site, process) in zip(sites, participants) {
             let until = Date().addingTimeInterval(20)
@@ -59,7 +61,8 @@ import TesseraTransport
     }
 
     @Test func sigtermStopsTheCoordinatorGracefullyAndKeepsWhatItHas() async throws {
-        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let coordinatorBinary = try #require(
+            ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
         let root = try ProcessSupport.temporaryRoot("tessera-sigterm")
         defer { try? FileManager.default.removeItem(at: root) }
         let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))

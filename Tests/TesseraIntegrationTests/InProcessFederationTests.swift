@@ -1,9 +1,9 @@
 import Foundation
-import Testing
-import TesseraFederation
 import TesseraCoordinator
+import TesseraFederation
 import TesseraSimulation
 import TesseraTesting
+import Testing
 
 @Suite struct InProcessFederationTests {
     /// Ten sites over the gRPC in-process transport under secure aggregation reach the accuracy

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
-import TesseraFederation
 import TesseraCoordinator
+import TesseraFederation
 import TesseraTesting
+import Testing
 
 /// `tessera simulate --transport loopback`: real HTTP/2 + mTLS on 127.0.0.1 with a throwaway PKI.
 @Suite struct LoopbackFederationTests {
@@ -10,7 +10,8 @@ import TesseraTesting
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(name: "loopback", participants: 4, rounds: 3, secure: true, evaluateEvery: 3))
         let loopback = try await LoopbackFederation.run(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             participants: experiment.agents(), logger: testLogger())
         #expect(loopback.completedRounds == 3)
         #expect(loopback.records.allSatisfy { $0.status == .completed && $0.contributors == 4 }, "\(loopback.records)")
@@ -19,7 +20,8 @@ import TesseraTesting
         // transport changes nothing but how bytes travel (secure aggregation's sum is exact and
         // the stochastic rounding is seeded per participant and round).
         let inProcess = try await InProcessFederation.run(
-            plan: experiment.plan, initialModel: experiment.initialModel, strategy: try experiment.config.makeStrategy(),
+            plan: experiment.plan, initialModel: experiment.initialModel,
+            strategy: try experiment.config.makeStrategy(),
             participants: experiment.agents(), logger: testLogger())
         #expect(inProcess.finalModel == loopback.finalModel)
     }

@@ -1,10 +1,10 @@
 import Foundation
-import Testing
 import TesseraFederation
 import TesseraPKI
 import TesseraParticipant
 import TesseraTesting
 import TesseraTransport
+import Testing
 
 /// A participant process killed in the middle of a secure round: the round completes through
 /// dropout recovery, and the site, restarted, joins again and takes part in a later round.
@@ -33,7 +33,9 @@ import TesseraTransport
         let run = try await Self.run(failpoint: .dieOnMaskedInputRequest)
         // Its shares were delivered, its masked input never was: the other three are the sum,
         // and its pairwise masks were removed with its reconstructed key.
-        #expect(run.coordinatorLog.contains("round \(Self.killRound): \(Self.victim) disconnected during masked_input"), "\(run)")
+        #expect(
+            run.coordinatorLog.contains("round \(Self.killRound): \(Self.victim) disconnected during masked_input"),
+            "\(run)")
         #expect(run.coordinatorLog.contains("round \(Self.killRound): unmasking with 3 participants"), "\(run)")
         let record = try #require(run.record(Self.killRound))
         #expect(record.status == .completed && record.cohortSize == 4, "\(run)")
@@ -47,25 +49,34 @@ import TesseraTransport
         // shares are missing, and the other holders' shares are enough.
         #expect(run.victimLog.contains("round \(Self.killRound): masked update sent"), "\(run)")
         #expect(run.coordinatorLog.contains("round \(Self.killRound): unmasking with 4 participants"), "\(run)")
-        #expect(run.coordinatorLog.contains("round \(Self.killRound): \(Self.victim) disconnected during unmasking"), "\(run)")
+        #expect(
+            run.coordinatorLog.contains("round \(Self.killRound): \(Self.victim) disconnected during unmasking"),
+            "\(run)")
         let record = try #require(run.record(Self.killRound))
         #expect(record.status == .completed && record.cohortSize == 4, "\(run)")
         #expect(record.contributors == 4, "\(run)")
     }
 
     @Test func anUnknownFailpointStopsTheParticipantAtStartup() async throws {
-        let participantBinary = try #require(ProcessSupport.binary("tessera-participant"), "build the executables first (swift build)")
+        let participantBinary = try #require(
+            ProcessSupport.binary("tessera-participant"), "build the executables first (swift build)")
         let root = try ProcessSupport.temporaryRoot("tessera-failpoint")
         defer { try? FileManager.default.removeItem(at: root) }
         let participant = try LoggedProcess(
-            name: "participant", executable: participantBinary, arguments: ["--config", root.appendingPathComponent("site.yaml").path],
+            name: "participant", executable: participantBinary,
+            arguments: ["--config", root.appendingPathComponent("site.yaml").path],
             log: root.appendingPathComponent("participant.log"),
             environment: [ParticipantFailpoint.environmentVariable: "die-on-share-keys"])
         defer { participant.stop() }
         try #require(try await participant.waitForExit(within: 20), "\(participant.text)")
-        #expect(participant.process.terminationReason == .exit && participant.process.terminationStatus == 1, "\(participant.text)")
-        #expect(participant.text.contains("TESSERA_PARTICIPANT_FAILPOINT=die-on-share-keys is not a failpoint"), "\(participant.text)")
-        #expect(participant.text.contains("die-on-masked-input-request, die-on-unmasking-request"), "\(participant.text)")
+        #expect(
+            participant.process.terminationReason == .exit && participant.process.terminationStatus == 1,
+            "\(participant.text)")
+        #expect(
+            participant.text.contains("TESSERA_PARTICIPANT_FAILPOINT=die-on-share-keys is not a failpoint"),
+            "\(participant.text)")
+        #expect(
+            participant.text.contains("die-on-masked-input-request, die-on-unmasking-request"), "\(participant.text)")
     }
 
     /// What a run left behind, for the assertions particular to each failpoint.
@@ -96,7 +107,8 @@ import TesseraTransport
     /// in common (every round completes, the victim dies where asked and comes back), and returns
     /// the logs and results.
     static func run(failpoint: ParticipantFailpoint) async throws -> Run {
-        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
+        let coordinatorBinary = try #require(
+            ProcessSupport.binary("tessera-coordinator"), "build the executables first (swift build)")
         let participantBinary = try #require(ProcessSupport.binary("tessera-participant"))
         let root = try ProcessSupport.temporaryRoot("tessera-kill")
         defer { try? FileManager.default.removeItem(at: root) }
@@ -107,7 +119,8 @@ import TesseraTransport
         let results = root.appendingPathComponent("results")
         let (coordinator, port) = try ProcessSupport.startCoordinator(
             binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
-            caDirectory: root.appendingPathComponent("ca"), results: results, log: root.appendingPathComponent("coordinator.log"))
+            caDirectory: root.appendingPathComponent("ca"), results: results,
+            log: root.appendingPathComponent("coordinator.log"))
         var participants: [LoggedProcess] = []
         defer {
             for participant in participants { participant.stop() }
@@ -116,14 +129,20 @@ import TesseraTransport
         let bound = try #require(port, "the coordinator did not report its port: \(coordinator.text)")
         for site in sites {
             try ProcessSupport.writeSiteFile(
-                to: root.appendingPathComponent("\(site).yaml"), site: site, coordinatorPort: bound, experiment: "killed")
+                to: root.appendingPathComponent("\(site).yaml"), site: site, coordinatorPort: bound,
+                experiment: "killed")
         }
-        func start(_ site: String, log: String, failpoint: ParticipantFailpoint? = nil, onExit: (@Sendable (Process) -> Void)? = nil)
+        func start(
+            _ site: String, log: String, failpoint: ParticipantFailpoint? = nil,
+            onExit: (@Sendable (Process) -> Void)? = nil
+        )
             throws -> LoggedProcess
         {
             let process = try LoggedProcess(
-                name: log, executable: participantBinary, arguments: ["--config", root.appendingPathComponent("\(site).yaml").path],
-                log: root.appendingPathComponent("\(log).log"), environment: [ParticipantFailpoint.environmentVariable: failpoint?.rawValue],
+                name: log, executable: participantBinary,
+                arguments: ["--config", root.appendingPathComponent("\(site).yaml").path],
+                log: root.appendingPathComponent("\(log).log"),
+                environment: [ParticipantFailpoint.environmentVariable: failpoint?.rawValue],
                 onExit: onExit)
             participants.append(process)
             return process
@@ -133,7 +152,8 @@ import TesseraTransport
             let decoder = JSONDecoder()
             decoder.keyDecodingStrategy = .convertFromSnakeCase
             return Run(
-                results: data.flatMap { try? decoder.decode(ExperimentResults.self, from: $0) }, coordinatorLog: coordinator.text,
+                results: data.flatMap { try? decoder.decode(ExperimentResults.self, from: $0) },
+                coordinatorLog: coordinator.text,
                 victimLog: victim?.text ?? "", restartedLog: restarted?.text ?? "")
         }
 
@@ -157,7 +177,9 @@ import TesseraTransport
         held.resume()
 
         // Round 2: the victim dies at its failpoint; it is restarted without it.
-        try #require(try await victim.waitForExit(within: 30), "the failpoint did not fire:\(logs(victim: victim, restarted: nil))")
+        try #require(
+            try await victim.waitForExit(within: 30),
+            "the failpoint did not fire:\(logs(victim: victim, restarted: nil))")
         #expect(
             victim.process.terminationReason == .exit && victim.process.terminationStatus == 137,
             "\(logs(victim: victim, restarted: nil))")
@@ -170,7 +192,8 @@ import TesseraTransport
 
         // The rest of the experiment, with the restarted victim.
         try #require(
-            try await coordinator.waitForExit(within: 30), "the coordinator did not finish:\(logs(victim: victim, restarted: restarted))")
+            try await coordinator.waitForExit(within: 30),
+            "the coordinator did not finish:\(logs(victim: victim, restarted: restarted))")
         let run = logs(victim: victim, restarted: restarted)
         #expect(coordinator.process.terminationReason == .exit && coordinator.process.terminationStatus == 0, "\(run)")
         let records = try #require(run.results?.rounds, "no results.json: \(run)")
@@ -187,7 +210,8 @@ import TesseraTransport
             #expect(run.record(round)?.cohortSize == 4 && run.record(round)?.contributors == 4, "round \(round)\(run)")
         }
         for participant in participants where participant !== victim {
-            #expect(try await participant.waitForExit(within: 20), "\(participant.name) still runs:\n\(participant.text)")
+            #expect(
+                try await participant.waitForExit(within: 20), "\(participant.name) still runs:\n\(participant.text)")
             #expect(
                 participant.process.terminationReason == .exit && participant.process.terminationStatus == 0,
                 "\(participant.name):\n\(participant.text)")

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
-import Testing
 import TesseraPKI
 import TesseraTensor
+import Testing
 
 /// What the tests of the real `tessera-coordinator` and `tessera-participant` binaries share:
 /// finding the built products, a site's CSV, and child processes whose standard error is their
@@ -11,7 +11,9 @@ enum ProcessSupport {
     /// The built products sit next to the test bundle (or the test executable).
     static var productDirectories: [URL] {
         var directories = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        if let executable = Bundle.main.executableURL { directories.insert(executable.deletingLastPathComponent(), at: 0) }
+        if let executable = Bundle.main.executableURL {
+            directories.insert(executable.deletingLastPathComponent(), at: 0)
+        }
         return directories
     }
 
@@ -35,7 +37,8 @@ enum ProcessSupport {
     /// seeds `csvSeed`, `csvSeed + 1`, …), and a secure-aggregation experiment over those CSVs
     /// (`experiment.yaml`, returned).
     static func prepareFederation(
-        at root: URL, name: String, seed: Int, rounds: Int, sites: [String], minimum: Int, evaluateEvery: Int, csvSeed: UInt64
+        at root: URL, name: String, seed: Int, rounds: Int, sites: [String], minimum: Int, evaluateEvery: Int,
+        csvSeed: UInt64
     ) throws -> URL {
         let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
         _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))

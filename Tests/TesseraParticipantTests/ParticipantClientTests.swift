@@ -1,7 +1,6 @@
 import GRPCCore
 import GRPCInProcessTransport
 import Synchronization
-import Testing
 import TesseraData
 import TesseraFederation
 import TesseraParticipant
@@ -9,6 +8,7 @@ import TesseraTensor
 import TesseraTesting
 import TesseraTransport
 import TesseraWire
+import Testing
 
 /// The participant's timing on a manual clock: heartbeats at the coordinator's interval, and
 /// reconnection after a full-jitter backoff.
@@ -43,7 +43,8 @@ import TesseraWire
                     events.yield(event)
                     if case .hello = event {
                         try await writer.write(
-                            try encoder.welcome(SessionWelcome(sessionID: "s", site: "site-a", heartbeatInterval: .seconds(10))))
+                            try encoder.welcome(
+                                SessionWelcome(sessionID: "s", site: "site-a", heartbeatInterval: .seconds(10))))
                     } else {
                         beats += 1
                         if beats == heartbeats { break }

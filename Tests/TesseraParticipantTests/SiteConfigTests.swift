@@ -1,11 +1,11 @@
 import Foundation
-import Testing
 import TesseraData
 import TesseraFederation
 import TesseraPKI
 import TesseraParticipant
 import TesseraTesting
 import TesseraTransport
+import Testing
 
 /// A site operator's file is checked before anything connects, with errors that say what to fix.
 @Suite struct SiteConfigTests {
@@ -102,7 +102,8 @@ import TesseraTransport
         #expect {
             try ParticipantSiteConfig.load(from: site.root.appendingPathComponent("absent.yaml"))
         } throws: { error in
-            (error as? TesseraRuntimeError)?.message.hasPrefix("\(site.root.path)/absent.yaml: cannot read the site file") == true
+            (error as? TesseraRuntimeError)?.message.hasPrefix(
+                "\(site.root.path)/absent.yaml: cannot read the site file") == true
         }
     }
 
@@ -151,7 +152,8 @@ import TesseraTransport
     @Test func aMissingIdentityAsksForTheDirectoryOrTheThreeFiles() throws {
         let site = try Site()
         defer { try? FileManager.default.removeItem(at: site.root) }
-        let required = "required: give identity: DIR (holding cert.pem, key.pem and ca.pem), or certificate, private_key and ca"
+        let required =
+            "required: give identity: DIR (holding cert.pem, key.pem and ca.pem), or certificate, private_key and ca"
         #expect(site.refusal(Self.valid(line: 2, nil)) == "site.yaml:1:1: identity: \(required)")
         // With some of the files, the missing one is named.
         #expect(
@@ -168,8 +170,11 @@ import TesseraTransport
         #expect(
             site.refusal(Self.valid(line: 2, "identity: identity\ncertificate: nothere.pem"))
                 == "site.yaml:3:14: certificate: ROOT/nothere.pem does not exist")
-        let notACertificate = try #require(site.refusal(Self.valid(line: 2, "identity: identity\ncertificate: data.csv")))
-        #expect(notACertificate.hasPrefix("site.yaml:3:14: certificate: ROOT/data.csv is not a site certificate of the federation"))
+        let notACertificate = try #require(
+            site.refusal(Self.valid(line: 2, "identity: identity\ncertificate: data.csv")))
+        #expect(
+            notACertificate.hasPrefix(
+                "site.yaml:3:14: certificate: ROOT/data.csv is not a site certificate of the federation"))
     }
 
     @Test func datasetValuesOutOfRangeOrOfTheWrongTypeAreRefusedAtTheValue() throws {
@@ -185,7 +190,9 @@ import TesseraTransport
         #expect(
             site.refusal(Self.valid(adding: "    test_fraction: half"))
                 == "\(at):20: datasets.clinical-risk.test_fraction: expected a number, found \"half\"")
-        #expect(site.refusal(Self.valid(adding: "    classes: 1")) == "\(at):14: datasets.clinical-risk.classes: must be at least 2, got 1")
+        #expect(
+            site.refusal(Self.valid(adding: "    classes: 1"))
+                == "\(at):14: datasets.clinical-risk.classes: must be at least 2, got 1")
         #expect(
             site.refusal(Self.valid(adding: "    classes: two"))
                 == "\(at):14: datasets.clinical-risk.classes: expected an integer, found \"two\"")
@@ -198,12 +205,17 @@ import TesseraTransport
         let site = try Site()
         defer { try? FileManager.default.removeItem(at: site.root) }
         let datasetsAsList = "coordinator: 127.0.0.1:1\nidentity: identity\ndatasets:\n  - clinical-risk\n"
-        #expect(site.refusal(datasetsAsList) == "site.yaml:4:3: datasets: expected a mapping of keys to values, found a list")
-        let entryAsList = "coordinator: 127.0.0.1:1\nidentity: identity\ndatasets:\n  clinical-risk: [data.csv, outcome]\n"
+        #expect(
+            site.refusal(datasetsAsList)
+                == "site.yaml:4:3: datasets: expected a mapping of keys to values, found a list")
+        let entryAsList =
+            "coordinator: 127.0.0.1:1\nidentity: identity\ndatasets:\n  clinical-risk: [data.csv, outcome]\n"
         #expect(
             site.refusal(entryAsList)
                 == "site.yaml:4:18: datasets.clinical-risk: expected a mapping of keys to values, found a list")
-        #expect(site.refusal("- coordinator\n- identity\n") == "site.yaml:1:1: expected a mapping of keys to values, found a list")
+        #expect(
+            site.refusal("- coordinator\n- identity\n")
+                == "site.yaml:1:1: expected a mapping of keys to values, found a list")
     }
 
     @Test func aDuplicatedKeyIsASyntaxErrorWithItsLine() throws {
@@ -233,7 +245,8 @@ import TesseraTransport
     @Test func unusableDataNamesTheDatasetTheFileAndTheColumn() throws {
         let site = try Site()
         defer { try? FileManager.default.removeItem(at: site.root) }
-        let config = try site.config(Self.valid().replacingOccurrences(of: "label_column: outcome", with: "label_column: result"))
+        let config = try site.config(
+            Self.valid().replacingOccurrences(of: "label_column: outcome", with: "label_column: result"))
         #expect {
             try config.loadData()
         } throws: { error in

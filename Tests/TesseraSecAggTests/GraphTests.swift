@@ -177,7 +177,9 @@ struct IndependentConditions {
 /// before the algorithm moved to `TesseraSupport`.
 @Suite("Deterministic generator")
 struct DeterministicGeneratorTests {
-    static func fold(_ values: [UInt64]) -> UInt64 { values.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ $1) &* 0x100_0000_01b3 } }
+    static func fold(_ values: [UInt64]) -> UInt64 {
+        values.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ $1) &* 0x100_0000_01b3 }
+    }
 
     @Test("Integer-seeded streams and derived draws are the pinned ones")
     func integerSeed() {
@@ -187,10 +189,12 @@ struct DeterministicGeneratorTests {
         #expect(Self.fold((0..<10_000).map { _ in g.nextUnitInterval().bitPattern }) == 18_054_198_759_926_978_426)
     }
 
-    @Test("Byte-seeded streams are the pinned ones", arguments: [
-        (0, 14_981_816_711_502_342_933 as UInt64), (1, 15_653_031_362_802_592_656), (8, 3_463_274_694_199_484_872),
-        (33, 15_920_751_439_718_439_443),
-    ])
+    @Test(
+        "Byte-seeded streams are the pinned ones",
+        arguments: [
+            (0, 14_981_816_711_502_342_933 as UInt64), (1, 15_653_031_362_802_592_656), (8, 3_463_274_694_199_484_872),
+            (33, 15_920_751_439_718_439_443),
+        ])
     func byteSeed(length: Int, expected: UInt64) {
         let bytes: [UInt8] =
             switch length {

@@ -9,7 +9,9 @@ import Testing
 struct MaskRemovalTests {
     /// Self-mask seeds and dropped-participant pairs with both signs, and the sum they give
     /// when every mask is applied one at a time.
-    static func tasksAndExpectedSum(count: Int, length: Int, roundID: UInt64) throws -> ([SecAggParallel.MaskTask], start: [UInt32], expected: [UInt32]) {
+    static func tasksAndExpectedSum(
+        count: Int, length: Int, roundID: UInt64
+    ) throws -> ([SecAggParallel.MaskTask], start: [UInt32], expected: [UInt32]) {
         var generator = DeterministicGenerator(seed: 0x5EED_0F_4A5C)
         let start = (0..<length).map { _ in UInt32(truncatingIfNeeded: generator.next()) }
         var expected = start
@@ -45,7 +47,8 @@ struct MaskRemovalTests {
         let (tasks, start, expected) = try Self.tasksAndExpectedSum(count: 40, length: length, roundID: roundID)
         for (workers, budget) in [(1, Int.max), (3, Int.max), (3, 0), (2, 0), (8, 0)] {
             var sum = start
-            try SecAggParallel.removeMasks(tasks, from: &sum, roundID: roundID, workerCount: workers, scratchBudgetBytes: budget)
+            try SecAggParallel.removeMasks(
+                tasks, from: &sum, roundID: roundID, workerCount: workers, scratchBudgetBytes: budget)
             // Counted, not compared: a failure should not print two 200k-word vectors.
             let wrong = zip(sum, expected).filter { $0 != $1 }.count
             #expect(wrong == 0, "workers \(workers), scratch budget \(budget): \(wrong) of \(length) words differ")

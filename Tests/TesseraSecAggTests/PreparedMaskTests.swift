@@ -49,22 +49,29 @@ struct PreparedMaskTests {
         #expect(prepared.clientErrors.isEmpty)
     }
 
-    @Test("preparation needs ShareKeys and the round's vector length, and a vector prepared from another input is not sent")
+    @Test(
+        "preparation needs ShareKeys and the round's vector length, and a vector prepared from another input is not sent"
+    )
     func preparationGuards() throws {
         let ids: [UInt32] = [1, 2, 3]
         let length = 8
         let configuration = try SecAggConfiguration(
-            roundID: 9, participants: ids, graph: .complete, threshold: 2, vectorLength: length, securityMode: .semiHonest)
+            roundID: 9, participants: ids, graph: .complete, threshold: 2, vectorLength: length,
+            securityMode: .semiHonest)
         let inputs = Fixture.randomInputs(ids, length: length, seed: 5)
         var generator = DeterministicGenerator(seed: 3)
         var clients = try Dictionary(
-            uniqueKeysWithValues: ids.map { ($0, try SecAggClient(id: $0, configuration: configuration, using: &generator)) })
+            uniqueKeysWithValues: ids.map {
+                ($0, try SecAggClient(id: $0, configuration: configuration, using: &generator))
+            })
         var server = SecAggServer(configuration: configuration)
 
         // Before ShareKeys the neighbours' keys are not known: nothing to prepare.
         var early = clients[1]!.prepareMaskedInput(inputs[1]!)
         #expect(!early)
-        for id in ids { try server.receive(SecAggMessage.advertiseKeys(try clients[id]!.advertiseKeys()).encoded(), from: id) }
+        for id in ids {
+            try server.receive(SecAggMessage.advertiseKeys(try clients[id]!.advertiseKeys()).encoded(), from: id)
+        }
         early = clients[1]!.prepareMaskedInput(inputs[1]!)
         #expect(!early)
 

@@ -1,5 +1,5 @@
-import Testing
 import TesseraSupport
+import Testing
 
 @Suite struct HexTests {
     @Test func encodesTwoLowercaseDigitsPerByte() {

@@ -1,6 +1,6 @@
 import Synchronization
-import Testing
 import TesseraSupport
+import Testing
 
 @Suite struct ParallelLoopTests {
     @Test(arguments: [1, 2, 3, 8])

@@ -1,5 +1,5 @@
-import Testing
 import TesseraSupport
+import Testing
 
 @Suite struct Xoshiro256StarStarTests {
     /// FNV-1a style fold of a stream, to pin long outputs in one number.
@@ -11,7 +11,10 @@ import TesseraSupport
     /// (Scripts/xoshiro_reference.py): a change here changes every seeded experiment.
     @Test func matchesTheReferenceStream() {
         var rng = Xoshiro256StarStar(seed: 0)
-        #expect((0..<3).map { _ in rng.next() } == [11_091_344_671_253_066_420, 13_793_997_310_169_335_082, 1_900_383_378_846_508_768])
+        #expect(
+            (0..<3).map { _ in rng.next() } == [
+                11_091_344_671_253_066_420, 13_793_997_310_169_335_082, 1_900_383_378_846_508_768,
+            ])
     }
 
     /// The stream the former `TesseraRandom` and `DeterministicGenerator` copies both produced

@@ -139,7 +139,9 @@ private func naiveConvolution(
             let plane = output.shape[2] * output.shape[3]
             for f in 0..<2 {
                 var expected: Float = 0
-                for n in 0..<3 { expected += output.scalars[((n * 2 + f) * plane)..<((n * 2 + f + 1) * plane)].reduce(0, +) }
+                for n in 0..<3 {
+                    expected += output.scalars[((n * 2 + f) * plane)..<((n * 2 + f + 1) * plane)].reduce(0, +)
+                }
                 #expect(abs(biasGradient[f] - expected) <= 1e-3 * max(1, abs(expected)), "plane \(side)")
             }
         }
@@ -212,7 +214,8 @@ private func naiveConvolution(
 @Suite struct DropoutTests {
     private func apply(_ dropout: Dropout, _ input: Tensor, training: Bool) -> Tensor {
         var output = Tensor.zeros([0])
-        dropout.forward(input, parameters: UnsafeBufferPointer(start: nil, count: 0), output: &output, training: training)
+        dropout.forward(
+            input, parameters: UnsafeBufferPointer(start: nil, count: 0), output: &output, training: training)
         return output
     }
 
@@ -227,7 +230,8 @@ private func naiveConvolution(
         var none: [Float] = []
         none.withUnsafeMutableBufferPointer { g in
             dropout.backward(
-                input: input, output: output, outputGradient: input, parameters: UnsafeBufferPointer(start: nil, count: 0),
+                input: input, output: output, outputGradient: input,
+                parameters: UnsafeBufferPointer(start: nil, count: 0),
                 parameterGradients: g, inputGradient: &inputGradient, computeInputGradient: true)
         }
         #expect(inputGradient == input)
@@ -253,7 +257,8 @@ private func naiveConvolution(
         let ones = Tensor.ones(input.shape)
         none.withUnsafeMutableBufferPointer { g in
             dropout.backward(
-                input: input, output: output, outputGradient: ones, parameters: UnsafeBufferPointer(start: nil, count: 0),
+                input: input, output: output, outputGradient: ones,
+                parameters: UnsafeBufferPointer(start: nil, count: 0),
                 parameterGradients: g, inputGradient: &inputGradient, computeInputGradient: true)
         }
         #expect(zip(inputGradient.scalars, output.scalars).allSatisfy { ($0.1 == 0) == ($0.0 == 0) })
@@ -286,10 +291,14 @@ private func naiveConvolution(
         let model = try ModelPreset.mcmahanCNN(classes: 10, seed: 1)
         #expect(model.parameterCount == 1_663_370)
         #expect(model.outputShape == [10])
-        #expect(model.parameterLayout.map(\.name) == [
-            "0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias",
-        ])
-        #expect(model.parameterLayout.map(\.shape) == [[32, 1, 5, 5], [32], [64, 32, 5, 5], [64], [512, 3136], [512], [10, 512], [10]])
+        #expect(
+            model.parameterLayout.map(\.name) == [
+                "0.weight", "0.bias", "3.weight", "3.bias", "7.weight", "7.bias", "9.weight", "9.bias",
+            ])
+        #expect(
+            model.parameterLayout.map(\.shape) == [
+                [32, 1, 5, 5], [32], [64, 32, 5, 5], [64], [512, 3136], [512], [10, 512], [10],
+            ])
         var rng = TesseraRandom(seed: 2)
         let input = Tensor.randomUniform([3, 1, 28, 28], using: &rng)
         let output = try model.forward(input)
@@ -322,7 +331,9 @@ private func naiveConvolution(
             var optimizer = SGD(learningRate: 0.05)
             var losses: [Float] = []
             for _ in 0..<5 {
-                losses.append(try model.trainStep(input: input, targets: labels, loss: .softmaxCrossEntropy, optimizer: &optimizer))
+                losses.append(
+                    try model.trainStep(
+                        input: input, targets: labels, loss: .softmaxCrossEntropy, optimizer: &optimizer))
             }
             return (losses, model.parameters)
         }
@@ -330,7 +341,8 @@ private func naiveConvolution(
         let second = try train()
         #expect(first.losses == second.losses)
         #expect(first.parameters == second.parameters)
-        #expect(first.losses.last! < first.losses.first!, "five steps on one batch should lower the loss: \(first.losses)")
+        #expect(
+            first.losses.last! < first.losses.first!, "five steps on one batch should lower the loss: \(first.losses)")
     }
 }
 
@@ -346,7 +358,9 @@ private func naiveConvolution(
     }
 
     @Test func conv2DRejectsTheWrongRank() {
-        let error = #expect(throws: TensorError.self) { try Conv2D(filters: 4, kernelSize: 3).build(inputShape: [28, 28]) }
+        let error = #expect(throws: TensorError.self) {
+            try Conv2D(filters: 4, kernelSize: 3).build(inputShape: [28, 28])
+        }
         #expect(error?.message.contains("Conv2D") == true)
     }
 

@@ -152,7 +152,9 @@ enum GradientCheck {
     }
 
     /// Checks a whole model's parameter gradients from `computeGradients` against the loss.
-    static func check(model: Sequential, input: Tensor, targets: Tensor, loss: Loss, epsilon: Float = 1e-2) throws
+    static func check(
+        model: Sequential, input: Tensor, targets: Tensor, loss: Loss, epsilon: Float = 1e-2
+    ) throws
         -> Double
     {
         let start = model.parameters
@@ -257,7 +259,8 @@ private final class SlightlyWrongDense: Layer {
     }
 
     @Test func dense() throws {
-        expectCorrect(try GradientCheck.check(layer: { Dense(outputs: 4) }, inputShape: [5], batch: 3, seed: 11), "Dense")
+        expectCorrect(
+            try GradientCheck.check(layer: { Dense(outputs: 4) }, inputShape: [5], batch: 3, seed: 11), "Dense")
     }
 
     @Test func relu() throws {
@@ -275,7 +278,8 @@ private final class SlightlyWrongDense: Layer {
     }
 
     @Test func flatten() throws {
-        expectCorrect(try GradientCheck.check(layer: { Flatten() }, inputShape: [2, 3, 2], batch: 2, seed: 15), "Flatten")
+        expectCorrect(
+            try GradientCheck.check(layer: { Flatten() }, inputShape: [2, 3, 2], batch: 2, seed: 15), "Flatten")
     }
 
     @Test(arguments: [
@@ -314,7 +318,9 @@ private final class SlightlyWrongDense: Layer {
         let dropout = Dropout(rate: 0.4, seed: 99)
         _ = try dropout.build(inputShape: [4, 5])
         var output = Tensor.zeros([0])
-        dropout.forward(Tensor.ones([2, 4, 5]), parameters: UnsafeBufferPointer(start: nil, count: 0), output: &output, training: true)
+        dropout.forward(
+            Tensor.ones([2, 4, 5]), parameters: UnsafeBufferPointer(start: nil, count: 0), output: &output,
+            training: true)
         #expect(output.scalars.contains(0) && output.scalars.contains(1 / 0.6))
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TesseraTensor
 
 @Suite struct TensorBasics {
@@ -115,7 +116,9 @@ import Testing
     /// Every derived draw, pinned over long streams (seed 2024) before the generator moved to
     /// `TesseraSupport`: seeded experiments depend on these exact sequences.
     @Test func derivedDrawsReproduceThePinnedStreams() {
-        func fold(_ values: [UInt64]) -> UInt64 { values.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ $1) &* 0x100_0000_01b3 } }
+        func fold(_ values: [UInt64]) -> UInt64 {
+            values.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ $1) &* 0x100_0000_01b3 }
+        }
         var r = TesseraRandom(seed: 2024)
         #expect(fold((0..<10_000).map { _ in r.next() }) == 10_877_132_632_170_378_142)
         #expect(fold((0..<10_000).map { _ in UInt64(r.nextFloat().bitPattern) }) == 8_191_201_173_856_405_793)
@@ -125,10 +128,11 @@ import Testing
         #expect(fold((0..<1_000).map { _ in derived.next() }) == 609_686_479_494_746_270)
         var deck = Array(0..<52)
         r.shuffle(&deck)
-        #expect(deck == [
-            18, 26, 3, 12, 27, 19, 36, 40, 1, 16, 10, 11, 51, 5, 35, 37, 48, 33, 46, 20, 44, 49, 13, 42, 50, 6,
-            24, 38, 14, 0, 2, 28, 22, 43, 32, 39, 47, 23, 45, 4, 21, 31, 30, 41, 9, 15, 7, 34, 25, 29, 17, 8,
-        ])
+        #expect(
+            deck == [
+                18, 26, 3, 12, 27, 19, 36, 40, 1, 16, 10, 11, 51, 5, 35, 37, 48, 33, 46, 20, 44, 49, 13, 42, 50, 6,
+                24, 38, 14, 0, 2, 28, 22, 43, 32, 39, 47, 23, 45, 4, 21, 31, 30, 41, 9, 15, 7, 34, 25, 29, 17, 8,
+            ])
         #expect(fold((0..<1000).map { _ in UInt64(r.nextFloat(in: -2, 3).bitPattern) }) == 12_923_936_504_487_228_456)
     }
 
@@ -177,5 +181,7 @@ import Testing
 
 /// Output of `python3 Scripts/xoshiro_reference.py`.
 enum XoshiroReference {
-    static let seed0FirstThree: [UInt64] = [11_091_344_671_253_066_420, 13_793_997_310_169_335_082, 1_900_383_378_846_508_768]
+    static let seed0FirstThree: [UInt64] = [
+        11_091_344_671_253_066_420, 13_793_997_310_169_335_082, 1_900_383_378_846_508_768,
+    ]
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TesseraTensor
 
 @Suite struct OptimizerSteps {
@@ -76,7 +77,8 @@ import Testing
         model.parameters = flat
         #expect(model.namedParameters()[0].tensor[0, 0] == 42)
         let copy = try ModelPreset.mlp(inputs: 5, hidden: [4], classes: 3, seed: 99)
-        try copy.loadNamedParameters(Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) }))
+        try copy.loadNamedParameters(
+            Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) }))
         #expect(copy.parameters == model.parameters)
     }
 
@@ -143,7 +145,8 @@ import Testing
         let linear = try ModelPreset.logisticRegression(inputs: 2, classes: 2, seed: 7)
         var adam = Adam(learningRate: 0.05)
         for _ in 0..<200 {
-            try linear.trainStep(input: data.features, targets: data.labels, loss: .softmaxCrossEntropy, optimizer: &adam)
+            try linear.trainStep(
+                input: data.features, targets: data.labels, loss: .softmaxCrossEntropy, optimizer: &adam)
         }
         let linearAccuracy = try SpiralsDemo.accuracy(linear, data.features, data.labels)
         #expect(linearAccuracy < 0.8)

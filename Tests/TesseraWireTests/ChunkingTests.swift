@@ -19,7 +19,8 @@ struct ChunkingTests {
         let chunker = ModelChunker(maximumChunkBytes: chunkBytes)
         let chunks = chunker.modelChunks(of: parameters)
         #expect(chunks.count == max(1, (count * 4 + chunkBytes - 1) / chunkBytes))
-        var assembler = ChunkAssembler.model(digest: chunks.digest, parameterCount: count, maximumChunkBytes: chunkBytes)
+        var assembler = ChunkAssembler.model(
+            digest: chunks.digest, parameterCount: count, maximumChunkBytes: chunkBytes)
         var seen = 0
         for chunk in chunks {
             #expect(chunk.data.count <= chunkBytes)
@@ -56,10 +57,13 @@ struct ChunkingTests {
     // MARK: Refusals
 
     func assembler(maxTotal: Int = 1 << 20, maxChunk: Int? = nil, count: Int? = nil) -> ChunkAssembler<Float> {
-        ChunkAssembler(fields: .modelChunk, maximumTotalBytes: maxTotal, maximumChunkBytes: maxChunk, expectedCount: count)
+        ChunkAssembler(
+            fields: .modelChunk, maximumTotalBytes: maxTotal, maximumChunkBytes: maxChunk, expectedCount: count)
     }
 
-    func expectRefusal(_ code: WireError.Code, field: String? = nil, _ steps: (inout ChunkAssembler<Float>) throws -> Void) {
+    func expectRefusal(
+        _ code: WireError.Code, field: String? = nil, _ steps: (inout ChunkAssembler<Float>) throws -> Void
+    ) {
         var a = assembler()
         let error = #expect(throws: WireError.self) { try steps(&a) }
         #expect(error?.code == code, "\(String(describing: error))")
@@ -181,8 +185,11 @@ struct ChunkingTests {
         #expect(error?.code == .digestMismatch)
 
         // The streaming form finds it too, at the end.
-        var verifier = StreamingChunkVerifier<Float>(fields: .modelChunk, expectedDigest: ModelDigest(parameters: parameters))
-        for chunk in tampered { try verifier.consume(offset: chunk.offset, total: chunk.totalBytes, data: chunk.data) { _, _ in } }
+        var verifier = StreamingChunkVerifier<Float>(
+            fields: .modelChunk, expectedDigest: ModelDigest(parameters: parameters))
+        for chunk in tampered {
+            try verifier.consume(offset: chunk.offset, total: chunk.totalBytes, data: chunk.data) { _, _ in }
+        }
         #expect(throws: WireError.self) { try verifier.finish() }
     }
 
@@ -203,7 +210,8 @@ struct ChunkingTests {
         let chunks = ModelChunker().modelChunks(of: parameters)
         let expectedChunks = (parameters.count * 4 + limit - 1) / limit
         #expect(chunks.count == expectedChunks)
-        var assembler = ChunkAssembler.model(digest: chunks.digest, parameterCount: parameters.count, maximumChunkBytes: limit)
+        var assembler = ChunkAssembler.model(
+            digest: chunks.digest, parameterCount: parameters.count, maximumChunkBytes: limit)
         for chunk in chunks {
             let bytes = chunk.wireBytes()
             #expect(chunk.data.count <= limit)
@@ -232,7 +240,9 @@ struct ChunkingTests {
 
     @Test func sha256MatchesTheFIPSVectors() {
         #expect(Hex.encode(SHA256.hash([])) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Hex.encode(SHA256.hash(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            Hex.encode(SHA256.hash(Array("abc".utf8)))
+                == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let long = Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)
         #expect(Hex.encode(SHA256.hash(long)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
         var incremental = SHA256()
@@ -250,7 +260,9 @@ struct ChunkingTests {
         #expect(try ModelDigest(hex: digest.hex.uppercased()) == digest)
         #expect(ModelDigest(bytes: digest.bytes) == digest && ModelDigest(bytes: [1, 2]) == nil)
         for bad in ["", "abc", String(repeating: "g", count: 64), String(digest.hex.dropLast())] {
-            let error = #expect(throws: WireError.self) { _ = try ModelDigest(hex: bad, field: "tessera.v1.TrainTask.model_digest") }
+            let error = #expect(throws: WireError.self) {
+                _ = try ModelDigest(hex: bad, field: "tessera.v1.TrainTask.model_digest")
+            }
             #expect(error?.code == .valueOutOfRange && error?.field == "tessera.v1.TrainTask.model_digest")
         }
     }

@@ -21,22 +21,31 @@ enum Fixtures {
     /// Every SecAgg message a participant sends whole (the masked input is chunked).
     static let clientSecAgg: [SecAggMessage] = [
         .advertiseKeys(AdvertiseKeysMessage(roundID: 9, sender: 5, keys: keys(5, signed: true))),
-        .shareKeys(ShareKeysMessage(roundID: 9, sender: 5, shares: [
-            EncryptedShare(peer: 6, ciphertext: [1, 2, 3]), EncryptedShare(peer: 8, ciphertext: []),
-        ])),
-        .consistencySignature(ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
-        .unmaskingResponse(UnmaskingResponseMessage(
-            roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)], keyShares: [PeerShare(peer: 7, share: share)])),
+        .shareKeys(
+            ShareKeysMessage(
+                roundID: 9, sender: 5,
+                shares: [
+                    EncryptedShare(peer: 6, ciphertext: [1, 2, 3]), EncryptedShare(peer: 8, ciphertext: []),
+                ])),
+        .consistencySignature(
+            ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
+        .unmaskingResponse(
+            UnmaskingResponseMessage(
+                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)],
+                keyShares: [PeerShare(peer: 7, share: share)])),
     ]
 
     /// Every SecAgg message the coordinator sends.
     static let serverSecAgg: [SecAggMessage] = [
-        .shareKeysRequest(ShareKeysRequest(roundID: 9, recipient: 5, neighbours: [keys(6, signed: false), keys(7, signed: true)])),
-        .maskedInputRequest(MaskedInputRequest(roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])])),
+        .shareKeysRequest(
+            ShareKeysRequest(roundID: 9, recipient: 5, neighbours: [keys(6, signed: false), keys(7, signed: true)])),
+        .maskedInputRequest(
+            MaskedInputRequest(roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])])),
         .consistencyCheckRequest(ConsistencyCheckRequest(roundID: 9, recipient: 5, survivors: [1, 5, 6, 100])),
-        .unmaskingRequest(UnmaskingRequest(
-            roundID: 9, recipient: 5, survivors: [5, 6], dropped: [7],
-            signatures: [ParticipantSignature(participant: 6, signature: [UInt8](repeating: 1, count: 64))])),
+        .unmaskingRequest(
+            UnmaskingRequest(
+                roundID: 9, recipient: 5, survivors: [5, 6], dropped: [7],
+                signatures: [ParticipantSignature(participant: 6, signature: [UInt8](repeating: 1, count: 64))])),
     ]
 
     static let assignment = SecureRoundAssignment(
@@ -51,9 +60,13 @@ enum Fixtures {
     ]
 
     static let tasks: [TrainingTask] = [
-        TrainingTask(epochs: 2, batchSize: 16, optimizer: .sgd(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4),
+        TrainingTask(
+            epochs: 2, batchSize: 16,
+            optimizer: .sgd(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4),
             proximalMu: 0.01, gradientClipNorm: 5, seed: .max),
-        TrainingTask(epochs: 1, batchSize: 32, optimizer: .adam(learningRate: 1e-3, beta1: 0.8, beta2: 0.99, epsilon: 1e-7, weightDecay: 0),
+        TrainingTask(
+            epochs: 1, batchSize: 32,
+            optimizer: .adam(learningRate: 1e-3, beta1: 0.8, beta2: 0.99, epsilon: 1e-7, weightDecay: 0),
             proximalMu: 0, gradientClipNorm: nil, seed: 0),
     ]
 
@@ -61,8 +74,10 @@ enum Fixtures {
         (0..<count).map { Float($0) * seed - Float(count) / 7 }
     }
 
-    static func train(round: Int = 3, architecture: ModelArchitecture = architectures[0], task: TrainingTask = tasks[0],
-                      secure: SecureRoundAssignment? = assignment, parameters: [Float] = parameters(50)) -> TrainInstruction {
+    static func train(
+        round: Int = 3, architecture: ModelArchitecture = architectures[0], task: TrainingTask = tasks[0],
+        secure: SecureRoundAssignment? = assignment, parameters: [Float] = parameters(50)
+    ) -> TrainInstruction {
         TrainInstruction(
             experimentID: experiment, round: round, modelVersion: ModelVersion(major: 1, minor: 2, patch: 3),
             architecture: architecture, datasetName: "mnist", parameters: parameters, task: task, secure: secure)
@@ -74,7 +89,8 @@ enum Fixtures {
 
     /// A coordinator-side decoder that has already accepted a Hello (sequence 1).
     static func helloedDecoder(
-        _ encoder: inout ParticipantEnvelopeEncoder, handling: ParticipantEnvelopeDecoder.MaskedInputHandling = .assemble,
+        _ encoder: inout ParticipantEnvelopeEncoder,
+        handling: ParticipantEnvelopeDecoder.MaskedInputHandling = .assemble,
         maximumChunkBytes: Int = WireProtocol.defaultChunkBytes
     ) throws -> ParticipantEnvelopeDecoder {
         var decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: maximumChunkBytes, maskedInputHandling: handling)

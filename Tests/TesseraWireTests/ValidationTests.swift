@@ -51,7 +51,9 @@ struct MalformedBytesTests {
     @Test func everyTruncationOfATaskIsRefusedOrIncomplete() throws {
         var encoder = CoordinatorEnvelopeEncoder()
         var decoder = try Fixtures.welcomedDecoder(&encoder)
-        let bytes = try encoder.encode(.train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training).wireBytes()
+        let bytes = try encoder.encode(
+            .train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training
+        ).wireBytes()
         var malformed = 0
         for length in 0..<bytes.count {
             do {
@@ -86,41 +88,57 @@ struct ValidationTests {
         var decoder = ParticipantEnvelopeDecoder()
         var envelope = Tessera_V1_ParticipantEnvelope()
         envelope.heartbeat = .init()
-        expectWireError(.missingField, field: "tessera.v1.ParticipantEnvelope.header") { _ = try decoder.decode(envelope, expecting: nil) }
+        expectWireError(.missingField, field: "tessera.v1.ParticipantEnvelope.header") {
+            _ = try decoder.decode(envelope, expecting: nil)
+        }
         envelope.header.sequence = 1
         envelope.body = nil
-        expectWireError(.missingField, field: "tessera.v1.ParticipantEnvelope.body") { _ = try decoder.decode(envelope, expecting: nil) }
+        expectWireError(.missingField, field: "tessera.v1.ParticipantEnvelope.body") {
+            _ = try decoder.decode(envelope, expecting: nil)
+        }
 
         var coordinator = CoordinatorEnvelopeDecoder()
         var down = Tessera_V1_CoordinatorEnvelope()
         down.header.sequence = 1
-        expectWireError(.missingField, field: "tessera.v1.CoordinatorEnvelope.body") { _ = try coordinator.decode(down) }
+        expectWireError(.missingField, field: "tessera.v1.CoordinatorEnvelope.body") {
+            _ = try coordinator.decode(down)
+        }
     }
 
     @Test func missingOneofsAndSubmessages() throws {
         expectWireError(.missingField, field: "tessera.v1.ModelArchitecture.kind") {
             _ = try ModelArchitecture(Tessera_V1_ModelArchitecture())
         }
-        expectWireError(.missingField, field: "tessera.v1.LocalOptimizer.kind") { _ = try LocalOptimizer(Tessera_V1_LocalOptimizer()) }
+        expectWireError(.missingField, field: "tessera.v1.LocalOptimizer.kind") {
+            _ = try LocalOptimizer(Tessera_V1_LocalOptimizer())
+        }
         var task = try Tessera_V1_TrainingTask(Fixtures.tasks[0])
         task.clearOptimizer()
         expectWireError(.missingField, field: "tessera.v1.TrainingTask.optimizer") { _ = try TrainingTask(task) }
         var train = try Tessera_V1_TrainTask(TrainTaskSpec(Fixtures.train()))
         train.clearArchitecture()
         let header = EnvelopeHeader(experimentID: Fixtures.experiment, round: 3, stage: .training, sequence: 1)
-        expectWireError(.missingField, field: "tessera.v1.TrainTask.architecture") { _ = try TrainTaskSpec(train, header: header) }
+        expectWireError(.missingField, field: "tessera.v1.TrainTask.architecture") {
+            _ = try TrainTaskSpec(train, header: header)
+        }
         var assignment = try Tessera_V1_SecureRoundAssignment(Fixtures.assignment)
         assignment.clearGraph()
-        expectWireError(.missingField, field: "tessera.v1.SecureRoundAssignment.graph") { _ = try SecureRoundAssignment(assignment) }
+        expectWireError(.missingField, field: "tessera.v1.SecureRoundAssignment.graph") {
+            _ = try SecureRoundAssignment(assignment)
+        }
         var payload = Tessera_V1_SecAggPayload()
         payload.body = nil
         var encoder = ParticipantEnvelopeEncoder()
         var decoder = try Fixtures.helloedDecoder(&encoder)
-        var envelope = try encoder.encode(.secAgg(round: 3, Fixtures.clientSecAgg[0]), experimentID: Fixtures.experiment,
+        var envelope = try encoder.encode(
+            .secAgg(round: 3, Fixtures.clientSecAgg[0]), experimentID: Fixtures.experiment,
             currentStage: .training)[0]
         envelope.secagg = payload
         expectWireError(.missingField, field: "tessera.v1.SecAggPayload.body") {
-            _ = try decoder.decode(envelope, expecting: ExpectedRound(position: Fixtures.position(.training), parameterCount: 1, secure: Self.secure))
+            _ = try decoder.decode(
+                envelope,
+                expecting: ExpectedRound(position: Fixtures.position(.training), parameterCount: 1, secure: Self.secure)
+            )
         }
     }
 
@@ -130,13 +148,17 @@ struct ValidationTests {
         var graph = try Tessera_V1_NeighbourGraph(NeighbourGraph.Kind.complete)
         graph.kind = .UNRECOGNIZED(7)
         let parsed = try Fixtures.overTheWire(graph)
-        expectWireError(.unknownEnumValue, field: "tessera.v1.NeighbourGraph.kind") { _ = try NeighbourGraph.Kind(parsed) }
+        expectWireError(.unknownEnumValue, field: "tessera.v1.NeighbourGraph.kind") {
+            _ = try NeighbourGraph.Kind(parsed)
+        }
         graph.kind = .unspecified
         expectWireError(.missingField, field: "tessera.v1.NeighbourGraph.kind") { _ = try NeighbourGraph.Kind(graph) }
 
         var rejection = Tessera_V1_Rejection(Rejection(code: .staleMessage, reason: "late"))
         rejection.code = .UNRECOGNIZED(9)
-        expectWireError(.unknownEnumValue, field: "tessera.v1.Rejection.code") { _ = try Rejection(try Fixtures.overTheWire(rejection)) }
+        expectWireError(.unknownEnumValue, field: "tessera.v1.Rejection.code") {
+            _ = try Rejection(try Fixtures.overTheWire(rejection))
+        }
 
         var header = Tessera_V1_MessageHeader()
         header.sequence = 1
@@ -150,28 +172,40 @@ struct ValidationTests {
         let header = EnvelopeHeader(experimentID: Fixtures.experiment, round: 3, stage: .training, sequence: 1)
         var train = try Tessera_V1_TrainTask(TrainTaskSpec(Fixtures.train()))
         train.parameterCount = UInt64(bitPattern: -50)  // a negative Int written as unsigned
-        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.parameter_count") { _ = try TrainTaskSpec(train, header: header) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.parameter_count") {
+            _ = try TrainTaskSpec(train, header: header)
+        }
         train.parameterCount = 0
-        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.parameter_count") { _ = try TrainTaskSpec(train, header: header) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.parameter_count") {
+            _ = try TrainTaskSpec(train, header: header)
+        }
 
         var task = try Tessera_V1_TrainingTask(Fixtures.tasks[0])
         task.epochs = 0
         expectWireError(.valueOutOfRange, field: "tessera.v1.TrainingTask.epochs") { _ = try TrainingTask(task) }
         task.epochs = 1
         task.optimizer.sgd.learningRate = .nan
-        expectWireError(.valueOutOfRange, field: "tessera.v1.LocalOptimizer.Sgd.learning_rate") { _ = try TrainingTask(task) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.LocalOptimizer.Sgd.learning_rate") {
+            _ = try TrainingTask(task)
+        }
 
         var wireHeader = Tessera_V1_MessageHeader()
         wireHeader.sequence = 1
         wireHeader.round = .max
-        expectWireError(.valueOutOfRange, field: "tessera.v1.MessageHeader.round") { _ = try EnvelopeHeader(wireHeader) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.MessageHeader.round") {
+            _ = try EnvelopeHeader(wireHeader)
+        }
         wireHeader.round = 1
         wireHeader.sequence = 0
-        expectWireError(.valueOutOfRange, field: "tessera.v1.MessageHeader.sequence") { _ = try EnvelopeHeader(wireHeader) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.MessageHeader.sequence") {
+            _ = try EnvelopeHeader(wireHeader)
+        }
 
         var report = Tessera_V1_TrainingReport()
         report.sampleCount = UInt64(bitPattern: -1)
-        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainingReport.sample_count") { _ = try TrainingReport(report) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainingReport.sample_count") {
+            _ = try TrainingReport(report)
+        }
 
         // The sending side refuses what it cannot represent instead of wrapping around.
         expectWireError(.valueOutOfRange, field: "tessera.v1.TrainingReport.sample_count") {
@@ -188,7 +222,9 @@ struct ValidationTests {
         }
         assignment.participantIndex = 5
         assignment.bits = 33
-        expectWireError(.valueOutOfRange, field: "tessera.v1.SecureRoundAssignment.bits") { _ = try SecureRoundAssignment(assignment) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.SecureRoundAssignment.bits") {
+            _ = try SecureRoundAssignment(assignment)
+        }
 
         var hello = try Tessera_V1_Hello(ParticipantHello(datasets: ["a": 1]))
         hello.datasets.append(hello.datasets[0])
@@ -203,7 +239,10 @@ struct ValidationTests {
     @Test func wrongExperimentRoundOrStageIsStale() throws {
         let report = ParticipantMessage.trained(round: 3, report: .init(sampleCount: 1, loss: 0, steps: 1))
         let cases: [(RoundPosition, String)] = [
-            (RoundPosition(experimentID: "other", round: 3, stage: .training), "tessera.v1.MessageHeader.experiment_id"),
+            (
+                RoundPosition(experimentID: "other", round: 3, stage: .training),
+                "tessera.v1.MessageHeader.experiment_id"
+            ),
             (Fixtures.position(.training, round: 4), "tessera.v1.MessageHeader.round"),
             (Fixtures.position(.shareKeys), "tessera.v1.MessageHeader.stage"),
         ]
@@ -225,10 +264,13 @@ struct ValidationTests {
         var encoder = ParticipantEnvelopeEncoder()
         var decoder = try Fixtures.helloedDecoder(&encoder)
         let expected = ExpectedRound(position: Fixtures.position(.evaluation), parameterCount: 1)
-        let envelope = try encoder.encode(.evaluation(round: 3, .init(sampleCount: 3, loss: 1)), experimentID: Fixtures.experiment,
+        let envelope = try encoder.encode(
+            .evaluation(round: 3, .init(sampleCount: 3, loss: 1)), experimentID: Fixtures.experiment,
             currentStage: .evaluation)[0]
         _ = try decoder.decode(envelope, expecting: expected)
-        expectWireError(.replayedMessage, field: "tessera.v1.MessageHeader.sequence") { _ = try decoder.decode(envelope, expecting: expected) }
+        expectWireError(.replayedMessage, field: "tessera.v1.MessageHeader.sequence") {
+            _ = try decoder.decode(envelope, expecting: expected)
+        }
 
         var coordinator = CoordinatorEnvelopeEncoder()
         var participant = try Fixtures.welcomedDecoder(&coordinator)
@@ -239,15 +281,20 @@ struct ValidationTests {
 
     // MARK: SecAgg
 
-    func secureDecoder(_ stage: RoundStage = .shareKeys) throws -> (ParticipantEnvelopeEncoder, ParticipantEnvelopeDecoder, ExpectedRound) {
+    func secureDecoder(
+        _ stage: RoundStage = .shareKeys
+    ) throws -> (ParticipantEnvelopeEncoder, ParticipantEnvelopeDecoder, ExpectedRound) {
         var encoder = ParticipantEnvelopeEncoder(maximumChunkBytes: 16)
         let decoder = try Fixtures.helloedDecoder(&encoder, maximumChunkBytes: 16)
-        return (encoder, decoder, ExpectedRound(position: Fixtures.position(stage), parameterCount: 7, secure: Self.secure))
+        return (
+            encoder, decoder, ExpectedRound(position: Fixtures.position(stage), parameterCount: 7, secure: Self.secure)
+        )
     }
 
     @Test func badSecAggBytesReportTheSecAggError() throws {
         var (encoder, decoder, expected) = try secureDecoder()
-        var envelope = try encoder.encode(.secAgg(round: 3, Fixtures.clientSecAgg[1]), experimentID: Fixtures.experiment,
+        var envelope = try encoder.encode(
+            .secAgg(round: 3, Fixtures.clientSecAgg[1]), experimentID: Fixtures.experiment,
             currentStage: .shareKeys)[0]
         let good = envelope.secagg.message
         for bad in [Data("not a secagg message".utf8), good.dropLast(2), good + Data([0])] {
@@ -261,7 +308,8 @@ struct ValidationTests {
 
     @Test func secAggMessagesMustBeTheParticipantsOwn() throws {
         var (encoder, decoder, expected) = try secureDecoder()
-        let ok = try encoder.encode(.secAgg(round: 3, Fixtures.clientSecAgg[1]), experimentID: Fixtures.experiment, currentStage: .shareKeys)
+        let ok = try encoder.encode(
+            .secAgg(round: 3, Fixtures.clientSecAgg[1]), experimentID: Fixtures.experiment, currentStage: .shareKeys)
         // A coordinator's message sent by a participant.
         var envelope = ok[0]
         envelope.header.sequence = 100
@@ -279,7 +327,8 @@ struct ValidationTests {
         var masked = ok[0]
         masked.header.sequence = 103
         masked.header.stage = RoundStage.maskedInput.rawValue
-        masked.secagg = Tessera_V1_SecAggPayload(.maskedInput(MaskedInputMessage(roundID: 9, sender: 5, maskedInput: [1])))
+        masked.secagg = Tessera_V1_SecAggPayload(
+            .maskedInput(MaskedInputMessage(roundID: 9, sender: 5, maskedInput: [1])))
         var maskedExpected = expected
         maskedExpected.position.stage = .maskedInput
         expectWireError(.unexpectedMessage) { _ = try decoder.decode(masked, expecting: maskedExpected) }
@@ -293,10 +342,13 @@ struct ValidationTests {
 
     @Test func aBodyMustMatchItsHeadersStage() throws {
         var (encoder, decoder, expected) = try secureDecoder(.shareKeys)
-        var envelope = try encoder.encode(.trained(round: 3, report: .init(sampleCount: 1, loss: 0, steps: 1)),
+        var envelope = try encoder.encode(
+            .trained(round: 3, report: .init(sampleCount: 1, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)[0]
         envelope.header.stage = RoundStage.shareKeys.rawValue  // a late report dressed up as current
-        expectWireError(.unexpectedMessage, field: "tessera.v1.MessageHeader.stage") { _ = try decoder.decode(envelope, expecting: expected) }
+        expectWireError(.unexpectedMessage, field: "tessera.v1.MessageHeader.stage") {
+            _ = try decoder.decode(envelope, expecting: expected)
+        }
     }
 
     // MARK: Parameter counts
@@ -305,7 +357,8 @@ struct ValidationTests {
         var encoder = ParticipantEnvelopeEncoder()
         var decoder = try Fixtures.helloedDecoder(&encoder)
         let plaintext = ExpectedRound(position: Fixtures.position(.training), parameterCount: 50)
-        let update = try encoder.encode(.update(round: 3, delta: Fixtures.parameters(49), report: .init(sampleCount: 1, loss: 0, steps: 1)),
+        let update = try encoder.encode(
+            .update(round: 3, delta: Fixtures.parameters(49), report: .init(sampleCount: 1, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)
         expectWireError(.parameterCountMismatch, field: "tessera.v1.TrainingReport.update_parameter_count") {
             _ = try decoder.decode(update[0], expecting: plaintext)
@@ -329,10 +382,14 @@ struct ValidationTests {
             // A plaintext update announced in a secure round.
             var again = ParticipantEnvelopeEncoder()
             var fresh = try Fixtures.helloedDecoder(&again)
-            let announced = try again.encode(.update(round: 3, delta: [1], report: .init(sampleCount: 1, loss: 0, steps: 1)),
+            let announced = try again.encode(
+                .update(round: 3, delta: [1], report: .init(sampleCount: 1, loss: 0, steps: 1)),
                 experimentID: Fixtures.experiment, currentStage: .training)
-            _ = try fresh.decode(announced[0], expecting: ExpectedRound(position: Fixtures.position(.training), parameterCount: 1,
-                secure: Self.secure))
+            _ = try fresh.decode(
+                announced[0],
+                expecting: ExpectedRound(
+                    position: Fixtures.position(.training), parameterCount: 1,
+                    secure: Self.secure))
         }
     }
 
@@ -340,7 +397,8 @@ struct ValidationTests {
         var encoder = ParticipantEnvelopeEncoder(maximumChunkBytes: 8)
         var decoder = try Fixtures.helloedDecoder(&encoder, maximumChunkBytes: 8)
         let expected = ExpectedRound(position: Fixtures.position(.training), parameterCount: 6)
-        let update = try encoder.encode(.update(round: 3, delta: Fixtures.parameters(6), report: .init(sampleCount: 1, loss: 0, steps: 1)),
+        let update = try encoder.encode(
+            .update(round: 3, delta: Fixtures.parameters(6), report: .init(sampleCount: 1, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)
         #expect(update.count == 4)
         #expect(try decoder.decode(update[0], expecting: expected) == nil)
@@ -354,17 +412,20 @@ struct ValidationTests {
         expectWireError(.chunkOutOfOrder) { _ = try decoder.decode(skipped, expecting: expected) }
         #expect(!decoder.hasPartialMessage)
         _ = encoder.heartbeat()  // burn the number the re-stamped chunk used
-        let again = try encoder.encode(.trained(round: 3, report: .init(sampleCount: 2, loss: 0, steps: 1)),
+        let again = try encoder.encode(
+            .trained(round: 3, report: .init(sampleCount: 2, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)[0]
         guard case .message(.trained(3, let back)) = try decoder.decode(again, expecting: expected) else {
             Issue.record("the session should recover"); return
         }
         // Anything but a heartbeat or a chunk in the middle of an update is refused, and drops it.
-        let second = try encoder.encode(.update(round: 3, delta: Fixtures.parameters(6), report: .init(sampleCount: 1, loss: 0, steps: 1)),
+        let second = try encoder.encode(
+            .update(round: 3, delta: Fixtures.parameters(6), report: .init(sampleCount: 1, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)
         #expect(try decoder.decode(second[0], expecting: expected) == nil)
         #expect(try decoder.decode(second[1], expecting: expected) == nil)
-        let report = try encoder.encode(.trained(round: 3, report: .init(sampleCount: 1, loss: 0, steps: 1)),
+        let report = try encoder.encode(
+            .trained(round: 3, report: .init(sampleCount: 1, loss: 0, steps: 1)),
             experimentID: Fixtures.experiment, currentStage: .training)[0]
         expectWireError(.unexpectedMessage) { _ = try decoder.decode(report, expecting: expected) }
         #expect(!decoder.hasPartialMessage)
@@ -378,7 +439,9 @@ struct ValidationTests {
         var decoder = ParticipantEnvelopeDecoder()
         expectWireError(.unexpectedMessage) { _ = try decoder.decode(encoder.heartbeat(), expecting: nil) }
         _ = try decoder.decode(try encoder.hello(ParticipantHello(datasets: [:])), expecting: nil)
-        expectWireError(.unexpectedMessage) { _ = try decoder.decode(try encoder.hello(ParticipantHello(datasets: [:])), expecting: nil) }
+        expectWireError(.unexpectedMessage) {
+            _ = try decoder.decode(try encoder.hello(ParticipantHello(datasets: [:])), expecting: nil)
+        }
 
         var newer = ParticipantEnvelopeDecoder()
         var helloFromTheFuture = try encoder.hello(ParticipantHello(datasets: [:], protocolVersion: 2))
@@ -392,48 +455,69 @@ struct ValidationTests {
     @Test func coordinatorSessionOrderAndStages() throws {
         var encoder = CoordinatorEnvelopeEncoder()
         var decoder = CoordinatorEnvelopeDecoder()
-        let task = try encoder.encode(.train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
+        let task = try encoder.encode(
+            .train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
         expectWireError(.unexpectedMessage) { _ = try decoder.decode(task) }
         // A rejection may answer the hello instead of a welcome.
-        guard case .rejection = try decoder.decode(try encoder.rejection(Rejection(code: .protocolViolation, reason: "no"))) else {
+        guard
+            case .rejection = try decoder.decode(
+                try encoder.rejection(Rejection(code: .protocolViolation, reason: "no")))
+        else {
             Issue.record("rejection before welcome"); return
         }
         var future = try encoder.welcome(SessionWelcome(sessionID: "s", site: "a", protocolVersion: 7))
-        expectWireError(.unsupportedProtocolVersion, field: "tessera.v1.Welcome.protocol_version") { _ = try decoder.decode(future) }
+        expectWireError(.unsupportedProtocolVersion, field: "tessera.v1.Welcome.protocol_version") {
+            _ = try decoder.decode(future)
+        }
         future = try encoder.welcome(SessionWelcome(sessionID: "s", site: "a"))
         _ = try decoder.decode(future)
 
-        var wrongStage = try encoder.encode(.train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
+        var wrongStage = try encoder.encode(
+            .train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
         wrongStage.header.stage = RoundStage.evaluation.rawValue
-        expectWireError(.unexpectedMessage, field: "tessera.v1.MessageHeader.stage") { _ = try decoder.decode(wrongStage) }
+        expectWireError(.unexpectedMessage, field: "tessera.v1.MessageHeader.stage") {
+            _ = try decoder.decode(wrongStage)
+        }
 
-        var noExperiment = try encoder.encode(.leaveRound(round: 3, reason: "x"), experimentID: Fixtures.experiment, currentStage: .training)
+        var noExperiment = try encoder.encode(
+            .leaveRound(round: 3, reason: "x"), experimentID: Fixtures.experiment, currentStage: .training)
         noExperiment.header.experimentID = ""
-        expectWireError(.missingField, field: "tessera.v1.MessageHeader.experiment_id") { _ = try decoder.decode(noExperiment) }
+        expectWireError(.missingField, field: "tessera.v1.MessageHeader.experiment_id") {
+            _ = try decoder.decode(noExperiment)
+        }
 
-        var clientMessage = try encoder.encode(.secAgg(round: 3, Fixtures.serverSecAgg[0]), experimentID: Fixtures.experiment,
+        var clientMessage = try encoder.encode(
+            .secAgg(round: 3, Fixtures.serverSecAgg[0]), experimentID: Fixtures.experiment,
             currentStage: .shareKeys)
         clientMessage.secagg = Tessera_V1_SecAggPayload(Fixtures.clientSecAgg[1])
         expectWireError(.unexpectedMessage) { _ = try decoder.decode(clientMessage) }
 
-        var chunk = try encoder.encode(.secAgg(round: 3, Fixtures.serverSecAgg[1]), experimentID: Fixtures.experiment,
+        var chunk = try encoder.encode(
+            .secAgg(round: 3, Fixtures.serverSecAgg[1]), experimentID: Fixtures.experiment,
             currentStage: .maskedInput)
         chunk.secagg.maskedInputChunk = Tessera_V1_MaskedInputChunk()
-        expectWireError(.unexpectedMessage, field: "tessera.v1.SecAggPayload.masked_input_chunk") { _ = try decoder.decode(chunk) }
+        expectWireError(.unexpectedMessage, field: "tessera.v1.SecAggPayload.masked_input_chunk") {
+            _ = try decoder.decode(chunk)
+        }
 
-        var badDigest = try encoder.encode(.train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
+        var badDigest = try encoder.encode(
+            .train(Fixtures.train()), experimentID: Fixtures.experiment, currentStage: .training)
         badDigest.trainTask.modelDigest = "sha256:1234"
-        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.model_digest") { _ = try decoder.decode(badDigest) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.TrainTask.model_digest") {
+            _ = try decoder.decode(badDigest)
+        }
     }
 
     @Test func encodersRefuseTheOtherSidesMessages() throws {
         var participant = ParticipantEnvelopeEncoder()
         expectWireError(.unexpectedMessage) {
-            _ = try participant.encode(.secAgg(round: 1, Fixtures.serverSecAgg[0]), experimentID: "e", currentStage: .shareKeys)
+            _ = try participant.encode(
+                .secAgg(round: 1, Fixtures.serverSecAgg[0]), experimentID: "e", currentStage: .shareKeys)
         }
         var coordinator = CoordinatorEnvelopeEncoder()
         expectWireError(.unexpectedMessage) {
-            _ = try coordinator.encode(.secAgg(round: 1, Fixtures.clientSecAgg[0]), experimentID: "e", currentStage: .training)
+            _ = try coordinator.encode(
+                .secAgg(round: 1, Fixtures.clientSecAgg[0]), experimentID: "e", currentStage: .training)
         }
         expectWireError(.staleMessage) {
             _ = try coordinator.encode(.train(Fixtures.train()), experimentID: "another", currentStage: .training)

@@ -107,8 +107,10 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
     public var evaluate: Double
 
     public init(
-        selection: Double = 60, broadcast: Double = 120, train: Double = 600, advertiseKeys: Double = 60, shareKeys: Double = 60,
-        maskedInputCollection: Double = 120, consistencyCheck: Double = 60, unmasking: Double = 60, evaluate: Double = 300
+        selection: Double = 60, broadcast: Double = 120, train: Double = 600, advertiseKeys: Double = 60,
+        shareKeys: Double = 60,
+        maskedInputCollection: Double = 120, consistencyCheck: Double = 60, unmasking: Double = 60,
+        evaluate: Double = 300
     ) {
         self.selection = selection
         self.broadcast = broadcast
@@ -134,19 +136,22 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
         let (c, _) = try decoder.configSection(CodingKeys.self)
         let d = DeadlinesConfig()
         self.init(
-            selection: try c.value(.selection, default: d.selection), broadcast: try c.value(.broadcast, default: d.broadcast),
+            selection: try c.value(.selection, default: d.selection),
+            broadcast: try c.value(.broadcast, default: d.broadcast),
             train: try c.value(.train, default: d.train),
             advertiseKeys: try c.value(.advertiseKeys, default: d.advertiseKeys),
             shareKeys: try c.value(.shareKeys, default: d.shareKeys),
             maskedInputCollection: try c.value(.maskedInputCollection, default: d.maskedInputCollection),
             consistencyCheck: try c.value(.consistencyCheck, default: d.consistencyCheck),
-            unmasking: try c.value(.unmasking, default: d.unmasking), evaluate: try c.value(.evaluate, default: d.evaluate))
+            unmasking: try c.value(.unmasking, default: d.unmasking),
+            evaluate: try c.value(.evaluate, default: d.evaluate))
     }
 
     /// The deadline of each stage, keyed by its name in experiment files.
     public var byStage: [(stage: String, seconds: Double)] {
         [
-            ("selection", selection), ("broadcast", broadcast), ("train", train), ("advertise_keys", advertiseKeys), ("share_keys", shareKeys),
+            ("selection", selection), ("broadcast", broadcast), ("train", train), ("advertise_keys", advertiseKeys),
+            ("share_keys", shareKeys),
             ("masked_input_collection", maskedInputCollection), ("consistency_check", consistencyCheck),
             ("unmasking", unmasking), ("evaluate", evaluate),
         ]

@@ -67,12 +67,16 @@ public enum ConfigDocument {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
             .composer(let context, let problem, let mark, _):
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
-            return ConfigError(.syntax, path: "", "not valid YAML: \(detail)", file: source, line: mark.line, column: mark.column)
+            return ConfigError(
+                .syntax, path: "", "not valid YAML: \(detail)", file: source, line: mark.line, column: mark.column)
         case .duplicatedKeysInMapping(let duplicates, let context):
-            let repeated = duplicates.sorted().first.flatMap { secondOccurrence(of: $0, in: yaml, mappingAt: context.mark) }
+            let repeated = duplicates.sorted().first.flatMap {
+                secondOccurrence(of: $0, in: yaml, mappingAt: context.mark)
+            }
             return ConfigError(
                 .syntax, path: "", "duplicated key \(duplicates.joined(separator: ", ")); give each key once",
-                file: source, line: repeated?.line ?? context.mark.line, column: repeated?.column ?? context.mark.column)
+                file: source, line: repeated?.line ?? context.mark.line, column: repeated?.column ?? context.mark.column
+            )
         default:
             return ConfigError(.syntax, path: "", "not valid YAML: \(error)", file: source)
         }
@@ -80,7 +84,9 @@ public enum ConfigDocument {
 
     /// Where `key:` is written the second time in the block mapping that starts at `mark` (Yams
     /// reports the mapping's position); `nil` when it is not found that way, as in a flow mapping.
-    private static func secondOccurrence(of key: String, in yaml: String, mappingAt mark: Mark) -> (line: Int, column: Int)? {
+    private static func secondOccurrence(
+        of key: String, in yaml: String, mappingAt mark: Mark
+    ) -> (line: Int, column: Int)? {
         let lines = yaml.split(separator: "\n", omittingEmptySubsequences: false)
         let indent = mark.column - 1
         guard mark.line >= 1, mark.line <= lines.count else { return nil }
@@ -96,7 +102,9 @@ public enum ConfigDocument {
             }
             guard text.count > indent else { continue }
             let rest = Substring(text[text.index(text.startIndex, offsetBy: indent)...])
-            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).first == ":" else { continue }
+            guard rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " }).first == ":" else {
+                continue
+            }
             seen += 1
             if seen == 2 { return (number, mark.column) }
         }
@@ -117,9 +125,12 @@ public enum ConfigDocument {
             let found = lookup(components, in: root).map(describe) ?? "nothing"
             result = ConfigError(.typeMismatch, at: components, "expected \(describe(type)), found \(found)")
         case DecodingError.valueNotFound(let type, let context):
-            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath), "expected \(describe(type)), found nothing")
+            result = ConfigError(
+                .missingValue, at: ConfigPath.components(context.codingPath),
+                "expected \(describe(type)), found nothing")
         case DecodingError.keyNotFound(let key, let context):
-            result = ConfigError(.missingValue, at: ConfigPath.components(context.codingPath) + [.key(key.stringValue)], "required")
+            result = ConfigError(
+                .missingValue, at: ConfigPath.components(context.codingPath) + [.key(key.stringValue)], "required")
         case DecodingError.dataCorrupted(let context):
             result = ConfigError(.invalidValue, at: ConfigPath.components(context.codingPath), context.debugDescription)
         default:
@@ -136,7 +147,8 @@ public enum ConfigDocument {
 
     /// The node at `path` (or, with `key`, the key node of its last component; with `nearest`,
     /// the deepest node that exists on the way).
-    static func lookup(_ path: [ConfigPath.Component], in root: Node, key: Bool = false, nearest: Bool = false) -> Node? {
+    static func lookup(_ path: [ConfigPath.Component], in root: Node, key: Bool = false, nearest: Bool = false) -> Node?
+    {
         var current = root
         for (depth, component) in path.enumerated() {
             let last = depth == path.count - 1
@@ -206,19 +218,24 @@ extension Decoder {
     /// one of `Key`'s: ordinary `Codable` ignores the others, which is how typos slip through.
     /// Throws ``ConfigError/Code-swift.struct/unknownKey`` naming the bad key, the accepted keys
     /// and, when the key is a near-miss, the likely intended one.
-    public func strictContainer<Key: CodingKey & CaseIterable>(keyedBy keys: Key.Type) throws -> KeyedDecodingContainer<Key> {
+    public func strictContainer<Key: CodingKey & CaseIterable>(
+        keyedBy keys: Key.Type
+    ) throws -> KeyedDecodingContainer<Key> {
         try configSection(keys).0
     }
 
     /// ``strictContainer(keyedBy:)`` and the keys the mapping holds.
-    func configSection<Key: CodingKey & CaseIterable>(_ keys: Key.Type) throws -> (KeyedDecodingContainer<Key>, Set<String>) {
+    func configSection<Key: CodingKey & CaseIterable>(
+        _ keys: Key.Type
+    ) throws -> (KeyedDecodingContainer<Key>, Set<String>) {
         let everything = try container(keyedBy: AnyConfigKey.self)
         let accepted = Key.allCases.map(\.stringValue)
         let present = everything.allKeys.map(\.stringValue)
         for key in present where !accepted.contains(key) {
             throw ConfigError(
                 .unknownKey, at: ConfigPath.components(codingPath) + [.key(key)],
-                "unknown key\(suggestion(for: key, among: accepted)); accepted keys: \(accepted.joined(separator: ", "))")
+                "unknown key\(suggestion(for: key, among: accepted)); accepted keys: \(accepted.joined(separator: ", "))"
+            )
         }
         return (try container(keyedBy: Key.self), Set(present))
     }
@@ -269,7 +286,8 @@ extension KeyedDecodingContainer {
         guard let value = C(rawValue: text) else {
             throw ConfigError(
                 .invalidValue, at: ConfigPath.components(codingPath) + [.key(key.stringValue)],
-                "\"\(text)\" is not one of \(C.acceptedList)\(suggestion(for: text, among: C.allCases.map(\.rawValue)))")
+                "\"\(text)\" is not one of \(C.acceptedList)\(suggestion(for: text, among: C.allCases.map(\.rawValue)))"
+            )
         }
         return value
     }

@@ -114,7 +114,9 @@ enum ConfigPath {
                 if !key.isEmpty { components.append(.key(String(key))) }
                 rest = rest[bracket...]
                 while rest.first == "[", let close = rest.firstIndex(of: "]") {
-                    if let index = Int(rest[rest.index(after: rest.startIndex)..<close]) { components.append(.index(index)) }
+                    if let index = Int(rest[rest.index(after: rest.startIndex)..<close]) {
+                        components.append(.index(index))
+                    }
                     rest = rest[rest.index(after: close)...]
                 }
             } else {

@@ -136,7 +136,8 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         case .clinicalRisk: return common + table
         case .npy: return common + ["features", "labels"]
         case .idx: return common + ["images", "labels"]
-        case .syntheticFedProx: return common + ["alpha", "beta", "dimension", "classes", "max_samples_per_participant"]
+        case .syntheticFedProx:
+            return common + ["alpha", "beta", "dimension", "classes", "max_samples_per_participant"]
         case .syntheticIID: return common + ["dimension", "classes", "max_samples_per_participant"]
         }
     }
@@ -177,9 +178,11 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             chosen: kind.rawValue)
         self.init(
             kind: kind, paths: try c.value(.paths, default: d.paths), labelColumn: try c.optional(.labelColumn),
-            featureColumns: try c.optional(.featureColumns), excludeColumns: try c.value(.excludeColumns, default: d.excludeColumns),
+            featureColumns: try c.optional(.featureColumns),
+            excludeColumns: try c.value(.excludeColumns, default: d.excludeColumns),
             delimiter: try c.value(.delimiter, default: d.delimiter), features: try c.optional(.features),
-            images: try c.optional(.images), labels: try c.optional(.labels), alpha: try c.value(.alpha, default: d.alpha),
+            images: try c.optional(.images), labels: try c.optional(.labels),
+            alpha: try c.value(.alpha, default: d.alpha),
             beta: try c.value(.beta, default: d.beta), dimension: try c.value(.dimension, default: d.dimension),
             classes: try c.value(.classes, default: d.classes),
             maxSamplesPerParticipant: try c.optional(.maxSamplesPerParticipant),
@@ -222,10 +225,12 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             }
         case .npy:
             guard features != nil else {
-                throw ConfigError(.missingValue, at: rules.path("features"), "required for kind npy: the feature matrix file")
+                throw ConfigError(
+                    .missingValue, at: rules.path("features"), "required for kind npy: the feature matrix file")
             }
             guard labels != nil else {
-                throw ConfigError(.missingValue, at: rules.path("labels"), "required for kind npy: the label vector file")
+                throw ConfigError(
+                    .missingValue, at: rules.path("labels"), "required for kind npy: the label vector file")
             }
         case .idx:
             guard images != nil else {
@@ -245,14 +250,16 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         }
         if let duplicate = Dictionary(grouping: paths, by: { $0 }).first(where: { $0.value.count > 1 })?.key {
             throw ConfigError(
-                .invalidValue, at: rules.path("paths"), "lists \"\(duplicate)\" twice; every file must be a different site")
+                .invalidValue, at: rules.path("paths"),
+                "lists \"\(duplicate)\" twice; every file must be a different site")
         }
         if let label = labelColumn { try rules.check(!label.isEmpty, "label_column", "is empty") }
         if let featureColumns {
             try rules.check(!featureColumns.isEmpty, "feature_columns", "is an empty list; omit it to use every column")
             if let label = labelColumn, featureColumns.contains(label) {
                 throw ConfigError(
-                    .conflict, at: rules.path("feature_columns"), "includes the label column \"\(label)\"; a model must not see its target")
+                    .conflict, at: rules.path("feature_columns"),
+                    "includes the label column \"\(label)\"; a model must not see its target")
             }
             try rules.check(
                 excludeColumns.isEmpty, "exclude_columns",
@@ -332,7 +339,8 @@ public struct PartitioningConfig: Sendable, Hashable, Codable {
         let d = PartitioningConfig()
         let scheme = try c.choice(Scheme.self, forKey: .scheme, default: d.scheme)
         try decoder.rejectInapplicable(
-            present: present, allowed: Self.keys(for: scheme), usage: Scheme.usage(Self.keys), label: "partitioning scheme",
+            present: present, allowed: Self.keys(for: scheme), usage: Scheme.usage(Self.keys),
+            label: "partitioning scheme",
             chosen: scheme.rawValue)
         self.init(
             scheme: scheme, alpha: try c.value(.alpha, default: d.alpha),

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TesseraSecAgg
 import Yams
 
@@ -112,7 +112,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         if try decoder.container(keyedBy: AnyConfigKey.self).contains(AnyConfigKey(stringValue: "variants")) {
             throw ConfigError(
                 .unknownKey, at: ConfigPath.components(decoder.codingPath) + [.key("variants")],
-                "variants are expanded by ExperimentConfig.parse(yaml:source:) and load(from:); decode experiment files with those")
+                "variants are expanded by ExperimentConfig.parse(yaml:source:) and load(from:); decode experiment files with those"
+            )
         }
         let (c, _) = try decoder.configSection(CodingKeys.self)
         let d = ExperimentConfig()
@@ -120,17 +121,21 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         var localTraining = d.localTraining
         var proximalMuGiven = false
         if c.contains(.localTraining), try !c.decodeNil(forKey: .localTraining) {
-            (localTraining, proximalMuGiven) = try LocalTrainingConfig.decode(from: c.superDecoder(forKey: .localTraining))
+            (localTraining, proximalMuGiven) = try LocalTrainingConfig.decode(
+                from: c.superDecoder(forKey: .localTraining))
         }
         if !proximalMuGiven && strategy.name == .fedprox { localTraining.proximalMu = FedProx.defaultMu }
         self.init(
             name: try c.value(.name, default: d.name), seed: try c.value(.seed, default: d.seed),
-            rounds: try c.value(.rounds, default: d.rounds), participants: try c.value(.participants, default: d.participants),
+            rounds: try c.value(.rounds, default: d.rounds),
+            participants: try c.value(.participants, default: d.participants),
             model: try c.value(.model, default: d.model), dataset: try c.value(.dataset, default: d.dataset),
-            partitioning: try c.value(.partitioning, default: d.partitioning), cohort: try c.value(.cohort, default: d.cohort),
+            partitioning: try c.value(.partitioning, default: d.partitioning),
+            cohort: try c.value(.cohort, default: d.cohort),
             deadlines: try c.value(.deadlines, default: d.deadlines), strategy: strategy, localTraining: localTraining,
             secureAggregation: try c.value(.secureAggregation, default: d.secureAggregation),
-            evaluation: try c.value(.evaluation, default: d.evaluation), outputDirectory: try c.optional(.outputDirectory),
+            evaluation: try c.value(.evaluation, default: d.evaluation),
+            outputDirectory: try c.optional(.outputDirectory),
             onRoundFailure: try c.choice(RoundFailurePolicy.self, forKey: .onRoundFailure, default: d.onRoundFailure))
     }
 
@@ -146,7 +151,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
     /// against ``baseDirectory`` (the experiment file's directory).
     public func resolve(_ path: String) -> URL {
         if path.hasPrefix("/") { return URL(fileURLWithPath: path) }
-        let base = baseDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
+        let base =
+            baseDirectory.map { URL(fileURLWithPath: $0, isDirectory: true) }
             ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true)
         return base.appendingPathComponent(path).standardizedFileURL
     }

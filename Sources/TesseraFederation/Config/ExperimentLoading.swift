@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Yams
 
 extension ExperimentConfig {
@@ -10,7 +10,8 @@ extension ExperimentConfig {
             text = try String(contentsOf: url, encoding: .utf8)
         } catch {
             throw ConfigError(
-                .unreadableFile, path: "", "cannot read the experiment file: \(error.localizedDescription)", file: url.path)
+                .unreadableFile, path: "", "cannot read the experiment file: \(error.localizedDescription)",
+                file: url.path)
         }
         return try parse(yaml: text, source: url.path, baseDirectory: url.deletingLastPathComponent().path)
     }
@@ -18,7 +19,9 @@ extension ExperimentConfig {
     /// Decodes and validates experiment YAML. `source` names it in errors (a file path, or
     /// something like `<stdin>`); relative dataset paths resolve against `baseDirectory`
     /// (`nil`: the working directory).
-    public static func parse(yaml: String, source: String, baseDirectory: String? = nil) throws(ConfigError) -> ExperimentConfig {
+    public static func parse(
+        yaml: String, source: String, baseDirectory: String? = nil
+    ) throws(ConfigError) -> ExperimentConfig {
         let document = try ConfigDocument.compose(yaml, source: source)
         guard let root = document.mapping else {
             throw ConfigError(
@@ -63,30 +66,40 @@ extension ExperimentConfig {
             ConfigDocument.locate(ConfigError(code, at: path, message), in: root, source: source)
         }
         guard let list = entry.value.sequence, !list.isEmpty else {
-            throw fail(.typeMismatch, [.key("variants")], "must be a non-empty list of {name, set} entries, found \(ConfigDocument.describe(entry.value))")
+            throw fail(
+                .typeMismatch, [.key("variants")],
+                "must be a non-empty list of {name, set} entries, found \(ConfigDocument.describe(entry.value))")
         }
         var variants: [ExperimentVariant] = []
         for (i, item) in list.enumerated() {
             let here: [ConfigPath.Component] = [.key("variants"), .index(i)]
             guard let fields = item.mapping else {
-                throw fail(.typeMismatch, here, "must be a mapping with name: and set:, found \(ConfigDocument.describe(item))")
+                throw fail(
+                    .typeMismatch, here, "must be a mapping with name: and set:, found \(ConfigDocument.describe(item))"
+                )
             }
             for (key, _) in fields where key.string != "name" && key.string != "set" {
                 throw fail(.unknownKey, here + [.key(key.string ?? "?")], "unknown key; accepted keys: name, set")
             }
             guard let nameNode = fields["name"], let name = nameNode.scalar?.string, !name.isEmpty else {
-                throw fail(.missingValue, here + [.key("name")], "required: a name for this arm (letters, digits, ., _, -)")
+                throw fail(
+                    .missingValue, here + [.key("name")], "required: a name for this arm (letters, digits, ., _, -)")
             }
             guard isValidName(name) else {
-                throw fail(.invalidValue, here + [.key("name")], "\"\(name)\" may only hold letters, digits, ., _ and -")
+                throw fail(
+                    .invalidValue, here + [.key("name")], "\"\(name)\" may only hold letters, digits, ., _ and -")
             }
             if variants.contains(where: { $0.name == name }) {
-                throw fail(.invalidValue, here + [.key("name")], "\"\(name)\" is used by an earlier variant; names must be unique")
+                throw fail(
+                    .invalidValue, here + [.key("name")],
+                    "\"\(name)\" is used by an earlier variant; names must be unique")
             }
             var overrides = Node.Mapping([])
             if let set = fields["set"], set.null == nil {
                 guard let mapping = set.mapping else {
-                    throw fail(.typeMismatch, here + [.key("set")], "must be a mapping of settings to change, found \(ConfigDocument.describe(set))")
+                    throw fail(
+                        .typeMismatch, here + [.key("set")],
+                        "must be a mapping of settings to change, found \(ConfigDocument.describe(set))")
                 }
                 overrides = mapping
             }
@@ -96,7 +109,9 @@ extension ExperimentConfig {
                     "a variant's run is named <experiment>-<variant>; set variants[\(i)].name instead")
             }
             var generated: [(Node, Node)] = [(Node("name"), Node(baseConfig.name + "-" + name))]
-            if let directory = baseConfig.outputDirectory, !overrides.contains(where: { $0.key.string == "output_directory" }) {
+            if let directory = baseConfig.outputDirectory,
+                !overrides.contains(where: { $0.key.string == "output_directory" })
+            {
                 generated.append((Node("output_directory"), Node(directory + "/" + name)))
             }
             let merged = merge(merge(base, overrides), Node.Mapping(generated))
@@ -153,6 +168,8 @@ extension ExperimentConfig {
 
     static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.count <= 100 && name.first != "." && name.first != "-"
-            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+            }
     }
 }

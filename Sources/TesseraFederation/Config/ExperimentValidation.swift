@@ -9,10 +9,14 @@ extension ExperimentConfig {
         let rules = ConfigRules("")
         try rules.check(
             Self.isValidName(name), "name",
-            "\"\(name)\" must be 1–100 letters, digits, ., _ or - (not starting with . or -): it names the results directory")
+            "\"\(name)\" must be 1–100 letters, digits, ., _ or - (not starting with . or -): it names the results directory"
+        )
         try rules.check((1...1_000_000).contains(rounds), "rounds", "must lie in 1...1000000, got \(rounds)")
-        try rules.check((1...1_000_000).contains(participants), "participants", "must lie in 1...1000000, got \(participants)")
-        if let outputDirectory { try rules.check(!outputDirectory.isEmpty, "output_directory", "is empty; omit it for results/<name>") }
+        try rules.check(
+            (1...1_000_000).contains(participants), "participants", "must lie in 1...1000000, got \(participants)")
+        if let outputDirectory {
+            try rules.check(!outputDirectory.isEmpty, "output_directory", "is empty; omit it for results/<name>")
+        }
 
         try model.validate()
         try dataset.validate()
@@ -40,7 +44,8 @@ extension ExperimentConfig {
         if let inputs = model.inputs, let known = dataset.knownInputs {
             try rules.conflict(
                 unless: inputs == known, "inputs",
-                "is \(inputs) but dataset kind \(dataset.kind.rawValue) has \(known) features; omit model.inputs to infer it")
+                "is \(inputs) but dataset kind \(dataset.kind.rawValue) has \(known) features; omit model.inputs to infer it"
+            )
         }
         if let classes = model.classes, let known = dataset.knownClasses {
             try rules.conflict(
@@ -50,7 +55,8 @@ extension ExperimentConfig {
         if model.preset == .mcmahanCNN, let known = dataset.knownInputs {
             try rules.conflict(
                 unless: known == ModelConfig.cnnInputs, "preset",
-                "mcmahan_cnn takes 1×28×28 images (784 inputs) but dataset kind \(dataset.kind.rawValue) has \(known) features")
+                "mcmahan_cnn takes 1×28×28 images (784 inputs) but dataset kind \(dataset.kind.rawValue) has \(known) features"
+            )
         }
     }
 

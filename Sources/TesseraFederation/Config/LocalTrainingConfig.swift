@@ -92,7 +92,8 @@ public struct LocalTrainingConfig: Sendable, Hashable, Codable {
         let config = LocalTrainingConfig(
             epochs: try c.value(.epochs, default: d.epochs), batchSize: try c.value(.batchSize, default: d.batchSize),
             optimizer: optimizer, learningRate: try c.optional(.learningRate),
-            momentum: try c.value(.momentum, default: d.momentum), weightDecay: try c.value(.weightDecay, default: d.weightDecay),
+            momentum: try c.value(.momentum, default: d.momentum),
+            weightDecay: try c.value(.weightDecay, default: d.weightDecay),
             proximalMu: mu ?? d.proximalMu, clipNorm: try c.optional(.clipNorm))
         return (config, mu != nil)
     }
@@ -106,7 +107,8 @@ public struct LocalTrainingConfig: Sendable, Hashable, Codable {
         let optimizer: LocalOptimizer
         switch self.optimizer {
         case .sgd:
-            optimizer = .sgd(learningRate: Float(learningRate), momentum: Float(momentum), weightDecay: Float(weightDecay))
+            optimizer = .sgd(
+                learningRate: Float(learningRate), momentum: Float(momentum), weightDecay: Float(weightDecay))
         case .adam:
             optimizer = .adam(learningRate: Float(learningRate), weightDecay: Float(weightDecay))
         }

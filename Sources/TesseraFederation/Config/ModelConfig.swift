@@ -70,11 +70,13 @@ public struct ModelConfig: Sendable, Hashable, Codable {
         let rules = ConfigRules("model")
         if let inputs {
             try rules.conflict(
-                unless: inputs == dataInputs, "inputs", "is \(inputs) but the dataset has \(dataInputs) features; omit it to infer it")
+                unless: inputs == dataInputs, "inputs",
+                "is \(inputs) but the dataset has \(dataInputs) features; omit it to infer it")
         }
         if let classes {
             try rules.conflict(
-                unless: classes == dataClasses, "classes", "is \(classes) but the dataset has \(dataClasses) classes; omit it to infer it")
+                unless: classes == dataClasses, "classes",
+                "is \(classes) but the dataset has \(dataClasses) classes; omit it to infer it")
         }
         switch preset {
         case .logisticRegression: return .logisticRegression(inputs: dataInputs, classes: dataClasses)

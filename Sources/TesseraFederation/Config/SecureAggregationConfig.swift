@@ -1,4 +1,4 @@
-import TesseraSecAgg
+public import TesseraSecAgg
 
 /// `secure_aggregation:` — how updates are protected on their way to the coordinator.
 ///
@@ -65,7 +65,8 @@ public struct SecureAggregationConfig: Sendable, Hashable, Codable {
     public var activeAdversary: Bool
 
     public init(
-        enabled: Bool = true, threshold: Int? = nil, thresholdFraction: Double? = nil, neighbourhood: Neighbourhood = .auto,
+        enabled: Bool = true, threshold: Int? = nil, thresholdFraction: Double? = nil,
+        neighbourhood: Neighbourhood = .auto,
         degree: Int? = nil, clip: Double = 1, bits: Int = 20, maxWeight: Int = 10_000, dropoutRate: Double = 0.1,
         corruptionRate: Double = 0.1, activeAdversary: Bool = false
     ) {
@@ -110,7 +111,8 @@ public struct SecureAggregationConfig: Sendable, Hashable, Codable {
             guard let value = Int(text) else {
                 throw ConfigError(
                     .invalidValue, at: ConfigPath.components(c.codingPath) + [.key("threshold")],
-                    "\"\(text)\" is neither auto nor an integer; give auto, an integer t ≥ 2, or use threshold_fraction")
+                    "\"\(text)\" is neither auto nor an integer; give auto, an integer t ≥ 2, or use threshold_fraction"
+                )
             }
             threshold = value
         } else if c.contains(.threshold), (try? c.decodeIfPresent(String.self, forKey: .threshold)) == nil {
@@ -118,9 +120,11 @@ public struct SecureAggregationConfig: Sendable, Hashable, Codable {
         }
         self.init(
             enabled: try c.value(.enabled, default: d.enabled), threshold: threshold,
-            thresholdFraction: try c.optional(.thresholdFraction), neighbourhood: neighbourhood, degree: try c.optional(.degree),
+            thresholdFraction: try c.optional(.thresholdFraction), neighbourhood: neighbourhood,
+            degree: try c.optional(.degree),
             clip: try c.value(.clip, default: d.clip), bits: try c.value(.bits, default: d.bits),
-            maxWeight: try c.value(.maxWeight, default: d.maxWeight), dropoutRate: try c.value(.dropoutRate, default: d.dropoutRate),
+            maxWeight: try c.value(.maxWeight, default: d.maxWeight),
+            dropoutRate: try c.value(.dropoutRate, default: d.dropoutRate),
             corruptionRate: try c.value(.corruptionRate, default: d.corruptionRate),
             activeAdversary: try c.value(.activeAdversary, default: d.activeAdversary))
     }
@@ -160,24 +164,31 @@ public struct SecureAggregationConfig: Sendable, Hashable, Codable {
     /// ``ExperimentConfig/validate()``.
     func validate() throws(ConfigError) {
         let rules = ConfigRules("secure_aggregation")
-        if let threshold { try rules.check(threshold >= 2, "threshold", "must be at least 2 (with t = 1 every share is the secret itself), got \(threshold)") }
+        if let threshold {
+            try rules.check(
+                threshold >= 2, "threshold",
+                "must be at least 2 (with t = 1 every share is the secret itself), got \(threshold)")
+        }
         if let thresholdFraction {
             try rules.leftOpen(thresholdFraction, 0, 1, "threshold_fraction")
             try rules.conflict(
-                unless: threshold == nil, "threshold_fraction", "cannot be combined with threshold: give one or the other")
+                unless: threshold == nil, "threshold_fraction",
+                "cannot be combined with threshold: give one or the other")
         }
         if neighbourhood == .harary {
             guard let degree else {
                 throw ConfigError(
                     .missingValue, at: rules.path("degree"),
-                    "required for neighbourhood harary: an even number of neighbours per participant (or use neighbourhood: auto)")
+                    "required for neighbourhood harary: an even number of neighbours per participant (or use neighbourhood: auto)"
+                )
             }
             try rules.check(degree >= 2 && degree % 2 == 0, "degree", "must be an even number ≥ 2, got \(degree)")
         }
         try rules.positive(clip, "clip")
         try rules.check((2...32).contains(bits), "bits", "must lie in 2...32, got \(bits)")
         try rules.check(
-            maxWeight >= 1 && maxWeight <= Int(UInt32.max), "max_weight", "must lie in 1...\(UInt32.max), got \(maxWeight)")
+            maxWeight >= 1 && maxWeight <= Int(UInt32.max), "max_weight",
+            "must lie in 1...\(UInt32.max), got \(maxWeight)")
         try rules.halfOpen(dropoutRate, 0, 1, "dropout_rate")
         try rules.halfOpen(corruptionRate, 0, 1, "corruption_rate")
     }

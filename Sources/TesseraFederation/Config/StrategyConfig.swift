@@ -66,7 +66,8 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
     /// refuses them).
     public init(
         name: Name = .fedavg, serverLearningRate: Double? = nil, momentum: Double? = nil, beta1: Double? = nil,
-        beta2: Double? = nil, tau: Double? = nil, trimFraction: Double? = nil, byzantine: Int? = nil, selected: Int? = nil
+        beta2: Double? = nil, tau: Double? = nil, trimFraction: Double? = nil, byzantine: Int? = nil,
+        selected: Int? = nil
     ) {
         self.name = name
         self.serverLearningRate = serverLearningRate ?? Self.defaultServerLearningRate(name)
@@ -81,9 +82,13 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
         case .fedavgm:
             self.momentum = momentum ?? FedAvgM.defaultMomentum
         case .fedadam:
-            (self.beta1, self.beta2, self.tau) = (beta1 ?? FedAdam.defaultBeta1, beta2 ?? FedAdam.defaultBeta2, tau ?? FedAdam.defaultTau)
+            (self.beta1, self.beta2, self.tau) = (
+                beta1 ?? FedAdam.defaultBeta1, beta2 ?? FedAdam.defaultBeta2, tau ?? FedAdam.defaultTau
+            )
         case .fedyogi:
-            (self.beta1, self.beta2, self.tau) = (beta1 ?? FedYogi.defaultBeta1, beta2 ?? FedYogi.defaultBeta2, tau ?? FedYogi.defaultTau)
+            (self.beta1, self.beta2, self.tau) = (
+                beta1 ?? FedYogi.defaultBeta1, beta2 ?? FedYogi.defaultBeta2, tau ?? FedYogi.defaultTau
+            )
         case .fedadagrad:
             (self.beta1, self.tau) = (beta1 ?? FedAdagrad.defaultBeta1, tau ?? FedAdagrad.defaultTau)
         case .trimmedMean:
@@ -177,13 +182,16 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
                 serverLearningRate: eta, beta1: beta1 ?? FedYogi.defaultBeta1, beta2: beta2 ?? FedYogi.defaultBeta2,
                 tau: tau ?? FedYogi.defaultTau)
         case .fedadagrad:
-            return try FedAdagrad(serverLearningRate: eta, beta1: beta1 ?? FedAdagrad.defaultBeta1, tau: tau ?? FedAdagrad.defaultTau)
+            return try FedAdagrad(
+                serverLearningRate: eta, beta1: beta1 ?? FedAdagrad.defaultBeta1, tau: tau ?? FedAdagrad.defaultTau)
         case .median: return try Median(serverLearningRate: eta)
         case .trimmedMean:
-            return try TrimmedMean(trimFraction: trimFraction ?? TrimmedMean.defaultTrimFraction, serverLearningRate: eta)
+            return try TrimmedMean(
+                trimFraction: trimFraction ?? TrimmedMean.defaultTrimFraction, serverLearningRate: eta)
         case .krum: return try Krum(byzantine: byzantine ?? Krum.defaultByzantine, serverLearningRate: eta)
         case .multiKrum:
-            return try MultiKrum(byzantine: byzantine ?? MultiKrum.defaultByzantine, selected: selected, serverLearningRate: eta)
+            return try MultiKrum(
+                byzantine: byzantine ?? MultiKrum.defaultByzantine, selected: selected, serverLearningRate: eta)
         }
     }
 
@@ -196,7 +204,8 @@ public struct StrategyConfig: Sendable, Hashable, Codable {
             ("trim_fraction", trimFraction != nil), ("byzantine", byzantine != nil), ("selected", selected != nil),
         ]
         for (key, isSet) in given where isSet && !allowed.contains(key) {
-            throw ConfigError(.conflict, at: rules.path(key), "is set but strategy \"\(name.rawValue)\" does not use it")
+            throw ConfigError(
+                .conflict, at: rules.path(key), "is set but strategy \"\(name.rawValue)\" does not use it")
         }
         try rules.positive(serverLearningRate, "server_learning_rate")
         if let momentum { try rules.halfOpen(momentum, 0, 1, "momentum") }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TesseraTensor
 
 /// Writes everything an experiment run leaves behind, in one layout whatever ran it (the

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import TesseraSupport
 
 /// Writes an experiment's results next to each other in one directory:
@@ -28,7 +28,8 @@ public enum ResultsWriter {
         // Everything is rendered before the first file is replaced, so a rendering failure
         // leaves the previous set of files whole.
         let documents = [
-            (paths.csv, Data(csv(results).utf8)), (paths.json, try json(results)), (paths.html, Data(html(results).utf8)),
+            (paths.csv, Data(csv(results).utf8)), (paths.json, try json(results)),
+            (paths.html, Data(html(results).utf8)),
         ]
         for (url, data) in documents {
             do {

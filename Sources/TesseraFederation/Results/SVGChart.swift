@@ -48,7 +48,8 @@ public struct SVGLineChart: Sendable {
         guard let minX0 = all.map(\.x).min(), let maxX0 = all.map(\.x).max(),
             let minY0 = all.map(\.y).min(), let maxY0 = all.map(\.y).max()
         else {
-            svg += "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" fill=\"#666\">no data</text>\n</svg>"
+            svg +=
+                "<text x=\"\(fmt(width / 2))\" y=\"\(fmt(height / 2))\" text-anchor=\"middle\" fill=\"#666\">no data</text>\n</svg>"
             return svg
         }
         let (minX, maxX) = minX0 == maxX0 ? (minX0 - 1, maxX0 + 1) : (minX0, maxX0)
@@ -60,17 +61,24 @@ public struct SVGLineChart: Sendable {
         // Axes and grid.
         for tick in Self.ticks(minY, maxY) {
             let y = py(tick)
-            svg += "<line x1=\"\(fmt(margin.left))\" y1=\"\(fmt(y))\" x2=\"\(fmt(margin.left + plotW))\" y2=\"\(fmt(y))\" stroke=\"#e5e5e5\"/>\n"
-            svg += "<text x=\"\(fmt(margin.left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(Self.label(tick))</text>\n"
+            svg +=
+                "<line x1=\"\(fmt(margin.left))\" y1=\"\(fmt(y))\" x2=\"\(fmt(margin.left + plotW))\" y2=\"\(fmt(y))\" stroke=\"#e5e5e5\"/>\n"
+            svg +=
+                "<text x=\"\(fmt(margin.left - 6))\" y=\"\(fmt(y + 4))\" text-anchor=\"end\">\(Self.label(tick))</text>\n"
         }
         for tick in Self.ticks(minX, maxX) {
             let x = px(tick)
-            svg += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(margin.top + plotH))\" x2=\"\(fmt(x))\" y2=\"\(fmt(margin.top + plotH + 4))\" stroke=\"#333\"/>\n"
-            svg += "<text x=\"\(fmt(x))\" y=\"\(fmt(margin.top + plotH + 18))\" text-anchor=\"middle\">\(Self.label(tick))</text>\n"
+            svg +=
+                "<line x1=\"\(fmt(x))\" y1=\"\(fmt(margin.top + plotH))\" x2=\"\(fmt(x))\" y2=\"\(fmt(margin.top + plotH + 4))\" stroke=\"#333\"/>\n"
+            svg +=
+                "<text x=\"\(fmt(x))\" y=\"\(fmt(margin.top + plotH + 18))\" text-anchor=\"middle\">\(Self.label(tick))</text>\n"
         }
-        svg += "<rect x=\"\(fmt(margin.left))\" y=\"\(fmt(margin.top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
-        svg += "<text x=\"\(fmt(margin.left + plotW / 2))\" y=\"\(fmt(height - 6))\" text-anchor=\"middle\">\(escapeHTML(xLabel))</text>\n"
-        svg += "<text transform=\"translate(14 \(fmt(margin.top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escapeHTML(yLabel))</text>\n"
+        svg +=
+            "<rect x=\"\(fmt(margin.left))\" y=\"\(fmt(margin.top))\" width=\"\(fmt(plotW))\" height=\"\(fmt(plotH))\" fill=\"none\" stroke=\"#333\"/>\n"
+        svg +=
+            "<text x=\"\(fmt(margin.left + plotW / 2))\" y=\"\(fmt(height - 6))\" text-anchor=\"middle\">\(escapeHTML(xLabel))</text>\n"
+        svg +=
+            "<text transform=\"translate(14 \(fmt(margin.top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\">\(escapeHTML(yLabel))</text>\n"
 
         // Series and legend.
         for (index, s) in series.enumerated() {
@@ -83,7 +91,8 @@ public struct SVGLineChart: Sendable {
                 svg += "<circle cx=\"\(fmt(px(p.x)))\" cy=\"\(fmt(py(p.y)))\" r=\"2.5\" fill=\"\(s.color)\"/>\n"
             }
             let ly = margin.top + 14 + Double(index) * 16
-            svg += "<rect x=\"\(fmt(margin.left + plotW - 150))\" y=\"\(fmt(ly - 9))\" width=\"12\" height=\"4\" fill=\"\(s.color)\"/>\n"
+            svg +=
+                "<rect x=\"\(fmt(margin.left + plotW - 150))\" y=\"\(fmt(ly - 9))\" width=\"12\" height=\"4\" fill=\"\(s.color)\"/>\n"
             svg += "<text x=\"\(fmt(margin.left + plotW - 132))\" y=\"\(fmt(ly - 3))\">\(escapeHTML(s.name))</text>\n"
         }
         svg += "</svg>"

@@ -1,4 +1,4 @@
-import TesseraTensor
+public import TesseraTensor
 
 /// A round's cohort, chosen from the connected participants by ``select(from:dataset:rule:random:)``.
 public struct CohortSelection: Sendable, Hashable {

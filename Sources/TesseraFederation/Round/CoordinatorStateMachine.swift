@@ -133,8 +133,10 @@ public struct CoordinatorStateMachine: Sendable {
         switch event {
         case .start:
             guard case .notStarted = phase else { return [] }
-            actions.append(.log("experiment \(plan.experimentID): \(plan.rounds) rounds of \(plan.architecture.summary), "
-                + (plan.secureAggregation == nil ? "plaintext aggregation" : "secure aggregation")))
+            actions.append(
+                .log(
+                    "experiment \(plan.experimentID): \(plan.rounds) rounds of \(plan.architecture.summary), "
+                        + (plan.secureAggregation == nil ? "plaintext aggregation" : "secure aggregation")))
             startNextRound(now: now, into: &actions)
         case .participantAvailable(let descriptor):
             available[descriptor.site] = descriptor
@@ -208,13 +210,16 @@ public struct CoordinatorStateMachine: Sendable {
                     server: SecAggServer(configuration: configuration), codec: try assignment.codec(),
                     assignment: assignment)
             } catch {
-                failRound(context, reason: "cannot set up secure aggregation for \(cohort.count) participants: \(error)",
+                failRound(
+                    context, reason: "cannot set up secure aggregation for \(cohort.count) participants: \(error)",
                     now: now, into: &actions)
                 return
             }
         }
-        actions.append(.log(
-            "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"))
+        actions.append(
+            .log(
+                "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"
+            ))
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
             var secure: SecureRoundAssignment?
@@ -222,10 +227,14 @@ public struct CoordinatorStateMachine: Sendable {
                 assignment.participantIndex = UInt32(offset + 1)
                 secure = assignment
             }
-            actions.append(.send(to: site, .train(TrainInstruction(
-                experimentID: plan.experimentID, round: round, modelVersion: version,
-                architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
-                task: task, secure: secure))))
+            actions.append(
+                .send(
+                    to: site,
+                    .train(
+                        TrainInstruction(
+                            experimentID: plan.experimentID, round: round, modelVersion: version,
+                            architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
+                            task: task, secure: secure))))
         }
         context.expected = Set(cohort)
         phase = .running(context)
@@ -260,11 +269,15 @@ public struct CoordinatorStateMachine: Sendable {
         _ message: ParticipantMessage, from site: SiteID, now: Double, into actions: inout [CoordinatorAction]
     ) {
         guard case .running(var context) = phase else {
-            actions.append(.reject(site: site, reason: "no round is running; message for round \(message.round) ignored"))
+            actions.append(
+                .reject(site: site, reason: "no round is running; message for round \(message.round) ignored"))
             return
         }
         guard message.round == context.round else {
-            actions.append(.reject(site: site, reason: "message for round \(message.round) arrived during round \(context.round); ignored"))
+            actions.append(
+                .reject(
+                    site: site,
+                    reason: "message for round \(message.round) arrived during round \(context.round); ignored"))
             return
         }
         guard context.cohort.contains(site) || context.evaluators.contains(site) else {
@@ -298,8 +311,10 @@ public struct CoordinatorStateMachine: Sendable {
                 return
             }
             guard delta.count == globalModel.count else {
-                drop(site, from: &context,
-                    reason: "sent an update of \(delta.count) values; the model has \(globalModel.count)", into: &actions)
+                drop(
+                    site, from: &context,
+                    reason: "sent an update of \(delta.count) values; the model has \(globalModel.count)",
+                    into: &actions)
                 break
             }
             guard Aggregation.firstNonFiniteIndex(delta) == nil, report.sampleCount > 0 else {
@@ -337,7 +352,8 @@ public struct CoordinatorStateMachine: Sendable {
             }
             context.secure = secure
         case .evaluation(_, let metrics):
-            guard context.stage == .evaluation, context.evaluators.contains(site), context.evaluations[site] == nil else {
+            guard context.stage == .evaluation, context.evaluators.contains(site), context.evaluations[site] == nil
+            else {
                 actions.append(.reject(site: site, reason: "unexpected evaluation result in \(context.stage.rawValue)"))
                 return
             }
@@ -375,19 +391,30 @@ public struct CoordinatorStateMachine: Sendable {
     private mutating func deadlinePassed(now: Double, into actions: inout [CoordinatorAction]) {
         switch phase {
         case .waitingForParticipants(let since):
-            let context = RoundContext(round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection)
+            let context = RoundContext(
+                round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection)
             failRound(
                 context,
-                reason: "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)",
+                reason:
+                    "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)",
                 now: now, into: &actions)
         case .running(let context):
             let late = (context.stage == .evaluation ? context.evaluators : context.expected)
                 .subtracting(context.submitted).subtracting(context.gone).subtracting(context.dropped)
                 .filter { context.stage != .evaluation || context.evaluations[$0] == nil }
             if !late.isEmpty {
-                actions.append(.log("round \(context.round): deadline of \(context.stage.rawValue) passed; \(late.count) late: \(late.sorted().joined(separator: ", "))"))
+                actions.append(
+                    .log(
+                        "round \(context.round): deadline of \(context.stage.rawValue) passed; \(late.count) late: \(late.sorted().joined(separator: ", "))"
+                    ))
                 if context.stage != .evaluation {
-                    for site in late { actions.append(.send(to: site, .leaveRound(round: context.round, reason: "missed the \(context.stage.rawValue) deadline"))) }
+                    for site in late {
+                        actions.append(
+                            .send(
+                                to: site,
+                                .leaveRound(
+                                    round: context.round, reason: "missed the \(context.stage.rawValue) deadline")))
+                    }
                 }
             }
             closeStage(now: now, into: &actions)
@@ -429,7 +456,8 @@ public struct CoordinatorStateMachine: Sendable {
                 if stage == .unmasking, requests.count < plan.selection.minimum {
                     failRound(
                         context,
-                        reason: "only \(requests.count) of \(context.cohort.count) participants sent a masked input; the minimum is \(plan.selection.minimum)",
+                        reason:
+                            "only \(requests.count) of \(context.cohort.count) participants sent a masked input; the minimum is \(plan.selection.minimum)",
                         now: now, into: &actions)
                     return
                 }
@@ -441,7 +469,8 @@ public struct CoordinatorStateMachine: Sendable {
                     context.expected.insert(site)
                     actions.append(.send(to: site, .secAgg(round: context.round, request)))
                 }
-                actions.append(.log("round \(context.round): \(stage.rawValue) with \(context.expected.count) participants"))
+                actions.append(
+                    .log("round \(context.round): \(stage.rawValue) with \(context.expected.count) participants"))
                 phase = .running(context)
                 scheduleDeadline(plan.deadlines.seconds(for: stage), into: &actions)
                 closeStageIfComplete(now: now, into: &actions)
@@ -462,7 +491,8 @@ public struct CoordinatorStateMachine: Sendable {
             guard context.contributors.count >= max(1, plan.selection.minimum) else {
                 failRound(
                     context,
-                    reason: "only \(context.contributors.count) of \(context.cohort.count) participants sent an update; the minimum is \(plan.selection.minimum)",
+                    reason:
+                        "only \(context.contributors.count) of \(context.cohort.count) participants sent an update; the minimum is \(plan.selection.minimum)",
                     now: now, into: &actions)
                 return
             }
@@ -505,13 +535,18 @@ public struct CoordinatorStateMachine: Sendable {
         context.stageSeconds[RoundStage.aggregation.rawValue] = finished - now
         let reports = context.contributors.compactMap { context.reports[$0] }
         let weight = reports.reduce(0) { $0 + $1.sampleCount }
-        context.trainLoss = weight > 0 ? reports.reduce(0) { $0 + $1.loss * Double($1.sampleCount) } / Double(weight) : nil
-        actions.append(.publish(PublishedModel(
-            experimentID: plan.experimentID, version: version, parent: parent, round: context.round,
-            parameters: globalModel, contributors: context.contributors.count, trainLoss: context.trainLoss,
-            strategyState: strategy.state)))
-        actions.append(.log("round \(context.round): aggregated \(context.contributors.count) updates → model \(version)"))
-        let evaluate = context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
+        context.trainLoss =
+            weight > 0 ? reports.reduce(0) { $0 + $1.loss * Double($1.sampleCount) } / Double(weight) : nil
+        actions.append(
+            .publish(
+                PublishedModel(
+                    experimentID: plan.experimentID, version: version, parent: parent, round: context.round,
+                    parameters: globalModel, contributors: context.contributors.count, trainLoss: context.trainLoss,
+                    strategyState: strategy.state)))
+        actions.append(
+            .log("round \(context.round): aggregated \(context.contributors.count) updates → model \(version)"))
+        let evaluate =
+            context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
         // A site that left this round and came back is not asked: its answer would be refused
         // as coming from a site gone from the round.
         var evaluators = eligible.map(\.site).filter { !context.gone.contains($0) }
@@ -526,9 +561,14 @@ public struct CoordinatorStateMachine: Sendable {
             context.evaluators = Set(evaluators)
             context.stageStartedAt = finished
             for site in evaluators {
-                actions.append(.send(to: site, .evaluate(EvaluateInstruction(
-                    experimentID: plan.experimentID, round: context.round, modelVersion: version,
-                    architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel))))
+                actions.append(
+                    .send(
+                        to: site,
+                        .evaluate(
+                            EvaluateInstruction(
+                                experimentID: plan.experimentID, round: context.round, modelVersion: version,
+                                architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel)
+                        )))
             }
             phase = .running(context)
             scheduleDeadline(plan.deadlines.evaluation, into: &actions)
@@ -537,7 +577,9 @@ public struct CoordinatorStateMachine: Sendable {
         }
     }
 
-    private mutating func finishEvaluation(_ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]) {
+    private mutating func finishEvaluation(
+        _ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]
+    ) {
         var context = context
         context.evaluation = EvaluationMetrics.weightedMean(Array(context.evaluations.values))
         completeRound(context, now: now, into: &actions)
@@ -545,9 +587,11 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func completeRound(_ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]) {
         let record = RoundRecord(
-            round: context.round, status: .completed, modelVersion: version.description, cohortSize: context.cohort.count,
+            round: context.round, status: .completed, modelVersion: version.description,
+            cohortSize: context.cohort.count,
             contributors: context.contributors.count, dropouts: context.cohort.count - context.contributors.count,
-            trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss, evalAccuracy: context.evaluation?.accuracy,
+            trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss,
+            evalAccuracy: context.evaluation?.accuracy,
             evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt)
         records.append(record)
         actions.append(.roundFinished(record))

@@ -1,4 +1,4 @@
-import TesseraSecAgg
+public import TesseraSecAgg
 import TesseraTensor
 
 /// Everything the round state machine needs to run an experiment, already validated.
@@ -30,7 +30,8 @@ public struct FederationPlan: Sendable {
         /// (target contributions, participants to select) for `eligible` participants, by the
         /// rule `CohortConfig` documents (the one experiment files are validated against).
         public func sizes(eligible: Int) -> (target: Int, selected: Int) {
-            let rule = CohortConfig(fraction: fraction, minimum: minimum, maximum: maximum, overSelection: overSelection)
+            let rule = CohortConfig(
+                fraction: fraction, minimum: minimum, maximum: maximum, overSelection: overSelection)
             return rule.selection(available: eligible) ?? (min(minimum, eligible), eligible)
         }
     }
@@ -173,7 +174,8 @@ public struct FederationPlan: Sendable {
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
         selection: Selection = Selection(), deadlines: Deadlines = Deadlines(), training: TrainingTask = TrainingTask(),
         secureAggregation: SecureAggregation? = SecureAggregation(), evaluationEvery: Int = 1,
-        evaluationFraction: Double = 1, onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1, versionMinor: Int = 0, seed: UInt64 = 0
+        evaluationFraction: Double = 1, onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1,
+        versionMinor: Int = 0, seed: UInt64 = 0
     ) {
         self.experimentID = experimentID
         self.rounds = rounds

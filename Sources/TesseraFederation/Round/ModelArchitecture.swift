@@ -1,4 +1,4 @@
-import TesseraTensor
+public import TesseraTensor
 
 /// The model an experiment trains, as every participant must build it.
 ///

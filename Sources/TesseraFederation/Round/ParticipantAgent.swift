@@ -1,5 +1,5 @@
 import TesseraCrypto
-import TesseraData
+public import TesseraData
 import TesseraSecAgg
 import TesseraTensor
 
@@ -163,7 +163,9 @@ public final class ParticipantAgent {
 
     private func evaluate(_ instruction: EvaluateInstruction) -> [ParticipantMessage] {
         guard let local = data[instruction.datasetName] else {
-            return [.failed(round: instruction.round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
+            return [
+                .failed(round: instruction.round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")
+            ]
         }
         do {
             let metrics = try trainer(for: instruction.architecture).evaluate(

@@ -33,7 +33,8 @@ extension ExperimentConfig {
                 if let f = s.thresholdFraction { threshold = .fraction(f) }
                 return FederationPlan.SecureAggregation(
                     neighbourhood: neighbourhood, threshold: threshold, dropoutRate: s.dropoutRate,
-                    corruptionRate: s.corruptionRate, clip: s.clip, bits: s.bits, maxWeight: UInt32(clamping: s.maxWeight))
+                    corruptionRate: s.corruptionRate, clip: s.clip, bits: s.bits,
+                    maxWeight: UInt32(clamping: s.maxWeight))
             }() : nil
         let d = deadlines
         return FederationPlan(

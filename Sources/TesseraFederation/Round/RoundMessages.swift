@@ -1,4 +1,4 @@
-import TesseraSecAgg
+public import TesseraSecAgg
 
 /// A participant's identity: the site name from its certificate in deployment, the
 /// simulated site's name in simulation. Never taken from a message field.

@@ -22,17 +22,21 @@ public enum Aggregation {
     }
 
     /// ``weightedMean(_:weights:)`` of vectors already checked by ``checkVectors(_:labels:)``.
-    private static func checkedWeightedMean(_ vectors: [[Float]], weights: [Double]) throws(AggregationError) -> [Float] {
+    private static func checkedWeightedMean(_ vectors: [[Float]], weights: [Double]) throws(AggregationError) -> [Float]
+    {
         guard weights.count == vectors.count else {
             throw AggregationError(
-                .mismatchedLengths, "Got \(vectors.count) vectors but \(weights.count) weights; give one weight per vector.")
+                .mismatchedLengths,
+                "Got \(vectors.count) vectors but \(weights.count) weights; give one weight per vector.")
         }
         for (index, weight) in weights.enumerated() where !(weight.isFinite && weight >= 0) {
-            throw AggregationError(.invalidWeight, "Weight \(index) is \(weight); weights must be finite and non-negative.")
+            throw AggregationError(
+                .invalidWeight, "Weight \(index) is \(weight); weights must be finite and non-negative.")
         }
         let total = weights.reduce(0, +)
         guard total > 0 else {
-            throw AggregationError(.invalidWeight, "All \(weights.count) weights are zero, so there is nothing to average.")
+            throw AggregationError(
+                .invalidWeight, "All \(weights.count) weights are zero, so there is nothing to average.")
         }
         // Element-wise over buffers (no bounds checks, so the loops vectorise), one tile of
         // coordinates at a time: the tile's Double sums stay in L1 while every vector is added
@@ -106,7 +110,8 @@ public enum Aggregation {
         try checkVectors(updates.map(\.delta), labels: updates.map(\.participant))
         for update in updates where update.sampleCount < 0 {
             throw AggregationError(
-                .invalidWeight, "\(label(update.participant, fallback: "An update")) reports \(update.sampleCount) samples; "
+                .invalidWeight,
+                "\(label(update.participant, fallback: "An update")) reports \(update.sampleCount) samples; "
                     + "sample counts cannot be negative.")
         }
         return try checkedWeightedMean(updates.map(\.delta), weights: updates.map { Double($0.sampleCount) })
@@ -120,12 +125,16 @@ public enum Aggregation {
     /// The plain server step `x + η d`: FedAvg's update with server learning rate `η` (Reddi
     /// et al. 2021, Algorithm 1 with server SGD), and the step every robust rule takes after
     /// aggregating.
-    public static func serverStep(global: [Float], direction: [Float], learningRate: Double) throws(AggregationError) -> [Float] {
+    public static func serverStep(
+        global: [Float], direction: [Float], learningRate: Double
+    ) throws(AggregationError) -> [Float] {
         try checkSameLength(global: global, update: direction)
         return [Float](unsafeUninitializedCapacity: global.count) { next, initialized in
             global.withUnsafeBufferPointer { global in
                 direction.withUnsafeBufferPointer { direction in
-                    for j in 0..<global.count { next[j] = Float(Double(global[j]) + learningRate * Double(direction[j])) }
+                    for j in 0..<global.count {
+                        next[j] = Float(Double(global[j]) + learningRate * Double(direction[j]))
+                    }
                 }
             }
             initialized = global.count
@@ -137,7 +146,8 @@ public enum Aggregation {
     /// Non-empty, equal lengths, finite.
     static func checkVectors(_ vectors: [[Float]], labels: [String?] = []) throws(AggregationError) {
         guard let first = vectors.first else {
-            throw AggregationError(.emptyInput, "No updates to aggregate: every selected participant dropped out or failed.")
+            throw AggregationError(
+                .emptyInput, "No updates to aggregate: every selected participant dropped out or failed.")
         }
         guard !first.isEmpty else {
             throw AggregationError(.emptyInput, "The updates are empty vectors; the model has no parameters.")
@@ -158,7 +168,8 @@ public enum Aggregation {
         guard !vector.isEmpty else { throw AggregationError(.emptyInput, "\(what) is an empty vector.") }
         if let index = firstNonFiniteIndex(vector) {
             throw AggregationError(
-                .nonFiniteValue, "\(what) holds \(vector[index]) at coordinate \(index); local training probably diverged "
+                .nonFiniteValue,
+                "\(what) holds \(vector[index]) at coordinate \(index); local training probably diverged "
                     + "(lower the learning rate or set local_training.clip_norm).")
         }
     }

@@ -31,7 +31,8 @@ public struct FedAdagrad: FederatedStrategy, Hashable {
     ) throws(AggregationError) {
         optimizer = try AdaptiveServerOptimizer(
             name: "fedadagrad", rule: .adagrad,
-            hyperparameters: AdaptiveHyperparameters(learningRate: serverLearningRate, beta1: beta1, beta2: 0, tau: tau))
+            hyperparameters: AdaptiveHyperparameters(learningRate: serverLearningRate, beta1: beta1, beta2: 0, tau: tau)
+        )
     }
 
     /// Adagrad's second-moment update for one coordinate: `v + Δ²`.

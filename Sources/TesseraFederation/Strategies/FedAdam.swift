@@ -33,7 +33,8 @@ public struct FedAdam: FederatedStrategy, Hashable {
     ) throws(AggregationError) {
         optimizer = try AdaptiveServerOptimizer(
             name: "fedadam", rule: .adam,
-            hyperparameters: AdaptiveHyperparameters(learningRate: serverLearningRate, beta1: beta1, beta2: beta2, tau: tau))
+            hyperparameters: AdaptiveHyperparameters(
+                learningRate: serverLearningRate, beta1: beta1, beta2: beta2, tau: tau))
     }
 
     /// Adam's second-moment update for one coordinate: `β2 v + (1 − β2) Δ²`.

@@ -41,6 +41,7 @@ extension Aggregation {
     /// The check every strategy applies to its server learning rate `η_s`: positive and finite.
     static func requireServerLearningRate(_ rate: Double, strategy: String) throws(AggregationError) {
         try require(
-            rate.isFinite && rate > 0, "\(strategy): the server learning rate must be positive and finite, got \(rate).")
+            rate.isFinite && rate > 0, "\(strategy): the server learning rate must be positive and finite, got \(rate)."
+        )
     }
 }

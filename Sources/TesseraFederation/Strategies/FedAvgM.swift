@@ -67,7 +67,8 @@ extension Aggregation {
         try checkSameLength(global: global, update: update)
         if let velocity, velocity.count != update.count {
             throw AggregationError(
-                .invalidState, "The momentum buffer has \(velocity.count) coordinates but the model has \(update.count).")
+                .invalidState,
+                "The momentum buffer has \(velocity.count) coordinates but the model has \(update.count).")
         }
         var newVelocity = update
         var next = global

@@ -52,7 +52,8 @@ public struct AdaptiveMoments: Sendable, Hashable, Codable {
 
     /// `m_{−1} = 0`, `v_{−1} = τ²`.
     public static func initial(count: Int, tau: Double) -> AdaptiveMoments {
-        AdaptiveMoments(first: [Float](repeating: 0, count: count), second: [Float](repeating: Float(tau * tau), count: count))
+        AdaptiveMoments(
+            first: [Float](repeating: 0, count: count), second: [Float](repeating: Float(tau * tau), count: count))
     }
 }
 
@@ -108,7 +109,9 @@ struct AdaptiveServerOptimizer: Sendable, Hashable {
     private(set) var moments: AdaptiveMoments?
     private(set) var rounds = 0
 
-    init(name: String, rule: Aggregation.SecondMomentRule, hyperparameters: AdaptiveHyperparameters) throws(AggregationError) {
+    init(
+        name: String, rule: Aggregation.SecondMomentRule, hyperparameters: AdaptiveHyperparameters
+    ) throws(AggregationError) {
         try hyperparameters.validate(strategy: name)
         self.name = name
         self.rule = rule
@@ -136,7 +139,8 @@ struct AdaptiveServerOptimizer: Sendable, Hashable {
         switch (state.vectors["first_moment"], state.vectors["second_moment"]) {
         case (let m?, let v?):
             guard m.count == v.count else {
-                throw AggregationError(.invalidState, "Saved \(name) moments have different lengths (\(m.count) and \(v.count)).")
+                throw AggregationError(
+                    .invalidState, "Saved \(name) moments have different lengths (\(m.count) and \(v.count)).")
             }
             moments = AdaptiveMoments(first: m, second: v)
         case (nil, nil):

@@ -70,7 +70,8 @@ public struct FedProx: RoundCountingStrategy, Hashable {
         gradients: UnsafeMutableBufferPointer<Float>, parameters: UnsafeBufferPointer<Float>,
         global: UnsafeBufferPointer<Float>, mu: Float
     ) {
-        precondition(gradients.count == parameters.count && parameters.count == global.count, "Proximal term: length mismatch")
+        precondition(
+            gradients.count == parameters.count && parameters.count == global.count, "Proximal term: length mismatch")
         guard mu != 0 else { return }
         for j in 0..<gradients.count {
             gradients[j] += mu * (parameters[j] - global[j])
@@ -81,7 +82,8 @@ public struct FedProx: RoundCountingStrategy, Hashable {
     public static func proximalTerm(parameters: [Float], global: [Float], mu: Float) throws(AggregationError) -> Float {
         guard parameters.count == global.count else {
             throw AggregationError(
-                .mismatchedLengths, "Proximal term: \(parameters.count) parameters but \(global.count) global parameters.")
+                .mismatchedLengths,
+                "Proximal term: \(parameters.count) parameters but \(global.count) global parameters.")
         }
         var sum = 0.0
         for j in parameters.indices {

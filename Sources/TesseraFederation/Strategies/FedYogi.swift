@@ -33,7 +33,8 @@ public struct FedYogi: FederatedStrategy, Hashable {
     ) throws(AggregationError) {
         optimizer = try AdaptiveServerOptimizer(
             name: "fedyogi", rule: .yogi,
-            hyperparameters: AdaptiveHyperparameters(learningRate: serverLearningRate, beta1: beta1, beta2: beta2, tau: tau))
+            hyperparameters: AdaptiveHyperparameters(
+                learningRate: serverLearningRate, beta1: beta1, beta2: beta2, tau: tau))
     }
 
     /// Yogi's second-moment update for one coordinate: `v − (1 − β2) Δ² sign(v − Δ²)`.

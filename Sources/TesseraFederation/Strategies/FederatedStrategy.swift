@@ -134,7 +134,8 @@ extension FederatedStrategy {
                 .individualUpdatesRequired,
                 "Strategy \"\(name)\" needs every participant's update, but the round was securely aggregated: the "
                     + "coordinator only learns the weighted mean, so it cannot take a median or score updates against "
-                    + "each other. Use fedavg, fedavgm, fedprox, fedadam, fedyogi or fedadagrad with secure aggregation.")
+                    + "each other. Use fedavg, fedavgm, fedprox, fedadam, fedyogi or fedadagrad with secure aggregation."
+            )
         case .individual(let updates):
             let vectors = updates.map(\.delta)
             try Aggregation.checkVectors(vectors, labels: updates.map(\.participant))

@@ -34,7 +34,8 @@ public struct Krum: RoundCountingStrategy, Hashable {
     public init(
         byzantine: Int = Krum.defaultByzantine, serverLearningRate: Double = Krum.defaultServerLearningRate
     ) throws(AggregationError) {
-        try Aggregation.require(byzantine >= 0, "krum: the number of Byzantine participants f cannot be negative, got \(byzantine).")
+        try Aggregation.require(
+            byzantine >= 0, "krum: the number of Byzantine participants f cannot be negative, got \(byzantine).")
         try Aggregation.requireServerLearningRate(serverLearningRate, strategy: "krum")
         self.byzantine = byzantine
         self.serverLearningRate = serverLearningRate
@@ -43,7 +44,8 @@ public struct Krum: RoundCountingStrategy, Hashable {
     public mutating func step(global: [Float], aggregate: RoundAggregate) throws(AggregationError) -> [Float] {
         let updates = try individualUpdates(of: aggregate, global: global)
         let chosen = try Aggregation.krum(updates, byzantine: byzantine)
-        let next = try Aggregation.serverStep(global: global, direction: chosen.vector, learningRate: serverLearningRate)
+        let next = try Aggregation.serverStep(
+            global: global, direction: chosen.vector, learningRate: serverLearningRate)
         lastSelection = [chosen.index]
         rounds += 1
         return next
@@ -136,7 +138,9 @@ extension Aggregation {
     }
 
     /// Krum: the update with the lowest score, and its index.
-    public static func krum(_ vectors: [[Float]], byzantine f: Int) throws(AggregationError) -> (index: Int, vector: [Float]) {
+    public static func krum(
+        _ vectors: [[Float]], byzantine f: Int
+    ) throws(AggregationError) -> (index: Int, vector: [Float]) {
         let scores = try krumScores(vectors, byzantine: f)
         let best = lowestScores(scores, count: 1)[0]
         return (best, vectors[best])
@@ -152,7 +156,8 @@ extension Aggregation {
     ) throws(AggregationError) -> (indices: [Int], mean: [Float]) {
         let scores = try krumScores(vectors, byzantine: f)
         try require(
-            (1...vectors.count).contains(m), "Multi-Krum must select between 1 and \(vectors.count) updates, got m = \(m).")
+            (1...vectors.count).contains(m),
+            "Multi-Krum must select between 1 and \(vectors.count) updates, got m = \(m).")
         let indices = lowestScores(scores, count: m)
         return (indices, try mean(indices.map { vectors[$0] }))
     }

@@ -41,7 +41,8 @@ extension Aggregation {
         for j in result.indices {
             for k in 0..<n { column[k] = vectors[k][j] }
             column.sort()
-            result[j] = n % 2 == 1
+            result[j] =
+                n % 2 == 1
                 ? column[n / 2]
                 : Float((Double(column[n / 2 - 1]) + Double(column[n / 2])) / 2)
         }

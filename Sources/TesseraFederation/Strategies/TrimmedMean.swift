@@ -54,7 +54,8 @@ extension Aggregation {
     ///   when trimming `⌊βn⌋` from each side would leave nothing.
     public static func trimmedMean(_ vectors: [[Float]], trimFraction: Double) throws(AggregationError) -> [Float] {
         try checkVectors(vectors)
-        try require(trimFraction >= 0 && trimFraction < 0.5, "The trim fraction β must lie in [0, 0.5), got \(trimFraction).")
+        try require(
+            trimFraction >= 0 && trimFraction < 0.5, "The trim fraction β must lie in [0, 0.5), got \(trimFraction).")
         let n = vectors.count
         let k = trimCount(count: n, trimFraction: trimFraction)
         try require(

@@ -1,5 +1,5 @@
-import TesseraData
-import TesseraTensor
+public import TesseraData
+public import TesseraTensor
 
 /// Held-out evaluation of a model: mean loss, accuracy, and ROC AUC for binary tasks.
 public enum Evaluation {
@@ -8,7 +8,9 @@ public enum Evaluation {
     /// A task is binary when the model has one output (a logit, scored with `σ`) or two
     /// outputs under softmax (scored with the probability of class 1); AUC is reported for
     /// those only.
-    public static func evaluate(model: Sequential, loss: Loss, on dataset: Dataset, batchSize: Int = 256) throws
+    public static func evaluate(
+        model: Sequential, loss: Loss, on dataset: Dataset, batchSize: Int = 256
+    ) throws
         -> EvaluationMetrics
     {
         guard dataset.count > 0 else { throw TrainingError("the evaluation set is empty") }

@@ -1,5 +1,5 @@
-import TesseraData
-import TesseraTensor
+public import TesseraData
+public import TesseraTensor
 
 /// A failure of local training or evaluation, naming what did not fit.
 public struct TrainingError: Error, Sendable, CustomStringConvertible {
@@ -30,7 +30,8 @@ public final class LocalTrainer {
     public func train(global: [Float], on dataset: Dataset, task: TrainingTask) throws -> TrainingOutcome {
         guard global.count == model.parameterCount else {
             throw TrainingError(
-                "the global model has \(global.count) parameters but this participant's model needs \(model.parameterCount)")
+                "the global model has \(global.count) parameters but this participant's model needs \(model.parameterCount)"
+            )
         }
         guard dataset.count > 0 else { throw TrainingError("the local training set is empty") }
         guard task.epochs >= 1, task.batchSize >= 1 else {
@@ -45,16 +46,19 @@ public final class LocalTrainer {
             var optimizer = SGD(learningRate: lr, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
             outcome = try run(&batches, epochs: task.epochs, optimizer: &optimizer, task: task, global: global)
         case .adam(let lr, let beta1, let beta2, let epsilon, let weightDecay):
-            var optimizer = Adam(learningRate: lr, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+            var optimizer = Adam(
+                learningRate: lr, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
             outcome = try run(&batches, epochs: task.epochs, optimizer: &optimizer, task: task, global: global)
         }
         var delta = model.parameters
         for i in delta.indices { delta[i] -= global[i] }
         guard Aggregation.firstNonFiniteIndex(delta) == nil else {
-            throw TrainingError("local training diverged (non-finite parameters); lower the learning rate or clip gradients")
+            throw TrainingError(
+                "local training diverged (non-finite parameters); lower the learning rate or clip gradients")
         }
         return TrainingOutcome(
-            delta: delta, sampleCount: dataset.count, loss: outcome.loss, accuracy: outcome.accuracy, steps: outcome.steps)
+            delta: delta, sampleCount: dataset.count, loss: outcome.loss, accuracy: outcome.accuracy,
+            steps: outcome.steps)
     }
 
     private func run<O: Optimizer>(
@@ -77,7 +81,8 @@ public final class LocalTrainer {
                 if task.proximalMu > 0 {
                     let parameters = model.parameters
                     try model.withGradients {
-                        try FedProx.proximalGradient(gradients: &$0, parameters: parameters, global: global, mu: task.proximalMu)
+                        try FedProx.proximalGradient(
+                            gradients: &$0, parameters: parameters, global: global, mu: task.proximalMu)
                     }
                 }
                 if let clip = task.gradientClipNorm { model.withGradients { clipByGlobalNorm(&$0, maxNorm: clip) } }

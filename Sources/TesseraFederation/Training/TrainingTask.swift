@@ -5,7 +5,8 @@ public enum LocalOptimizer: Sendable, Hashable, Codable {
     /// SGD with optional momentum, Nesterov momentum and L2 weight decay (PyTorch semantics).
     case sgd(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0)
     /// Adam with bias correction and optional L2 weight decay.
-    case adam(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0)
+    case adam(
+        learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0)
 }
 
 /// What a participant is asked to do with the global model in one round.
