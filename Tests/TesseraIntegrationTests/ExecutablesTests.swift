@@ -28,7 +28,7 @@ import Testing
         defer { coordinatorProcess.stop() }
         let bound = try #require(port, "coordinator did not report its port: \(coordinatorProcess.text)")
 
-        var participants: [Process] = []
+        var participants: [LoggedProcess] = []
         for site in sites {
             let siteFile = root.appendingPathComponent("\(site).yaml")
             try ProcessSupport.writeSiteFile(to: siteFile, site: site, coordinatorPort: bound, experiment: "loopback")
@@ -36,12 +36,11 @@ import Testing
                 name: site, executable: participantBinary, arguments: ["--config", siteFile.path],
                 log: root.appendingPathComponent("\(site).log"),
                 environment: [ParticipantFailpoint.environmentVariable: nil])
-            participants.append(participant.process)
+            participants.append(participant)
         }
-        defer { for process in participants where process.isRunning { process.terminate() } }
+        defer { for participant in participants { participant.stop() } }
 
-        let deadline = Date().addingTimeInterval(120)
-        while coordinator.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        _ = await coordinatorProcess.waitForExit(within: 120)
         let coordinatorText = (try? String(contentsOf: coordinatorLog, encoding: .utf8)) ?? ""
         #expect(!coordinator.isRunning, "coordinator still running:\n\(coordinatorText)")
         #expect(coordinator.terminationStatus == 0, "\(coordinatorText)")
@@ -50,9 +49,9 @@ import Testing
             #expect(
                 FileManager.default.fileExists(atPath: results.appendingPathComponent(name).path), "\(name) missing")
         }
-        for (site, process) in zip(sites, participants) {
-            let until = Date().addingTimeInterval(20)
-            while process.isRunning && Date() < until { try await Task.sleep(for: .milliseconds(100)) }
+        for (site, participant) in zip(sites, participants) {
+            _ = await participant.waitForExit(within: 20)
+            let process = participant.process
             let log = (try? String(contentsOf: root.appendingPathComponent("\(site).log"), encoding: .utf8)) ?? ""
             #expect(process.terminationStatus == 0, "\(site):\n\(log)")
             #expect(log.contains("joined the federation as \(site)"), "\(site):\n\(log)")
@@ -88,8 +87,7 @@ import Testing
         // Wait until it listens (nobody will join: the experiment waits for three sites).
         #expect(port != nil, "\(coordinator.text)")
         process.terminate()  // SIGTERM
-        let deadline = Date().addingTimeInterval(20)
-        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        _ = await coordinator.waitForExit(within: 20)
         let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(!process.isRunning, "still running after SIGTERM:\n\(text)")
         #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")

@@ -68,7 +68,7 @@ import Testing
             log: root.appendingPathComponent("participant.log"),
             environment: [ParticipantFailpoint.environmentVariable: "die-on-share-keys"])
         defer { participant.stop() }
-        try #require(try await participant.waitForExit(within: 20), "\(participant.text)")
+        try #require(await participant.waitForExit(within: 20), "\(participant.text)")
         #expect(
             participant.process.terminationReason == .exit && participant.process.terminationStatus == 1,
             "\(participant.text)")
@@ -159,11 +159,11 @@ import Testing
 
         // Round 1: hospital-a frozen, selected with b and c; the victim joins while it is held.
         let held = try start(Self.held, log: Self.held)
-        try #require(try await held.waitForLog("joined the federation as \(Self.held)", within: 20), "\(held.text)")
+        try #require(await held.waitForLog("joined the federation as \(Self.held)", within: 20), "\(held.text)")
         held.pause()
         for site in sites where site != Self.held && site != Self.victim { _ = try start(site, log: site) }
         try #require(
-            try await coordinator.waitForLog("round 1: selected 3 of 3 eligible participants", within: 20),
+            await coordinator.waitForLog("round 1: selected 3 of 3 eligible participants", within: 20),
             "\(logs(victim: nil, restarted: nil))")
         let heldPID = held.pid
         let victim = try start(Self.victim, log: "\(Self.victim)-killed", failpoint: failpoint) { process in
@@ -172,13 +172,13 @@ import Testing
             if process.terminationReason == .exit && process.terminationStatus == 137 { kill(heldPID, SIGSTOP) }
         }
         try #require(
-            try await victim.waitForLog("joined the federation as \(Self.victim)", within: 20),
+            await victim.waitForLog("joined the federation as \(Self.victim)", within: 20),
             "\(logs(victim: victim, restarted: nil))")
         held.resume()
 
         // Round 2: the victim dies at its failpoint; it is restarted without it.
         try #require(
-            try await victim.waitForExit(within: 30),
+            await victim.waitForExit(within: 30),
             "the failpoint did not fire:\(logs(victim: victim, restarted: nil))")
         #expect(
             victim.process.terminationReason == .exit && victim.process.terminationStatus == 137,
@@ -186,13 +186,13 @@ import Testing
         #expect(victim.text.contains("failpoint \(failpoint.rawValue): exiting now"), "\(victim.text)")
         let restarted = try start(Self.victim, log: "\(Self.victim)-restarted")
         try #require(
-            try await restarted.waitForLog("joined the federation as \(Self.victim)", within: 20),
+            await restarted.waitForLog("joined the federation as \(Self.victim)", within: 20),
             "\(logs(victim: victim, restarted: restarted))")
         held.resume()
 
         // The rest of the experiment, with the restarted victim.
         try #require(
-            try await coordinator.waitForExit(within: 30),
+            await coordinator.waitForExit(within: 30),
             "the coordinator did not finish:\(logs(victim: victim, restarted: restarted))")
         let run = logs(victim: victim, restarted: restarted)
         #expect(coordinator.process.terminationReason == .exit && coordinator.process.terminationStatus == 0, "\(run)")
@@ -211,7 +211,7 @@ import Testing
         }
         for participant in participants where participant !== victim {
             #expect(
-                try await participant.waitForExit(within: 20), "\(participant.name) still runs:\n\(participant.text)")
+                await participant.waitForExit(within: 20), "\(participant.name) still runs:\n\(participant.text)")
             #expect(
                 participant.process.terminationReason == .exit && participant.process.terminationStatus == 0,
                 "\(participant.name):\n\(participant.text)")

@@ -121,23 +121,18 @@ enum ProcessSupport {
         reported.set()
         return (coordinator, port)
     }
-
-    /// Polls `condition` every 25 ms until it holds (true) or `timeout` seconds pass (false).
-    static func eventually(within timeout: TimeInterval, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !condition() {
-            guard Date() < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return true
-    }
 }
 
 /// A child process whose standard error goes to a log file.
-final class LoggedProcess {
+///
+/// Waiting is event-driven: the log is fed through a pipe whose reader wakes the waiters of a
+/// line, and the process's exit wakes the waiters of its end. The time limits are only a safety
+/// net for a child that hangs; they order nothing.
+final class LoggedProcess: @unchecked Sendable {
     let name: String
     let process = Process()
     let log: URL
+    private let events = ProcessEvents()
 
     /// - Parameters:
     ///   - environment: variables set on top of this process's environment; a `nil` value
@@ -155,9 +150,25 @@ final class LoggedProcess {
         for (key, value) in environment { inherited[key] = value }
         process.environment = inherited
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: log)
+        let file = try FileHandle(forWritingTo: log)
+        let errors = Pipe()
+        let events = events
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                events.logClosed()
+                return
+            }
+            file.write(data)
+            events.appendLog(String(decoding: data, as: UTF8.self))
+        }
+        process.standardError = errors
         process.standardOutput = standardOutput ?? FileHandle.nullDevice
-        process.terminationHandler = onExit
+        process.terminationHandler = { process in
+            onExit?(process)
+            events.processEnded()
+        }
         try process.run()
     }
 
@@ -168,13 +179,13 @@ final class LoggedProcess {
     var text: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     /// Whether the log shows `line` within `timeout` seconds.
-    func waitForLog(_ line: String, within timeout: TimeInterval) async throws -> Bool {
-        try await ProcessSupport.eventually(within: timeout) { text.contains(line) }
+    func waitForLog(_ line: String, within timeout: TimeInterval) async -> Bool {
+        await events.wait(within: timeout) { log, _ in log.contains(line) }
     }
 
     /// Whether the process exits within `timeout` seconds.
-    func waitForExit(within timeout: TimeInterval) async throws -> Bool {
-        try await ProcessSupport.eventually(within: timeout) { !process.isRunning }
+    func waitForExit(within timeout: TimeInterval) async -> Bool {
+        await events.wait(within: timeout) { _, exited in exited }
     }
 
     /// Freezes the process (SIGSTOP): its connections stay open, it sends nothing.
@@ -196,4 +207,58 @@ final class Flag: Sendable {
     private let value = Mutex(false)
     var isSet: Bool { value.withLock { $0 } }
     func set() { value.withLock { $0 = true } }
+}
+
+/// What a child process has logged and whether it has exited, with waiters woken as either
+/// changes (or, failing that, when their time limit passes).
+final class ProcessEvents: Sendable {
+    private struct Waiter {
+        let id: Int
+        let condition: @Sendable (String, Bool) -> Bool
+        let continuation: CheckedContinuation<Bool, Never>
+    }
+    private struct State {
+        var log = ""
+        var processEnded = false
+        var logClosed = false
+        /// Exited, and everything it wrote is in the log.
+        var exited: Bool { processEnded && logClosed }
+        var lastID = 0
+        var waiters: [Waiter] = []
+    }
+    private let state = Mutex(State())
+
+    func appendLog(_ text: String) { update { $0.log += text } }
+    func processEnded() { update { $0.processEnded = true } }
+    func logClosed() { update { $0.logClosed = true } }
+
+    /// Returns true once `condition` holds of the log and the exit, false if `timeout` passes first.
+    func wait(within timeout: TimeInterval, _ condition: @escaping @Sendable (String, Bool) -> Bool) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let id: Int? = state.withLock { state in
+                if condition(state.log, state.exited) { return nil }
+                state.lastID += 1
+                state.waiters.append(Waiter(id: state.lastID, condition: condition, continuation: continuation))
+                return state.lastID
+            }
+            guard let id else { return continuation.resume(returning: true) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [self] in
+                let waiter = state.withLock { state in
+                    state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0) }
+                }
+                waiter?.continuation.resume(returning: false)
+            }
+        }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
+        let ready = state.withLock { state in
+            change(&state)
+            let ready = state.waiters.filter { $0.condition(state.log, state.exited) }
+            let ids = Set(ready.map(\.id))
+            state.waiters.removeAll { ids.contains($0.id) }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume(returning: true) }
+    }
 }
