@@ -4,7 +4,6 @@ import ServiceLifecycle
 public import TesseraFederation
 import TesseraTensor
 public import TesseraTransport
-import UnixSignals
 
 /// What `tessera-coordinator` does, reachable from tests: load the experiment, serve it over
 /// mTLS until it finishes (or SIGTERM/SIGINT asks for a graceful stop), then write the results
@@ -63,18 +62,9 @@ public struct CoordinatorProgram: Sendable {
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
             caCertificate: caDirectory.appendingPathComponent("ca.pem"), logger: logger, onListening: onListening)
-        // The run ending on its own (the experiment is over) is a normal exit, not a failure.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(
-                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                        serviceName: "coordinator")
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info(
             "experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
-        try await group.run()
+        try await ProgramLifecycle.run(service, name: "coordinator", logger: logger)
 
         let outcome = await coordinator.outcome
         let participants = outcome.records.map(\.cohortSize).max() ?? 0

@@ -7,7 +7,6 @@ import TesseraPKI
 import TesseraSecAgg
 public import TesseraTransport
 public import TesseraWire
-import UnixSignals
 
 /// What `tessera-participant` does: load and check the site's data, then keep a session with
 /// the coordinator until it ends the experiment (or SIGTERM/SIGINT).
@@ -54,17 +53,8 @@ public struct ParticipantProgram: Sendable {
         let security = ClientSecurity.mutualTLS(
             certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate)
         let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
-        // The run ending on its own (the experiment is over) is a normal exit, not a failure.
-        let group = ServiceGroup(
-            configuration: ServiceGroupConfiguration(
-                services: [
-                    .init(
-                        service: service, successTerminationBehavior: .gracefullyShutdownGroup,
-                        serviceName: "participant")
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("connecting to \(config.coordinator)")
-        try await group.run()
+        try await ProgramLifecycle.run(service, name: "participant", logger: logger)
     }
 }
 
