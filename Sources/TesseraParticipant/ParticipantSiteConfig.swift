@@ -110,25 +110,24 @@ private struct SiteFile: Decodable {
 
         init(from decoder: any Decoder) throws {
             let fields = try decoder.strictContainer(keyedBy: CodingKeys.self)
-            func fail(_ code: ConfigError.Code, _ key: CodingKeys, _ message: String) -> ConfigError {
-                ConfigError(code, at: fields.codingPath + [key], message)
-            }
             guard let path = try fields.decodeIfPresent(String.self, forKey: .path) else {
-                throw fail(.missingValue, .path, "required: the CSV file of this dataset")
+                throw ConfigError(.missingValue, at: .path, in: fields, "required: the CSV file of this dataset")
             }
             guard let labelColumn = try fields.decodeIfPresent(String.self, forKey: .labelColumn) else {
-                throw fail(.missingValue, .labelColumn, "required: the CSV column holding the labels")
+                throw ConfigError(
+                    .missingValue, at: .labelColumn, in: fields, "required: the CSV column holding the labels")
             }
             self.path = path
             self.labelColumn = labelColumn
             testFraction = try fields.decodeIfPresent(Double.self, forKey: .testFraction)
             if let testFraction, !(testFraction >= 0 && testFraction < 1) {
-                throw fail(.invalidValue, .testFraction, "must lie in [0, 1), got \(testFraction)")
+                throw ConfigError(
+                    .invalidValue, at: .testFraction, in: fields, "must lie in [0, 1), got \(testFraction)")
             }
             standardise = try fields.decodeIfPresent(Bool.self, forKey: .standardise)
             classes = try fields.decodeIfPresent(Int.self, forKey: .classes)
             if let classes, classes < 2 {
-                throw fail(.invalidValue, .classes, "must be at least 2, got \(classes)")
+                throw ConfigError(.invalidValue, at: .classes, in: fields, "must be at least 2, got \(classes)")
             }
         }
     }
@@ -148,16 +147,14 @@ private struct SiteFile: Decodable {
 
     init(from decoder: any Decoder) throws {
         let fields = try decoder.strictContainer(keyedBy: CodingKeys.self)
-        func fail(_ code: ConfigError.Code, _ key: CodingKeys, _ message: String) -> ConfigError {
-            ConfigError(code, at: fields.codingPath + [key], message)
-        }
         guard let address = try fields.decodeIfPresent(String.self, forKey: .coordinator) else {
-            throw fail(.missingValue, .coordinator, "required: the coordinator's address as HOST:PORT")
+            throw ConfigError(
+                .missingValue, at: .coordinator, in: fields, "required: the coordinator's address as HOST:PORT")
         }
         do throws(TesseraRuntimeError) {
             coordinator = try Endpoint(parsing: address)
         } catch {
-            throw fail(.invalidValue, .coordinator, error.message)
+            throw ConfigError(.invalidValue, at: .coordinator, in: fields, error.message)
         }
         identity = try fields.decodeIfPresent(String.self, forKey: .identity)
         certificate = try fields.decodeIfPresent(String.self, forKey: .certificate)
@@ -165,8 +162,9 @@ private struct SiteFile: Decodable {
         ca = try fields.decodeIfPresent(String.self, forKey: .ca)
         guard let datasets = try fields.decodeIfPresent([String: Dataset].self, forKey: .datasets), !datasets.isEmpty
         else {
-            throw fail(
-                .missingValue, .datasets, "required: a mapping from each experiment's name to {path, label_column}")
+            throw ConfigError(
+                .missingValue, at: .datasets, in: fields,
+                "required: a mapping from each experiment's name to {path, label_column}")
         }
         self.datasets = datasets
     }

@@ -66,6 +66,12 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
         self.init(code, at: ConfigPath.components(codingPath), message)
     }
 
+    /// An error at `key` of the mapping `container` decodes.
+    public init<Key: CodingKey>(_ code: Code, at key: Key, in container: KeyedDecodingContainer<Key>, _ message: String)
+    {
+        self.init(code, at: container.codingPath + [key], message)
+    }
+
     init(_ code: Code, at components: [ConfigPath.Component], _ message: String) {
         self.code = code
         self.components = components
