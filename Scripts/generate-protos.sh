@@ -85,13 +85,13 @@ trap 'rm -rf "$out"' EXIT
         --swift_out="$out" \
         --swift_opt=Visibility=Public \
         --swift_opt=FileNaming=PathToUnderscores \
-        --swift_opt=UseAccessLevelOnImports=false \
+        --swift_opt=UseAccessLevelOnImports=true \
         --grpc-swift-2_out="$out" \
         --grpc-swift-2_opt=Visibility=Public \
         --grpc-swift-2_opt=Client=true \
         --grpc-swift-2_opt=Server=true \
         --grpc-swift-2_opt=FileNaming=PathToUnderscores \
-        --grpc-swift-2_opt=UseAccessLevelOnImports=false \
+        --grpc-swift-2_opt=UseAccessLevelOnImports=true \
         "${files[@]}"
 )
 # The gRPC plugin writes a near-empty file for every .proto without a service; drop those.

@@ -77,13 +77,24 @@ public actor CoordinatorService {
         /// stalled or malicious participant cannot keep the others waiting. For a masked input
         /// the clock starts when the request is sent, so it must cover computing the masks.
         public var uploadStallTimeout: Duration
+        /// Checks the signing certificate a site offers in its Hello (it must name the site its
+        /// TLS certificate names). `nil`: no site has a signing credential, so active-adversary
+        /// rounds cannot run.
+        public var signingVerifier: (any SigningCredentialVerifier)?
+        /// The federation CA's signed revocation list to relay in every Welcome, read at each
+        /// Hello so a new list reaches the sites that connect after it was replaced.
+        public var signedRevocationList: (@Sendable () -> [UInt8])?
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
             missedHeartbeats: Int = 3, uploadBufferBytes: Int = 16 << 20, maximumConcurrentUploads: Int? = nil,
             uploadStallTimeout: Duration = .seconds(30),
-            modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes
+            modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes,
+            signingVerifier: (any SigningCredentialVerifier)? = nil,
+            signedRevocationList: (@Sendable () -> [UInt8])? = nil
         ) {
+            self.signingVerifier = signingVerifier
+            self.signedRevocationList = signedRevocationList
             self.uploadBufferBytes = uploadBufferBytes
             self.modelWindowBytes = modelWindowBytes
             self.heartbeatInterval = heartbeatInterval
@@ -355,18 +366,47 @@ public actor CoordinatorService {
         }
         let welcome = SessionWelcome(
             sessionID: "\(site)-\(id)", site: site, heartbeatInterval: configuration.heartbeatInterval,
-            maximumChunkBytes: configuration.maximumChunkBytes)
+            maximumChunkBytes: configuration.maximumChunkBytes,
+            signedRevocationList: configuration.signedRevocationList?() ?? [])
         do {
             let envelope = try sessions.connections[id]!.encoder.welcome(welcome)
             sessions.connections[id]!.outbound.yield(envelope)
         } catch {
             logger.error("could not encode the welcome", metadata: ["site": "\(site)", "error": "\(error)"])
         }
-        let descriptor = hello.descriptor(site: site)
+        let descriptor = hello.descriptor(site: site, signing: signingCredential(in: hello, site: site))
         logger.info(
             "participant joined",
             metadata: ["site": "\(site)", "datasets": "\(descriptor.datasets.sorted { $0.key < $1.key })"])
         handle(.participantAvailable(descriptor))
+    }
+
+    /// The signing credential a Hello offers, if it checks out: issued by the federation to the
+    /// very site the TLS certificate names. A credential that does not is logged and ignored:
+    /// the site stays connected but cannot be selected for active-adversary rounds.
+    private func signingCredential(in hello: ParticipantHello, site: SiteID) -> SigningCredential? {
+        guard !hello.signingCertificate.isEmpty else { return nil }
+        guard let verifier = configuration.signingVerifier else {
+            logger.warning(
+                "site offers a signing certificate, but this coordinator has no verifier for it",
+                metadata: ["site": "\(site)"])
+            return nil
+        }
+        do {
+            let verified = try verifier.verify(certificate: hello.signingCertificate)
+            guard verified.site == site else {
+                logger.warning(
+                    "site offers another site's signing certificate; ignored",
+                    metadata: ["site": "\(site)", "certificate site": "\(verified.site)"])
+                return nil
+            }
+            return SigningCredential(certificate: hello.signingCertificate, publicKey: verified.publicKey)
+        } catch {
+            logger.warning(
+                "site's signing certificate refused; it cannot take part in active-adversary rounds",
+                metadata: ["site": "\(site)", "reason": "\(error)"])
+            return nil
+        }
     }
 
     /// Closes stream `id` (its outbound sequence finishes), wakes its reader if it waits for an

@@ -31,12 +31,17 @@ public final class ParticipantClient: Sendable {
         /// How many models to keep, by digest.
         public var modelCacheSize: Int
         public var softwareVersion: String
+        /// Receives the federation's signed revocation list each Welcome relays (unverified: the
+        /// receiver checks the CA's signature before adopting it).
+        public var revocationListReceived: (@Sendable ([UInt8]) -> Void)?
         public init(
             backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30),
             maximumAttempts: Int? = nil,
             reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
-            softwareVersion: String = "tessera-participant"
+            softwareVersion: String = "tessera-participant",
+            revocationListReceived: (@Sendable ([UInt8]) -> Void)? = nil
         ) {
+            self.revocationListReceived = revocationListReceived
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
             self.maximumAttempts = maximumAttempts
@@ -196,6 +201,9 @@ public final class ParticipantClient: Sendable {
             outbox.welcome(heartbeatInterval: welcome.heartbeatInterval)
             outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
+            if !welcome.signedRevocationList.isEmpty {
+                configuration.revocationListReceived?(welcome.signedRevocationList)
+            }
             return
         case .heartbeat:
             return
@@ -206,6 +214,14 @@ public final class ParticipantClient: Sendable {
             logger.warning("the coordinator rejected message #\(rejection.rejectedSequence): \(rejection.reason)")
             return
         case .train(let spec):
+            // The site policy speaks before the model is fetched or anything is built.
+            if let refusal = agent.screen(
+                round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                secure: spec.secure, evaluation: false)
+            {
+                try reply([refusal], header: header, outbox: outbox)
+                return
+            }
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
             if spec.round > 1 {
                 logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)")
@@ -215,6 +231,13 @@ public final class ParticipantClient: Sendable {
             )
             message = .train(try spec.instruction(parameters: parameters))
         case .evaluate(let spec):
+            if let refusal = agent.screen(
+                round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                secure: spec.secure, evaluation: true)
+            {
+                try reply([refusal], header: header, outbox: outbox)
+                return
+            }
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
             logger.info("round \(spec.round): round finished with new model \(spec.modelVersion); evaluating it")
             message = .evaluate(try spec.instruction(parameters: parameters))
@@ -224,15 +247,8 @@ public final class ParticipantClient: Sendable {
             logger.info("round \(round): left the round (\(reason))")
             message = .leaveRound(round: round, reason: reason)
         }
-        let experimentID = header?.experimentID ?? ""
-        let stage = header?.stage ?? .training
         let replies = await agent.handleOnDedicatedThread(message)
-        for reply in replies {
-            try outbox.send { encoder in
-                try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
-            }
-            describe(reply)
-        }
+        try reply(replies, header: header, outbox: outbox)
         // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
         // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
         if case .secAgg(_, .shareKeysRequest) = message, await agent.prepareAheadOnDedicatedThread() {
@@ -240,16 +256,23 @@ public final class ParticipantClient: Sendable {
         }
     }
 
+    private func reply(_ replies: [ParticipantMessage], header: EnvelopeHeader?, outbox: Outbox) throws {
+        let experimentID = header?.experimentID ?? ""
+        let stage = header?.stage ?? .training
+        for reply in replies {
+            try outbox.send { encoder in
+                try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
+            }
+            describe(reply)
+        }
+    }
+
     private func describe(_ reply: ParticipantMessage) {
         switch reply {
         case .update(let round, let delta, let report):
-            logger.info(
-                "round \(round): trained (loss \(String(format: "%.4f", report.loss))); update of \(delta.count) values sent"
-            )
+            logger.info("round \(round): trained\(Self.loss(report.loss)); update of \(delta.count) values sent")
         case .trained(let round, let report):
-            logger.info(
-                "round \(round): trained on \(report.sampleCount) samples (loss \(String(format: "%.4f", report.loss)))"
-            )
+            logger.info("round \(round): trained on \(report.sampleCount) samples\(Self.loss(report.loss))")
         case .secAgg(let round, let message):
             switch message {
             case .maskedInput: logger.info("round \(round): masked update sent")
@@ -261,6 +284,11 @@ public final class ParticipantClient: Sendable {
         case .failed(let round, let reason):
             logger.warning("round \(round): could not do the task: \(reason)")
         }
+    }
+
+    /// The loss for the site's log; it stays in the log when the site keeps metrics to itself.
+    private static func loss(_ loss: Double?) -> String {
+        loss.map { " (loss \(String(format: "%.4f", $0)))" } ?? ""
     }
 
     private func model<Transport: ClientTransport>(
@@ -316,6 +344,24 @@ private final class LockedAgent: @unchecked Sendable {
     init(_ agent: ParticipantAgent) { self.agent = agent }
 
     var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
+
+    /// ``ParticipantAgent/screen(round:architecture:parameterCount:secure:evaluation:)``: the
+    /// failure to send when the site refuses the task, `nil` when it takes it.
+    func screen(
+        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure: SecureRoundAssignment?,
+        evaluation: Bool
+    ) -> ParticipantMessage? {
+        lock.withLock { _ in
+            do {
+                try agent.screen(
+                    round: round, architecture: architecture, parameterCount: parameterCount, secure: secure,
+                    evaluation: evaluation)
+                return nil
+            } catch {
+                return .failed(round: round, reason: "\(agent.site) refuses: \(error)")
+            }
+        }
+    }
 
     /// Local training is seconds to minutes of CPU: it runs on a thread of its own so the
     /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;

@@ -27,8 +27,9 @@ public import TesseraCrypto
 public struct SecAggClient: Sendable {
     /// This participant's id (also its Shamir evaluation point).
     public let id: UInt32
-    /// The round configuration.
-    public let configuration: SecAggConfiguration
+    /// The round configuration (its graph seed filled in at ShareKeys when the round committed
+    /// to one).
+    public private(set) var configuration: SecAggConfiguration
 
     /// What the client expects next.
     public enum Progress: Sendable, Hashable {
@@ -143,6 +144,12 @@ public struct SecAggClient: Sendable {
         try expect(.shareKeys, stage: .shareKeys)
         do throws(SecAggError) {
             try checkHeader(roundID: request.roundID, recipient: request.recipient, stage: .shareKeys)
+            if configuration.graphSeedCommitment != nil {
+                configuration = try configuration.revealingGraphSeed(request.graphSeed)
+            } else if !request.graphSeed.isEmpty {
+                throw refusal(
+                    "The server revealed a graph seed, but this round committed to none.", peer: nil, stage: .shareKeys)
+            }
             var keys: [UInt32: (encryption: X25519PublicKey, masking: X25519PublicKey)] = [:]
             for advertised in request.neighbours {
                 let peer = advertised.participant

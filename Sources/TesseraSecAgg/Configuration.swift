@@ -34,6 +34,11 @@ public struct SecAggConfiguration: Sendable {
     public let vectorLength: Int
     /// Semi-honest or active.
     public let securityMode: SecurityMode
+    /// SHA-256 of the Harary graph's seed, when the server commits to the seed before the keys
+    /// are advertised and reveals it in ``ShareKeysRequest/graphSeed``. A client's configuration
+    /// then holds a placeholder seed until ``revealingGraphSeed(_:)``: before ShareKeys only the
+    /// roster is used, never the neighbourhoods.
+    public let graphSeedCommitment: [UInt8]?
 
     /// Validates and builds a configuration.
     ///
@@ -50,7 +55,8 @@ public struct SecAggConfiguration: Sendable {
         graph: NeighbourGraph.Kind = .complete,
         threshold: Int,
         vectorLength: Int,
-        securityMode: SecurityMode = .semiHonest
+        securityMode: SecurityMode = .semiHonest,
+        graphSeedCommitment: [UInt8]? = nil
     ) throws(SecAggError) {
         let graph = try NeighbourGraph(participants: participants, kind: graph)
         guard (1...(graph.degree + 1)).contains(threshold) else {
@@ -80,6 +86,36 @@ public struct SecAggConfiguration: Sendable {
         self.threshold = threshold
         self.vectorLength = vectorLength
         self.securityMode = securityMode
+        if let graphSeedCommitment {
+            guard case .harary = graph.kind, graphSeedCommitment.count == SHA256.byteCount else {
+                throw SecAggError(
+                    code: .invalidConfiguration,
+                    message: "A graph seed commitment is a 32-byte SHA-256 digest and applies to Harary graphs only.",
+                    roundID: roundID)
+            }
+        }
+        self.graphSeedCommitment = graphSeedCommitment
+    }
+
+    /// The configuration with the committed graph seed revealed: refused unless `seed` hashes to
+    /// ``graphSeedCommitment``, so the server cannot pick the permutation after seeing the keys.
+    public func revealingGraphSeed(_ seed: [UInt8]) throws(SecAggError) -> SecAggConfiguration {
+        guard let graphSeedCommitment, case .harary(let degree, _) = graph.kind else {
+            throw SecAggError(
+                code: .invalidConfiguration, message: "This round committed to no graph seed.", roundID: roundID)
+        }
+        guard SHA256.hash(seed) == graphSeedCommitment else {
+            throw SecAggError(
+                code: .inconsistentRequest,
+                message:
+                    "The revealed graph seed does not match the commitment announced with the roster: the server changed "
+                    + "the neighbourhood permutation after the keys were advertised.",
+                stage: .shareKeys, roundID: roundID)
+        }
+        return try SecAggConfiguration(
+            roundID: roundID, participants: participants, graph: .harary(degree: degree, seed: seed),
+            threshold: threshold, vectorLength: vectorLength, securityMode: securityMode,
+            graphSeedCommitment: graphSeedCommitment)
     }
 
     /// The roster, sorted.

@@ -141,11 +141,16 @@ public struct ShareKeysRequest: Sendable, Hashable {
     public var roundID: UInt64
     public var recipient: UInt32
     public var neighbours: [AdvertisedKeys]
+    /// The Harary graph's permutation seed, revealed here when the round committed to it
+    /// (``SecAggConfiguration/graphSeedCommitment``): only after every key is advertised, so
+    /// the seed cannot be chosen with the keys in view. Empty otherwise.
+    public var graphSeed: [UInt8]
 
-    public init(roundID: UInt64, recipient: UInt32, neighbours: [AdvertisedKeys]) {
+    public init(roundID: UInt64, recipient: UInt32, neighbours: [AdvertisedKeys], graphSeed: [UInt8] = []) {
         self.roundID = roundID
         self.recipient = recipient
         self.neighbours = neighbours
+        self.graphSeed = graphSeed
     }
 }
 
@@ -209,11 +214,11 @@ public struct UnmaskingRequest: Sendable, Hashable {
 /// Every SecAgg message, client → server and server → client, with its versioned binary
 /// encoding.
 ///
-/// ## Encoding (version 1, all integers little-endian)
+/// ## Encoding (version 2, all integers little-endian)
 ///
 ///     header (24 bytes)
 ///       4  magic "TSAG"
-///       u8 version (= 1)
+///       u8 version (= 2; version 2 added the graph seed of shareKeysRequest)
 ///       u8 kind        0x01…0x05 client → server, 0x81…0x84 server → client
 ///       u8 stage       SecAggStage raw value; must match the kind
 ///       u8 reserved    0
@@ -226,7 +231,7 @@ public struct UnmaskingRequest: Sendable, Hashable {
 ///       maskedInput            u32 d, d × u32
 ///       consistencySignature   blob signature (64 bytes)
 ///       unmaskingResponse      u32 n, n × (u32 peer, blob share) self-mask shares, then the same for key shares
-///       shareKeysRequest       u32 n, n × (u32 id, 32 c_pk, 32 s_pk, blob signature)
+///       shareKeysRequest       u32 n, n × (u32 id, 32 c_pk, 32 s_pk, blob signature), blob graph seed (0–64 bytes)
 ///       maskedInputRequest     u32 n, n × (u32 sender, blob ciphertext)
 ///       consistencyCheckRequest ids survivors
 ///       unmaskingRequest       ids survivors, ids dropped, u32 n, n × (u32 id, blob signature)
@@ -246,11 +251,13 @@ public enum SecAggMessage: Sendable, Hashable {
     case unmaskingRequest(UnmaskingRequest)
 
     /// The encoding version this build writes and reads.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     static let magic: [UInt8] = Array("TSAG".utf8)
     static let headerSize = 24
     static let keySize = 32
     static let signatureSize = 64
+    /// A graph seed is 32 bytes in practice; anything beyond this bound is refused unread.
+    static let maximumGraphSeedSize = 64
 
     enum Kind: UInt8 {
         case advertiseKeys = 0x01
@@ -334,7 +341,7 @@ public enum SecAggMessage: Sendable, Hashable {
 
     // MARK: Encoding
 
-    /// The version-1 binary encoding (see the type's documentation).
+    /// The binary encoding (see the type's documentation).
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: Self.headerSize + estimatedBodySize)
         w.raw(Self.magic)
@@ -360,6 +367,7 @@ public enum SecAggMessage: Sendable, Hashable {
         case .shareKeysRequest(let m):
             w.u32(UInt32(truncatingIfNeeded: m.neighbours.count))
             for keys in m.neighbours { Self.writeKeys(keys, into: &w, withID: true) }
+            w.blob(m.graphSeed)
         case .maskedInputRequest(let m):
             Self.writeShares(m.shares, into: &w)
         case .consistencyCheckRequest(let m):
@@ -510,7 +518,9 @@ public enum SecAggMessage: Sendable, Hashable {
                 let id = try r.u32("a neighbour id")
                 neighbours.append(try readKeys(&r, participant: id))
             }
-            return .shareKeysRequest(ShareKeysRequest(roundID: roundID, recipient: recipient, neighbours: neighbours))
+            let seed = try r.blob("the graph seed", maximum: maximumGraphSeedSize)
+            return .shareKeysRequest(
+                ShareKeysRequest(roundID: roundID, recipient: recipient, neighbours: neighbours, graphSeed: seed))
         case .maskedInputRequest:
             return .maskedInputRequest(
                 MaskedInputRequest(roundID: roundID, recipient: recipient, shares: try readShares(&r)))

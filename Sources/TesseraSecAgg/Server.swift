@@ -496,11 +496,18 @@ public struct SecAggServer: Sendable {
         }
     }
 
+    /// The seed the ShareKeys requests reveal: the graph's, when the round committed to it.
+    private var revealedSeed: [UInt8] {
+        guard configuration.graphSeedCommitment != nil, case .harary(_, let seed) = graph.kind else { return [] }
+        return seed
+    }
+
     private func shareKeysRequests() -> [SecAggMessage] {
         let u1 = survivors[.advertiseKeys] ?? []
         return u1.sorted().map { id in
             let neighbours = graph.neighbours(of: id).compactMap { advertised[$0] }
-            return .shareKeysRequest(ShareKeysRequest(roundID: roundID, recipient: id, neighbours: neighbours))
+            return .shareKeysRequest(
+                ShareKeysRequest(roundID: roundID, recipient: id, neighbours: neighbours, graphSeed: revealedSeed))
         }
     }
 

@@ -51,7 +51,24 @@ extension Tessera_V1_SecureRoundAssignment {
         clip = assignment.clip
         bits = try checkedUInt64(assignment.bits, wireField("SecureRoundAssignment", "bits"))
         maxWeight = assignment.maxWeight
+        activeAdversary = assignment.activeAdversary
+        credentials = assignment.credentials.sorted { $0.key < $1.key }.map { index, certificate in
+            var credential = Tessera_V1_RosterCredential()
+            credential.participantIndex = index
+            credential.certificate = Data(certificate)
+            return credential
+        }
+        if let commitment = assignment.graphSeedCommitment { graphSeedCommitment = Data(commitment) }
+        metricCount = UInt32(clamping: assignment.metricCount)
     }
+}
+
+extension SecureRoundAssignment {
+    /// The largest roster a participant accepts: what ``MetricsEncoding`` sums exactly, and far
+    /// beyond a cross-silo federation.
+    public static let maximumRosterSize = MetricsEncoding.maximumInputs
+    /// The largest signing certificate accepted in a roster (Tessera's are under 1 KiB).
+    public static let maximumCredentialBytes = 16 * 1024
 }
 
 extension SecureRoundAssignment {
@@ -63,6 +80,10 @@ extension SecureRoundAssignment {
         let f = { (name: String) in wireField("SecureRoundAssignment", name) }
         guard wire.hasGraph else { throw WireError.missing(f("graph"), "the neighbour graph") }
         let rosterSize = try checkedPositiveInt(wire.rosterSize, f("roster_size"))
+        guard rosterSize <= Self.maximumRosterSize else {
+            throw WireError.outOfRange(
+                f("roster_size"), "a roster of \(rosterSize) exceeds the \(Self.maximumRosterSize) this build accepts.")
+        }
         guard wire.participantIndex >= 1, Int(wire.participantIndex) <= rosterSize else {
             throw WireError.outOfRange(
                 f("participant_index"),
@@ -82,10 +103,38 @@ extension SecureRoundAssignment {
         guard wire.maxWeight >= 1 else {
             throw WireError.outOfRange(f("max_weight"), "must be at least 1, got 0 (unset?).")
         }
+        guard wire.credentials.isEmpty || wire.credentials.count == rosterSize else {
+            throw WireError.outOfRange(
+                f("credentials"), "\(wire.credentials.count) signing certificates for a roster of \(rosterSize).")
+        }
+        var credentials: [UInt32: [UInt8]] = [:]
+        for credential in wire.credentials {
+            let index = credential.participantIndex
+            guard index >= 1, Int(index) <= rosterSize, credentials[index] == nil else {
+                throw WireError.outOfRange(
+                    f("credentials"), "participant index \(index) is off the roster 1...\(rosterSize) or listed twice.")
+            }
+            guard !credential.certificate.isEmpty, credential.certificate.count <= Self.maximumCredentialBytes else {
+                throw WireError.outOfRange(
+                    f("credentials"),
+                    "the certificate of participant \(index) has \(credential.certificate.count) bytes (1 to \(Self.maximumCredentialBytes) accepted)."
+                )
+            }
+            credentials[index] = [UInt8](credential.certificate)
+        }
+        guard wire.graphSeedCommitment.isEmpty || wire.graphSeedCommitment.count == 32 else {
+            throw WireError.outOfRange(
+                f("graph_seed_commitment"), "a SHA-256 commitment has 32 bytes, got \(wire.graphSeedCommitment.count).")
+        }
+        guard wire.metricCount <= 64 else {
+            throw WireError.outOfRange(f("metric_count"), "at most 64 metrics, got \(wire.metricCount).")
+        }
         self.init(
             roundID: wire.secaggRoundID, participantIndex: wire.participantIndex, rosterSize: rosterSize,
             graph: try NeighbourGraph.Kind(wire.graph), threshold: threshold, clip: wire.clip, bits: bits,
-            maxWeight: wire.maxWeight)
+            maxWeight: wire.maxWeight, activeAdversary: wire.activeAdversary, credentials: credentials,
+            graphSeedCommitment: wire.graphSeedCommitment.isEmpty ? nil : [UInt8](wire.graphSeedCommitment),
+            metricCount: Int(wire.metricCount))
     }
 }
 

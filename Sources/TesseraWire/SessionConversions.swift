@@ -14,25 +14,33 @@ public struct ParticipantHello: Sendable, Hashable {
     public var cores: Int
     /// Dataset name → training sample count.
     public var datasets: [String: Int]
+    /// The site's signing certificate (DER), empty when it has none. The coordinator checks it
+    /// before it enters the registry (see ``descriptor(site:signing:)``).
+    public var signingCertificate: [UInt8]
 
     public init(
-        datasets: [String: Int], cores: Int = 1, softwareVersion: String = "",
+        datasets: [String: Int], cores: Int = 1, softwareVersion: String = "", signingCertificate: [UInt8] = [],
         protocolVersion: UInt32 = WireProtocol.version
     ) {
         self.protocolVersion = protocolVersion
         self.softwareVersion = softwareVersion
         self.cores = cores
         self.datasets = datasets
+        self.signingCertificate = signingCertificate
     }
 
     /// The hello a participant described by `descriptor` sends (its site stays local).
     public init(_ descriptor: ParticipantDescriptor) {
-        self.init(datasets: descriptor.datasets, cores: descriptor.cores, softwareVersion: descriptor.softwareVersion)
+        self.init(
+            datasets: descriptor.datasets, cores: descriptor.cores, softwareVersion: descriptor.softwareVersion,
+            signingCertificate: descriptor.signing?.certificate ?? [])
     }
 
-    /// The registry entry of the participant whose certificate names `site`.
-    public func descriptor(site: SiteID) -> ParticipantDescriptor {
-        ParticipantDescriptor(site: site, datasets: datasets, cores: cores, softwareVersion: softwareVersion)
+    /// The registry entry of the participant whose certificate names `site`, with the signing
+    /// credential the coordinator verified from ``signingCertificate``.
+    public func descriptor(site: SiteID, signing: SigningCredential? = nil) -> ParticipantDescriptor {
+        ParticipantDescriptor(
+            site: site, datasets: datasets, cores: cores, softwareVersion: softwareVersion, signing: signing)
     }
 }
 
@@ -51,6 +59,7 @@ extension Tessera_V1_Hello {
             offers.append(offer)
         }
         datasets = offers
+        signingCertificate = Data(hello.signingCertificate)
     }
 }
 
@@ -69,9 +78,15 @@ extension ParticipantHello {
             }
             datasets[offer.name] = try checkedInt(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
         }
+        guard wire.signingCertificate.count <= SecureRoundAssignment.maximumCredentialBytes else {
+            throw WireError.outOfRange(
+                wireField("Hello", "signing_certificate"),
+                "\(wire.signingCertificate.count) bytes; at most \(SecureRoundAssignment.maximumCredentialBytes) accepted.")
+        }
         self.init(
             datasets: datasets, cores: try checkedPositiveInt(wire.cores, wireField("Hello", "cores")),
-            softwareVersion: wire.softwareVersion, protocolVersion: wire.protocolVersion)
+            softwareVersion: wire.softwareVersion, signingCertificate: [UInt8](wire.signingCertificate),
+            protocolVersion: wire.protocolVersion)
     }
 }
 
@@ -87,16 +102,24 @@ public struct SessionWelcome: Sendable, Hashable {
     public var heartbeatInterval: Duration
     /// The largest chunk payload the participant may send (see ``ModelChunker``).
     public var maximumChunkBytes: Int
+    /// The federation CA's signed revocation list as the coordinator holds it (the bytes of
+    /// `revoked.signed`); the site verifies it itself. Empty when there is none.
+    public var signedRevocationList: [UInt8]
+
+    /// The largest revocation list relayed: the PKI's own bound on the signed list.
+    public static let maximumRevocationListBytes = 4 * 1024 * 1024
 
     public init(
         sessionID: String, site: SiteID, heartbeatInterval: Duration = .seconds(10),
-        maximumChunkBytes: Int = WireProtocol.defaultChunkBytes, protocolVersion: UInt32 = WireProtocol.version
+        maximumChunkBytes: Int = WireProtocol.defaultChunkBytes, signedRevocationList: [UInt8] = [],
+        protocolVersion: UInt32 = WireProtocol.version
     ) {
         self.protocolVersion = protocolVersion
         self.sessionID = sessionID
         self.site = site
         self.heartbeatInterval = heartbeatInterval
         self.maximumChunkBytes = maximumChunkBytes
+        self.signedRevocationList = signedRevocationList
     }
 }
 
@@ -115,6 +138,7 @@ extension Tessera_V1_Welcome {
         }
         heartbeatIntervalMillis = UInt64(millis.partialValue + attoseconds / 1_000_000_000_000_000)
         maxChunkBytes = try checkedUInt64(welcome.maximumChunkBytes, wireField("Welcome", "max_chunk_bytes"))
+        signedRevocationList = Data(welcome.signedRevocationList)
     }
 }
 
@@ -131,9 +155,14 @@ extension SessionWelcome {
                 wireField("Welcome", "max_chunk_bytes"),
                 "a chunk must hold at least one 4-byte value, got \(chunk) bytes.")
         }
+        guard wire.signedRevocationList.count <= Self.maximumRevocationListBytes else {
+            throw WireError.outOfRange(
+                wireField("Welcome", "signed_revocation_list"),
+                "\(wire.signedRevocationList.count) bytes; at most \(Self.maximumRevocationListBytes) accepted.")
+        }
         self.init(
             sessionID: wire.sessionID, site: wire.siteID, heartbeatInterval: .milliseconds(millis),
-            maximumChunkBytes: chunk,
+            maximumChunkBytes: chunk, signedRevocationList: [UInt8](wire.signedRevocationList),
             protocolVersion: wire.protocolVersion)
     }
 }
@@ -226,7 +255,7 @@ extension Tessera_V1_TrainingReport {
     public init(_ report: TrainingReport, updateParameterCount: Int? = nil) throws(WireError) {
         self.init()
         sampleCount = try checkedUInt64(report.sampleCount, wireField("TrainingReport", "sample_count"))
-        loss = report.loss
+        if let loss = report.loss { self.loss = loss }
         if let accuracy = report.accuracy { self.accuracy = accuracy }
         steps = try checkedUInt64(report.steps, wireField("TrainingReport", "steps"))
         if let updateParameterCount {
@@ -242,7 +271,7 @@ extension TrainingReport {
     public init(_ wire: Tessera_V1_TrainingReport) throws(WireError) {
         self.init(
             sampleCount: try checkedInt(wire.sampleCount, wireField("TrainingReport", "sample_count")),
-            loss: wire.loss, accuracy: wire.hasAccuracy ? wire.accuracy : nil,
+            loss: wire.hasLoss ? wire.loss : nil, accuracy: wire.hasAccuracy ? wire.accuracy : nil,
             steps: try checkedInt(wire.steps, wireField("TrainingReport", "steps")))
     }
 }
@@ -330,11 +359,12 @@ public struct EvaluateTaskSpec: Sendable, Hashable {
     public var datasetName: String
     public var modelDigest: ModelDigest
     public var parameterCount: Int
+    public var secure: SecureRoundAssignment?
 
     public init(
         experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
         datasetName: String,
-        modelDigest: ModelDigest, parameterCount: Int
+        modelDigest: ModelDigest, parameterCount: Int, secure: SecureRoundAssignment? = nil
     ) {
         self.experimentID = experimentID
         self.round = round
@@ -343,6 +373,7 @@ public struct EvaluateTaskSpec: Sendable, Hashable {
         self.datasetName = datasetName
         self.modelDigest = modelDigest
         self.parameterCount = parameterCount
+        self.secure = secure
     }
 
     public init(_ instruction: EvaluateInstruction, modelDigest: ModelDigest? = nil) {
@@ -350,7 +381,7 @@ public struct EvaluateTaskSpec: Sendable, Hashable {
             experimentID: instruction.experimentID, round: instruction.round, modelVersion: instruction.modelVersion,
             architecture: instruction.architecture, datasetName: instruction.datasetName,
             modelDigest: modelDigest ?? ModelDigest(parameters: instruction.parameters),
-            parameterCount: instruction.parameters.count)
+            parameterCount: instruction.parameters.count, secure: instruction.secure)
     }
 
     public func instruction(parameters: [Float]) throws(WireError) -> EvaluateInstruction {
@@ -362,7 +393,7 @@ public struct EvaluateTaskSpec: Sendable, Hashable {
         }
         return EvaluateInstruction(
             experimentID: experimentID, round: round, modelVersion: modelVersion, architecture: architecture,
-            datasetName: datasetName, parameters: parameters)
+            datasetName: datasetName, parameters: parameters, secure: secure)
     }
 }
 
@@ -405,6 +436,7 @@ extension Tessera_V1_EvaluateTask {
         datasetName = spec.datasetName
         modelDigest = spec.modelDigest.hex
         parameterCount = try checkedUInt64(spec.parameterCount, wireField("EvaluateTask", "parameter_count"))
+        if let secure = spec.secure { self.secure = try Tessera_V1_SecureRoundAssignment(secure) }
     }
 }
 
@@ -418,6 +450,7 @@ extension EvaluateTaskSpec {
             experimentID: header.experimentID, round: header.round, modelVersion: try ModelVersion(wire.modelVersion),
             architecture: try ModelArchitecture(wire.architecture), datasetName: wire.datasetName,
             modelDigest: try ModelDigest(hex: wire.modelDigest, field: f("model_digest")),
-            parameterCount: try checkedPositiveInt(wire.parameterCount, f("parameter_count")))
+            parameterCount: try checkedPositiveInt(wire.parameterCount, f("parameter_count")),
+            secure: wire.hasSecure ? try SecureRoundAssignment(wire.secure) : nil)
     }
 }

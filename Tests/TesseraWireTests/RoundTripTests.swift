@@ -92,7 +92,7 @@ struct RoundTripTests {
         }
         #expect(round == 3 && decodedDelta == delta)
         #expect(
-            decodedReport.sampleCount == 60 && decodedReport.loss.isNaN && decodedReport.accuracy == nil
+            decodedReport.sampleCount == 60 && decodedReport.loss?.isNaN == true && decodedReport.accuracy == nil
                 && decodedReport.steps == 4)
     }
 

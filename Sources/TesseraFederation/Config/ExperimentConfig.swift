@@ -62,6 +62,10 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
     /// Default `continue`: one failed round (a site that dropped at the wrong moment) should
     /// not end a long experiment; the failure is recorded in the results.
     public var onRoundFailure: RoundFailurePolicy
+    /// What the simulated sites of `tessera simulate` enforce, whatever the coordinator asks
+    /// (the `site_policy:` section, with the keys of a site file's `policy:`). Default: the
+    /// policy a real site runs with, so a simulation refuses what a deployment would.
+    public var sitePolicy: SitePolicy
 
     /// The arms of the comparison, when the file has `variants:`; each is a complete, validated
     /// configuration. Not part of the encoding or of ``configHash``: each arm has its own.
@@ -78,8 +82,10 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         localTraining: LocalTrainingConfig = LocalTrainingConfig(),
         secureAggregation: SecureAggregationConfig = SecureAggregationConfig(),
         evaluation: EvaluationConfig = EvaluationConfig(), outputDirectory: String? = nil,
-        onRoundFailure: RoundFailurePolicy = .continue, variants: [ExperimentVariant] = [], baseDirectory: String? = nil
+        onRoundFailure: RoundFailurePolicy = .continue, sitePolicy: SitePolicy = SitePolicy(),
+        variants: [ExperimentVariant] = [], baseDirectory: String? = nil
     ) {
+        self.sitePolicy = sitePolicy
         self.name = name
         self.seed = seed
         self.rounds = rounds
@@ -106,6 +112,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         case evaluation
         case outputDirectory = "output_directory"
         case onRoundFailure = "on_round_failure"
+        case sitePolicy = "site_policy"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -136,7 +143,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
             secureAggregation: try c.value(.secureAggregation, default: d.secureAggregation),
             evaluation: try c.value(.evaluation, default: d.evaluation),
             outputDirectory: try c.optional(.outputDirectory),
-            onRoundFailure: try c.choice(RoundFailurePolicy.self, forKey: .onRoundFailure, default: d.onRoundFailure))
+            onRoundFailure: try c.choice(RoundFailurePolicy.self, forKey: .onRoundFailure, default: d.onRoundFailure),
+            sitePolicy: try c.value(.sitePolicy, default: d.sitePolicy))
     }
 
     // MARK: - Derived values

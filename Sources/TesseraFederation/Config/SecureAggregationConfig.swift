@@ -60,15 +60,17 @@ public struct SecureAggregationConfig: Sendable, Hashable, Codable {
     public var dropoutRate: Double
     /// The fraction of a cohort that may collude with the server, `α ∈ [0, 1)`. Default 0.1.
     public var corruptionRate: Double
-    /// `true` protects against a server that lies about dropouts (signed keys and the
-    /// ConsistencyCheck stage); default `false`, the honest-but-curious server.
+    /// `true` (the default) protects against a coordinator that substitutes keys or lies about
+    /// dropouts: sites sign their keys with the signing keys their certificates bind to them,
+    /// and the ConsistencyCheck stage runs. `false` assumes an honest-but-curious coordinator;
+    /// sites refuse it under their default policy.
     public var activeAdversary: Bool
 
     public init(
         enabled: Bool = true, threshold: Int? = nil, thresholdFraction: Double? = nil,
         neighbourhood: Neighbourhood = .auto,
         degree: Int? = nil, clip: Double = 1, bits: Int = 20, maxWeight: Int = 10_000, dropoutRate: Double = 0.1,
-        corruptionRate: Double = 0.1, activeAdversary: Bool = false
+        corruptionRate: Double = 0.1, activeAdversary: Bool = true
     ) {
         self.enabled = enabled
         self.threshold = threshold

@@ -37,11 +37,15 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public var stageSeconds: [String: Double]
     /// Wall time of the whole round in seconds.
     public var seconds: Double
+    /// The round's public randomness (hex): the seed its cohort, graph permutation and SecAgg
+    /// round ids came from, so a run can be audited and replayed.
+    public var publicSeed: String?
 
     public init(
         round: Int, status: Status = .completed, failureReason: String? = nil, modelVersion: String? = nil,
         cohortSize: Int, contributors: Int, dropouts: Int, trainLoss: Double? = nil, evalLoss: Double? = nil,
-        evalAccuracy: Double? = nil, evalAUC: Double? = nil, stageSeconds: [String: Double] = [:], seconds: Double
+        evalAccuracy: Double? = nil, evalAUC: Double? = nil, stageSeconds: [String: Double] = [:], seconds: Double,
+        publicSeed: String? = nil
     ) {
         self.round = round
         self.status = status
@@ -56,6 +60,7 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         self.evalAUC = evalAUC
         self.stageSeconds = stageSeconds
         self.seconds = seconds
+        self.publicSeed = publicSeed
     }
 }
 

@@ -1,5 +1,7 @@
 import Foundation
+import TesseraCrypto
 import TesseraSecAgg
+import TesseraSupport
 import TesseraTensor
 
 /// Something that happened, as seen by the coordinator.
@@ -143,7 +145,9 @@ public struct CoordinatorStateMachine: Sendable {
             if case .waitingForParticipants = phase { tryToSelect(now: now, into: &actions) }
         case .participantGone(let site):
             available[site] = nil
-            if case .running(var context) = phase, context.cohort.contains(site), !context.gone.contains(site) {
+            if case .running(var context) = phase,
+                context.cohort.contains(site) || context.evaluators.contains(site), !context.gone.contains(site)
+            {
                 context.gone.insert(site)
                 actions.append(.log("round \(context.round): \(site) disconnected during \(context.stage.rawValue)"))
                 phase = .running(context)
@@ -166,8 +170,15 @@ public struct CoordinatorStateMachine: Sendable {
         actions.append(.scheduleDeadline(token: activeToken, after: seconds))
     }
 
+    /// Participants that can take part: they offer the dataset, and in the active-adversary
+    /// setting they have a signing credential.
     private var eligible: [ParticipantDescriptor] {
-        CohortSelection.eligible(available.values, dataset: plan.datasetName)
+        CohortSelection.eligible(candidates, dataset: plan.datasetName)
+    }
+
+    private var candidates: [ParticipantDescriptor] {
+        guard plan.secureAggregation?.activeAdversary == true else { return Array(available.values) }
+        return available.values.filter { $0.signing != nil }
     }
 
     private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
@@ -183,11 +194,12 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .waitingForParticipants(let since) = phase else { return }
-        var random = TesseraRandom(seed: plan.seed).derived(UInt64(round) &* 0x9E37_79B9 &+ 1)
+        let randomness = RoundRandomness(plan: plan, round: round)
+        var random = randomness.generator("cohort")
         let selection: CohortSelection
         do {
             selection = try CohortSelection.select(
-                from: available.values, dataset: plan.datasetName, rule: plan.selection, random: &random)
+                from: candidates, dataset: plan.datasetName, rule: plan.selection, random: &random)
         } catch {
             // `available` is keyed by site, so no site is listed twice: there are too few eligible
             // participants, and the round waits for more until its selection deadline.
@@ -197,18 +209,15 @@ public struct CoordinatorStateMachine: Sendable {
         let cohort = selection.cohort
         var context = RoundContext(
             round: round, cohort: cohort, target: selection.target, startedAt: since, stageStartedAt: now,
-            stage: .training)
+            stage: .training, randomness: randomness)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
         if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
         if let secure = plan.secureAggregation {
             do {
-                let assignment = try secureAssignment(
-                    secure, cohort: cohort, sampleCounts: cohort.map { available[$0]?.datasets[plan.datasetName] ?? 1 })
-                let configuration = try assignment.configuration(vectorLength: globalModel.count)
-                context.secure = SecureRound(
-                    server: SecAggServer(configuration: configuration), codec: try assignment.codec(),
-                    assignment: assignment)
+                context.secure = try secureRound(
+                    secure, purpose: .training, roster: cohort, randomness: randomness,
+                    vectorLength: globalModel.count)
             } catch {
                 failRound(
                     context, reason: "cannot set up secure aggregation for \(cohort.count) participants: \(error)",
@@ -222,11 +231,7 @@ public struct CoordinatorStateMachine: Sendable {
             ))
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
-            var secure: SecureRoundAssignment?
-            if var assignment = context.secure?.assignment {
-                assignment.participantIndex = UInt32(offset + 1)
-                secure = assignment
-            }
+            let secure = context.secure?.assignment(forIndex: UInt32(offset + 1))
             actions.append(
                 .send(
                     to: site,
@@ -241,20 +246,46 @@ public struct CoordinatorStateMachine: Sendable {
         scheduleDeadline(plan.deadlines.training, into: &actions)
     }
 
-    /// The public parameters of a secure round for this cohort.
-    private func secureAssignment(
-        _ secure: FederationPlan.SecureAggregation, cohort: [SiteID], sampleCounts: [Int]
-    ) throws(SecAggParameterError) -> SecureRoundAssignment {
-        let n = cohort.count
+    /// Sets up a SecAgg session over `roster` (protocol ids are positions in it, from 1): the
+    /// public parameters, the graph seed (committed to, revealed at ShareKeys), the signing
+    /// credentials of the active setting, and the server state machine.
+    private func secureRound(
+        _ secure: FederationPlan.SecureAggregation, purpose: SecureRound.Purpose, roster: [SiteID],
+        randomness: RoundRandomness, vectorLength: Int
+    ) throws -> SecureRound {
+        let n = roster.count
         let parameters = try secure.roundParameters(cohortSize: n)
-        var seed = [UInt8](repeating: 0, count: 16)
-        withUnsafeBytes(of: plan.seed.littleEndian) { seed.replaceSubrange(0..<8, with: $0) }
-        withUnsafeBytes(of: UInt64(round).littleEndian) { seed.replaceSubrange(8..<16, with: $0) }
+        let label = purpose == .training ? "training" : "evaluation"
+        let graphSeed = randomness.bytes("graph seed, \(label)")
+        let graph = parameters.graphKind(seed: graphSeed)
+        var commitment: [UInt8]?
+        if case .harary = graph { commitment = SHA256.hash(graphSeed) }
         let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
-        let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, sampleCounts.max() ?? 1))
-        return SecureRoundAssignment(
-            roundID: UInt64(round), participantIndex: 0, rosterSize: n, graph: parameters.graphKind(seed: seed),
-            threshold: parameters.threshold, clip: secure.clip, bits: bits, maxWeight: maxWeight)
+        let counts = roster.map { available[$0]?.datasets[plan.datasetName] ?? 1 }
+        let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, counts.max() ?? 1))
+        var credentials: [UInt32: [UInt8]] = [:]
+        var verificationKeys: [UInt32: Ed25519PublicKey] = [:]
+        if secure.activeAdversary {
+            for (offset, site) in roster.enumerated() {
+                guard let signing = available[site]?.signing else {
+                    throw SecureRoundSetupError("\(site) has no signing credential for the active-adversary setting")
+                }
+                credentials[UInt32(offset + 1)] = signing.certificate
+                verificationKeys[UInt32(offset + 1)] = try Ed25519PublicKey(rawRepresentation: signing.publicKey)
+            }
+        }
+        let assignment = SecureRoundAssignment(
+            roundID: randomness.word("secagg round id, \(label)"), participantIndex: 0, rosterSize: n, graph: graph,
+            threshold: parameters.threshold, clip: secure.clip, bits: bits, maxWeight: maxWeight,
+            activeAdversary: secure.activeAdversary, credentials: credentials, graphSeedCommitment: commitment,
+            metricCount: purpose == .training ? SecureMetricsLayout.training : SecureMetricsLayout.evaluation)
+        let configuration =
+            purpose == .training
+            ? try assignment.configuration(vectorLength: vectorLength, verificationKeys: verificationKeys)
+            : try assignment.evaluationConfiguration(verificationKeys: verificationKeys)
+        return SecureRound(
+            purpose: purpose, roster: roster, server: SecAggServer(configuration: configuration),
+            codec: try assignment.codec(), assignment: assignment)
     }
 
     /// The batch-order seed of the participant at `position` (0-based, in the sorted cohort)
@@ -352,7 +383,7 @@ public struct CoordinatorStateMachine: Sendable {
             }
             context.secure = secure
         case .evaluation(_, let metrics):
-            guard context.stage == .evaluation, context.evaluators.contains(site), context.evaluations[site] == nil
+            guard context.plaintextEvaluation, context.evaluators.contains(site), context.evaluations[site] == nil
             else {
                 actions.append(.reject(site: site, reason: "unexpected evaluation result in \(context.stage.rawValue)"))
                 return
@@ -376,11 +407,11 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func closeStageIfComplete(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .running(let context) = phase else { return }
-        let waiting = context.stage == .evaluation ? context.evaluators : context.expected
+        let waiting = context.plaintextEvaluation ? context.evaluators : context.expected
         let outstanding = waiting.subtracting(context.submitted).subtracting(context.gone).subtracting(context.dropped)
         let trainingTargetMet =
             context.stage == .training && context.submitted.count >= context.target && context.secure == nil
-        if context.stage == .evaluation {
+        if context.plaintextEvaluation {
             let pending = context.evaluators.filter { context.evaluations[$0] == nil && !context.gone.contains($0) }
             if pending.isEmpty { closeStage(now: now, into: &actions) }
             return
@@ -392,22 +423,26 @@ public struct CoordinatorStateMachine: Sendable {
         switch phase {
         case .waitingForParticipants(let since):
             let context = RoundContext(
-                round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection)
-            failRound(
-                context,
-                reason:
-                    "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)",
-                now: now, into: &actions)
+                round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection,
+                randomness: RoundRandomness(plan: plan, round: round))
+            var reason =
+                "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)"
+            let unsigned = CohortSelection.eligible(available.values, dataset: plan.datasetName).count - eligible.count
+            if unsigned > 0 {
+                reason +=
+                    " (\(unsigned) more connected without a signing certificate, which the active-adversary setting needs)"
+            }
+            failRound(context, reason: reason, now: now, into: &actions)
         case .running(let context):
-            let late = (context.stage == .evaluation ? context.evaluators : context.expected)
+            let late = (context.plaintextEvaluation ? context.evaluators : context.expected)
                 .subtracting(context.submitted).subtracting(context.gone).subtracting(context.dropped)
-                .filter { context.stage != .evaluation || context.evaluations[$0] == nil }
+                .filter { !context.plaintextEvaluation || context.evaluations[$0] == nil }
             if !late.isEmpty {
                 actions.append(
                     .log(
                         "round \(context.round): deadline of \(context.stage.rawValue) passed; \(late.count) late: \(late.sorted().joined(separator: ", "))"
                     ))
-                if context.stage != .evaluation {
+                if !context.plaintextEvaluation {
                     for site in late {
                         actions.append(
                             .send(
@@ -429,7 +464,7 @@ public struct CoordinatorStateMachine: Sendable {
         guard case .running(var context) = phase else { return }
         context.stageSeconds[context.stage.rawValue, default: 0] += now - context.stageStartedAt
         context.stageStartedAt = now
-        if context.stage == .evaluation {
+        if context.plaintextEvaluation {
             finishEvaluation(context, now: now, into: &actions)
             return
         }
@@ -443,7 +478,7 @@ public struct CoordinatorStateMachine: Sendable {
                 step = try secure.server.closeStage()
             } catch {
                 context.secure = secure
-                failRound(context, reason: "secure aggregation aborted: \(error)", now: now, into: &actions)
+                failSecureRound(context, reason: "secure aggregation aborted: \(error)", now: now, into: &actions)
                 return
             }
             context.secure = secure
@@ -454,7 +489,7 @@ public struct CoordinatorStateMachine: Sendable {
                 // fewer than the cohort minimum must not be computed, let alone published (with
                 // two contributors, each could subtract its own update and learn the other's).
                 if stage == .unmasking, requests.count < plan.selection.minimum {
-                    failRound(
+                    failSecureRound(
                         context,
                         reason:
                             "only \(requests.count) of \(context.cohort.count) participants sent a masked input; the minimum is \(plan.selection.minimum)",
@@ -475,14 +510,37 @@ public struct CoordinatorStateMachine: Sendable {
                 scheduleDeadline(plan.deadlines.seconds(for: stage), into: &actions)
                 closeStageIfComplete(now: now, into: &actions)
             case .finished(let result):
+                let metrics = (try? secure.assignment.metrics()) ?? (try! MetricsEncoding(count: 0))
+                let updateWords = result.sum.count - metrics.wordCount
                 let mean: [Float]
+                let means: [Double?]
+                let totalWeight: Double
                 do {
-                    let decoded = try secure.codec.decode(sum: result.sum, inputCount: result.survivors.count)
-                    mean = decoded.mean.map { Float($0) }
+                    (totalWeight, means) = try metrics.decode(
+                        result.sum[updateWords...], inputCount: result.survivors.count)
+                    if secure.purpose == .training {
+                        let decoded = try secure.codec.decode(
+                            sum: Array(result.sum[..<updateWords]), inputCount: result.survivors.count)
+                        mean = decoded.mean.map { Float($0) }
+                    } else {
+                        mean = []
+                    }
                 } catch {
-                    failRound(context, reason: "the aggregate could not be decoded: \(error)", now: now, into: &actions)
+                    failSecureRound(
+                        context, reason: "the aggregate could not be decoded: \(error)", now: now, into: &actions)
                     return
                 }
+                if secure.purpose == .evaluation {
+                    context.secure = nil
+                    context.evaluation = EvaluationMetrics(
+                        sampleCount: Int(totalWeight), loss: means.first.flatMap { $0 } ?? .nan,
+                        accuracy: means.count > 1 ? means[1] : nil, auc: means.count > 2 ? means[2] : nil)
+                    actions.append(
+                        .log("round \(context.round): evaluated securely by \(result.survivors.count) participants"))
+                    completeRound(context, now: now, into: &actions)
+                    return
+                }
+                context.trainLoss = means.first.flatMap { $0 }
                 context.contributors = result.survivors.compactMap { context.site(ofIndex: $0) }
                 aggregate(context, .mean(mean), now: now, into: &actions)
             }
@@ -533,10 +591,14 @@ public struct CoordinatorStateMachine: Sendable {
         // The stage began when the last stage closed (`now`), before unmasking and decoding.
         let finished = max(now, clock?() ?? now)
         context.stageSeconds[RoundStage.aggregation.rawValue] = finished - now
-        let reports = context.contributors.compactMap { context.reports[$0] }
-        let weight = reports.reduce(0) { $0 + $1.sampleCount }
-        context.trainLoss =
-            weight > 0 ? reports.reduce(0) { $0 + $1.loss * Double($1.sampleCount) } / Double(weight) : nil
+        if context.secure == nil {
+            // Plaintext rounds: the losses the sites released (a secure round decoded its own).
+            let reports = context.contributors.compactMap { context.reports[$0] }.filter { $0.loss != nil }
+            let weight = reports.reduce(0) { $0 + $1.sampleCount }
+            context.trainLoss =
+                weight > 0
+                ? reports.reduce(0) { $0 + ($1.loss ?? 0) * Double($1.sampleCount) } / Double(weight) : nil
+        }
         actions.append(
             .publish(
                 PublishedModel(
@@ -551,12 +613,15 @@ public struct CoordinatorStateMachine: Sendable {
         // as coming from a site gone from the round.
         var evaluators = eligible.map(\.site).filter { !context.gone.contains($0) }
         if plan.evaluationFraction < 1, !evaluators.isEmpty {
-            var rng = TesseraRandom(seed: plan.seed).derived(0xE7A1 &+ UInt64(context.round))
+            var rng = context.randomness.generator("evaluators")
             rng.shuffle(&evaluators)
             let count = max(1, Int((plan.evaluationFraction * Double(evaluators.count)).rounded(.up)))
             evaluators = Array(evaluators.prefix(count))
         }
-        if evaluate && !evaluators.isEmpty {
+        if evaluate, let secure = plan.secureAggregation {
+            startSecureEvaluation(secure, evaluators: evaluators.sorted(), context: context, now: finished, into: &actions)
+        } else if evaluate && !evaluators.isEmpty {
+            context.secure = nil
             context.stage = .evaluation
             context.evaluators = Set(evaluators)
             context.stageStartedAt = finished
@@ -577,6 +642,66 @@ public struct CoordinatorStateMachine: Sendable {
         }
     }
 
+    /// Evaluation in a secure experiment: the metrics leave the sites only inside a secure sum,
+    /// so the evaluators run a SecAgg session over their metrics blocks. A session that cannot
+    /// run (too few evaluators, an abort) leaves the round completed without evaluation.
+    private mutating func startSecureEvaluation(
+        _ secure: FederationPlan.SecureAggregation, evaluators: [SiteID], context: RoundContext, now: Double,
+        into actions: inout [CoordinatorAction]
+    ) {
+        var context = context
+        context.secure = nil
+        let minimum = max(2, plan.selection.minimum)
+        guard evaluators.count >= minimum else {
+            actions.append(
+                .log(
+                    "round \(context.round): no evaluation: \(evaluators.count) eligible evaluators, a secure sum needs \(minimum)"
+                ))
+            completeRound(context, now: now, into: &actions)
+            return
+        }
+        do {
+            context.secure = try secureRound(
+                secure, purpose: .evaluation, roster: evaluators, randomness: context.randomness, vectorLength: 0)
+        } catch {
+            actions.append(.log("round \(context.round): no evaluation: cannot set up its secure sum: \(error)"))
+            completeRound(context, now: now, into: &actions)
+            return
+        }
+        context.stage = .evaluation
+        context.stageStartedAt = now
+        context.evaluators = Set(evaluators)
+        context.expected = Set(evaluators)
+        context.submitted = []
+        for (offset, site) in evaluators.enumerated() {
+            actions.append(
+                .send(
+                    to: site,
+                    .evaluate(
+                        EvaluateInstruction(
+                            experimentID: plan.experimentID, round: context.round, modelVersion: version,
+                            architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
+                            secure: context.secure?.assignment(forIndex: UInt32(offset + 1))))))
+        }
+        phase = .running(context)
+        scheduleDeadline(plan.deadlines.evaluation, into: &actions)
+    }
+
+    /// A secure session failed: a training round fails; an evaluation leaves its round
+    /// completed, without metrics (the model was already published).
+    private mutating func failSecureRound(
+        _ context: RoundContext, reason: String, now: Double, into actions: inout [CoordinatorAction]
+    ) {
+        guard context.secure?.purpose == .evaluation else {
+            failRound(context, reason: reason, now: now, into: &actions)
+            return
+        }
+        var context = context
+        context.secure = nil
+        actions.append(.log("round \(context.round): no evaluation: \(reason)"))
+        completeRound(context, now: now, into: &actions)
+    }
+
     private mutating func finishEvaluation(
         _ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]
     ) {
@@ -592,7 +717,8 @@ public struct CoordinatorStateMachine: Sendable {
             contributors: context.contributors.count, dropouts: context.cohort.count - context.contributors.count,
             trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss,
             evalAccuracy: context.evaluation?.accuracy,
-            evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt)
+            evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt,
+            publicSeed: context.randomness.hex)
         records.append(record)
         actions.append(.roundFinished(record))
         startNextRound(now: now, into: &actions)
@@ -604,7 +730,7 @@ public struct CoordinatorStateMachine: Sendable {
         let record = RoundRecord(
             round: context.round, status: .failed, failureReason: reason, cohortSize: context.cohort.count,
             contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
-            seconds: now - context.startedAt)
+            seconds: now - context.startedAt, publicSeed: context.randomness.hex)
         records.append(record)
         actions.append(.log("round \(context.round) failed: \(reason)"))
         for site in context.cohort where !context.gone.contains(site) && !context.dropped.contains(site) {
@@ -635,6 +761,7 @@ struct RoundContext: Sendable {
     var startedAt: Double
     var stageStartedAt: Double
     var stage: RoundStage
+    var randomness: RoundRandomness
     var stageSeconds: [String: Double] = [:]
     /// Who the current stage waits for.
     var expected: Set<SiteID> = []
@@ -653,14 +780,19 @@ struct RoundContext: Sendable {
     var evaluations: [SiteID: EvaluationMetrics] = [:]
     var evaluation: EvaluationMetrics?
 
-    /// Protocol ids are positions in the sorted cohort, from 1.
+    /// An evaluation answered in the clear (plaintext experiments).
+    var plaintextEvaluation: Bool { stage == .evaluation && secure == nil }
+
+    /// Protocol ids are positions in the secure session's roster (the sorted cohort, or the
+    /// sorted evaluators), from 1.
     func index(of site: SiteID) -> UInt32? {
-        cohort.firstIndex(of: site).map { UInt32($0 + 1) }
+        (secure?.roster ?? cohort).firstIndex(of: site).map { UInt32($0 + 1) }
     }
 
     func site(ofIndex index: UInt32) -> SiteID? {
+        let roster = secure?.roster ?? cohort
         let position = Int(index) - 1
-        return cohort.indices.contains(position) ? cohort[position] : nil
+        return roster.indices.contains(position) ? roster[position] : nil
     }
 }
 
@@ -690,7 +822,30 @@ struct PlaintextSum: Sendable {
 }
 
 struct SecureRound: Sendable {
+    enum Purpose: Sendable { case training, evaluation }
+
+    var purpose: Purpose
+    /// The sites in protocol-id order.
+    var roster: [SiteID]
     var server: SecAggServer
     var codec: QuantizationCodec
     var assignment: SecureRoundAssignment
+
+    /// The assignment sent to roster member `index`: with its id, and without the graph seed
+    /// when the round committed to it (the ShareKeys request reveals it).
+    func assignment(forIndex index: UInt32) -> SecureRoundAssignment {
+        var copy = assignment
+        copy.participantIndex = index
+        if copy.graphSeedCommitment != nil, case .harary(let degree, _) = copy.graph {
+            copy.graph = .harary(degree: degree, seed: [])
+        }
+        return copy
+    }
+}
+
+/// Why a secure session could not be set up for a roster.
+struct SecureRoundSetupError: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) { self.description = description }
 }

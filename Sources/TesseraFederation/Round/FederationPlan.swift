@@ -107,11 +107,16 @@ public struct FederationPlan: Sendable {
         public var bits: Int?
         /// The largest sample weight; `nil` uses the largest sample count in the cohort.
         public var maxWeight: UInt32?
+        /// The active-adversary setting: sites sign their keys and the survivor list with the
+        /// signing keys their certificates bind to them, and the ConsistencyCheck stage runs.
+        public var activeAdversary: Bool
 
         public init(
             neighbourhood: Neighbourhood = .automatic, threshold: Threshold? = nil, dropoutRate: Double = 0.3,
-            corruptionRate: Double = 0.1, clip: Double = 4, bits: Int? = nil, maxWeight: UInt32? = nil
+            corruptionRate: Double = 0.1, clip: Double = 4, bits: Int? = nil, maxWeight: UInt32? = nil,
+            activeAdversary: Bool = true
         ) {
+            self.activeAdversary = activeAdversary
             self.neighbourhood = neighbourhood
             self.threshold = threshold
             self.dropoutRate = dropoutRate
@@ -142,6 +147,15 @@ public struct FederationPlan: Sendable {
         }
     }
 
+    /// Where a round's public randomness (cohort, graph permutation, SecAgg round ids) comes from.
+    public enum PublicRandomness: Sendable, Hashable {
+        /// Derived from ``FederationPlan/seed`` and the round: simulations replay exactly.
+        case fromSeed
+        /// The operating system's CSPRNG, drawn afresh each round: what a deployed coordinator
+        /// uses, so no site can predict where it will sit. Each round's draw is recorded.
+        case system
+    }
+
     public enum RoundFailurePolicy: String, Sendable, Hashable, Codable {
         /// Keep the global model and go on with the next round.
         case `continue`
@@ -169,14 +183,16 @@ public struct FederationPlan: Sendable {
     public var versionMajor: Int
     public var versionMinor: Int
     public var seed: UInt64
+    public var publicRandomness: PublicRandomness
 
     public init(
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
         selection: Selection = Selection(), deadlines: Deadlines = Deadlines(), training: TrainingTask = TrainingTask(),
         secureAggregation: SecureAggregation? = SecureAggregation(), evaluationEvery: Int = 1,
         evaluationFraction: Double = 1, onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1,
-        versionMinor: Int = 0, seed: UInt64 = 0
+        versionMinor: Int = 0, seed: UInt64 = 0, publicRandomness: PublicRandomness = .fromSeed
     ) {
+        self.publicRandomness = publicRandomness
         self.experimentID = experimentID
         self.rounds = rounds
         self.datasetName = datasetName

@@ -1,4 +1,4 @@
-import TesseraCrypto
+public import TesseraCrypto
 public import TesseraData
 import TesseraSecAgg
 import TesseraTensor
@@ -33,22 +33,47 @@ public struct LocalData: Sendable {
     }
 }
 
+/// A site's signing key and the certificate the federation CA issued for it (active-adversary
+/// secure aggregation). The certificate is what the coordinator relays to the site's peers.
+public struct SiteSigner: Sendable {
+    public let key: Ed25519PrivateKey
+    public let certificate: [UInt8]
+
+    public init(key: Ed25519PrivateKey, certificate: [UInt8]) {
+        self.key = key
+        self.certificate = certificate
+    }
+}
+
 /// The participant side of a round, transport-free: coordinator messages in, participant
 /// messages out.
 ///
 /// It trains with `LocalTrainer`, and in a secure round it quantizes its update and runs the
 /// `SecAggClient` state machine, so the update itself never leaves it: only the masked vector
 /// does. The network participant and the in-memory simulation both wrap this type.
+///
+/// The agent does not obey the coordinator: every task passes the site's ``SitePolicy`` first,
+/// and in the active-adversary setting every roster credential passes the site's own
+/// ``SigningCredentialVerifier``. A refusal is answered with a failure that says why.
 public final class ParticipantAgent {
     public let site: SiteID
     public private(set) var data: [String: LocalData]
     public let softwareVersion: String
+    /// What this site accepts, whatever the coordinator asks.
+    public let policy: SitePolicy
     /// Seeds the stochastic rounding of updates in simulations, for reproducible runs; `nil`
     /// uses the operating system's CSPRNG.
     private let simulationSeed: UInt64?
     private let trainingOverride: TrainingOverride?
+    private let signer: SiteSigner?
+    private let credentialVerifier: (any SigningCredentialVerifier)?
     private var trainers: [ModelArchitecture: LocalTrainer] = [:]
     private var secure: (round: Int, client: SecAggClient, input: [UInt32])?
+    /// SecAgg round ids this site has taken part in: a roster replayed from an earlier round
+    /// (whose signed keys would verify again) is refused.
+    private var usedSecAggRounds: Set<UInt64> = []
+    /// Evaluation requests answered, by round (only the current round is kept).
+    private var evaluationsAnswered: (round: Int, count: Int) = (0, 0)
 
     /// Stands in for local training: given the global model and the task, returns the
     /// outcome. For benchmarks that time the runtime without the model's cost ("training
@@ -56,12 +81,16 @@ public final class ParticipantAgent {
     public typealias TrainingOverride = @Sendable (_ global: [Float], _ task: TrainingTask) throws -> TrainingOutcome
 
     public init(
-        site: SiteID, data: [String: LocalData], softwareVersion: String = "", simulationSeed: UInt64? = nil,
-        trainingOverride: TrainingOverride? = nil
+        site: SiteID, data: [String: LocalData], softwareVersion: String = "", policy: SitePolicy = SitePolicy(),
+        signer: SiteSigner? = nil, credentialVerifier: (any SigningCredentialVerifier)? = nil,
+        simulationSeed: UInt64? = nil, trainingOverride: TrainingOverride? = nil
     ) {
         self.site = site
         self.data = data
         self.softwareVersion = softwareVersion
+        self.policy = policy
+        self.signer = signer
+        self.credentialVerifier = credentialVerifier
         self.simulationSeed = simulationSeed
         self.trainingOverride = trainingOverride
     }
@@ -69,7 +98,8 @@ public final class ParticipantAgent {
     /// What this participant tells the coordinator when it connects.
     public var descriptor: ParticipantDescriptor {
         ParticipantDescriptor(
-            site: site, datasets: data.mapValues(\.train.count), cores: 1, softwareVersion: softwareVersion)
+            site: site, datasets: data.mapValues(\.train.count), cores: 1, softwareVersion: softwareVersion,
+            signing: signer.map { SigningCredential(certificate: $0.certificate, publicKey: $0.key.publicKey.rawRepresentation) })
     }
 
     /// Handles one coordinator message and returns the replies.
@@ -94,9 +124,92 @@ public final class ParticipantAgent {
         return trainer
     }
 
+    /// A refusal: the failure the coordinator is told, with the reason the site logs.
+    private func refuse(round: Int, _ reason: String) -> [ParticipantMessage] {
+        [.failed(round: round, reason: "\(site) refuses: \(reason)")]
+    }
+
+    /// The checks every task passes before the site builds, trains or evaluates anything.
+    private func admit(
+        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure assignment: SecureRoundAssignment?,
+        evaluation: Bool
+    ) throws -> [UInt32: Ed25519PublicKey] {
+        try screen(
+            round: round, architecture: architecture, parameterCount: parameterCount, secure: assignment,
+            evaluation: evaluation)
+        guard let assignment else { return [:] }
+        guard !usedSecAggRounds.contains(assignment.roundID) else {
+            throw SecureRoundRefusal(
+                "secure-aggregation round id \(assignment.roundID) was already used: a roster replayed from an earlier round")
+        }
+        guard assignment.activeAdversary else { return [:] }
+        return try verifiedRoster(assignment)
+    }
+
+    /// The policy checks a task passes before its model is fetched or anything is built: the
+    /// network participant calls this as soon as a task arrives, and ``handle(_:)`` again. An
+    /// evaluation in the clear reveals metrics, not an update: `share_metrics` decides on it.
+    public func screen(
+        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure assignment: SecureRoundAssignment?,
+        evaluation: Bool
+    ) throws {
+        try policy.checkModel(architecture, round: round)
+        let bytes = parameterCount.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+        try policy.checkModelBytes(bytes.overflow ? .max : bytes.partialValue, round: round)
+        guard let assignment else {
+            if !evaluation { try policy.checkPlaintextRound(round: round) }
+            return
+        }
+        try policy.checkSecureRound(
+            round: round, rosterSize: assignment.rosterSize, graph: assignment.graph, threshold: assignment.threshold,
+            active: assignment.activeAdversary)
+    }
+
+    /// Active setting: every roster member's certificate, checked by this site. Its own entry
+    /// must be its own certificate, and no site may hold two places (a coordinator could
+    /// otherwise surround a victim with one colluder's copies).
+    private func verifiedRoster(_ assignment: SecureRoundAssignment) throws -> [UInt32: Ed25519PublicKey] {
+        guard let signer, let credentialVerifier else {
+            throw SecureRoundRefusal("this site has no signing certificate for the active-adversary setting")
+        }
+        guard Set(assignment.credentials.keys) == Set(assignment.roster) else {
+            throw SecureRoundRefusal(
+                "the roster lists \(assignment.credentials.count) signing certificates for \(assignment.rosterSize) members")
+        }
+        guard assignment.credentials[assignment.participantIndex] == signer.certificate else {
+            throw SecureRoundRefusal(
+                "the roster gives this site's place (\(assignment.participantIndex)) a certificate that is not its own")
+        }
+        var keys: [UInt32: Ed25519PublicKey] = [:]
+        var places: [SiteID: UInt32] = [:]
+        for (index, certificate) in assignment.credentials.sorted(by: { $0.key < $1.key }) {
+            let verified: (site: SiteID, publicKey: [UInt8])
+            do {
+                verified = try credentialVerifier.verify(certificate: certificate)
+            } catch {
+                throw SecureRoundRefusal("the signing certificate of roster member \(index) is not acceptable: \(error)")
+            }
+            if let other = places.updateValue(index, forKey: verified.site) {
+                throw SecureRoundRefusal(
+                    "site \(verified.site) holds two places in the roster (\(other) and \(index))")
+            }
+            keys[index] = try Ed25519PublicKey(rawRepresentation: verified.publicKey)
+        }
+        return keys
+    }
+
     private func train(_ instruction: TrainInstruction) -> [ParticipantMessage] {
         let round = instruction.round
         secure = nil
+        let verificationKeys: [UInt32: Ed25519PublicKey]
+        do {
+            verificationKeys = try admit(
+                round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                secure: instruction.secure, evaluation: false)
+            try policy.checkTask(instruction.task, round: round)
+        } catch {
+            return refuse(round: round, "\(error)")
+        }
         guard let local = data[instruction.datasetName] else {
             return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
         }
@@ -105,16 +218,17 @@ public final class ParticipantAgent {
                 try trainingOverride?(instruction.parameters, instruction.task)
                 ?? trainer(for: instruction.architecture).train(
                     global: instruction.parameters, on: local.train, task: instruction.task)
-            let report = TrainingReport(
-                sampleCount: outcome.sampleCount, loss: outcome.loss, accuracy: outcome.accuracy, steps: outcome.steps)
             guard let assignment = instruction.secure else {
+                let report = TrainingReport(
+                    sampleCount: outcome.sampleCount, loss: policy.releasesPerSiteMetrics ? outcome.loss : nil,
+                    accuracy: policy.releasesPerSiteMetrics ? outcome.accuracy : nil, steps: outcome.steps)
                 return [.update(round: round, delta: outcome.delta, report: report)]
             }
+            // In a secure round the metrics travel only inside the masked vector.
+            let report = TrainingReport(sampleCount: outcome.sampleCount, loss: nil, accuracy: nil, steps: outcome.steps)
             let codec = try assignment.codec()
             let weight = UInt32(clamping: min(outcome.sampleCount, Int(assignment.maxWeight)))
-            let input: [UInt32]
-            var client: SecAggClient
-            let configuration = try assignment.configuration(vectorLength: outcome.delta.count)
+            var input: [UInt32]
             // Stochastic rounding may be seeded (reproducible simulations); key pairs and mask
             // seeds always come from the operating system's CSPRNG.
             if let simulationSeed {
@@ -124,13 +238,29 @@ public final class ParticipantAgent {
                 var rng = SecureRandomGenerator()
                 input = try codec.encode(outcome.delta, weight: weight, using: &rng)
             }
-            client = try SecAggClient(id: assignment.participantIndex, configuration: configuration)
-            let advertise = try client.advertiseKeys()
-            secure = (round, client, input)
-            return [.trained(round: round, report: report), .secAgg(round: round, .advertiseKeys(advertise))]
+            input += try assignment.metrics().encode(
+                Array([outcome.loss, outcome.accuracy].prefix(assignment.metricCount)), weight: weight)
+            let configuration = try assignment.configuration(
+                vectorLength: outcome.delta.count, verificationKeys: verificationKeys)
+            let advertise = try startSecureRound(
+                round: round, assignment: assignment, configuration: configuration, input: input)
+            return [.trained(round: round, report: report), advertise]
         } catch {
             return [.failed(round: round, reason: "\(error)")]
         }
+    }
+
+    /// Creates the round's SecAgg client and returns its AdvertiseKeys message.
+    private func startSecureRound(
+        round: Int, assignment: SecureRoundAssignment, configuration: SecAggConfiguration, input: [UInt32]
+    ) throws -> ParticipantMessage {
+        var client = try SecAggClient(
+            id: assignment.participantIndex, configuration: configuration,
+            signingKey: assignment.activeAdversary ? signer?.key : nil)
+        let advertise = try client.advertiseKeys()
+        usedSecAggRounds.insert(assignment.roundID)
+        secure = (round, client, input)
+        return .secAgg(round: round, .advertiseKeys(advertise))
     }
 
     private func respond(round: Int, _ request: SecAggMessage) -> [ParticipantMessage] {
@@ -146,7 +276,7 @@ public final class ParticipantAgent {
             return [.secAgg(round: round, reply)]
         } catch {
             secure = nil
-            return [.failed(round: round, reason: "\(error)")]
+            return refuse(round: round, "\(error)")
         }
     }
 
@@ -162,17 +292,47 @@ public final class ParticipantAgent {
     }
 
     private func evaluate(_ instruction: EvaluateInstruction) -> [ParticipantMessage] {
+        let round = instruction.round
+        let verificationKeys: [UInt32: Ed25519PublicKey]
+        do {
+            if evaluationsAnswered.round != round { evaluationsAnswered = (round, 0) }
+            try policy.checkEvaluation(round: round, answeredThisRound: evaluationsAnswered.count)
+            if instruction.secure == nil, !policy.releasesPerSiteMetrics {
+                throw SecureRoundRefusal(
+                    "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
+                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)")
+            }
+            verificationKeys = try admit(
+                round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                secure: instruction.secure, evaluation: true)
+        } catch {
+            return refuse(round: round, "\(error)")
+        }
+        evaluationsAnswered.count += 1
         guard let local = data[instruction.datasetName] else {
-            return [
-                .failed(round: instruction.round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")
-            ]
+            return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
         }
         do {
             let metrics = try trainer(for: instruction.architecture).evaluate(
                 parameters: instruction.parameters, on: local.test ?? local.train)
-            return [.evaluation(round: instruction.round, metrics)]
+            guard let assignment = instruction.secure else { return [.evaluation(round: round, metrics)] }
+            secure = nil
+            let weight = UInt32(clamping: min(metrics.sampleCount, Int(assignment.maxWeight)))
+            let input = try assignment.metrics().encode(
+                Array([metrics.loss, metrics.accuracy, metrics.auc].prefix(assignment.metricCount)), weight: weight)
+            let configuration = try assignment.evaluationConfiguration(verificationKeys: verificationKeys)
+            return [
+                try startSecureRound(round: round, assignment: assignment, configuration: configuration, input: input)
+            ]
         } catch {
-            return [.failed(round: instruction.round, reason: "\(error)")]
+            return [.failed(round: round, reason: "\(error)")]
         }
     }
+}
+
+/// Why the site will not take part in a secure round as asked (other than its site policy).
+struct SecureRoundRefusal: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) { self.description = description }
 }

@@ -3,12 +3,6 @@ extension ExperimentConfig {
     /// runner (simulation, coordinator) makes before lowering the file to a plan.
     public func validateForRuntime() throws(ConfigError) {
         try validate()
-        if secureAggregation.enabled && secureAggregation.activeAdversary {
-            throw ConfigError(
-                .conflict, path: "secure_aggregation.active_adversary",
-                "the active-adversary setting (signed keys and a consistency check) is not wired into the runtime yet; "
-                    + "set active_adversary: false")
-        }
     }
 
     /// Lowers a validated experiment file to the plan the coordinator executes.
@@ -34,7 +28,7 @@ extension ExperimentConfig {
                 return FederationPlan.SecureAggregation(
                     neighbourhood: neighbourhood, threshold: threshold, dropoutRate: s.dropoutRate,
                     corruptionRate: s.corruptionRate, clip: s.clip, bits: s.bits,
-                    maxWeight: UInt32(clamping: s.maxWeight))
+                    maxWeight: UInt32(clamping: s.maxWeight), activeAdversary: s.activeAdversary)
             }() : nil
         let d = deadlines
         return FederationPlan(

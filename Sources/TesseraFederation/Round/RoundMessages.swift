@@ -1,3 +1,4 @@
+public import TesseraCrypto
 public import TesseraSecAgg
 
 /// A participant's identity: the site name from its certificate in deployment, the
@@ -11,13 +12,44 @@ public struct ParticipantDescriptor: Sendable, Hashable {
     public var datasets: [String: Int]
     public var cores: Int
     public var softwareVersion: String
+    /// The site's signing credential, checked by the coordinator when the site joined; `nil`
+    /// when it offered none (it then cannot take part in active-adversary rounds).
+    public var signing: SigningCredential?
 
-    public init(site: SiteID, datasets: [String: Int], cores: Int = 1, softwareVersion: String = "") {
+    public init(
+        site: SiteID, datasets: [String: Int], cores: Int = 1, softwareVersion: String = "",
+        signing: SigningCredential? = nil
+    ) {
         self.site = site
         self.datasets = datasets
         self.cores = cores
         self.softwareVersion = softwareVersion
+        self.signing = signing
     }
+}
+
+/// A site's long-term signing key as the federation CA certified it: the certificate travels
+/// to the site's peers, which check it themselves (``SigningCredentialVerifier``), and the
+/// Ed25519 key in it verifies the site's signatures on its SecAgg keys and survivor lists.
+public struct SigningCredential: Sendable, Hashable {
+    /// The signing certificate, DER.
+    public var certificate: [UInt8]
+    /// The Ed25519 public key it certifies (32 bytes).
+    public var publicKey: [UInt8]
+
+    public init(certificate: [UInt8], publicKey: [UInt8]) {
+        self.certificate = certificate
+        self.publicKey = publicKey
+    }
+}
+
+/// Checks a peer's signing certificate against the federation: issued by its CA, valid now,
+/// meant for signing SecAgg keys, not revoked. The participant runs it over every roster
+/// credential the coordinator relays, so the coordinator cannot slip in a key of its own.
+public protocol SigningCredentialVerifier: Sendable {
+    /// The site `certificate` names and the Ed25519 key it certifies; throws an error that says
+    /// why otherwise (another federation, expired, revoked, wrong purpose, malformed).
+    func verify(certificate: [UInt8]) throws -> (site: SiteID, publicKey: [UInt8])
 }
 
 /// The stages of a round, as they appear in deadlines, logs and results.
@@ -46,12 +78,22 @@ public struct SecureRoundAssignment: Sendable, Hashable {
     public var bits: Int
     /// The largest sample weight; a participant's weight is its sample count capped at this.
     public var maxWeight: UInt32
+    /// The active-adversary setting: signed keys and survivor lists, and the ConsistencyCheck.
+    public var activeAdversary: Bool
+    /// Active setting: every roster member's signing certificate (DER), by protocol id.
+    public var credentials: [UInt32: [UInt8]]
+    /// SHA-256 of the Harary seed, which the ShareKeys request reveals (participants' copies then
+    /// carry an empty seed in ``graph``); `nil` when the seed is public from the start.
+    public var graphSeedCommitment: [UInt8]?
+    /// Metrics masked after the update (``MetricsEncoding``); 0 for none.
+    public var metricCount: Int
 
     // Explicit and public (the synthesised one is internal): the wire layer rebuilds
     // assignments received from the coordinator.
     public init(
         roundID: UInt64, participantIndex: UInt32, rosterSize: Int, graph: NeighbourGraph.Kind, threshold: Int,
-        clip: Double, bits: Int, maxWeight: UInt32
+        clip: Double, bits: Int, maxWeight: UInt32, activeAdversary: Bool = false, credentials: [UInt32: [UInt8]] = [:],
+        graphSeedCommitment: [UInt8]? = nil, metricCount: Int = 0
     ) {
         self.roundID = roundID
         self.participantIndex = participantIndex
@@ -61,14 +103,47 @@ public struct SecureRoundAssignment: Sendable, Hashable {
         self.clip = clip
         self.bits = bits
         self.maxWeight = maxWeight
+        self.activeAdversary = activeAdversary
+        self.credentials = credentials
+        self.graphSeedCommitment = graphSeedCommitment
+        self.metricCount = metricCount
     }
 
     public var roster: [UInt32] { (1...UInt32(rosterSize)).map { $0 } }
 
-    public func configuration(vectorLength: Int) throws(SecAggError) -> SecAggConfiguration {
+    /// The number of share holders of each participant: its neighbours and itself.
+    public var holders: Int {
+        switch graph {
+        case .complete: rosterSize
+        case .harary(let degree, _): degree + 1
+        }
+    }
+
+    /// The SecAgg configuration for an update of `vectorLength` values followed by the
+    /// metrics block; `verificationKeys` are required in the active setting.
+    public func configuration(
+        vectorLength: Int, verificationKeys: [UInt32: Ed25519PublicKey] = [:]
+    ) throws(SecAggError) -> SecAggConfiguration {
+        let words = QuantizationCodec.encodedLength(dimension: vectorLength) + (try metrics().wordCount)
+        return try SecAggConfiguration(
+            roundID: roundID, participants: roster, graph: graph, threshold: threshold, vectorLength: words,
+            securityMode: activeAdversary ? .active(verificationKeys: verificationKeys) : .semiHonest,
+            graphSeedCommitment: graphSeedCommitment)
+    }
+
+    /// The SecAgg configuration of an evaluation round: the metrics block alone.
+    public func evaluationConfiguration(
+        verificationKeys: [UInt32: Ed25519PublicKey] = [:]
+    ) throws(SecAggError) -> SecAggConfiguration {
         try SecAggConfiguration(
             roundID: roundID, participants: roster, graph: graph, threshold: threshold,
-            vectorLength: QuantizationCodec.encodedLength(dimension: vectorLength))
+            vectorLength: try metrics().wordCount,
+            securityMode: activeAdversary ? .active(verificationKeys: verificationKeys) : .semiHonest,
+            graphSeedCommitment: graphSeedCommitment)
+    }
+
+    public func metrics() throws(SecAggError) -> MetricsEncoding {
+        try MetricsEncoding(count: metricCount)
     }
 
     public func codec() throws(SecAggError) -> QuantizationCodec {
@@ -113,12 +188,15 @@ public struct EvaluateInstruction: Sendable {
     public var architecture: ModelArchitecture
     public var datasetName: String
     public var parameters: [Float]
+    /// Present when the metrics may leave the site only inside a secure sum: the participant
+    /// masks them (``SecureMetricsLayout``) instead of answering in the clear.
+    public var secure: SecureRoundAssignment?
 
     // Public so the wire layer can rebuild the instruction once the participant has fetched
     // the parameters by digest.
     public init(
         experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
-        datasetName: String, parameters: [Float]
+        datasetName: String, parameters: [Float], secure: SecureRoundAssignment? = nil
     ) {
         self.experimentID = experimentID
         self.round = round
@@ -126,6 +204,7 @@ public struct EvaluateInstruction: Sendable {
         self.architecture = architecture
         self.datasetName = datasetName
         self.parameters = parameters
+        self.secure = secure
     }
 }
 
@@ -149,14 +228,15 @@ public enum CoordinatorMessage: Sendable {
 }
 
 /// Training metrics a participant reports in the clear (never its update under secure
-/// aggregation).
+/// aggregation). A site that releases metrics only in aggregate leaves out the loss and the
+/// accuracy: they travel inside the masked vector instead.
 public struct TrainingReport: Sendable, Hashable, Codable {
     public var sampleCount: Int
-    public var loss: Double
+    public var loss: Double?
     public var accuracy: Double?
     public var steps: Int
 
-    public init(sampleCount: Int, loss: Double, accuracy: Double? = nil, steps: Int) {
+    public init(sampleCount: Int, loss: Double?, accuracy: Double? = nil, steps: Int) {
         self.sampleCount = sampleCount
         self.loss = loss
         self.accuracy = accuracy
@@ -182,4 +262,12 @@ public enum ParticipantMessage: Sendable {
             round
         }
     }
+}
+
+/// The metrics blocks of secure rounds (``MetricsEncoding``): which metric sits where.
+public enum SecureMetricsLayout {
+    /// Training rounds: the local training loss and accuracy, weighted by the site's weight.
+    public static let training = 2
+    /// Evaluation rounds: loss, accuracy and AUC on held-out rows, weighted by their count.
+    public static let evaluation = 3
 }

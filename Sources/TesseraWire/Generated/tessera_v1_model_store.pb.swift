@@ -13,7 +13,7 @@
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 public import SwiftProtobuf
 

@@ -13,7 +13,7 @@
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 public import SwiftProtobuf
 
@@ -171,7 +171,26 @@ public nonisolated struct Tessera_V1_NeighbourGraph: Sendable {
   public var degree: UInt64 = 0
 
   /// Harary only: the seed of the public permutation, so every party builds the same graph.
+  /// Empty in a participant's assignment when the round commits to the seed instead
+  /// (SecureRoundAssignment.graph_seed_commitment): it is revealed with the ShareKeys request.
   public var seed: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One roster member's signing certificate (active-adversary setting).
+public nonisolated struct Tessera_V1_RosterCredential: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The member's SecAgg participant index.
+  public var participantIndex: UInt32 = 0
+
+  /// Its signing certificate, DER (see Hello.signing_certificate).
+  public var certificate: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -212,6 +231,20 @@ public nonisolated struct Tessera_V1_SecureRoundAssignment: Sendable {
 
   /// The largest sample weight; a participant's weight is its sample count capped at this.
   public var maxWeight: UInt32 = 0
+
+  /// The active-adversary setting: keys and the survivor list are signed, and the
+  /// ConsistencyCheck stage runs. `credentials` then lists every roster member once.
+  public var activeAdversary: Bool = false
+
+  public var credentials: [Tessera_V1_RosterCredential] = []
+
+  /// SHA-256 of the Harary graph's seed, committed with the roster and revealed after
+  /// AdvertiseKeys (the ShareKeys request carries the seed). Empty for a complete graph.
+  public var graphSeedCommitment: Data = Data()
+
+  /// Metrics carried inside the masked vector after the update (MetricsEncoding), so that only
+  /// their sum over the cohort is revealed: 0 for none.
+  public var metricCount: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -380,9 +413,44 @@ nonisolated extension Tessera_V1_NeighbourGraph: SwiftProtobuf.Message, SwiftPro
   }
 }
 
+nonisolated extension Tessera_V1_RosterCredential: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RosterCredential"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}participant_index\0\u{1}certificate\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.participantIndex) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.certificate) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.participantIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.participantIndex, fieldNumber: 1)
+    }
+    if !self.certificate.isEmpty {
+      try visitor.visitSingularBytesField(value: self.certificate, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RosterCredential, rhs: Tessera_V1_RosterCredential) -> Bool {
+    if lhs.participantIndex != rhs.participantIndex {return false}
+    if lhs.certificate != rhs.certificate {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Tessera_V1_SecureRoundAssignment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SecureRoundAssignment"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}secagg_round_id\0\u{3}participant_index\0\u{3}roster_size\0\u{1}graph\0\u{1}threshold\0\u{1}clip\0\u{1}bits\0\u{3}max_weight\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}secagg_round_id\0\u{3}participant_index\0\u{3}roster_size\0\u{1}graph\0\u{1}threshold\0\u{1}clip\0\u{1}bits\0\u{3}max_weight\0\u{3}active_adversary\0\u{1}credentials\0\u{3}graph_seed_commitment\0\u{3}metric_count\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -398,6 +466,10 @@ nonisolated extension Tessera_V1_SecureRoundAssignment: SwiftProtobuf.Message, S
       case 6: try { try decoder.decodeSingularDoubleField(value: &self.clip) }()
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.bits) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxWeight) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.activeAdversary) }()
+      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.credentials) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.graphSeedCommitment) }()
+      case 12: try { try decoder.decodeSingularUInt32Field(value: &self.metricCount) }()
       default: break
       }
     }
@@ -432,6 +504,18 @@ nonisolated extension Tessera_V1_SecureRoundAssignment: SwiftProtobuf.Message, S
     if self.maxWeight != 0 {
       try visitor.visitSingularUInt32Field(value: self.maxWeight, fieldNumber: 8)
     }
+    if self.activeAdversary != false {
+      try visitor.visitSingularBoolField(value: self.activeAdversary, fieldNumber: 9)
+    }
+    if !self.credentials.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.credentials, fieldNumber: 10)
+    }
+    if !self.graphSeedCommitment.isEmpty {
+      try visitor.visitSingularBytesField(value: self.graphSeedCommitment, fieldNumber: 11)
+    }
+    if self.metricCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.metricCount, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -444,6 +528,10 @@ nonisolated extension Tessera_V1_SecureRoundAssignment: SwiftProtobuf.Message, S
     if lhs.clip != rhs.clip {return false}
     if lhs.bits != rhs.bits {return false}
     if lhs.maxWeight != rhs.maxWeight {return false}
+    if lhs.activeAdversary != rhs.activeAdversary {return false}
+    if lhs.credentials != rhs.credentials {return false}
+    if lhs.graphSeedCommitment != rhs.graphSeedCommitment {return false}
+    if lhs.metricCount != rhs.metricCount {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -11,7 +11,7 @@
 //   https://github.com/grpc/grpc-swift
 
 public import GRPCCore
-import GRPCProtobuf
+internal import GRPCProtobuf
 
 // MARK: - tessera.v1.ParticipantSession
 

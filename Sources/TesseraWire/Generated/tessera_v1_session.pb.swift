@@ -13,7 +13,7 @@
 #if canImport(FoundationEssentials)
 public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 public import SwiftProtobuf
 
@@ -285,6 +285,12 @@ public nonisolated struct Tessera_V1_Hello: Sendable {
   /// The datasets it offers, each name at most once.
   public var datasets: [Tessera_V1_DatasetOffer] = []
 
+  /// The site's signing certificate (DER): an Ed25519 key the federation CA certified for this
+  /// site, with which it signs its SecAgg keys in the active-adversary setting. The coordinator
+  /// checks it names the same site as the TLS certificate and relays it to the site's peers,
+  /// which verify it themselves. Empty: the site cannot take part in active-adversary rounds.
+  public var signingCertificate: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -328,6 +334,12 @@ public nonisolated struct Tessera_V1_Welcome: Sendable {
   /// The largest `words` / `values` payload, in bytes, the participant may put in one
   /// PlaintextUpdateChunk or MaskedInputChunk.
   public var maxChunkBytes: UInt64 = 0
+
+  /// The federation CA's signed revocation list (the CA writes it as revoked.signed), relayed by
+  /// the coordinator: a site adopts it when its signature verifies and its sequence is newer than
+  /// the list it holds, so a revocation reaches sites without trusting the coordinator. Empty
+  /// when the coordinator has none to give.
+  public var signedRevocationList: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -436,41 +448,61 @@ public nonisolated struct Tessera_V1_TrainTask: @unchecked Sendable {
 }
 
 /// Evaluate the published model identified by model_digest on held-out local data.
-public nonisolated struct Tessera_V1_EvaluateTask: Sendable {
+public nonisolated struct Tessera_V1_EvaluateTask: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var modelVersion: Tessera_V1_ModelVersion {
-    get {_modelVersion ?? Tessera_V1_ModelVersion()}
-    set {_modelVersion = newValue}
+    get {_storage._modelVersion ?? Tessera_V1_ModelVersion()}
+    set {_uniqueStorage()._modelVersion = newValue}
   }
   /// Returns true if `modelVersion` has been explicitly set.
-  public var hasModelVersion: Bool {self._modelVersion != nil}
+  public var hasModelVersion: Bool {_storage._modelVersion != nil}
   /// Clears the value of `modelVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearModelVersion() {self._modelVersion = nil}
+  public mutating func clearModelVersion() {_uniqueStorage()._modelVersion = nil}
 
   public var architecture: Tessera_V1_ModelArchitecture {
-    get {_architecture ?? Tessera_V1_ModelArchitecture()}
-    set {_architecture = newValue}
+    get {_storage._architecture ?? Tessera_V1_ModelArchitecture()}
+    set {_uniqueStorage()._architecture = newValue}
   }
   /// Returns true if `architecture` has been explicitly set.
-  public var hasArchitecture: Bool {self._architecture != nil}
+  public var hasArchitecture: Bool {_storage._architecture != nil}
   /// Clears the value of `architecture`. Subsequent reads from it will return its default value.
-  public mutating func clearArchitecture() {self._architecture = nil}
+  public mutating func clearArchitecture() {_uniqueStorage()._architecture = nil}
 
-  public var datasetName: String = String()
+  public var datasetName: String {
+    get {_storage._datasetName}
+    set {_uniqueStorage()._datasetName = newValue}
+  }
 
-  public var modelDigest: String = String()
+  public var modelDigest: String {
+    get {_storage._modelDigest}
+    set {_uniqueStorage()._modelDigest = newValue}
+  }
 
-  public var parameterCount: UInt64 = 0
+  public var parameterCount: UInt64 {
+    get {_storage._parameterCount}
+    set {_uniqueStorage()._parameterCount = newValue}
+  }
+
+  /// Present when the metrics are released only inside a secure sum: the participant masks its
+  /// evaluation metrics (MetricsEncoding) with this assignment instead of sending them in the
+  /// clear, and the round runs the SecAgg stages over that small vector.
+  public var secure: Tessera_V1_SecureRoundAssignment {
+    get {_storage._secure ?? Tessera_V1_SecureRoundAssignment()}
+    set {_uniqueStorage()._secure = newValue}
+  }
+  /// Returns true if `secure` has been explicitly set.
+  public var hasSecure: Bool {_storage._secure != nil}
+  /// Clears the value of `secure`. Subsequent reads from it will return its default value.
+  public mutating func clearSecure() {_uniqueStorage()._secure = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _modelVersion: Tessera_V1_ModelVersion? = nil
-  fileprivate var _architecture: Tessera_V1_ModelArchitecture? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// The participant is out of the round (it misbehaved, or the round ended) and drops any state
@@ -487,8 +519,9 @@ public nonisolated struct Tessera_V1_LeaveRound: Sendable {
   public init() {}
 }
 
-/// Training metrics, in the clear. In a secure round it precedes the AdvertiseKeys message; in a
-/// plaintext round it announces the update, which follows as PlaintextUpdateChunks.
+/// Training metrics. In a secure round it precedes the AdvertiseKeys message and carries no
+/// loss or accuracy (those travel inside the masked vector); in a plaintext round it announces
+/// the update, which follows as PlaintextUpdateChunks.
 public nonisolated struct Tessera_V1_TrainingReport: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -496,7 +529,15 @@ public nonisolated struct Tessera_V1_TrainingReport: Sendable {
 
   public var sampleCount: UInt64 = 0
 
-  public var loss: Double = 0
+  /// Absent when the site releases its metrics only in aggregate.
+  public var loss: Double {
+    get {_loss ?? 0}
+    set {_loss = newValue}
+  }
+  /// Returns true if `loss` has been explicitly set.
+  public var hasLoss: Bool {self._loss != nil}
+  /// Clears the value of `loss`. Subsequent reads from it will return its default value.
+  public mutating func clearLoss() {self._loss = nil}
 
   public var accuracy: Double {
     get {_accuracy ?? 0}
@@ -524,6 +565,7 @@ public nonisolated struct Tessera_V1_TrainingReport: Sendable {
 
   public init() {}
 
+  fileprivate var _loss: Double? = nil
   fileprivate var _accuracy: Double? = nil
   fileprivate var _updateParameterCount: UInt64? = nil
 }
@@ -919,7 +961,7 @@ nonisolated extension Tessera_V1_CoordinatorEnvelope: SwiftProtobuf.Message, Swi
 
 nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}software_version\0\u{1}cores\0\u{1}datasets\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}software_version\0\u{1}cores\0\u{1}datasets\0\u{3}signing_certificate\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -931,6 +973,7 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 2: try { try decoder.decodeSingularStringField(value: &self.softwareVersion) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.cores) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.datasets) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.signingCertificate) }()
       default: break
       }
     }
@@ -949,6 +992,9 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.datasets.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.datasets, fieldNumber: 4)
     }
+    if !self.signingCertificate.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signingCertificate, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -957,6 +1003,7 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.softwareVersion != rhs.softwareVersion {return false}
     if lhs.cores != rhs.cores {return false}
     if lhs.datasets != rhs.datasets {return false}
+    if lhs.signingCertificate != rhs.signingCertificate {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -999,7 +1046,7 @@ nonisolated extension Tessera_V1_DatasetOffer: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Tessera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}session_id\0\u{3}site_id\0\u{3}heartbeat_interval_millis\0\u{3}max_chunk_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}session_id\0\u{3}site_id\0\u{3}heartbeat_interval_millis\0\u{3}max_chunk_bytes\0\u{3}signed_revocation_list\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1012,6 +1059,7 @@ nonisolated extension Tessera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
       case 3: try { try decoder.decodeSingularStringField(value: &self.siteID) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.heartbeatIntervalMillis) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.maxChunkBytes) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.signedRevocationList) }()
       default: break
       }
     }
@@ -1033,6 +1081,9 @@ nonisolated extension Tessera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
     if self.maxChunkBytes != 0 {
       try visitor.visitSingularUInt64Field(value: self.maxChunkBytes, fieldNumber: 5)
     }
+    if !self.signedRevocationList.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signedRevocationList, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1042,6 +1093,7 @@ nonisolated extension Tessera_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.siteID != rhs.siteID {return false}
     if lhs.heartbeatIntervalMillis != rhs.heartbeatIntervalMillis {return false}
     if lhs.maxChunkBytes != rhs.maxChunkBytes {return false}
+    if lhs.signedRevocationList != rhs.signedRevocationList {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1225,53 +1277,104 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tessera_V1_EvaluateTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EvaluateTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}architecture\0\u{3}dataset_name\0\u{3}model_digest\0\u{3}parameter_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}architecture\0\u{3}dataset_name\0\u{3}model_digest\0\u{3}parameter_count\0\u{1}secure\0")
+
+  fileprivate class _StorageClass {
+    var _modelVersion: Tessera_V1_ModelVersion? = nil
+    var _architecture: Tessera_V1_ModelArchitecture? = nil
+    var _datasetName: String = String()
+    var _modelDigest: String = String()
+    var _parameterCount: UInt64 = 0
+    var _secure: Tessera_V1_SecureRoundAssignment? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _modelVersion = source._modelVersion
+      _architecture = source._architecture
+      _datasetName = source._datasetName
+      _modelDigest = source._modelDigest
+      _parameterCount = source._parameterCount
+      _secure = source._secure
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._modelVersion) }()
-      case 2: try { try decoder.decodeSingularMessageField(value: &self._architecture) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.datasetName) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.modelDigest) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.parameterCount) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._modelVersion) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._architecture) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._datasetName) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._modelDigest) }()
+        case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._parameterCount) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._secure) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._modelVersion {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._architecture {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
-    } }()
-    if !self.datasetName.isEmpty {
-      try visitor.visitSingularStringField(value: self.datasetName, fieldNumber: 3)
-    }
-    if !self.modelDigest.isEmpty {
-      try visitor.visitSingularStringField(value: self.modelDigest, fieldNumber: 4)
-    }
-    if self.parameterCount != 0 {
-      try visitor.visitSingularUInt64Field(value: self.parameterCount, fieldNumber: 5)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._modelVersion {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._architecture {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._datasetName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetName, fieldNumber: 3)
+      }
+      if !_storage._modelDigest.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._modelDigest, fieldNumber: 4)
+      }
+      if _storage._parameterCount != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._parameterCount, fieldNumber: 5)
+      }
+      try { if let v = _storage._secure {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_EvaluateTask, rhs: Tessera_V1_EvaluateTask) -> Bool {
-    if lhs._modelVersion != rhs._modelVersion {return false}
-    if lhs._architecture != rhs._architecture {return false}
-    if lhs.datasetName != rhs.datasetName {return false}
-    if lhs.modelDigest != rhs.modelDigest {return false}
-    if lhs.parameterCount != rhs.parameterCount {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._modelVersion != rhs_storage._modelVersion {return false}
+        if _storage._architecture != rhs_storage._architecture {return false}
+        if _storage._datasetName != rhs_storage._datasetName {return false}
+        if _storage._modelDigest != rhs_storage._modelDigest {return false}
+        if _storage._parameterCount != rhs_storage._parameterCount {return false}
+        if _storage._secure != rhs_storage._secure {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1318,7 +1421,7 @@ nonisolated extension Tessera_V1_TrainingReport: SwiftProtobuf.Message, SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sampleCount) }()
-      case 2: try { try decoder.decodeSingularDoubleField(value: &self.loss) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self._loss) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self._accuracy) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.steps) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self._updateParameterCount) }()
@@ -1335,9 +1438,9 @@ nonisolated extension Tessera_V1_TrainingReport: SwiftProtobuf.Message, SwiftPro
     if self.sampleCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.sampleCount, fieldNumber: 1)
     }
-    if self.loss.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.loss, fieldNumber: 2)
-    }
+    try { if let v = self._loss {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 2)
+    } }()
     try { if let v = self._accuracy {
       try visitor.visitSingularDoubleField(value: v, fieldNumber: 3)
     } }()
@@ -1352,7 +1455,7 @@ nonisolated extension Tessera_V1_TrainingReport: SwiftProtobuf.Message, SwiftPro
 
   public static func ==(lhs: Tessera_V1_TrainingReport, rhs: Tessera_V1_TrainingReport) -> Bool {
     if lhs.sampleCount != rhs.sampleCount {return false}
-    if lhs.loss != rhs.loss {return false}
+    if lhs._loss != rhs._loss {return false}
     if lhs._accuracy != rhs._accuracy {return false}
     if lhs.steps != rhs.steps {return false}
     if lhs._updateParameterCount != rhs._updateParameterCount {return false}
