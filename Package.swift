@@ -128,7 +128,7 @@ let package = Package(
         .target(
             name: "TesseraPKI",
             dependencies: [
-                "TesseraSupport",
+                "TesseraSupport", "TesseraFederation", "TesseraCrypto",
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -144,6 +144,8 @@ let package = Package(
                 "TesseraWire",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -193,7 +195,7 @@ let package = Package(
         // MARK: Test support (shipped as code, used by tests and by `tessera simulate`)
         .target(
             name: "TesseraSimulation",
-            dependencies: ["TesseraFederation", "TesseraData", "TesseraTensor"],
+            dependencies: ["TesseraFederation", "TesseraData", "TesseraTensor", "TesseraPKI", "TesseraCrypto"],
             swiftSettings: swiftSettings
         ),
 

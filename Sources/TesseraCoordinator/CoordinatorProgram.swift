@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import ServiceLifecycle
 public import TesseraFederation
+import TesseraPKI
 import TesseraTensor
 public import TesseraTransport
 
@@ -40,18 +41,34 @@ public struct CoordinatorProgram: Sendable {
         return try config.model.architecture(dataInputs: inputs, dataClasses: classes)
     }
 
+    /// The parts of the configuration that come from the CA directory: the check of the signing
+    /// certificates sites offer (the CA certificate and `revoked.json`, re-read on every check),
+    /// and the CA-signed `revoked.signed`, relayed to every site that connects.
+    static func trustConfiguration(caDirectory: URL) throws -> CoordinatorService.Configuration {
+        let ca = try PEMFile.loadCertificate(from: caDirectory.appendingPathComponent(FederationCA.certificateFileName))
+        let signedList = caDirectory.appendingPathComponent(FederationCA.signedRevocationListFileName)
+        return CoordinatorService.Configuration(
+            signingVerifier: SigningCertificateValidator(
+                caCertificate: ca,
+                revocation: .file(caDirectory.appendingPathComponent(FederationCA.revokedFileName))),
+            signedRevocationList: { (try? [UInt8](Data(contentsOf: signedList))) ?? [] })
+    }
+
     /// Runs to the end; `onListening` receives the bound port (useful with port 0).
     public func run(logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let started = Date()
         let config = try ExperimentConfig.load(from: experiment)
         try config.validateForRuntime()
         let architecture = try Self.architecture(of: config)
-        let plan = config.federationPlan(datasetName: config.name, architecture: architecture)
+        var plan = config.federationPlan(datasetName: config.name, architecture: architecture)
+        // A deployment draws each round's public randomness from the CSPRNG; the round records
+        // keep it.
+        plan.publicRandomness = .system
         let initial = try architecture.build(seed: config.seed).parameters
         let identity = try PeerCertificateIdentityResolver(caDirectory: caDirectory)
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
-            clock: MonotonicClock(),
+            configuration: try Self.trustConfiguration(caDirectory: caDirectory), clock: MonotonicClock(),
             logger: logger)
         let directory =
             resultsDirectory

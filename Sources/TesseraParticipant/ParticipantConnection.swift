@@ -1,12 +1,23 @@
 public import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
+import NIOSSL
 public import TesseraTransport
+
+/// The site's own check of the coordinator's certificate chain (DER, leaf first) for the host
+/// it dialled: the federation's chain, the coordinator's role, and the site's revocation list.
+/// Throws the reason to refuse the connection.
+public typealias CoordinatorCertificateCheck = @Sendable (_ chain: [[UInt8]], _ host: String) async throws -> Void
 
 /// How a participant secures its connection to the coordinator.
 public enum ClientSecurity: Sendable {
     /// mTLS: present `certificate`/`privateKey`, trust only `caCertificate` (the federation CA).
-    case mutualTLS(certificate: URL, privateKey: URL, caCertificate: URL)
+    /// With `checkCoordinator`, that check replaces the TLS library's own verification of the
+    /// coordinator's certificate: the site then also refuses a certificate of the wrong role or
+    /// one its revocation list names.
+    case mutualTLS(
+        certificate: URL, privateKey: URL, caCertificate: URL, checkCoordinator: CoordinatorCertificateCheck? = nil)
     /// TLS without a client certificate. The coordinator refuses such sessions; this exists so
     /// tests and diagnostics can show that it does.
     case serverAuthenticatedTLS(caCertificate: URL)
@@ -19,12 +30,35 @@ public enum ClientSecurity: Sendable {
             caCertificate: directory.appendingPathComponent("ca.pem"))
     }
 
-    var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+    func transportSecurity(host: String) -> HTTP2ClientTransport.Posix.TransportSecurity {
         switch self {
-        case .mutualTLS(let certificate, let privateKey, let ca):
-            FederationTLS.client(certificate: certificate, privateKey: privateKey, caCertificate: ca)
+        case .mutualTLS(let certificate, let privateKey, let ca, let check):
+            return FederationTLS.client(certificate: certificate, privateKey: privateKey, caCertificate: ca) { tls in
+                if let check { tls.customVerificationCallback = Self.verification(check, host: host) }
+            }
         case .serverAuthenticatedTLS(let ca):
-            .tls { $0.trustRoots = .certificates([.file(path: ca.path, format: .pem)]) }
+            return .tls { $0.trustRoots = .certificates([.file(path: ca.path, format: .pem)]) }
+        }
+    }
+
+    /// The TLS callback around `check`. NIOSSL asks for the answer on a promise from inside the
+    /// handshake, so the check runs in a task of its own; the handshake waits for it.
+    private static func verification(
+        _ check: @escaping CoordinatorCertificateCheck, host: String
+    ) -> @Sendable ([NIOSSLCertificate], EventLoopPromise<NIOSSLVerificationResultWithMetadata>) -> Void {
+        { certificates, promise in
+            let chain = certificates.compactMap { try? $0.toDERBytes() }
+            Task {
+                do {
+                    guard chain.count == certificates.count, !certificates.isEmpty else {
+                        throw TesseraRuntimeError(.sessionRefused, "the coordinator's certificate chain does not parse")
+                    }
+                    try await check(chain, host)
+                    promise.succeed(.certificateVerified(VerificationMetadata(ValidatedCertificateChain(certificates))))
+                } catch {
+                    promise.succeed(.failed)
+                }
+            }
         }
     }
 }
@@ -51,7 +85,7 @@ extension ParticipantClient {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try HTTP2ClientTransport.Posix(
-                target: target, transportSecurity: security.transportSecurity,
+                target: target, transportSecurity: security.transportSecurity(host: endpoint.host),
                 config: .defaults { config in
                     config.http2.maxFrameSize = HTTP2Tuning.participantMaximumFrameBytes
                     config.http2.targetWindowSize = HTTP2Tuning.participantWindowBytes

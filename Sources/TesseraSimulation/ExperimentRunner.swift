@@ -44,15 +44,28 @@ public enum ExperimentRunner {
         for line in data.summary.split(separator: "\n").prefix(40) { progress("  \(line)") }
         let architecture = try config.model.architecture(dataInputs: data.inputs, dataClasses: data.classes)
         let plan = config.federationPlan(datasetName: ExperimentData.datasetName, architecture: architecture)
-        let agents = data.sites.map { site in
-            ParticipantAgent(
-                site: site.name, data: [ExperimentData.datasetName: site.data], softwareVersion: "tessera-simulate",
-                simulationSeed: config.seed)
-        }
+        let agents = try simulatedAgents(config: config, plan: plan, data: data, softwareVersion: "tessera-simulate")
         return Prepared(
             config: config, data: data, architecture: architecture, plan: plan,
             initialModel: try architecture.build(seed: config.seed).parameters, strategy: try config.makeStrategy(),
             agents: agents, startedAt: started)
+    }
+
+    /// One agent per simulated site, each enforcing the experiment's `site_policy` and, in the
+    /// active-adversary setting, holding a signing certificate from an in-memory federation CA.
+    ///
+    /// - Parameter signing: the credentials to use; `nil` makes a fresh in-memory CA.
+    public static func simulatedAgents(
+        config: ExperimentConfig, plan: FederationPlan, data: ExperimentData, softwareVersion: String,
+        signing: SimulatedSigning? = nil
+    ) throws -> [ParticipantAgent] {
+        let signing = try signing ?? (plan.secureAggregation?.activeAdversary == true ? SimulatedSigning() : nil)
+        return try data.sites.map { site in
+            ParticipantAgent(
+                site: site.name, data: [ExperimentData.datasetName: site.data], softwareVersion: softwareVersion,
+                policy: config.sitePolicy, signer: try signing?.signer(for: site.name),
+                credentialVerifier: signing?.verifier, simulationSeed: config.seed)
+        }
     }
 
     /// Writes the results and the final model of a prepared run.

@@ -49,7 +49,7 @@ public enum InProcessFederation {
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initialModel, strategy: strategy,
             identity: InProcessIdentityResolver(tokens: tokens),
-            configuration: configuration, clock: clock, logger: logger)
+            configuration: configuration.withTestFederation, clock: clock, logger: logger)
         let transport = InProcessTransport()
         return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withGRPCClient(transport: transport.client) { client in

@@ -1,4 +1,5 @@
 import Foundation
+public import TesseraCoordinator
 public import Logging
 public import TesseraFederation
 public import TesseraSimulation
@@ -21,13 +22,31 @@ public struct PreparedExperiment: Sendable {
         initialModel = try architecture.build(seed: config.seed).parameters
     }
 
-    /// One fresh agent per site, each holding that site's data.
-    public func agents() -> [ParticipantAgent] {
-        data.sites.map {
-            ParticipantAgent(
-                site: $0.name, data: [ExperimentData.datasetName: $0.data], softwareVersion: "runtime-test",
-                simulationSeed: config.seed)
-        }
+    /// One fresh agent per site, each holding that site's data, enforcing the file's
+    /// `site_policy`, and (active-adversary setting) holding a signing certificate of a fresh
+    /// in-memory federation CA.
+    public func agents() throws -> [ParticipantAgent] {
+        try ExperimentRunner.simulatedAgents(
+            config: config, plan: plan, data: data, softwareVersion: "runtime-test", signing: .testFederation)
+    }
+}
+
+extension SimulatedSigning {
+    /// The in-memory federation CA every test harness shares: the agents of
+    /// ``PreparedExperiment/agents()`` hold its credentials, and the harnesses' coordinators
+    /// check them with its validator.
+    public static let testFederation: SimulatedSigning = {
+        do { return try SimulatedSigning() } catch { fatalError("cannot create the test federation CA: \(error)") }
+    }()
+}
+
+extension CoordinatorService.Configuration {
+    /// This configuration, checking signing certificates against the shared test federation CA
+    /// unless it already has a verifier.
+    public var withTestFederation: Self {
+        var copy = self
+        if copy.signingVerifier == nil { copy.signingVerifier = SimulatedSigning.testFederation.verifier }
+        return copy
     }
 }
 
@@ -36,6 +55,15 @@ public func testLogger(_ label: String = "tessera.runtime.test") -> Logger {
     var logger = Logger(label: label)
     logger.logLevel = ProcessInfo.processInfo.environment["TESSERA_TEST_LOG"] == nil ? .critical : .info
     return logger
+}
+
+/// The `site_policy` a synthetic experiment's sites need: the default one, relaxed only where the
+/// experiment itself asks for what a default site refuses (plaintext rounds, a cohort of 2).
+func syntheticSitePolicy(participants: Int, secure: Bool) -> String {
+    var keys: [String] = []
+    if !secure { keys += ["require_secure_aggregation: false", "share_metrics: per_site"] }
+    if participants < 3 { keys.append("minimum_cohort: 2") }
+    return keys.isEmpty ? "" : "site_policy: {\(keys.joined(separator: ", "))}"
 }
 
 /// A small synthetic experiment: logistic regression on IID data, every site in every round.
@@ -53,5 +81,6 @@ public func syntheticYAML(name: String, participants: Int, rounds: Int, secure: 
     local_training: {epochs: 2, batch_size: 10, optimizer: sgd, learning_rate: 0.1}
     secure_aggregation: {enabled: \(secure)}
     evaluation: {every: \(evaluateEvery)}
+    \(syntheticSitePolicy(participants: participants, secure: secure))
     """
 }

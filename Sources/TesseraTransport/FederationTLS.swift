@@ -22,8 +22,12 @@ public enum FederationTLS {
 
     /// A site's connection: its certificate and key, and the federation CA as the only trust
     /// root; the coordinator's certificate must name the address dialled.
+    ///
+    /// - Parameter configure: further settings (a site's own check of the coordinator's
+    ///   certificate goes in here).
     public static func client(
-        certificate: URL, privateKey: URL, caCertificate: URL
+        certificate: URL, privateKey: URL, caCertificate: URL,
+        configure: (inout HTTP2ClientTransport.Posix.TransportSecurity.TLS) -> Void = { _ in }
     ) -> HTTP2ClientTransport.Posix.TransportSecurity {
         .mTLS(
             certificateChain: [.file(path: certificate.path, format: .pem)],
@@ -31,6 +35,7 @@ public enum FederationTLS {
         ) { tls in
             tls.trustRoots = .certificates([.file(path: caCertificate.path, format: .pem)])
             tls.serverCertificateVerification = .fullVerification
+            configure(&tls)
         }
     }
 

@@ -23,10 +23,22 @@ enum RoundFixtures {
         try (0..<count).map { i in
             let train = try dataset(samples + 7 * i, seed: seed &+ UInt64(i), shift: Float(i % 3) * 0.2)
             let test = try dataset(40, seed: seed &+ 1000 &+ UInt64(i), shift: Float(i % 3) * 0.2)
+            let site = "site-\(i + 1)"
             return ParticipantAgent(
-                site: "site-\(i + 1)", data: ["risk": LocalData(train: train, test: test)], simulationSeed: 42)
+                site: site, data: ["risk": LocalData(train: train, test: test)], policy: lenientPolicy,
+                signer: try signing.signer(for: site), credentialVerifier: signing.verifier, simulationSeed: 42)
         }
     }
+
+    /// The sites of these tests take what the round logic under test asks for: plaintext rounds,
+    /// cohorts of two, per-site metrics. The site policy has tests of its own.
+    static let lenientPolicy = SitePolicy(
+        requireSecureAggregation: false, minimumCohort: 2, shareMetrics: .perSite, maxEvaluationsPerRound: 2)
+
+    /// Real signing certificates from one in-memory CA, for the active-adversary rounds.
+    static let signing: SimulatedSigning = {
+        do { return try SimulatedSigning() } catch { fatalError("\(error)") }
+    }()
 
     static let architecture = ModelArchitecture.logisticRegression(inputs: 4, classes: 2)
 
@@ -53,7 +65,7 @@ enum RoundFixtures {
 @Suite struct RoundStateMachineTests {
     @Test func fedAvgWithOneParticipantEqualsCentralisedSGD() throws {
         let data = try RoundFixtures.dataset(100, seed: 9)
-        let agent = ParticipantAgent(site: "only", data: ["risk": LocalData(train: data)])
+        let agent = ParticipantAgent(site: "only", data: ["risk": LocalData(train: data)], policy: RoundFixtures.lenientPolicy)
         var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 1, epochs: 2)
         plan.evaluationEvery = 0
         let w0 = try RoundFixtures.initialModel()
@@ -83,13 +95,17 @@ enum RoundFixtures {
         let w0 = try RoundFixtures.initialModel()
         let data = try RoundFixtures.dataset(20, seed: 4)
         func agent(_ site: String, delta: Float, samples: Int) -> ParticipantAgent {
-            ParticipantAgent(site: SiteID(site), data: ["risk": LocalData(train: data)]) { global, task in
+            ParticipantAgent(
+                site: SiteID(site), data: ["risk": LocalData(train: data)], policy: RoundFixtures.lenientPolicy
+            ) { global, task in
                 #expect(global.count == w0.count && task.epochs == 1)
                 return TrainingOutcome(
                     delta: [Float](repeating: delta, count: global.count), sampleCount: samples, loss: 1, steps: 1)
             }
         }
-        let failing = ParticipantAgent(site: "broken", data: ["risk": LocalData(train: data)]) { _, _ in
+        let failing = ParticipantAgent(
+            site: "broken", data: ["risk": LocalData(train: data)], policy: RoundFixtures.lenientPolicy
+        ) { _, _ in
             throw AggregationError(.emptyInput, "the stub refuses")
         }
         var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 2)

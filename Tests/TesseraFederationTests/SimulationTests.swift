@@ -75,6 +75,7 @@ import Testing
             partitioning: {scheme: natural}
             cohort: {minimum: 2}
             secure_aggregation: {enabled: false}
+            site_policy: {require_secure_aggregation: false}
             """
         let config = try ExperimentConfig.parse(yaml: yaml, source: "missing.yaml")
         #expect {
