@@ -28,6 +28,10 @@ public struct ParticipantProgram: Sendable {
 
     public func run(logger: Logger) async throws {
         let config = try ParticipantSiteConfig.load(from: configFile)
+        let changed = config.policy.settings.filter { !$0.isDefault }.map { "\($0.key.rawValue) \($0.value)" }
+        logger.info(
+            "site policy: \(changed.isEmpty ? "the defaults" : "the defaults except " + changed.joined(separator: ", "))"
+        )
         let data = try config.loadData()
         for (name, local) in data.sorted(by: { $0.key < $1.key }) {
             logger.info(
@@ -55,6 +59,29 @@ public struct ParticipantProgram: Sendable {
         let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
         logger.info("connecting to \(config.coordinator)")
         try await ProgramLifecycle.run(service, name: "participant", logger: logger)
+    }
+}
+
+extension ParticipantProgram {
+    /// What `tessera-participant --print-policy` prints: the effective policy of `configFile`
+    /// (the defaults when `nil`) as a `policy:` section a site file can take, each key marked
+    /// as the default or not. Nothing is connected to and no data is read.
+    public static func policyReport(configFile: URL?) throws(TesseraRuntimeError) -> String {
+        let policy = try configFile.map { url throws(TesseraRuntimeError) in
+            try ParticipantSiteConfig.loadPolicy(from: url)
+        }
+        let source = configFile.map { "the site policy of \($0.path) (keys it does not write take their defaults)" }
+        var lines = ["# \(source ?? "the default site policy (no --config given)")", "policy:"]
+        let settings = (policy ?? SitePolicy()).settings
+        let width = settings.map { $0.key.rawValue.count + $0.value.count }.max() ?? 0
+        let defaults = SitePolicy()
+        for setting in settings {
+            let entry = "\(setting.key.rawValue): \(setting.value)"
+            let padding = String(repeating: " ", count: width - setting.key.rawValue.count - setting.value.count)
+            let note = setting.isDefault ? "default" : "set; default \(defaults.value(of: setting.key))"
+            lines.append("  \(entry)\(padding)  # \(note)")
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }
 

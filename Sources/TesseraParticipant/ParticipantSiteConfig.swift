@@ -19,6 +19,9 @@ public import TesseraTransport
 ///     test_fraction: 0.2         # optional (default 0.2)
 ///     standardise: true          # optional (default true)
 ///     classes: 2                 # optional (default: inferred from the labels)
+/// policy:                        # optional: what this site accepts (every key optional, see SitePolicy)
+///   minimum_cohort: 5
+///   max_corruption_rate: 0.2
 /// ```
 ///
 /// Relative paths are resolved against the file's directory. The file goes through the
@@ -40,6 +43,9 @@ public struct ParticipantSiteConfig: Sendable {
     /// The site name in the certificate (the coordinator reads the same name from the handshake).
     public var site: String
     public var datasets: [String: DatasetEntry]
+    /// What this site accepts whatever the coordinator asks: the `policy:` section, with
+    /// ``SitePolicy``'s defaults for every key it does not write.
+    public var policy: SitePolicy
 
     public static func load(from url: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
         let text: String
@@ -61,6 +67,28 @@ public struct ParticipantSiteConfig: Sendable {
             return try ConfigDocument.decode(SiteFile.self, yaml: text, source: source) { file in
                 try file.resolved(against: baseDirectory)
             }
+        } catch {
+            throw TesseraRuntimeError(.invalidConfiguration, error.description)
+        }
+    }
+
+    /// The effective policy of a site file, for `tessera-participant --print-policy`. The whole
+    /// file is decoded and checked as ``parse(_:source:baseDirectory:)`` does, except for what
+    /// needs the file system (the identity files), so a policy can be reviewed away from the site.
+    public static func loadPolicy(from url: URL) throws(TesseraRuntimeError) -> SitePolicy {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            let problem = ConfigError(
+                .unreadableFile, path: "", "cannot read the site file: \(error.localizedDescription)", file: url.path)
+            throw TesseraRuntimeError(.invalidConfiguration, problem.description)
+        }
+        return try parsePolicy(text, source: url.path)
+    }
+
+    /// ``loadPolicy(from:)`` from the file's text.
+    public static func parsePolicy(_ text: String, source: String) throws(TesseraRuntimeError) -> SitePolicy {
+        do throws(ConfigError) {
+            return try ConfigDocument.decode(SiteFile.self, yaml: text, source: source) { $0.policy }
         } catch {
             throw TesseraRuntimeError(.invalidConfiguration, error.description)
         }
@@ -138,11 +166,12 @@ private struct SiteFile: Decodable {
     var privateKey: String?
     var ca: String?
     var datasets: [String: Dataset]
+    var policy: SitePolicy
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case coordinator, identity, certificate
         case privateKey = "private_key"
-        case ca, datasets
+        case ca, datasets, policy
     }
 
     init(from decoder: any Decoder) throws {
@@ -167,6 +196,8 @@ private struct SiteFile: Decodable {
                 "required: a mapping from each experiment's name to {path, label_column}")
         }
         self.datasets = datasets
+        // An empty `policy:` is the defaults, like an absent one.
+        policy = try fields.decodeIfPresent(SitePolicy.self, forKey: .policy) ?? SitePolicy()
     }
 
     /// The configuration with every path resolved against `base`. The identity files must
@@ -221,6 +252,6 @@ private struct SiteFile: Decodable {
         return ParticipantSiteConfig(
             coordinator: coordinator, certificate: certificateFile.url, privateKey: keyFile.url,
             caCertificate: caFile.url, site: site,
-            datasets: entries)
+            datasets: entries, policy: policy)
     }
 }

@@ -441,3 +441,72 @@ extension SecAggParameterFinder {
         return SecAggRoundParameters(shape: shape, threshold: threshold, holders: holders)
     }
 }
+
+extension SecAggParameterFinder {
+    /// The least threshold a share holder can accept for a graph it did not choose: the
+    /// security condition (2) of ``SecAggParameterFinder`` alone, for the `⌊α · n⌋` corrupted
+    /// clients that `corruptionRate` tolerates, with the floor of 2.
+    ///
+    /// A site checks a coordinator's `(shape, t)` with it: the finder picks `t` from this bound
+    /// and the correctness bound, so for the shape the finder chose the two agree, while a `t`
+    /// below this bound lets the server and its clients rebuild an honest client's secret. On
+    /// the complete graph the corrupted holders are exactly `⌊α · n⌋`, so the bound is
+    /// `⌊α · n⌋ + 1` (active: the least `t` with `2t > n + ⌊α · n⌋`); on a Harary graph it is the
+    /// hypergeometric tail bound, in O(degree).
+    ///
+    /// - Throws: ``SecAggError/Code-swift.struct/invalidConfiguration`` when `n < 2`, the rate is
+    ///   outside `[0, 1)`, or a Harary degree is not even in `2..<n`.
+    public static func minimumSecureThreshold(
+        cohortSize n: Int, shape: SecAggParameters.Shape, corruptionRate alpha: Double,
+        adversary: SecAggAdversary
+    ) throws(SecAggError) -> Int {
+        guard n >= 2 else {
+            throw SecAggError(
+                code: .invalidConfiguration, message: "Secure aggregation needs at least 2 participants, got \(n).")
+        }
+        guard (0..<1).contains(alpha) else {
+            throw SecAggError(
+                code: .invalidConfiguration, message: "The corruption rate must lie in [0, 1); got α = \(alpha).")
+        }
+        // The others a client shares with; the client itself is honest, so at most all of them are corrupted.
+        let degree: Int
+        switch shape {
+        case .complete: degree = n - 1
+        case .harary(let k):
+            guard k >= 2, k % 2 == 0, k < n else {
+                throw SecAggError(
+                    code: .invalidConfiguration,
+                    message: "A Harary graph H(n, k) needs an even degree 2 ≤ k < n; got k = \(k), n = \(n).")
+            }
+            degree = k
+        }
+        let corrupted = min(count(alpha, of: n), n - 1)
+        // q: the least value with P[corrupted holders ≥ q] within the per-client security budget.
+        let q: Int
+        if degree == n - 1 {
+            q = corrupted + 1  // every other client is a holder: exactly `corrupted` of them are corrupted
+        } else {
+            let logPerClientSecurity = -(securityBits + 1) * M_LN2 - log(Double(n))
+            let tail = Hypergeometric(population: n - 1, successes: corrupted, draws: degree).logUpperTails()
+            var least = 0
+            while least <= degree, tail[least] > logPerClientSecurity { least += 1 }
+            q = least
+        }
+        switch adversary {
+        case .semiHonest: return max(q, 2)
+        case .activeServer: return max((q + degree + 2) / 2, 2)  // ⌈(q + degree + 1) / 2⌉
+        }
+    }
+
+    /// Whether a randomly permuted Harary graph of `degree` over `n` clients keeps the honest
+    /// survivors connected when `⌊α · n⌋` are corrupted and `⌊δ · n⌋` drop out: the security
+    /// condition (1) of ``SecAggParameterFinder``. If they split, the pairwise masks cancel
+    /// inside each part and the server learns each part's sum. The complete graph always passes.
+    public static func keepsHonestSurvivorsConnected(
+        cohortSize n: Int, shape: SecAggParameters.Shape, dropoutRate delta: Double, corruptionRate alpha: Double
+    ) -> Bool {
+        guard case .harary(let k) = shape, k < n - 1 else { return true }
+        let removed = min(n, count(alpha, of: n) + count(delta, of: n))
+        return logProbabilityDisconnected(n: n, k: k, removed: removed) < -(securityBits + 1) * M_LN2
+    }
+}

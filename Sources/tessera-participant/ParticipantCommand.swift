@@ -10,17 +10,38 @@ struct ParticipantCommand: AsyncParsableCommand {
         abstract: "Join a federation: train on this site's data and send only masked updates to the coordinator.",
         discussion: """
             The site file names the coordinator (HOST:PORT), this site's certificate, key and CA, and its \
-            datasets (name → CSV path and label column). Data never leaves the site; the connection is outbound only.
+            datasets (name → CSV path and label column), and optionally its policy: what it accepts whatever the \
+            coordinator asks. Data never leaves the site; the connection is outbound only.
             """)
 
     @Option(help: "The site file (YAML).")
-    var config: String
+    var config: String?
+
+    @Flag(
+        help: """
+            Print the effective site policy (of --config's file, or the defaults without it), each key marked as \
+            default or set, and exit without connecting.
+            """)
+    var printPolicy = false
 
     @Flag(help: "Log debug detail.")
     var verbose = false
 
+    func validate() throws {
+        if config == nil && !printPolicy {
+            throw ValidationError("Missing expected argument '--config <config>'")
+        }
+    }
+
     func run() async throws {
         do {
+            if printPolicy {
+                print(
+                    try ParticipantProgram.policyReport(configFile: config.map { URL(fileURLWithPath: $0) }),
+                    terminator: "")
+                return
+            }
+            guard let config else { throw ValidationError("Missing expected argument '--config <config>'") }
             let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
             let program = ParticipantProgram(configFile: URL(fileURLWithPath: config), failpoint: failpoint)
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.participant", verbose: verbose))

@@ -94,4 +94,61 @@ import Testing
         #expect(text.contains("0 of 2 rounds completed"), "\(text)")
         #expect(FileManager.default.fileExists(atPath: results.appendingPathComponent("model.safetensors").path))
     }
+
+    @Test func printPolicyShowsTheEffectivePolicyAndExitsWithoutConnecting() async throws {
+        let participantBinary = try #require(
+            ProcessSupport.binary("tessera-participant"), "build the executables first (swift build)")
+        let root = try ProcessSupport.temporaryRoot("tessera-print-policy")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // Nothing listens on the coordinator's port and no identity exists: printing needs neither.
+        let siteFile = root.appendingPathComponent("site.yaml")
+        try """
+        coordinator: 127.0.0.1:9
+        identity: absent
+        datasets:
+          quickstart: {path: absent.csv, label_column: label}
+        policy:
+          minimum_cohort: 5
+          max_corruption_rate: 0.2
+        """.write(to: siteFile, atomically: true, encoding: .utf8)
+
+        func run(_ arguments: [String]) async throws -> (status: Int32, output: String, log: String) {
+            let output = Pipe()
+            let process = try LoggedProcess(
+                name: "print-policy", executable: participantBinary, arguments: arguments,
+                log: root.appendingPathComponent("print-policy.log"), standardOutput: output)
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(await process.waitForExit(within: 20), "still running: \(process.text)")
+            return (process.process.terminationStatus, text, process.text)
+        }
+
+        let fromFile = try await run(["--print-policy", "--config", siteFile.path])
+        #expect(fromFile.status == 0, "\(fromFile.log)")
+        #expect(fromFile.output.hasPrefix("# the site policy of \(siteFile.path)"), "\(fromFile.output)")
+        #expect(fromFile.output.contains("  minimum_cohort: 5 "), "\(fromFile.output)")
+        #expect(fromFile.output.contains("# set; default 3"), "\(fromFile.output)")
+        #expect(fromFile.output.contains("  max_corruption_rate: 0.2 "), "\(fromFile.output)")
+        #expect(fromFile.output.contains("  require_secure_aggregation: true "), "\(fromFile.output)")
+        #expect(!fromFile.log.contains("connecting"), "\(fromFile.log)")
+
+        let defaults = try await run(["--print-policy"])
+        #expect(defaults.status == 0, "\(defaults.log)")
+        #expect(defaults.output.hasPrefix("# the default site policy (no --config given)\npolicy:\n"))
+        #expect(!defaults.output.contains("# set"), "\(defaults.output)")
+
+        // A policy value out of range is refused with its location, and the exit status says so.
+        try
+            "coordinator: 127.0.0.1:9\nidentity: absent\ndatasets: {q: {path: a.csv, label_column: l}}\npolicy:\n  max_epochs: 0\n"
+            .write(to: siteFile, atomically: true, encoding: .utf8)
+        let invalid = try await run(["--print-policy", "--config", siteFile.path])
+        #expect(invalid.status != 0)
+        #expect(
+            invalid.log.contains("site.yaml:5:15: policy.max_epochs: must be a positive integer, got 0"),
+            "\(invalid.log)")
+
+        // Without --print-policy the site file stays required.
+        let missing = try await run([])
+        #expect(missing.status != 0)
+        #expect(missing.log.contains("--config"), "\(missing.log)")
+    }
 }

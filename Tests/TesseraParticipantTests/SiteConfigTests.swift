@@ -115,7 +115,7 @@ import Testing
         #expect(
             site.refusal(Self.valid(line: 2, "identity: identity\ncoordinater: 127.0.0.1:1"))
                 == "site.yaml:3:1: coordinater: unknown key (did you mean \"coordinator\"?); "
-                + "accepted keys: coordinator, identity, certificate, private_key, ca, datasets")
+                + "accepted keys: coordinator, identity, certificate, private_key, ca, datasets, policy")
     }
 
     @Test func anUnknownDatasetKeyIsNamedByItsFullPath() throws {
@@ -253,5 +253,123 @@ import Testing
             let text = "\(error)"
             return text.contains("clinical-risk") && text.contains("data.csv") && text.contains("result")
         }
+    }
+
+    // MARK: The site policy
+
+    @Test func withoutAPolicySectionEveryKeyTakesItsDefault() throws {
+        let site = try Site()
+        defer { try? FileManager.default.removeItem(at: site.root) }
+        #expect(try site.config(Self.valid()).policy == SitePolicy())
+        #expect(try site.config(Self.valid(adding: "policy:")).policy == SitePolicy())
+        #expect(try site.config(Self.valid(adding: "policy: {}")).policy == SitePolicy())
+    }
+
+    @Test func everyPolicyKeyIsRead() throws {
+        let site = try Site()
+        defer { try? FileManager.default.removeItem(at: site.root) }
+        let config = try site.config(
+            Self.valid(
+                adding: "policy:", "  require_secure_aggregation: false",
+                "  require_active_adversary_protection: false",
+                "  minimum_cohort: 5", "  max_corruption_rate: 0.25", "  max_dropout_rate: 0", "  max_parameters: 1000",
+                "  max_layer_width: 64", "  max_epochs: 5", "  max_batch_size: 128", "  max_model_bytes: 4096",
+                "  share_metrics: per_site", "  max_evaluations_per_round: 0"))
+        #expect(
+            config.policy
+                == SitePolicy(
+                    requireSecureAggregation: false, requireActiveAdversaryProtection: false, minimumCohort: 5,
+                    maxCorruptionRate: 0.25, maxDropoutRate: 0, maxParameters: 1000, maxLayerWidth: 64, maxEpochs: 5,
+                    maxBatchSize: 128, maxModelBytes: 4096, shareMetrics: .perSite, maxEvaluationsPerRound: 0))
+        // A key written alone changes only itself.
+        let one = try site.config(Self.valid(adding: "policy:", "  minimum_cohort: 4"))
+        #expect(one.policy == SitePolicy(minimumCohort: 4))
+    }
+
+    @Test func anUnknownPolicyKeyIsNamedWithTheIntendedOne() throws {
+        let site = try Site()
+        defer { try? FileManager.default.removeItem(at: site.root) }
+        #expect(
+            site.refusal(Self.valid(adding: "policy:", "  minimum_cohrt: 4"))
+                == "site.yaml:8:3: policy.minimum_cohrt: unknown key (did you mean \"minimum_cohort\"?); accepted keys: "
+                + SitePolicy.Key.allCases.map(\.rawValue).joined(separator: ", "))
+    }
+
+    @Test func policyValuesOutOfRangeOrOfTheWrongTypeAreRefusedAtTheValue() throws {
+        let site = try Site()
+        defer { try? FileManager.default.removeItem(at: site.root) }
+        func refusal(_ line: String) -> String? { site.refusal(Self.valid(adding: "policy:", "  " + line)) }
+        #expect(
+            refusal("minimum_cohort: 1")
+                == "site.yaml:8:19: policy.minimum_cohort: must be at least 2 (a secure sum of one input is that input), "
+                + "got 1")
+        #expect(
+            refusal("max_corruption_rate: 1")
+                == "site.yaml:8:24: policy.max_corruption_rate: must lie in [0, 1), got 1.0")
+        #expect(
+            refusal("max_dropout_rate: -0.5") == "site.yaml:8:21: policy.max_dropout_rate: must lie in [0, 1), got -0.5"
+        )
+        #expect(refusal("max_epochs: 0") == "site.yaml:8:15: policy.max_epochs: must be a positive integer, got 0")
+        #expect(
+            refusal("max_model_bytes: -1")
+                == "site.yaml:8:20: policy.max_model_bytes: must be a positive integer, got -1")
+        #expect(
+            refusal("max_evaluations_per_round: -1")
+                == "site.yaml:8:30: policy.max_evaluations_per_round: must be 0 (answer none) or more, got -1")
+        #expect(
+            refusal("share_metrics: everything")
+                == "site.yaml:8:18: policy.share_metrics: \"everything\" is not one of aggregate_only, per_site")
+        #expect(
+            refusal("max_parameters: lots")
+                == "site.yaml:8:19: policy.max_parameters: expected an integer, found \"lots\"")
+        #expect(
+            refusal("require_secure_aggregation: sometimes")
+                == "site.yaml:8:31: policy.require_secure_aggregation: expected true or false, found \"sometimes\"")
+        #expect(
+            site.refusal(Self.valid(adding: "policy: [minimum_cohort]"))
+                == "site.yaml:7:9: policy: expected a mapping of keys to values, found a list")
+    }
+
+    @Test func thePolicyAloneIsReadWithoutTheIdentityFiles() throws {
+        // Reviewable away from the site: the identity directory does not exist here.
+        let text = Self.valid(adding: "policy:", "  minimum_cohort: 6", "  share_metrics: per_site")
+            .replacingOccurrences(of: "identity: identity", with: "identity: /nowhere")
+        #expect(
+            try ParticipantSiteConfig.parsePolicy(text, source: "site.yaml")
+                == SitePolicy(minimumCohort: 6, shareMetrics: .perSite))
+        // The rest of the file is still checked.
+        #expect {
+            try ParticipantSiteConfig.parsePolicy(text + "coordinater: x\n", source: "site.yaml")
+        } throws: { error in
+            (error as? TesseraRuntimeError)?.message.hasPrefix("site.yaml:10:1: coordinater: unknown key") == true
+        }
+    }
+
+    @Test func thePolicyReportMarksEachKeyAsDefaultOrSet() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-policy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let file = root.appendingPathComponent("site.yaml")
+        try Self.valid(adding: "policy:", "  minimum_cohort: 5", "  share_metrics: per_site")
+            .write(to: file, atomically: true, encoding: .utf8)
+        let report = try ParticipantProgram.policyReport(configFile: file)
+        let lines = report.split(separator: "\n").map(String.init)
+        #expect(lines.first == "# the site policy of \(file.path) (keys it does not write take their defaults)")
+        #expect(lines.dropFirst().first == "policy:")
+        #expect(lines.count == 2 + SitePolicy.Key.allCases.count)
+        #expect(lines.contains("  minimum_cohort: 5                          # set; default 3"))
+        #expect(lines.contains("  share_metrics: per_site                    # set; default aggregate_only"))
+        #expect(lines.contains("  require_secure_aggregation: true           # default"))
+        // Every key appears, in order, and the report is itself a valid policy section.
+        #expect(
+            lines.dropFirst(2).map { String($0.drop(while: { $0 == " " }).prefix(while: { $0 != ":" })) }
+                == SitePolicy.Key.allCases.map(\.rawValue))
+        let reread = try ParticipantSiteConfig.parsePolicy(
+            Self.valid() + report.split(separator: "\n").dropFirst().joined(separator: "\n") + "\n", source: "r.yaml")
+        #expect(reread == SitePolicy(minimumCohort: 5, shareMetrics: .perSite))
+
+        let defaults = try ParticipantProgram.policyReport(configFile: nil)
+        #expect(defaults.hasPrefix("# the default site policy (no --config given)\npolicy:\n"))
+        #expect(!defaults.contains("# set"))
     }
 }
