@@ -38,7 +38,15 @@ public struct ParticipantProgram: Sendable {
                 "dataset \(name): \(local.train.count) training and \(local.test?.count ?? 0) held-out samples, \(local.train.featuresPerSample) features"
             )
         }
-        let agent = ParticipantAgent(site: config.site, data: data, softwareVersion: "tessera-participant")
+        let trust = try SiteTrust(
+            identityDirectory: config.certificate.deletingLastPathComponent(), caCertificate: config.caCertificate,
+            logger: logger)
+        logger.info(
+            "trust: federation CA \(trust.caCertificate.subject); revocation list #\(trust.revocationSequence); "
+                + (trust.signer == nil ? "no signing certificate" : "signing certificate loaded"))
+        let agent = ParticipantAgent(
+            site: config.site, data: data, softwareVersion: "tessera-participant", policy: config.policy,
+            signer: trust.signer, credentialVerifier: trust.signingVerifier)
         var interception = SessionInterception()
         if let failpoint {
             logger.warning(
@@ -51,11 +59,12 @@ public struct ParticipantProgram: Sendable {
             }
         }
         let client = ParticipantClient(
-            agent: agent, configuration: ParticipantClient.Configuration(), interception: interception,
-            clock: MonotonicClock(),
-            logger: logger)
+            agent: agent,
+            configuration: ParticipantClient.Configuration(revocationListReceived: { trust.offer(signedRevocationList: $0) }),
+            interception: interception, clock: MonotonicClock(), logger: logger)
         let security = ClientSecurity.mutualTLS(
-            certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate)
+            certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate,
+            checkCoordinator: trust.coordinatorCheck)
         let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
         logger.info("connecting to \(config.coordinator)")
         try await ProgramLifecycle.run(service, name: "participant", logger: logger)

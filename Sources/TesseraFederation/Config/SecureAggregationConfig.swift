@@ -12,7 +12,7 @@ public import TesseraSecAgg
 ///   max_weight: 10000          # the largest sample count a participant reports
 ///   dropout_rate: 0.1          # δ tolerated
 ///   corruption_rate: 0.1       # α tolerated
-///   active_adversary: false    # true adds signatures and the consistency check
+///   active_adversary: true     # signed keys and the consistency check (false: honest-but-curious coordinator)
 /// ```
 ///
 /// On by default: the whole point of Tessera is that the coordinator learns only the sum of

@@ -143,7 +143,7 @@ public struct FederationPlan: Sendable {
                 }
             return try SecAggParameterFinder.roundParameters(
                 cohortSize: cohortSize, neighbourhood: graph, threshold: fixed, dropoutRate: dropoutRate,
-                corruptionRate: corruptionRate)
+                corruptionRate: corruptionRate, adversary: activeAdversary ? .activeServer : .semiHonest)
         }
     }
 
