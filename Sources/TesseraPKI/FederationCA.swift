@@ -17,21 +17,26 @@ import Darwin
 /// Tessera runs its own CA rather than relying on a public or corporate one because the CA
 /// decides who is a member of the federation: any certificate it signs is a site. Keeping the
 /// CA in a directory the federation operator controls (and off the coordinator, which only
-/// needs `ca.pem` and `revoked.json`) means a compromised coordinator cannot mint new sites.
+/// needs `ca.pem`, `revoked.json` and `revoked.signed`) means a compromised coordinator can
+/// neither mint new sites nor forge the revocation list it forwards to them.
 ///
 /// A CA directory holds:
 /// - `ca.pem`: the CA certificate (give it to every site and to the coordinator);
 /// - `ca-key.pem`: the CA's PKCS#8 PEM private key, mode 0600 (never leaves this directory);
 /// - `revoked.json`: the revoked serials, a JSON array of ``RevokedCertificate``;
+/// - `revoked.signed`: the same serials signed by the CA key (``SignedRevocationList``), which
+///   the coordinator forwards to sites;
 /// - `issued.json`: an index of issued certificates (``IssuedCertificate``), used to revoke a
 ///   site by name and by `tessera pki list`.
 ///
-/// All keys are ECDSA P-256 and all signatures ECDSA with SHA-256: supported by every TLS
-/// stack the runtime meets, and small enough that a handshake per connection is cheap.
+/// The CA key and all TLS keys are ECDSA P-256 and all signatures ECDSA with SHA-256:
+/// supported by every TLS stack the runtime meets, and small enough that a handshake per
+/// connection is cheap. Sites' signing keys are Ed25519 (``SiteSigningIdentity``).
 public struct FederationCA: Sendable {
     public static let certificateFileName = "ca.pem"
     public static let privateKeyFileName = "ca-key.pem"
     public static let revokedFileName = "revoked.json"
+    public static let signedRevocationListFileName = SignedRevocationList.fileName
     public static let issuedFileName = "issued.json"
 
     /// The CA directory.
@@ -56,6 +61,9 @@ public struct FederationCA: Sendable {
     public var privateKeyURL: URL { directory.appendingPathComponent(Self.privateKeyFileName) }
     public var revokedURL: URL { directory.appendingPathComponent(Self.revokedFileName) }
     public var issuedURL: URL { directory.appendingPathComponent(Self.issuedFileName) }
+    public var signedRevocationListURL: URL { directory.appendingPathComponent(Self.signedRevocationListFileName) }
+
+    var issuer: LeafIssuer { LeafIssuer(caCertificate: certificate, caKey: privateKey) }
 
     init(directory: URL, certificate: Certificate, privateKey: Certificate.PrivateKey) {
         self.directory = directory
@@ -87,7 +95,9 @@ public struct FederationCA: Sendable {
         }
         try PEMFile.makeDirectory(directory)
         return try PEMFile.withExclusiveLock(on: directory) {
-            for file in [certificateFileName, privateKeyFileName, revokedFileName, issuedFileName] {
+            for file in [
+                certificateFileName, privateKeyFileName, revokedFileName, signedRevocationListFileName, issuedFileName,
+            ] {
                 let url = directory.appendingPathComponent(file)
                 if FileManager.default.fileExists(atPath: url.path) {
                     throw PKIError(
@@ -99,32 +109,9 @@ public struct FederationCA: Sendable {
             let signingKey = P256.Signing.PrivateKey()
             let key = Certificate.PrivateKey(signingKey)
             let now = Date()
-            let subject: DistinguishedName
-            let certificate: Certificate
-            do {
-                subject = try DistinguishedName { CommonName(name) }
-                let extensions = try Certificate.Extensions {
-                    // Path length 0: the CA signs leaves only, so a leaf that somehow obtained
-                    // a CA bit still could not act as an intermediate.
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                    SubjectKeyIdentifier(hash: key.publicKey)
-                }
-                certificate = try Certificate(
-                    version: .v3,
-                    serialNumber: randomSerialNumber(),
-                    publicKey: key.publicKey,
-                    notValidBefore: now - clockSkew,
-                    notValidAfter: now + TimeInterval(validityDays) * 86_400,
-                    issuer: subject,
-                    subject: subject,
-                    signatureAlgorithm: .ecdsaWithSHA256,
-                    extensions: extensions,
-                    issuerPrivateKey: key)
-            } catch {
-                throw PKIError(
-                    .invalidCertificate, "cannot build the CA certificate for \(SiteName.quoted(name))", cause: error)
-            }
+            let certificate = try LeafIssuer.makeCA(
+                name: name, key: key, notValidBefore: now - clockSkew,
+                notValidAfter: now + TimeInterval(validityDays) * 86_400)
             let ca = FederationCA(directory: directory, certificate: certificate, privateKey: key)
             // Key first: if writing stops half-way, the directory holds a key and no
             // certificate, which `load` reports, rather than a certificate nobody can sign with.
@@ -133,6 +120,7 @@ public struct FederationCA: Sendable {
             try PEMFile.writeAtomically(
                 try PEMFile.pem(of: certificate), to: ca.certificateURL, mode: 0o644, overwrite: false)
             try JSONRecords.write([RevokedCertificate](), to: ca.revokedURL)
+            try ca.updateSignedRevocationList(serials: [], now: now)
             try JSONRecords.write([IssuedCertificate](), to: ca.issuedURL)
             return ca
         }
@@ -157,37 +145,115 @@ public struct FederationCA: Sendable {
 
     // MARK: Issuing
 
-    /// Issues a client certificate and key for `site` into the identity directory `directory`.
+    /// Issues a site's identity into the identity directory `directory`: a TLS client
+    /// certificate and key, and a signing certificate and key (``SiteSigningIdentity``).
     ///
-    /// The certificate names the site twice, as subject CN and as SAN URI
-    /// `tessera://site/<name>`; the coordinator reads the URI (see ``SiteIdentity``). It is
-    /// only good for TLS client authentication, so a site's key cannot be used to impersonate
-    /// the coordinator. The site's key is generated here and written once, with mode 0600.
-    /// Refuses to overwrite an existing `cert.pem` or `key.pem`.
+    /// Both certificates name the site twice, as subject CN and as SAN URI
+    /// `tessera://site/<name>`; the coordinator and the peers read the URI (see
+    /// ``SiteIdentity``). The TLS certificate is only good for TLS client authentication, so a
+    /// site's key cannot be used to impersonate the coordinator; the signing certificate is
+    /// good for nothing but signing secure-aggregation keys. Keys are generated here and written
+    /// once, with mode 0600. The directory also receives `ca.pem` and the current
+    /// `revoked.signed`. Refuses to overwrite any existing certificate or key.
     public func issue(site: String, to directory: URL, validityDays: Int = 825) throws -> IssuedIdentity {
-        guard validityDays > 0 else {
-            throw PKIError(
-                .invalidCertificate,
-                "validity for site \(SiteName.quoted(site)) must be at least one day, got \(validityDays)")
-        }
-        let now = Date()
-        return try issue(
-            site: site, to: directory, notValidBefore: now - Self.clockSkew,
-            notValidAfter: now + TimeInterval(validityDays) * 86_400)
+        let window = try Self.window(validityDays: validityDays, for: "site \(SiteName.quoted(site))")
+        return try issue(site: site, to: directory, notValidBefore: window.start, notValidAfter: window.end)
     }
 
-    /// Issues a site certificate with an explicit validity window. Internal: tests use it to
-    /// make certificates that are already expired or not yet valid.
+    /// Issues a site identity with an explicit validity window. Internal: tests use it to make
+    /// certificates that are already expired or not yet valid.
     func issue(site: String, to directory: URL, notValidBefore: Date, notValidAfter: Date) throws -> IssuedIdentity {
         try SiteName.validate(site)
-        return try issueLeaf(
-            commonName: site,
-            role: .site,
-            alternativeNames: [.uniformResourceIdentifier(SiteIdentity.uri(for: site))],
-            usages: [.clientAuth],
-            to: directory,
-            notValidBefore: notValidBefore,
+        let files = IssuedIdentity.Files(directory: directory)
+        try Self.refuseExisting(
+            [files.certificate, files.privateKey, files.signingCertificate, files.signingPrivateKey],
+            what: "the identity of site \(SiteName.quoted(site))")
+
+        let tlsKey = P256.Signing.PrivateKey()
+        let tlsCertificate = try issuer.siteTLS(
+            site: site, publicKey: Certificate.PublicKey(tlsKey.publicKey), notValidBefore: notValidBefore,
             notValidAfter: notValidAfter)
+        let signingKey = Curve25519.Signing.PrivateKey()
+        let signingCertificate = try issuer.siteSigning(
+            site: site, publicKey: signingKey.publicKey, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+        try record([(tlsCertificate, .site), (signingCertificate, .siteSigning)], name: site, directory: directory)
+
+        try PEMFile.makeDirectory(directory)
+        try PEMFile.writeAtomically(
+            tlsKey.pemRepresentation + "\n", to: files.privateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(
+            try PEMFile.pem(of: tlsCertificate), to: files.certificate, mode: 0o644, overwrite: false)
+        try PEMFile.writeAtomically(
+            try PEMFile.pem(of: signingKey), to: files.signingPrivateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(
+            try PEMFile.pem(of: signingCertificate), to: files.signingCertificate, mode: 0o644, overwrite: false)
+        try writeFederationFiles(to: files)
+        return IssuedIdentity(
+            directory: directory, certificate: tlsCertificate, caCertificate: certificate, name: site, role: .site)
+    }
+
+    /// Gives an identity directory issued before signing certificates existed its signing
+    /// certificate and key (`signing-cert.pem`, `signing-key.pem`), and refreshes its `ca.pem`
+    /// and `revoked.signed`.
+    ///
+    /// Refuses when the directory already has either signing file, when its `cert.pem` names
+    /// another site, and when its `cert.pem` or `ca.pem` come from another CA: one directory
+    /// holds one site of one federation.
+    public func issueSigningCertificate(
+        site: String, to directory: URL, validityDays: Int = 825
+    ) throws -> SiteSigningIdentity {
+        let window = try Self.window(
+            validityDays: validityDays, for: "the signing certificate of site \(SiteName.quoted(site))")
+        return try issueSigningCertificate(
+            site: site, to: directory, notValidBefore: window.start, notValidAfter: window.end)
+    }
+
+    func issueSigningCertificate(
+        site: String, to directory: URL, notValidBefore: Date, notValidAfter: Date
+    ) throws -> SiteSigningIdentity {
+        try SiteName.validate(site)
+        let files = IssuedIdentity.Files(directory: directory)
+        try Self.refuseExisting(
+            [files.signingCertificate, files.signingPrivateKey],
+            what: "the signing certificate of site \(SiteName.quoted(site))")
+        if FileManager.default.fileExists(atPath: files.caCertificate.path),
+            try PEMFile.loadCertificate(from: files.caCertificate) != certificate
+        {
+            throw PKIError(
+                .untrustedIssuer,
+                "\(files.caCertificate.path) is another federation's CA certificate, not \(certificate.subject); refusing to mix federations in one identity directory"
+            )
+        }
+        if FileManager.default.fileExists(atPath: files.certificate.path) {
+            let existing = try PEMFile.loadCertificate(from: files.certificate)
+            guard certificate.publicKey.isValidSignature(existing.signature, for: existing) else {
+                throw PKIError(
+                    .untrustedIssuer,
+                    "\(files.certificate.path) was not issued by this CA (\(certificate.subject)); refusing to mix federations in one identity directory"
+                )
+            }
+            let existingSite = try SiteIdentity.siteName(of: existing)
+            guard existingSite == site else {
+                throw PKIError(
+                    .invalidIdentity,
+                    "\(files.certificate.path) is the certificate of site \(SiteName.quoted(existingSite)), not \(SiteName.quoted(site)); give the site name it was issued for"
+                )
+            }
+        }
+
+        let key = Curve25519.Signing.PrivateKey()
+        let signingCertificate = try issuer.siteSigning(
+            site: site, publicKey: key.publicKey, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+        try record([(signingCertificate, .siteSigning)], name: site, directory: directory)
+
+        try PEMFile.makeDirectory(directory)
+        try PEMFile.writeAtomically(
+            try PEMFile.pem(of: key), to: files.signingPrivateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(
+            try PEMFile.pem(of: signingCertificate), to: files.signingCertificate, mode: 0o644, overwrite: false)
+        try writeFederationFiles(to: files)
+        return try SiteSigningIdentity(
+            directory: directory, site: site, certificate: signingCertificate, privateKey: key)
     }
 
     /// Issues the coordinator's server certificate into `directory`.
@@ -196,101 +262,68 @@ public struct FederationCA: Sendable {
     /// dial must be listed: DNS names become `dNSName` entries and IPv4/IPv6 literals
     /// `iPAddress` entries. The certificate also allows client authentication, for
     /// coordinator-initiated connections such as health checks, but carries no site URI, so
-    /// it can never be accepted as a site.
+    /// it can never be accepted as a site. The directory also receives `ca.pem` and the
+    /// current `revoked.signed`, which the coordinator forwards to sites.
     public func issueCoordinator(
         hosts: [String] = ["localhost", "127.0.0.1"], to directory: URL, validityDays: Int = 825
     ) throws -> IssuedIdentity {
-        guard !hosts.isEmpty else {
-            throw PKIError(.invalidCertificate, "the coordinator certificate needs at least one host name or address")
-        }
-        guard validityDays > 0 else {
-            throw PKIError(.invalidCertificate, "coordinator validity must be at least one day, got \(validityDays)")
-        }
-        var names: [GeneralName] = []
-        for host in hosts {
-            let name = try Self.generalName(forHost: host)
-            if !names.contains(name) { names.append(name) }
-        }
-        let now = Date()
-        return try issueLeaf(
-            commonName: SiteName.reserved,
-            role: .coordinator,
-            alternativeNames: names,
-            usages: [.serverAuth, .clientAuth],
-            to: directory,
-            notValidBefore: now - Self.clockSkew,
-            notValidAfter: now + TimeInterval(validityDays) * 86_400)
-    }
-
-    private func issueLeaf(
-        commonName: String,
-        role: IssuedCertificate.Role,
-        alternativeNames: [GeneralName],
-        usages: [ExtendedKeyUsage.Usage],
-        to directory: URL,
-        notValidBefore: Date,
-        notValidAfter: Date
-    ) throws -> IssuedIdentity {
-        let what = role == .site ? "site \(SiteName.quoted(commonName))" : "the coordinator"
-        guard notValidAfter <= certificate.notValidAfter else {
-            throw PKIError(
-                .invalidCertificate,
-                "a certificate for \(what) valid until \(notValidAfter) would outlive the CA certificate (valid until \(certificate.notValidAfter)); issue a shorter one"
-            )
-        }
-        let identity = IssuedIdentity.Files(directory: directory)
-        for url in [identity.certificate, identity.privateKey] where FileManager.default.fileExists(atPath: url.path) {
-            throw PKIError(.alreadyExists, "\(url.path) already exists; refusing to overwrite the identity of \(what)")
-        }
-
-        let signingKey = P256.Signing.PrivateKey()
-        let publicKey = Certificate.PublicKey(signingKey.publicKey)
-        let leaf: Certificate
-        do {
-            let authorityKeyID = try certificate.extensions.subjectKeyIdentifier?.keyIdentifier
-            let extensions = try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage(usages)
-                SubjectAlternativeNames(alternativeNames)
-                SubjectKeyIdentifier(hash: publicKey)
-                AuthorityKeyIdentifier(
-                    keyIdentifier: authorityKeyID ?? SubjectKeyIdentifier(hash: certificate.publicKey).keyIdentifier)
-            }
-            leaf = try Certificate(
-                version: .v3,
-                serialNumber: Self.randomSerialNumber(),
-                publicKey: publicKey,
-                notValidBefore: notValidBefore,
-                notValidAfter: notValidAfter,
-                issuer: certificate.subject,
-                subject: try DistinguishedName { CommonName(commonName) },
-                signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: extensions,
-                issuerPrivateKey: privateKey)
-        } catch {
-            throw PKIError(.invalidCertificate, "cannot build the certificate for \(what)", cause: error)
-        }
-        let serial = SerialNumberHex.string(leaf.serialNumber)
-
-        // Record before writing: a record without files is harmless, but files without a
-        // record would be a certificate `revoke(site:)` cannot find.
-        try PEMFile.withExclusiveLock(on: self.directory) {
-            var issued = try issuedCertificates()
-            issued.append(
-                IssuedCertificate(
-                    serial: serial, site: commonName, role: role, notValidBefore: notValidBefore,
-                    notValidAfter: notValidAfter, directory: directory.path))
-            try JSONRecords.write(issued, to: issuedURL)
-        }
+        let window = try Self.window(validityDays: validityDays, for: "the coordinator")
+        let files = IssuedIdentity.Files(directory: directory)
+        try Self.refuseExisting([files.certificate, files.privateKey], what: "the identity of the coordinator")
+        let key = P256.Signing.PrivateKey()
+        let leaf = try issuer.coordinator(
+            hosts: hosts, publicKey: Certificate.PublicKey(key.publicKey), notValidBefore: window.start,
+            notValidAfter: window.end)
+        try record([(leaf, .coordinator)], name: SiteName.reserved, directory: directory)
 
         try PEMFile.makeDirectory(directory)
-        try PEMFile.writeAtomically(
-            signingKey.pemRepresentation + "\n", to: identity.privateKey, mode: 0o600, overwrite: false)
-        try PEMFile.writeAtomically(try PEMFile.pem(of: leaf), to: identity.certificate, mode: 0o644, overwrite: false)
-        try PEMFile.writeAtomically(try PEMFile.pem(of: certificate), to: identity.caCertificate, mode: 0o644)
+        try PEMFile.writeAtomically(key.pemRepresentation + "\n", to: files.privateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(try PEMFile.pem(of: leaf), to: files.certificate, mode: 0o644, overwrite: false)
+        try writeFederationFiles(to: files)
         return IssuedIdentity(
-            directory: directory, certificate: leaf, caCertificate: certificate, name: commonName, role: role)
+            directory: directory, certificate: leaf, caCertificate: certificate, name: SiteName.reserved,
+            role: .coordinator)
+    }
+
+    private static func window(validityDays: Int, for what: String) throws -> (start: Date, end: Date) {
+        guard validityDays > 0 else {
+            throw PKIError(
+                .invalidCertificate, "validity for \(what) must be at least one day, got \(validityDays)")
+        }
+        let now = Date()
+        return (now - clockSkew, now + TimeInterval(validityDays) * 86_400)
+    }
+
+    private static func refuseExisting(_ urls: [URL], what: String) throws {
+        for url in urls where FileManager.default.fileExists(atPath: url.path) {
+            throw PKIError(.alreadyExists, "\(url.path) already exists; refusing to overwrite \(what)")
+        }
+    }
+
+    /// Records certificates in `issued.json` before their files are written: a record without
+    /// files is harmless, but files without a record would be a certificate `revoke(site:)`
+    /// cannot find.
+    private func record(
+        _ certificates: [(Certificate, IssuedCertificate.Role)], name: String, directory: URL
+    ) throws {
+        try PEMFile.withExclusiveLock(on: self.directory) {
+            var issued = try issuedCertificates()
+            for (leaf, role) in certificates {
+                issued.append(
+                    IssuedCertificate(
+                        serial: leaf.serialHex, site: name, role: role, notValidBefore: leaf.notValidBefore,
+                        notValidAfter: leaf.notValidAfter, directory: directory.path))
+            }
+            try JSONRecords.write(issued, to: issuedURL)
+        }
+    }
+
+    /// `ca.pem` and the current `revoked.signed`: what every identity needs to check its peers.
+    private func writeFederationFiles(to files: IssuedIdentity.Files) throws {
+        try PEMFile.writeAtomically(try PEMFile.pem(of: certificate), to: files.caCertificate, mode: 0o644)
+        let list = try signedRevocationList()
+        try PEMFile.writeAtomically(
+            String(decoding: list.encoded, as: UTF8.self), to: files.signedRevocationList, mode: 0o644)
     }
 
     /// A 20-byte positive serial: the top bit is cleared so the DER INTEGER stays positive
@@ -333,8 +366,10 @@ public struct FederationCA: Sendable {
     /// Revokes the certificate with this serial (any common hex spelling; see
     /// ``SerialNumberHex``). Revoking an already-revoked serial returns the existing entry.
     ///
-    /// The coordinator re-reads `revoked.json` on every new connection, so the site is refused
-    /// from its next connection on; an open session is not cut here.
+    /// Updates `revoked.json` and re-signs `revoked.signed` with the next sequence number. The
+    /// coordinator re-reads `revoked.json` on every new connection, so the site is refused from
+    /// its next connection on; an open session is not cut here. Sites learn of the revocation
+    /// when the coordinator forwards them the new `revoked.signed`.
     @discardableResult
     public func revoke(serial: String) throws -> RevokedCertificate {
         let canonical = try SerialNumberHex.canonical(serial)
@@ -344,9 +379,9 @@ public struct FederationCA: Sendable {
         }
     }
 
-    /// Revokes every certificate `issued.json` records for `site` (a site may have been
-    /// re-issued, and all its certificates must go). Returns the entries added now; empty when
-    /// all were already revoked.
+    /// Revokes every certificate `issued.json` records for `site`: its TLS and its signing
+    /// certificate, and those of earlier issues (all of them must go). Returns the entries added
+    /// now; empty when all were already revoked.
     @discardableResult
     public func revoke(site: String) throws -> [RevokedCertificate] {
         if site != SiteName.reserved { try SiteName.validate(site) }
@@ -381,7 +416,40 @@ public struct FederationCA: Sendable {
             result.append(record)
         }
         try JSONRecords.write(list, to: revokedURL)
+        // Signed after revoked.json: if this stops half-way, the next revocation or issue
+        // re-signs from revoked.json, which stays the operator's record.
+        try updateSignedRevocationList(serials: Set(list.map(\.serial)), now: now)
         return result
+    }
+
+    /// The current `revoked.signed`, after making sure it holds exactly the serials of
+    /// `revoked.json`; it is created (or re-signed) for a CA directory made before signed lists
+    /// existed, or left behind by an interrupted revocation.
+    public func signedRevocationList() throws -> SignedRevocationList {
+        try PEMFile.withExclusiveLock(on: directory) {
+            try updateSignedRevocationList(serials: try revokedSerials(), now: Date())
+        }
+    }
+
+    /// Re-signs `revoked.signed` with the next sequence number unless it already lists exactly
+    /// `serials`. Must run under the directory lock (or while initialising).
+    @discardableResult
+    private func updateSignedRevocationList(serials: Set<String>, now: Date) throws -> SignedRevocationList {
+        var sequence: UInt64 = 1
+        if FileManager.default.fileExists(atPath: signedRevocationListURL.path) {
+            let current = try SignedRevocationList.load(from: signedRevocationListURL, caCertificate: certificate)
+            if current.serials == serials { return current }
+            guard current.sequence < .max else {
+                throw PKIError(
+                    .invalidRevocationList, "\(signedRevocationListURL.path) has reached the last sequence number")
+            }
+            sequence = current.sequence + 1
+        }
+        let list = try SignedRevocationList.sign(
+            serials: serials, sequence: sequence, issuedAt: now, caCertificate: certificate, caKey: privateKey)
+        try PEMFile.writeAtomically(
+            String(decoding: list.encoded, as: UTF8.self), to: signedRevocationListURL, mode: 0o644)
+        return list
     }
 
     /// The canonical serials in `revoked.json`, read from disk on every call.
@@ -404,6 +472,16 @@ public struct FederationCA: Sendable {
     /// validation.
     public func peerValidator() -> PeerValidator {
         PeerValidator(caCertificate: certificate, revocationList: revokedURL)
+    }
+
+    /// A signing-certificate validator that trusts this CA and re-reads `revoked.json`.
+    public func signingValidator() -> SigningCertificateValidator {
+        SigningCertificateValidator(caCertificate: certificate, revocation: .file(revokedURL))
+    }
+
+    /// A coordinator-certificate validator that trusts this CA and re-reads `revoked.json`.
+    public func coordinatorValidator() -> CoordinatorCertificateValidator {
+        CoordinatorCertificateValidator(caCertificate: certificate, revocation: .file(revokedURL))
     }
 }
 

@@ -2,7 +2,8 @@ public import Foundation
 public import X509
 
 /// A site's (or the coordinator's) TLS identity as written by ``FederationCA``: a directory
-/// with `cert.pem`, `key.pem` (mode 0600) and `ca.pem`.
+/// with `cert.pem`, `key.pem` (mode 0600) and `ca.pem`, plus `revoked.signed`, and for a site
+/// its signing certificate and key (``SiteSigningIdentity``).
 ///
 /// `ca.pem` travels with the identity so a site needs exactly one directory to connect: its
 /// own certificate and key to present, and the federation CA to check the coordinator against.
@@ -19,6 +20,18 @@ public struct IssuedIdentity: Sendable {
         public var certificate: URL { directory.appendingPathComponent(IssuedIdentity.certificateFileName) }
         public var privateKey: URL { directory.appendingPathComponent(IssuedIdentity.privateKeyFileName) }
         public var caCertificate: URL { directory.appendingPathComponent(IssuedIdentity.caCertificateFileName) }
+        /// A site's signing certificate (``SiteSigningIdentity``).
+        public var signingCertificate: URL {
+            directory.appendingPathComponent(SiteSigningIdentity.certificateFileName)
+        }
+        /// A site's Ed25519 signing key, mode 0600.
+        public var signingPrivateKey: URL {
+            directory.appendingPathComponent(SiteSigningIdentity.privateKeyFileName)
+        }
+        /// The newest CA-signed revocation list the identity was given (``SignedRevocationList``).
+        public var signedRevocationList: URL {
+            directory.appendingPathComponent(SignedRevocationList.fileName)
+        }
 
         public init(directory: URL) { self.directory = directory }
     }

@@ -85,6 +85,52 @@ public enum PEMFile {
         return key
     }
 
+    /// Loads an Ed25519 private key from a PKCS#8 PEM file (RFC 8410), refusing it if group
+    /// or others can read it. Errors keep no underlying cause, so no key byte reaches a log.
+    static func loadSigningKey(from url: URL) throws -> Curve25519.Signing.PrivateKey {
+        let mode = try fileMode(url)
+        if mode & 0o077 != 0 {
+            throw PKIError(
+                .insecurePermissions,
+                "\(url.path) has mode \(String(mode, radix: 8)); private keys must be readable by their owner only (chmod 600)"
+            )
+        }
+        let document: PEMDocument
+        do {
+            document = try PEMDocument(pemString: try readText(url))
+        } catch let error as PKIError {
+            throw error
+        } catch {
+            throw PKIError(.invalidPEM, "\(url.path) is not a PEM private key")
+        }
+        guard document.discriminator == "PRIVATE KEY" else {
+            throw PKIError(.invalidPEM, "\(url.path) is not a PKCS#8 PEM private key (a PRIVATE KEY block)")
+        }
+        switch Ed25519PKCS8.seed(derEncoded: document.derBytes) {
+        case .some(let seed):
+            guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: seed) else {
+                throw PKIError(.invalidKey, "\(url.path) does not hold a usable Ed25519 private key")
+            }
+            return key
+        case .none:
+            let isOtherKey = (try? Certificate.PrivateKey(pemDocument: document)) != nil
+            throw PKIError(
+                isOtherKey ? .wrongKeyType : .invalidKey,
+                isOtherKey
+                    ? "\(url.path) holds a key that is not Ed25519; signing keys are Ed25519"
+                    : "\(url.path) does not hold a PKCS#8 private key")
+        }
+    }
+
+    /// The PKCS#8 PEM text of an Ed25519 private key.
+    static func pem(of key: Curve25519.Signing.PrivateKey) throws -> String {
+        do {
+            return try Certificate.PrivateKey(key).serializeAsPEM().pemString + "\n"
+        } catch {
+            throw PKIError(.invalidKey, "cannot encode an Ed25519 private key as PEM")
+        }
+    }
+
     /// The PEM text of a certificate.
     public static func pem(of certificate: Certificate) throws -> String {
         do {
@@ -125,6 +171,28 @@ public enum PEMFile {
             throw error
         } catch {
             throw PKIError(.io, "cannot read the permissions of \(url.path)", cause: error)
+        }
+    }
+
+    /// Reads a whole file, refusing it unread when it is larger than `maximumSize`.
+    static func readBytes(_ url: URL, maximumSize: Int) throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            throw PKIError(.notFound, "\(url.path) does not exist")
+        }
+        let size: Int
+        do {
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        } catch {
+            throw PKIError(.io, "cannot read the size of \(url.path)", cause: error)
+        }
+        guard size <= maximumSize else {
+            throw PKIError(.tooLarge, "\(url.path) is \(size) bytes; at most \(maximumSize) are accepted")
+        }
+        do {
+            return Array(try Data(contentsOf: url))
+        } catch {
+            throw PKIError(.io, "cannot read \(url.path)", cause: error)
         }
     }
 
@@ -174,4 +242,37 @@ public enum PEMFile {
     static func errnoText() -> String {
         String(cString: strerror(errno))
     }
+}
+
+/// The PKCS#8 encoding of an Ed25519 private key (RFC 8410), read by hand because swift-crypto
+/// and swift-certificates parse it but do not hand the 32-byte seed back.
+enum Ed25519PKCS8 {
+    /// The seed of a PKCS#8 `OneAsymmetricKey` whose algorithm is Ed25519 (OID 1.3.101.112,
+    /// parameters absent), or nil for anything else. An optional trailing attributes `[0]` or
+    /// public key `[1]` field is allowed, as other tools write them.
+    static func seed(derEncoded der: [UInt8]) -> [UInt8]? {
+        try? DER.sequence(try DER.parse(der), identifier: .sequence) { nodes -> [UInt8] in
+            let version = try Int(derEncoded: &nodes)
+            guard version == 0 || version == 1 else {
+                throw ASN1Error.invalidASN1Object(reason: "unsupported PKCS#8 version")
+            }
+            let algorithm = try DER.sequence(of: ASN1ObjectIdentifier.self, identifier: .sequence, nodes: &nodes)
+            guard algorithm == [ed25519] else {
+                throw ASN1Error.invalidASN1Object(reason: "not an Ed25519 key")
+            }
+            let wrapped = try ASN1OctetString(derEncoded: &nodes)
+            let seed = try ASN1OctetString(derEncoded: Array(wrapped.bytes))
+            guard seed.bytes.count == 32 else {
+                throw ASN1Error.invalidASN1Object(reason: "Ed25519 seed is not 32 bytes")
+            }
+            while let node = nodes.next() {
+                guard node.identifier.tagClass == .contextSpecific, node.identifier.tagNumber <= 1 else {
+                    throw ASN1Error.invalidASN1Object(reason: "unexpected PKCS#8 field")
+                }
+            }
+            return Array(seed.bytes)
+        }
+    }
+
+    static let ed25519: ASN1ObjectIdentifier = [1, 3, 101, 112]
 }

@@ -27,6 +27,12 @@ public struct PKIError: Error, Sendable, Hashable {
             case unknownSite
             case invalidSerial
             case insecurePermissions
+            case wrongPurpose
+            case wrongKeyType
+            case wrongRole
+            case hostMismatch
+            case invalidSignature
+            case tooLarge
         }
 
         private let wrapped: Wrapped
@@ -48,7 +54,7 @@ public struct PKIError: Error, Sendable, Hashable {
         public static let invalidKey = Code(.invalidKey)
         /// A certificate cannot be built, or is not the kind of certificate expected.
         public static let invalidCertificate = Code(.invalidCertificate)
-        /// `revoked.json` or `issued.json` cannot be parsed.
+        /// `revoked.json`, `revoked.signed` or `issued.json` cannot be parsed.
         public static let invalidRevocationList = Code(.invalidRevocationList)
         /// The peer's certificate does not chain to the federation CA.
         public static let untrustedIssuer = Code(.untrustedIssuer)
@@ -70,6 +76,19 @@ public struct PKIError: Error, Sendable, Hashable {
         public static let invalidSerial = Code(.invalidSerial)
         /// A private key file is readable by other users.
         public static let insecurePermissions = Code(.insecurePermissions)
+        /// A certificate is meant for another use: a TLS certificate presented as a signing
+        /// certificate, or a signing certificate presented for TLS.
+        public static let wrongPurpose = Code(.wrongPurpose)
+        /// A signing certificate or key is not Ed25519.
+        public static let wrongKeyType = Code(.wrongKeyType)
+        /// A certificate presented as the coordinator's belongs to a site (or to no coordinator).
+        public static let wrongRole = Code(.wrongRole)
+        /// The coordinator's certificate does not name the host the site dialled.
+        public static let hostMismatch = Code(.hostMismatch)
+        /// A signed revocation list's signature does not verify with the federation CA's key.
+        public static let invalidSignature = Code(.invalidSignature)
+        /// An input is over its size bound and was refused before parsing.
+        public static let tooLarge = Code(.tooLarge)
     }
 
     /// What went wrong.

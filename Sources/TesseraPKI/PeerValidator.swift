@@ -22,31 +22,28 @@ public import X509
 public struct PeerValidator: Sendable {
     /// The federation CA the peer must chain to.
     public let caCertificate: Certificate
-    private let revocation: Revocation
+    private let revocation: RevocationSource
 
-    private enum Revocation: Sendable {
-        case fixed(Set<String>)
-        case file(URL)
-        case provider(@Sendable () throws -> Set<String>)
+    /// A validator that asks `revocation` on every validation.
+    public init(caCertificate: Certificate, revocation: RevocationSource) {
+        self.caCertificate = caCertificate
+        self.revocation = revocation
     }
 
     /// A validator with a fixed set of revoked serials (any hex spelling).
     public init(caCertificate: Certificate, revokedSerials: Set<String>) {
-        self.caCertificate = caCertificate
-        self.revocation = .fixed(Set(revokedSerials.map { (try? SerialNumberHex.canonical($0)) ?? $0 }))
+        self.init(caCertificate: caCertificate, revocation: .serials(revokedSerials))
     }
 
     /// A validator that re-reads `revoked.json` at `revocationList` on every validation.
     public init(caCertificate: Certificate, revocationList: URL) {
-        self.caCertificate = caCertificate
-        self.revocation = .file(revocationList)
+        self.init(caCertificate: caCertificate, revocation: .file(revocationList))
     }
 
     /// A validator that asks `revokedSerials` on every validation (for a coordinator that keeps
     /// revocations in its own store). Serials must be canonical hex (``SerialNumberHex``).
     public init(caCertificate: Certificate, revokedSerials: @escaping @Sendable () throws -> Set<String>) {
-        self.caCertificate = caCertificate
-        self.revocation = .provider(revokedSerials)
+        self.init(caCertificate: caCertificate, revocation: .provider(revokedSerials))
     }
 
     /// Validates a peer's leaf certificate and returns its site name.
@@ -90,6 +87,11 @@ public struct PeerValidator: Sendable {
                     .expired,
                     "the federation CA certificate \(caCertificate.subject) expired at \(caCertificate.notValidAfter)")
             }
+            if ChainCheck.usages(of: leaf)?.contains(.tesseraSecureAggregationSigning) == true {
+                throw PKIError(
+                    .wrongPurpose,
+                    "\(who) is a site's signing certificate; it cannot authenticate a TLS connection (use cert.pem)")
+            }
             if !Self.allowsClientAuth(leaf) {
                 throw PKIError(
                     .missingClientAuth,
@@ -101,20 +103,7 @@ public struct PeerValidator: Sendable {
 
         let site = try SiteIdentity.siteName(of: leaf)
 
-        let revoked: Set<String>
-        do {
-            switch revocation {
-            case .fixed(let serials): revoked = serials
-            case .file(let url): revoked = try RevocationList.serials(from: url)
-            case .provider(let provider): revoked = try provider()
-            }
-        } catch let error as PKIError {
-            throw PKIError(
-                code: error.code, message: "refusing site \(site): cannot check revocation: \(error.message)",
-                cause: error.cause)
-        } catch {
-            throw PKIError(.io, "refusing site \(site): cannot check revocation", cause: error)
-        }
+        let revoked = try revocation.revokedSerials(caCertificate: caCertificate, refusing: "site \(site)")
         if revoked.contains(serial) {
             throw PKIError(.revoked, "the certificate of site \(site) (serial \(serial)) has been revoked")
         }

@@ -25,10 +25,15 @@ public struct RevokedCertificate: Codable, Hashable, Sendable {
 /// One entry of a CA directory's `issued.json`, the index `revoke(site:)` and `tessera pki list`
 /// read. It is an index only: the certificates themselves live in the identity directories.
 public struct IssuedCertificate: Codable, Hashable, Sendable {
-    /// Whom a certificate was issued to.
+    /// Whom a certificate was issued to, and for what. Files written before signing
+    /// certificates existed hold only `site` and `coordinator`, and still decode.
     public enum Role: String, Codable, Hashable, Sendable {
+        /// A site's TLS client certificate (`cert.pem`).
         case site
+        /// The coordinator's TLS certificate.
         case coordinator
+        /// A site's Ed25519 signing certificate (`signing-cert.pem`).
+        case siteSigning = "site-signing"
     }
 
     /// Canonical hex serial number.

@@ -19,7 +19,8 @@ extension PKI {
     /// `tessera pki init --out DIR`.
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a new federation CA (ca.pem, ca-key.pem, revoked.json, issued.json) in a directory.",
+            abstract:
+                "Create a new federation CA (ca.pem, ca-key.pem, revoked.json, revoked.signed, issued.json) in a directory.",
             discussion:
                 "Refuses to overwrite an existing CA. Keep the directory off the coordinator: whoever holds ca-key.pem can add sites."
         )
@@ -39,18 +40,23 @@ extension PKI {
             print("  \(ca.certificateURL.path)  CA certificate (give to every site and to the coordinator)")
             print("  \(ca.privateKeyURL.path)  CA private key, mode 0600 (keep it here, off the coordinator)")
             print("  \(ca.revokedURL.path)  revocation list (empty; the coordinator reads it on each connection)")
+            print(
+                "  \(ca.signedRevocationListURL.path)  the same list signed by the CA, sequence 1 (forwarded to sites)")
             print("  \(ca.issuedURL.path)  index of issued certificates")
             print("  valid until \(PKI.format(ca.validUntil))")
         }
     }
 
-    /// `tessera pki issue --ca DIR (--site NAME | --coordinator [--host H …]) --out DIR`.
+    /// `tessera pki issue --ca DIR (--site NAME [--signing-only] | --coordinator [--host H …]) --out DIR`.
     struct Issue: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Issue a site's client certificate, or the coordinator's server certificate.",
+            abstract: "Issue a site's certificates, or the coordinator's server certificate.",
             discussion: """
-                Writes cert.pem, key.pem (mode 0600) and ca.pem into --out. A site certificate names the site \
-                as CN and as the URI tessera://site/<name>; the coordinator identifies the site from it.
+                Writes cert.pem, key.pem (mode 0600), ca.pem and revoked.signed into --out; for a site also \
+                signing-cert.pem and signing-key.pem (mode 0600), the Ed25519 certificate and key it signs its \
+                secure-aggregation keys with. Site certificates name the site as CN and as the URI \
+                tessera://site/<name>. --signing-only adds the signing certificate to a site folder issued \
+                before signing certificates existed.
                 """)
 
         @Option(name: .long, help: "CA directory made by `tessera pki init`.")
@@ -69,7 +75,14 @@ extension PKI {
         )
         var host: [String] = []
 
-        @Option(name: .long, help: "Directory for cert.pem, key.pem and ca.pem (created with mode 0700).")
+        @Flag(
+            name: .long,
+            help:
+                "Only add signing-cert.pem and signing-key.pem to an existing site folder (refused if they exist)."
+        )
+        var signingOnly = false
+
+        @Option(name: .long, help: "Directory for the identity files (created with mode 0700).")
         var out: String
 
         @Option(name: .long, help: "Lifetime of the certificate, in days.")
@@ -82,15 +95,27 @@ extension PKI {
             if !host.isEmpty && !coordinator {
                 throw ValidationError("--host applies to --coordinator certificates only.")
             }
+            if signingOnly && site == nil {
+                throw ValidationError("--signing-only applies to --site certificates only.")
+            }
         }
 
         func run() throws {
             let authority = try FederationCA.load(from: URL(fileURLWithPath: ca))
             let directory = URL(fileURLWithPath: out)
+            let files = IssuedIdentity.Files(directory: directory)
+            if let site, signingOnly {
+                let signing = try authority.issueSigningCertificate(
+                    site: site, to: directory, validityDays: validityDays)
+                print("Issued signing certificate for \"\(signing.site)\" (tessera://site/\(signing.site))")
+                PKI.printSigning(signing)
+                PKI.printFederationFiles(files)
+                return
+            }
             let issued: IssuedIdentity
             if let site {
                 issued = try authority.issue(site: site, to: directory, validityDays: validityDays)
-                print("Issued site certificate for \"\(issued.name)\" (tessera://site/\(issued.name))")
+                print("Issued site certificates for \"\(issued.name)\" (tessera://site/\(issued.name))")
             } else {
                 let hosts = host.isEmpty ? ["localhost", "127.0.0.1"] : host
                 issued = try authority.issueCoordinator(hosts: hosts, to: directory, validityDays: validityDays)
@@ -98,18 +123,24 @@ extension PKI {
             }
             print("  serial       \(issued.serial)")
             print("  valid until  \(PKI.format(issued.validUntil))")
-            print("  \(issued.files.certificate.path)  certificate")
-            print("  \(issued.files.privateKey.path)  private key, mode 0600")
-            print("  \(issued.files.caCertificate.path)  federation CA certificate")
+            print("  \(issued.files.certificate.path)  TLS certificate")
+            print("  \(issued.files.privateKey.path)  TLS private key, mode 0600")
+            if issued.role == .site {
+                PKI.printSigning(try SiteSigningIdentity.load(from: directory))
+            }
+            PKI.printFederationFiles(files)
         }
     }
 
     /// `tessera pki revoke --ca DIR (--site NAME | --serial HEX)`.
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a site's certificates, or one certificate by serial.",
-            discussion:
-                "The coordinator refuses a revoked certificate from its next connection on; open sessions are not cut.")
+            abstract: "Revoke a site's certificates (TLS and signing), or one certificate by serial.",
+            discussion: """
+                Updates revoked.json and re-signs revoked.signed with the next sequence number. The coordinator \
+                refuses a revoked certificate from its next connection on; open sessions are not cut. Sites learn \
+                of it from revoked.signed, which the coordinator forwards to them.
+                """)
 
         @Option(name: .long, help: "CA directory made by `tessera pki init`.")
         var ca: String
@@ -145,8 +176,12 @@ extension PKI {
                     "Revoked serial \(entry.serial) (site \(entry.site ?? "unknown")) at \(PKI.format(entry.revokedAt))"
                 )
             }
+            let signed = try authority.signedRevocationList()
             print(
                 "Updated \(authority.revokedURL.path); copy it to the coordinator if it does not read this directory.")
+            print(
+                "Signed \(authority.signedRevocationListURL.path) (sequence \(signed.sequence), \(signed.serials.count) serials): give it to the coordinator, which forwards it to the sites."
+            )
         }
     }
 
@@ -170,7 +205,12 @@ extension PKI {
             for entry in issued {
                 let status =
                     revokedSerials.contains(entry.serial) ? "revoked" : entry.notValidAfter < now ? "expired" : "valid"
-                let name = entry.role == .coordinator ? "(coordinator)" : entry.site
+                let name: String
+                switch entry.role {
+                case .site: name = entry.site
+                case .siteSigning: name = "\(entry.site) (signing)"
+                case .coordinator: name = "(coordinator)"
+                }
                 print(
                     "  \(status.padding(toLength: 8, withPad: " ", startingAt: 0)) \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.serial)  until \(PKI.format(entry.notValidAfter))  \(entry.directory)"
                 )
@@ -182,6 +222,22 @@ extension PKI {
                 )
             }
         }
+    }
+
+    static func printSigning(_ signing: SiteSigningIdentity) {
+        print("  signing serial       \(signing.serial)")
+        print("  signing valid until  \(PKI.format(signing.validUntil))")
+        print(
+            "  \(signing.directory.appendingPathComponent(SiteSigningIdentity.certificateFileName).path)  signing certificate (Ed25519)"
+        )
+        print(
+            "  \(signing.directory.appendingPathComponent(SiteSigningIdentity.privateKeyFileName).path)  signing key, mode 0600"
+        )
+    }
+
+    static func printFederationFiles(_ files: IssuedIdentity.Files) {
+        print("  \(files.caCertificate.path)  federation CA certificate")
+        print("  \(files.signedRevocationList.path)  CA-signed revocation list")
     }
 
     static func format(_ date: Date) -> String {

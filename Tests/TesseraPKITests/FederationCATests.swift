@@ -12,7 +12,7 @@ struct FederationCATests {
         try await withTemporaryDirectory { root in
             let caDirectory = root.appendingPathComponent("ca")
             let ca = try FederationCA.initialize(at: caDirectory, name: "Test Federation CA")
-            for file in ["ca.pem", "ca-key.pem", "revoked.json", "issued.json"] {
+            for file in ["ca.pem", "ca-key.pem", "revoked.json", "revoked.signed", "issued.json"] {
                 #expect(
                     FileManager.default.fileExists(atPath: caDirectory.appendingPathComponent(file).path), "\(file)")
             }
@@ -46,9 +46,10 @@ struct FederationCATests {
             #expect(try String(contentsOf: ca.privateKeyURL, encoding: .utf8).hasPrefix("-----BEGIN PRIVATE KEY-----"))
 
             let index = try loaded.issuedCertificates()
-            #expect(index.map(\.serial) == [issued.serial])
+            #expect(index.first?.serial == issued.serial)
             #expect(index.first?.site == "hospital-a")
             #expect(index.first?.role == .site)
+            #expect(index.map(\.role) == [.site, .siteSigning])
         }
     }
 
@@ -165,7 +166,11 @@ struct FederationCATests {
             #expect(try permissions(site.files.certificate) == 0o644)
             // No temporary file is left behind by the atomic writes.
             let leftovers = try FileManager.default.contentsOfDirectory(atPath: site.directory.path)
-            #expect(Set(leftovers) == ["cert.pem", "key.pem", "ca.pem"])
+            #expect(
+                Set(leftovers) == [
+                    "cert.pem", "key.pem", "ca.pem", "signing-cert.pem", "signing-key.pem", "revoked.signed",
+                ])
+            #expect(try permissions(site.files.signingPrivateKey) == 0o600)
         }
     }
 
@@ -264,12 +269,16 @@ struct FederationCATests {
             #expect(entry.site == "s2")
             #expect(try ca.revoke(serial: other.serial).revokedAt == entry.revokedAt)  // idempotent
 
+            // Both issues of s1, each with its TLS and its signing certificate.
+            let s1Serials = try [first, second].flatMap { issued in
+                [issued.serial, try SiteSigningIdentity.load(from: issued.directory).serial]
+            }
             let bySite = try ca.revoke(site: "s1")
-            #expect(Set(bySite.map(\.serial)) == [first.serial, second.serial])
+            #expect(Set(bySite.map(\.serial)) == Set(s1Serials))
             #expect(try ca.revoke(site: "s1").isEmpty)
-            #expect(try ca.revokedSerials() == [first.serial, second.serial, other.serial])
-            #expect(try RevocationList.load(from: ca.revokedURL).count == 3)
-            #expect(try FederationCA.load(from: ca.directory).revokedSerials().count == 3)
+            #expect(try ca.revokedSerials() == Set(s1Serials + [other.serial]))
+            #expect(try RevocationList.load(from: ca.revokedURL).count == 5)
+            #expect(try FederationCA.load(from: ca.directory).revokedSerials().count == 5)
 
             let unknown = await pkiError { _ = try ca.revoke(site: "never-issued") }
             #expect(unknown?.code == .unknownSite)
@@ -302,7 +311,8 @@ struct FederationCATests {
                 try await group.waitForAll()
             }
             let revoked = try ca.revokedCertificates()
-            #expect(revoked.count == sites.count)
+            #expect(revoked.count == 2 * sites.count)  // a TLS and a signing certificate per site
+            #expect(try ca.signedRevocationList().serials == Set(revoked.map(\.serial)))
             #expect(Set(revoked.compactMap(\.site)) == Set(sites))
         }
     }

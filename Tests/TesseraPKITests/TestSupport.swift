@@ -1,4 +1,5 @@
 import Foundation
+import SwiftASN1
 import X509
 
 @testable import TesseraPKI
@@ -54,4 +55,44 @@ func runOpenSSL(_ arguments: [String], in directory: URL) throws -> (status: Int
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The fixed instant the in-memory CA tests run at, so validity checks never depend on the
+/// machine's clock.
+let referenceDate = Date(timeIntervalSince1970: 1_900_000_000)
+
+/// A certificate's DER bytes.
+func der(_ certificate: Certificate) throws -> [UInt8] {
+    var serializer = DER.Serializer()
+    try serializer.serialize(certificate)
+    return serializer.serializedBytes
+}
+
+/// A leaf signed by `ca` with whatever profile a test needs, for the cases `FederationCA`
+/// refuses to issue.
+func handMadeLeaf(
+    signedBy ca: FederationCA,
+    publicKey: Certificate.PublicKey,
+    commonName: String,
+    sans: [GeneralName],
+    usages: [ExtendedKeyUsage.Usage],
+    isCA: Bool = false,
+    notValidBefore: Date = Date() - 60,
+    notValidAfter: Date = Date() + 3600
+) throws -> Certificate {
+    try Certificate(
+        version: .v3, serialNumber: FederationCA.randomSerialNumber(), publicKey: publicKey,
+        notValidBefore: notValidBefore, notValidAfter: notValidAfter, issuer: ca.certificate.subject,
+        subject: try DistinguishedName { CommonName(commonName) }, signatureAlgorithm: .ecdsaWithSHA256,
+        extensions: try Certificate.Extensions {
+            if isCA {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
+            } else {
+                Critical(BasicConstraints.notCertificateAuthority)
+            }
+            Critical(KeyUsage(digitalSignature: true))
+            try ExtendedKeyUsage(usages)
+            SubjectAlternativeNames(sans)
+        },
+        issuerPrivateKey: ca.privateKey)
 }
