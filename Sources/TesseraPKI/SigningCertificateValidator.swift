@@ -37,7 +37,7 @@ public struct SigningCertificateValidator: Sendable {
 
     /// The federation CA the certificate must chain to.
     public let caCertificate: Certificate
-    private let revocation: RevocationSource
+    let revocation: RevocationSource
 
     public init(caCertificate: Certificate, revocation: RevocationSource) {
         self.caCertificate = caCertificate
@@ -45,34 +45,9 @@ public struct SigningCertificateValidator: Sendable {
     }
 
     /// Validates a DER signing certificate at `now` (the caller's clock, so tests and
-    /// simulations run on their own time).
+    /// simulations run on their own time): ``validateNow(derEncoded:at:)``, for async callers.
     public func validate(derEncoded: [UInt8], at now: Date) async throws -> VerifiedSigningCertificate {
-        let certificate = try ChainCheck.parse(
-            derEncoded: derEncoded, maximumSize: Self.maximumCertificateSize, what: "the signing certificate")
-        let subject = ChainCheck.describe(certificate, as: "the signing certificate")
-        try await ChainCheck.verify(
-            chain: [certificate], caCertificate: caCertificate, at: now, subject: subject,
-            policy: SigningCertificatePolicy()
-        ) { leaf in
-            if let reason = SigningCertificatePolicy.refusal(of: leaf, isTrustAnchor: leaf == caCertificate) {
-                return PKIError(reason.code, "\(subject) \(reason.message)")
-            }
-            return nil
-        }
-        guard let key = Curve25519.Signing.PublicKey(certificate.publicKey) else {
-            // The policy has already refused any other key type; kept as a guard, not a path.
-            throw PKIError(.wrongKeyType, "\(subject) does not carry an Ed25519 key")
-        }
-        let site = try SiteIdentity.siteName(of: certificate)
-        let serial = certificate.serialHex
-        let revoked = try revocation.revokedSerials(
-            caCertificate: caCertificate, refusing: "the signing certificate of site \(site) (serial \(serial))")
-        if revoked.contains(serial) {
-            throw PKIError(.revoked, "the signing certificate of site \(site) (serial \(serial)) has been revoked")
-        }
-        return VerifiedSigningCertificate(
-            site: site, serial: serial, ed25519PublicKey: Array(key.rawRepresentation),
-            validUntil: certificate.notValidAfter)
+        try validateNow(derEncoded: derEncoded, at: now)
     }
 }
 

@@ -7,6 +7,7 @@ import TesseraPKI
 import TesseraSecAgg
 public import TesseraTransport
 public import TesseraWire
+import X509
 
 /// What `tessera-participant` does: load and check the site's data, then keep a session with
 /// the coordinator until it ends the experiment (or SIGTERM/SIGINT).
@@ -41,9 +42,10 @@ public struct ParticipantProgram: Sendable {
         let trust = try SiteTrust(
             identityDirectory: config.certificate.deletingLastPathComponent(), caCertificate: config.caCertificate,
             logger: logger)
+        let signing = trust.signer == nil ? "no signing certificate" : "signing certificate loaded"
         logger.info(
-            "trust: federation CA \(trust.caCertificate.subject); revocation list #\(trust.revocationSequence); "
-                + (trust.signer == nil ? "no signing certificate" : "signing certificate loaded"))
+            "trust: federation CA \(trust.caCertificate.subject); revocation list #\(trust.revocationSequence); \(signing)"
+        )
         let agent = ParticipantAgent(
             site: config.site, data: data, softwareVersion: "tessera-participant", policy: config.policy,
             signer: trust.signer, credentialVerifier: trust.signingVerifier)
@@ -60,7 +62,9 @@ public struct ParticipantProgram: Sendable {
         }
         let client = ParticipantClient(
             agent: agent,
-            configuration: ParticipantClient.Configuration(revocationListReceived: { trust.offer(signedRevocationList: $0) }),
+            configuration: ParticipantClient.Configuration(revocationListReceived: {
+                trust.offer(signedRevocationList: $0)
+            }),
             interception: interception, clock: MonotonicClock(), logger: logger)
         let security = ClientSecurity.mutualTLS(
             certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate,

@@ -28,7 +28,7 @@ public final class SiteTrust: Sendable {
     /// Loads the trust of the identity folder `directory` (`ca.pem`, optional `revoked.signed`,
     /// optional `signing-cert.pem`/`signing-key.pem`). A revocation list that does not verify is
     /// a startup error: the site would otherwise run without the revocations it was given.
-    public init(identityDirectory directory: URL, caCertificate: URL, logger: Logger) throws {
+    public convenience init(identityDirectory directory: URL, caCertificate: URL, logger: Logger) throws {
         let ca = try PEMFile.loadCertificate(from: caCertificate)
         let file = directory.appendingPathComponent(Self.revocationListFileName)
         var list: SignedRevocationList?
@@ -41,7 +41,7 @@ public final class SiteTrust: Sendable {
             signer = try identity.withPrivateKeySeed { seed in
                 SiteSigner(key: try Ed25519PrivateKey(seed: seed), certificate: identity.certificateDER)
             }
-        } catch let error as PKIError where error.code == .missingFile {
+        } catch let error as PKIError where error.code == .notFound {
             logger.warning(
                 "no signing certificate in \(directory.path): this site cannot take part in active-adversary rounds (\(error.message))"
             )

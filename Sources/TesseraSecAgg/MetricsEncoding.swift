@@ -65,7 +65,8 @@ public struct MetricsEncoding: Sendable, Hashable {
     ) throws(SecAggError) -> (totalWeight: Double, means: [Double?]) {
         guard sum.count == wordCount else {
             throw SecAggError(
-                code: .wrongVectorLength, message: "A metrics block of \(count) has \(wordCount) words, not \(sum.count).")
+                code: .wrongVectorLength,
+                message: "A metrics block of \(count) has \(wordCount) words, not \(sum.count).")
         }
         guard (0...Self.maximumInputs).contains(inputCount) else {
             throw SecAggError(

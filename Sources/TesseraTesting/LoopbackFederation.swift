@@ -38,7 +38,8 @@ public enum LoopbackFederation {
         }
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initialModel, strategy: strategy,
-            identity: try PeerCertificateIdentityResolver(caDirectory: caDirectory), configuration: configuration.withTestFederation,
+            identity: try PeerCertificateIdentityResolver(caDirectory: caDirectory),
+            configuration: configuration.withTestFederation,
             clock: clock, logger: logger)
         let caCertificate = caDirectory.appendingPathComponent(FederationCA.certificateFileName)
         return try await coordinator.withServer(

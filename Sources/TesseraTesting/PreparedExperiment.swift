@@ -1,6 +1,6 @@
 import Foundation
-public import TesseraCoordinator
 public import Logging
+public import TesseraCoordinator
 public import TesseraFederation
 public import TesseraSimulation
 import TesseraTensor

@@ -81,7 +81,8 @@ extension ParticipantHello {
         guard wire.signingCertificate.count <= SecureRoundAssignment.maximumCredentialBytes else {
             throw WireError.outOfRange(
                 wireField("Hello", "signing_certificate"),
-                "\(wire.signingCertificate.count) bytes; at most \(SecureRoundAssignment.maximumCredentialBytes) accepted.")
+                "\(wire.signingCertificate.count) bytes; at most \(SecureRoundAssignment.maximumCredentialBytes) accepted."
+            )
         }
         self.init(
             datasets: datasets, cores: try checkedPositiveInt(wire.cores, wireField("Hello", "cores")),

@@ -61,7 +61,7 @@ import Testing
             yaml: syntheticYAML(name: "mtls", participants: 3, rounds: 3, secure: true, evaluateEvery: 3))
         let pki = try PKI(sites: experiment.data.sites.map(\.name))
         defer { try? FileManager.default.removeItem(at: pki.root) }
-        let agents = experiment.agents()
+        let agents = (try experiment.agents())
         let clients = agents.map { participant($0) }
         let outcome = try await withCoordinator(experiment, pki: pki) { coordinator, port in
             try await withThrowingTaskGroup(of: CoordinatorService.Outcome?.self) { group in
@@ -90,7 +90,7 @@ import Testing
             yaml: syntheticYAML(name: "mtls-nocert", participants: 2, rounds: 1, secure: false, evaluateEvery: 1))
         let pki = try PKI(sites: [])
         defer { try? FileManager.default.removeItem(at: pki.root) }
-        let client = participant(experiment.agents()[0], attempts: 1)
+        let client = participant((try experiment.agents())[0], attempts: 1)
         try await withCoordinator(experiment, pki: pki) { coordinator, port in
             await #expect(throws: TesseraRuntimeError.self) {
                 try await client.run(
@@ -110,7 +110,7 @@ import Testing
             at: pki.root.appendingPathComponent("other-ca"), name: "Some Other CA")
         let impostor = pki.root.appendingPathComponent("impostor")
         _ = try foreign.issue(site: "site-1", to: impostor)
-        let client = participant(experiment.agents()[0], attempts: 1)
+        let client = participant((try experiment.agents())[0], attempts: 1)
         try await withCoordinator(experiment, pki: pki) { coordinator, port in
             let security = ClientSecurity.mutualTLS(
                 certificate: impostor.appendingPathComponent("cert.pem"),
@@ -130,7 +130,7 @@ import Testing
         let pki = try PKI(sites: [site])
         defer { try? FileManager.default.removeItem(at: pki.root) }
         _ = try pki.ca.revoke(site: site)
-        let client = participant(experiment.agents()[0], attempts: 1)
+        let client = participant((try experiment.agents())[0], attempts: 1)
         try await withCoordinator(experiment, pki: pki) { coordinator, port in
             // The coordinator was started before the revocation was read: the list is checked
             // per connection, so no restart is needed.

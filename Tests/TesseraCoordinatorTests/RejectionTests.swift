@@ -85,7 +85,7 @@ import Testing
         let outcome = try await InProcessFederation.run(
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
-            participants: experiment.agents(),
+            participants: (try experiment.agents()),
             taps: behaviours.mapValues { behaviour in SiteTap(tamper: { behaviour.apply($0) }) },
             logger: testLogger())
 
@@ -120,7 +120,7 @@ import Testing
             clock: MonotonicClock(),
             logger: testLogger())
         let transport = InProcessTransport()
-        let agent = experiment.agents()[0]
+        let agent = (try experiment.agents())[0]
         let participant = ParticipantClient(
             agent: agent,
             configuration: .init(
@@ -180,7 +180,7 @@ extension RejectionTests {
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
             identity: InProcessIdentityResolver(tokens: tokens), clock: MonotonicClock(), logger: testLogger())
-        let honest = experiment.agents().map {
+        let honest = (try experiment.agents()).map {
             ParticipantClient(
                 agent: $0, configuration: .init(metadata: InProcessIdentityResolver.metadata(token: $0.site)),
                 clock: MonotonicClock(),

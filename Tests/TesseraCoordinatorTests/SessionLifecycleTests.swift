@@ -34,8 +34,8 @@ import Testing
                 clock: MonotonicClock(), logger: testLogger())
         }
 
-        func client(_ index: Int) -> ParticipantClient {
-            let agent = experiment.agents()[index]
+        func client(_ index: Int) throws -> ParticipantClient {
+            let agent = (try experiment.agents())[index]
             return ParticipantClient(
                 agent: agent,
                 configuration: .init(
@@ -48,9 +48,9 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func aSecondSessionOfTheSameSiteReplacesTheFirstAndIsCountedOnce() async throws {
         let harness = try Harness(participants: 2, rounds: 2)
         let site = harness.experiment.data.sites[0].name
-        let first = harness.client(0)
-        let second = harness.client(0)
-        let other = harness.client(1)
+        let first = try harness.client(0)
+        let second = try harness.client(0)
+        let other = try harness.client(1)
         let transport = InProcessTransport()
         let coordinator = harness.coordinator
         let outcome = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
@@ -87,7 +87,7 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func aDroppedSessionReconnectsWithBackoffAndTheExperimentCompletes() async throws {
         let harness = try Harness(participants: 2, rounds: 3)
         let site = harness.experiment.data.sites[0].name
-        let clients = [harness.client(0), harness.client(1)]
+        let clients = [try harness.client(0), try harness.client(1)]
         let transport = InProcessTransport()
         let coordinator = harness.coordinator
         let outcome = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in

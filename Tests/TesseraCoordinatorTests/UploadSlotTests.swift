@@ -46,7 +46,7 @@ import Testing
             try await InProcessFederation.run(
                 plan: experiment.plan, initialModel: experiment.initialModel,
                 strategy: try experiment.config.makeStrategy(),
-                participants: experiment.agents(), configuration: .init(maximumConcurrentUploads: slots),
+                participants: (try experiment.agents()), configuration: .init(maximumConcurrentUploads: slots),
                 logger: testLogger())
         }
         let serial = try await run(slots: 1)
@@ -100,7 +100,7 @@ import Testing
                 heartbeatInterval: .seconds(10), maximumChunkBytes: 256, maximumConcurrentUploads: 1,
                 uploadStallTimeout: .seconds(30)),
             clock: clock, logger: testLogger())
-        let clients = experiment.agents().map { agent in
+        let clients = (try experiment.agents()).map { agent in
             let configuration = ParticipantClient.Configuration(
                 backoffBase: .milliseconds(50), backoffCap: .seconds(1),
                 metadata: InProcessIdentityResolver.metadata(token: agent.site))
@@ -181,7 +181,7 @@ import Testing
                 try await InProcessFederation.run(
                     plan: experiment.plan, initialModel: experiment.initialModel,
                     strategy: try experiment.config.makeStrategy(),
-                    participants: experiment.agents(),
+                    participants: (try experiment.agents()),
                     configuration: .init(
                         maximumChunkBytes: 256, maximumConcurrentUploads: 1, uploadStallTimeout: .seconds(20)),
                     taps: [staller: tap], clock: clock, logger: testLogger())

@@ -65,7 +65,8 @@ enum RoundFixtures {
 @Suite struct RoundStateMachineTests {
     @Test func fedAvgWithOneParticipantEqualsCentralisedSGD() throws {
         let data = try RoundFixtures.dataset(100, seed: 9)
-        let agent = ParticipantAgent(site: "only", data: ["risk": LocalData(train: data)], policy: RoundFixtures.lenientPolicy)
+        let agent = ParticipantAgent(
+            site: "only", data: ["risk": LocalData(train: data)], policy: RoundFixtures.lenientPolicy)
         var plan = RoundFixtures.plan(rounds: 1, secure: false, minimum: 1, epochs: 2)
         plan.evaluationEvery = 0
         let w0 = try RoundFixtures.initialModel()

@@ -13,7 +13,7 @@ import Testing
             yaml: syntheticYAML(name: "inproc-secure", participants: 10, rounds: 8, secure: true, evaluateEvery: 4))
         let outcome = try await InProcessFederation.run(
             plan: secure.plan, initialModel: secure.initialModel, strategy: try secure.config.makeStrategy(),
-            participants: secure.agents(), logger: testLogger())
+            participants: try secure.agents(), logger: testLogger())
         #expect(outcome.completedRounds == 8)
         #expect(outcome.records.allSatisfy { $0.status == .completed && $0.contributors == 10 })
         #expect(outcome.records.allSatisfy { $0.stageSeconds["unmasking"] != nil }, "secure aggregation did not run")
@@ -24,7 +24,7 @@ import Testing
             yaml: syntheticYAML(name: "inproc-secure", participants: 10, rounds: 8, secure: false, evaluateEvery: 4))
         let reference = InMemoryFederation(
             plan: plain.plan, initialModel: plain.initialModel, strategy: try plain.config.makeStrategy(),
-            participants: plain.agents()
+            participants: try plain.agents()
         ).run()
 
         let accuracy = try #require(outcome.records.last?.evalAccuracy)

@@ -12,7 +12,7 @@ import Testing
         let loopback = try await LoopbackFederation.run(
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
-            participants: experiment.agents(), logger: testLogger())
+            participants: (try experiment.agents()), logger: testLogger())
         #expect(loopback.completedRounds == 3)
         #expect(loopback.records.allSatisfy { $0.status == .completed && $0.contributors == 4 }, "\(loopback.records)")
         #expect(loopback.rejections.isEmpty)
@@ -22,7 +22,7 @@ import Testing
         let inProcess = try await InProcessFederation.run(
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
-            participants: experiment.agents(), logger: testLogger())
+            participants: (try experiment.agents()), logger: testLogger())
         #expect(inProcess.finalModel == loopback.finalModel)
     }
 }

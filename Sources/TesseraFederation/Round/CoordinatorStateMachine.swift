@@ -619,7 +619,8 @@ public struct CoordinatorStateMachine: Sendable {
             evaluators = Array(evaluators.prefix(count))
         }
         if evaluate, let secure = plan.secureAggregation {
-            startSecureEvaluation(secure, evaluators: evaluators.sorted(), context: context, now: finished, into: &actions)
+            startSecureEvaluation(
+                secure, evaluators: evaluators.sorted(), context: context, now: finished, into: &actions)
         } else if evaluate && !evaluators.isEmpty {
             context.secure = nil
             context.stage = .evaluation

@@ -99,7 +99,9 @@ public final class ParticipantAgent {
     public var descriptor: ParticipantDescriptor {
         ParticipantDescriptor(
             site: site, datasets: data.mapValues(\.train.count), cores: 1, softwareVersion: softwareVersion,
-            signing: signer.map { SigningCredential(certificate: $0.certificate, publicKey: $0.key.publicKey.rawRepresentation) })
+            signing: signer.map {
+                SigningCredential(certificate: $0.certificate, publicKey: $0.key.publicKey.rawRepresentation)
+            })
     }
 
     /// Handles one coordinator message and returns the replies.
@@ -140,7 +142,8 @@ public final class ParticipantAgent {
         guard let assignment else { return [:] }
         guard !usedSecAggRounds.contains(assignment.roundID) else {
             throw SecureRoundRefusal(
-                "secure-aggregation round id \(assignment.roundID) was already used: a roster replayed from an earlier round")
+                "secure-aggregation round id \(assignment.roundID) was already used: a roster replayed from an earlier round"
+            )
         }
         guard assignment.activeAdversary else { return [:] }
         return try verifiedRoster(assignment)
@@ -174,7 +177,8 @@ public final class ParticipantAgent {
         }
         guard Set(assignment.credentials.keys) == Set(assignment.roster) else {
             throw SecureRoundRefusal(
-                "the roster lists \(assignment.credentials.count) signing certificates for \(assignment.rosterSize) members")
+                "the roster lists \(assignment.credentials.count) signing certificates for \(assignment.rosterSize) members"
+            )
         }
         guard assignment.credentials[assignment.participantIndex] == signer.certificate else {
             throw SecureRoundRefusal(
@@ -187,7 +191,8 @@ public final class ParticipantAgent {
             do {
                 verified = try credentialVerifier.verify(certificate: certificate)
             } catch {
-                throw SecureRoundRefusal("the signing certificate of roster member \(index) is not acceptable: \(error)")
+                throw SecureRoundRefusal(
+                    "the signing certificate of roster member \(index) is not acceptable: \(error)")
             }
             if let other = places.updateValue(index, forKey: verified.site) {
                 throw SecureRoundRefusal(
@@ -225,7 +230,8 @@ public final class ParticipantAgent {
                 return [.update(round: round, delta: outcome.delta, report: report)]
             }
             // In a secure round the metrics travel only inside the masked vector.
-            let report = TrainingReport(sampleCount: outcome.sampleCount, loss: nil, accuracy: nil, steps: outcome.steps)
+            let report = TrainingReport(
+                sampleCount: outcome.sampleCount, loss: nil, accuracy: nil, steps: outcome.steps)
             let codec = try assignment.codec()
             let weight = UInt32(clamping: min(outcome.sampleCount, Int(assignment.maxWeight)))
             var input: [UInt32]
@@ -300,7 +306,8 @@ public final class ParticipantAgent {
             if instruction.secure == nil, !policy.releasesPerSiteMetrics {
                 throw SecureRoundRefusal(
                     "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
-                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)")
+                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)"
+                )
             }
             verificationKeys = try admit(
                 round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
