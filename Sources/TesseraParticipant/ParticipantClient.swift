@@ -141,7 +141,8 @@ public final class ParticipantClient: Sendable {
         let descriptor = agent.descriptor
         let hello = ParticipantHello(
             datasets: descriptor.datasets, cores: max(1, descriptor.cores),
-            softwareVersion: configuration.softwareVersion)
+            softwareVersion: configuration.softwareVersion,
+            signingCertificate: descriptor.signing?.certificate ?? [])
         try outbox.send { encoder in [try encoder.hello(hello)] }
         let tamper = interception.tamper
         let inspectInbound = interception.inspectInbound

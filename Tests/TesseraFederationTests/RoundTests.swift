@@ -231,7 +231,7 @@ enum RoundFixtures {
     @Test func aSecureRoundWithFewerMaskedInputsThanTheMinimumFailsBeforeUnmasking() throws {
         let faults = ["site-1", "site-2"].map { InMemoryFederation.Fault(site: $0, round: 1, point: .maskedInput) }
         let outcome = InMemoryFederation(
-            plan: RoundFixtures.plan(rounds: 2, minimum: 5, neighbourhood: .complete, threshold: .fraction(0.5)),
+            plan: RoundFixtures.plan(rounds: 2, minimum: 5, neighbourhood: .complete, threshold: .fraction(0.6)),
             initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
             participants: try RoundFixtures.agents(6),
             faults: faults

@@ -42,7 +42,7 @@ import Testing
 
         _ = await coordinatorProcess.waitForExit(within: 120)
         let coordinatorText = (try? String(contentsOf: coordinatorLog, encoding: .utf8)) ?? ""
-        #expect(!coordinator.isRunning, "coordinator still running:\n\(coordinatorText)")
+        try #require(!coordinator.isRunning, "coordinator still running:\n\(coordinatorText)")
         #expect(coordinator.terminationStatus == 0, "\(coordinatorText)")
         #expect(coordinatorText.contains("round 3: completed"), "\(coordinatorText)")
         for name in ["rounds.csv", "results.json", "report.html", "model.safetensors"] {
@@ -53,6 +53,7 @@ import Testing
             _ = await participant.waitForExit(within: 20)
             let process = participant.process
             let log = (try? String(contentsOf: root.appendingPathComponent("\(site).log"), encoding: .utf8)) ?? ""
+            try #require(!process.isRunning, "\(site) still running:\n\(log)")
             #expect(process.terminationStatus == 0, "\(site):\n\(log)")
             #expect(log.contains("joined the federation as \(site)"), "\(site):\n\(log)")
             #expect(log.contains("masked update sent"), "\(site):\n\(log)")

@@ -82,7 +82,7 @@ struct MessageTests {
             return (#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(copy) })?.code
         }
         #expect(code { $0[0] = UInt8(ascii: "X") } == .malformedMessage)  // magic
-        #expect(code { $0[4] = 2 } == .unsupportedVersion)
+        #expect(code { $0[4] = 1 } == .unsupportedVersion)  // version 1 had no graph seed
         #expect(code { $0[5] = 0x7f } == .malformedMessage)  // unknown kind
         #expect(code { $0[6] = SecAggStage.unmasking.rawValue } == .malformedMessage)  // stage contradicts kind
         #expect(code { $0[7] = 1 } == .malformedMessage)  // reserved byte
@@ -118,14 +118,14 @@ struct MessageTests {
                 == .malformedMessage)
     }
 
-    @Test("The version-1 encoding is pinned byte for byte")
+    @Test("The version-2 encoding is pinned byte for byte")
     func golden() {
         let bytes = SecAggMessage.consistencyCheckRequest(
             ConsistencyCheckRequest(roundID: 0x0102_0304_0506_0708, recipient: 0x0a0b_0c0d, survivors: [1, 0x100])
         ).encoded()
         #expect(
             bytes == [
-                0x54, 0x53, 0x41, 0x47, 0x01, 0x83, 0x04, 0x00,  // "TSAG", v1, kind, stage 4, reserved
+                0x54, 0x53, 0x41, 0x47, 0x02, 0x83, 0x04, 0x00,  // "TSAG", v2, kind, stage 4, reserved
                 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // round id, little-endian
                 0x00, 0x00, 0x00, 0x00, 0x0d, 0x0c, 0x0b, 0x0a,  // sender 0 (server), recipient
                 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,  // ids [1, 256]

@@ -488,7 +488,7 @@ public struct CoordinatorStateMachine: Sendable {
                 // Unmasking is asked of the participants whose masked input arrived: the sum of
                 // fewer than the cohort minimum must not be computed, let alone published (with
                 // two contributors, each could subtract its own update and learn the other's).
-                if stage == .unmasking, requests.count < plan.selection.minimum {
+                if stage == .unmasking || stage == .consistencyCheck, requests.count < plan.selection.minimum {
                     failSecureRound(
                         context,
                         reason:
