@@ -586,6 +586,11 @@ public actor CoordinatorService {
         deliver(message, on: id)
     }
 
+    /// The words of the metrics block a secure assignment adds to the masked vector.
+    private static func metricWords(_ assignment: SecureRoundAssignment) -> Int {
+        (try? assignment.metrics().wordCount) ?? 0
+    }
+
     /// Encodes `message` for stream `id` and queues it on the stream.
     private func deliver(_ message: CoordinatorMessage, on id: UInt64) {
         guard sessions.connections[id] != nil else { return }
@@ -599,7 +604,8 @@ public actor CoordinatorService {
             let secure = instruction.secure.map {
                 ExpectedRound.Secure(
                     secAggRoundID: $0.roundID, participantIndex: $0.participantIndex,
-                    vectorLength: QuantizationCodec.encodedLength(dimension: instruction.parameters.count))
+                    vectorLength: QuantizationCodec.encodedLength(dimension: instruction.parameters.count)
+                        + Self.metricWords($0))
             }
             sessions.connections[id]!.expected = ExpectedRound(
                 position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .training),
@@ -607,9 +613,15 @@ public actor CoordinatorService {
             sessions.connections[id]!.stage = .training
         case .evaluate(let instruction):
             modelDigest = digest(of: instruction.parameters, version: instruction.modelVersion)
+            // A secure evaluation masks its metrics block alone.
+            let secure = instruction.secure.map {
+                ExpectedRound.Secure(
+                    secAggRoundID: $0.roundID, participantIndex: $0.participantIndex,
+                    vectorLength: Self.metricWords($0))
+            }
             sessions.connections[id]!.expected = ExpectedRound(
                 position: RoundPosition(experimentID: experimentID, round: instruction.round, stage: .evaluation),
-                parameterCount: instruction.parameters.count)
+                parameterCount: instruction.parameters.count, secure: secure)
             sessions.connections[id]!.stage = .evaluation
         case .secAgg(_, let request):
             let stage = RoundStage(request.stage)

@@ -217,7 +217,7 @@ public final class ParticipantClient: Sendable {
         case .train(let spec):
             // The site policy speaks before the model is fetched or anything is built.
             if let refusal = agent.screen(
-                round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
                 secure: spec.secure, evaluation: false)
             {
                 try reply([refusal], header: header, outbox: outbox)
@@ -233,7 +233,7 @@ public final class ParticipantClient: Sendable {
             message = .train(try spec.instruction(parameters: parameters))
         case .evaluate(let spec):
             if let refusal = agent.screen(
-                round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
                 secure: spec.secure, evaluation: true)
             {
                 try reply([refusal], header: header, outbox: outbox)
@@ -346,16 +346,16 @@ private final class LockedAgent: @unchecked Sendable {
 
     var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
 
-    /// ``ParticipantAgent/screen(round:architecture:parameterCount:secure:evaluation:)``: the
+    /// ``ParticipantAgent/screen(experimentID:round:architecture:parameterCount:secure:evaluation:)``: the
     /// failure to send when the site refuses the task, `nil` when it takes it.
     func screen(
-        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure: SecureRoundAssignment?,
-        evaluation: Bool
+        experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
+        secure: SecureRoundAssignment?, evaluation: Bool
     ) -> ParticipantMessage? {
         lock.withLock { _ in
             do {
                 try agent.screen(
-                    round: round, architecture: architecture, parameterCount: parameterCount, secure: secure,
+                    experimentID: experimentID, round: round, architecture: architecture, parameterCount: parameterCount, secure: secure,
                     evaluation: evaluation)
                 return nil
             } catch {

@@ -29,6 +29,9 @@ public enum ExperimentRunner {
         public var strategy: any FederatedStrategy
         /// One agent per site (they own reusable training buffers: use them from one task).
         public var agents: [ParticipantAgent]
+        /// The sites' signing credentials (active-adversary setting): a coordinator of these
+        /// sites checks their certificates with `signing.verifier`.
+        public var signing: SimulatedSigning?
         public var startedAt: Date
     }
 
@@ -44,11 +47,13 @@ public enum ExperimentRunner {
         for line in data.summary.split(separator: "\n").prefix(40) { progress("  \(line)") }
         let architecture = try config.model.architecture(dataInputs: data.inputs, dataClasses: data.classes)
         let plan = config.federationPlan(datasetName: ExperimentData.datasetName, architecture: architecture)
-        let agents = try simulatedAgents(config: config, plan: plan, data: data, softwareVersion: "tessera-simulate")
+        let signing = plan.secureAggregation?.activeAdversary == true ? try SimulatedSigning() : nil
+        let agents = try simulatedAgents(
+            config: config, plan: plan, data: data, softwareVersion: "tessera-simulate", signing: signing)
         return Prepared(
             config: config, data: data, architecture: architecture, plan: plan,
             initialModel: try architecture.build(seed: config.seed).parameters, strategy: try config.makeStrategy(),
-            agents: agents, startedAt: started)
+            agents: agents, signing: signing, startedAt: started)
     }
 
     /// One agent per simulated site, each enforcing the experiment's `site_policy` and, in the

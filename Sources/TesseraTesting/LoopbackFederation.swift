@@ -26,20 +26,35 @@ public enum LoopbackFederation {
         let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera loopback CA (throwaway)", validityDays: 2)
         let coordinatorIdentity = root.appendingPathComponent("coordinator")
         _ = try ca.issueCoordinator(hosts: ["127.0.0.1", "localhost"], to: coordinatorIdentity, validityDays: 1)
-        var sites: [(ParticipantClient, URL)] = []
+        var sites: [(ParticipantClient, ClientSecurity)] = []
         for agent in participants {
             let identity = root.appendingPathComponent("site-\(sites.count + 1)")
             _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
+            // Each site checks the coordinator's certificate itself (role, host, its revocation
+            // list), as `tessera-participant` does.
+            let files = IssuedIdentity.Files(directory: identity)
+            let trust = try SiteTrust(identityDirectory: identity, caCertificate: files.caCertificate, logger: logger)
             let client = ParticipantClient(
-                agent: agent, configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1)),
+                agent: agent,
+                configuration: .init(
+                    backoffBase: .milliseconds(50), backoffCap: .seconds(1),
+                    revocationListReceived: { trust.offer(signedRevocationList: $0) }),
                 clock: clock,
                 logger: logger)
-            sites.append((client, identity))
+            let security = ClientSecurity.mutualTLS(
+                certificate: files.certificate, privateKey: files.privateKey, caCertificate: files.caCertificate,
+                checkCoordinator: trust.coordinatorCheck)
+            sites.append((client, security))
+        }
+        var configuration = configuration.withTestFederation
+        if configuration.signedRevocationList == nil {
+            let list = ca.signedRevocationListURL
+            configuration.signedRevocationList = { (try? [UInt8](Data(contentsOf: list))) ?? [] }
         }
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initialModel, strategy: strategy,
             identity: try PeerCertificateIdentityResolver(caDirectory: caDirectory),
-            configuration: configuration.withTestFederation,
+            configuration: configuration,
             clock: clock, logger: logger)
         let caCertificate = caDirectory.appendingPathComponent(FederationCA.certificateFileName)
         return try await coordinator.withServer(
@@ -49,8 +64,8 @@ public enum LoopbackFederation {
             logger.info("coordinator listening on 127.0.0.1:\(port) (mTLS, throwaway CA)")
             let endpoint = Endpoint(host: "127.0.0.1", port: port)
             return try await coordinator.run(
-                alongside: sites.map { client, identity in
-                    { try await client.run(connectingTo: endpoint, security: .identityDirectory(identity)) }
+                alongside: sites.map { client, security in
+                    { try await client.run(connectingTo: endpoint, security: security) }
                 })
         }
     }

@@ -183,14 +183,16 @@ struct Simulate: AsyncParsableCommand {
             case .inProcess, .loopback:
                 let prepared = try ExperimentRunner.prepare(run, progress: show)
                 let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
+                // The coordinator checks the simulated sites' signing certificates against their CA.
+                let configuration = CoordinatorService.Configuration(signingVerifier: prepared.signing?.verifier)
                 let outcome =
                     transport == .loopback
                     ? try await LoopbackFederation.run(
                         plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
-                        participants: prepared.agents, logger: logger)
+                        participants: prepared.agents, configuration: configuration, logger: logger)
                     : try await InProcessFederation.run(
                         plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
-                        participants: prepared.agents, logger: logger)
+                        participants: prepared.agents, configuration: configuration, logger: logger)
                 let written = try ExperimentRunner.finish(
                     prepared, records: outcome.records, finalModel: outcome.finalModel,
                     finalVersion: outcome.finalVersion,

@@ -19,13 +19,15 @@ enum RoundFixtures {
         return try Dataset(features: x, labels: Tensor(y), classCount: 2)
     }
 
-    static func agents(_ count: Int, samples: Int = 60, seed: UInt64 = 1) throws -> [ParticipantAgent] {
+    static func agents(
+        _ count: Int, samples: Int = 60, seed: UInt64 = 1, policy: SitePolicy = lenientPolicy
+    ) throws -> [ParticipantAgent] {
         try (0..<count).map { i in
             let train = try dataset(samples + 7 * i, seed: seed &+ UInt64(i), shift: Float(i % 3) * 0.2)
             let test = try dataset(40, seed: seed &+ 1000 &+ UInt64(i), shift: Float(i % 3) * 0.2)
             let site = "site-\(i + 1)"
             return ParticipantAgent(
-                site: site, data: ["risk": LocalData(train: train, test: test)], policy: lenientPolicy,
+                site: site, data: ["risk": LocalData(train: train, test: test)], policy: policy,
                 signer: try signing.signer(for: site), credentialVerifier: signing.verifier, simulationSeed: 42)
         }
     }
@@ -371,5 +373,62 @@ enum RoundFixtures {
         ).run()
         #expect(outcome.records.count == 1 && outcome.records[0].status == .failed)
         #expect(outcome.records[0].failureReason?.contains("no secure-aggregation parameters") == true)
+    }
+}
+
+/// What leaves a site in a secure experiment, and where each round's public randomness comes from.
+@Suite struct SecureRoundTrustTests {
+    @Test("Sites on the default policy release no metric in the clear; the sums still give the metrics")
+    func metricsOnlyInsideTheSum() throws {
+        let agents = try RoundFixtures.agents(4, policy: SitePolicy())
+        let outcome = InMemoryFederation(
+            plan: RoundFixtures.plan(rounds: 2, minimum: 3), initialModel: try RoundFixtures.initialModel(),
+            strategy: try FedAvg(), participants: agents
+        ).run()
+        #expect(outcome.completedRounds == 2, "\(outcome.records)")
+        for (site, message) in outcome.transcript {
+            switch message {
+            case .evaluation, .update:
+                Issue.record("\(site) sent metrics or an update in the clear: \(message)")
+            case .trained(_, let report):
+                #expect(report.loss == nil && report.accuracy == nil, "\(site) released its training metrics")
+            case .failed(_, let reason):
+                Issue.record("\(site) refused: \(reason)")
+            case .secAgg:
+                break
+            }
+        }
+        // The secure evaluation of the final model is the sample-weighted mean of what each site
+        // measures on its own held-out rows.
+        let trainer = LocalTrainer(model: try RoundFixtures.architecture.build(seed: 0), loss: .softmaxCrossEntropy)
+        let perSite = try agents.map { agent in
+            try trainer.evaluate(parameters: outcome.finalModel, on: try #require(agent.data["risk"]?.test))
+        }
+        let expected = try #require(EvaluationMetrics.weightedMean(perSite))
+        let last = try #require(outcome.records.last)
+        #expect(abs(try #require(last.evalAccuracy) - (expected.accuracy ?? -1)) < 1e-5)
+        #expect(abs(try #require(last.evalLoss) - expected.loss) < 1e-5)
+        #expect(last.trainLoss != nil)
+    }
+
+    @Test("Each round records its public randomness; a simulation replays it, a deployment draws it afresh")
+    func publicRandomness() throws {
+        func seeds(_ randomness: FederationPlan.PublicRandomness) throws -> [String] {
+            var plan = RoundFixtures.plan(rounds: 2, minimum: 3)
+            plan.publicRandomness = randomness
+            plan.evaluationEvery = 0
+            let outcome = InMemoryFederation(
+                plan: plan, initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg(),
+                participants: try RoundFixtures.agents(3)
+            ).run()
+            #expect(outcome.completedRounds == 2, "\(outcome.records)")
+            return outcome.records.compactMap(\.publicSeed)
+        }
+        let replayed = try seeds(.fromSeed)
+        #expect(replayed.count == 2 && Set(replayed).count == 2)
+        #expect(replayed.allSatisfy { $0.count == 64 })
+        #expect(try seeds(.fromSeed) == replayed)
+        let drawn = try seeds(.system)
+        #expect(drawn.count == 2 && drawn != replayed && drawn != (try seeds(.system)))
     }
 }

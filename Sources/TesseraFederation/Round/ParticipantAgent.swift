@@ -72,8 +72,9 @@ public final class ParticipantAgent {
     /// SecAgg round ids this site has taken part in: a roster replayed from an earlier round
     /// (whose signed keys would verify again) is refused.
     private var usedSecAggRounds: Set<UInt64> = []
-    /// Evaluation requests answered, by round (only the current round is kept).
-    private var evaluationsAnswered: (round: Int, count: Int) = (0, 0)
+    /// Evaluation requests answered in the newest round of the experiment this site has seen;
+    /// requests for an older round are refused, so going back a round buys no further answer.
+    private var evaluationsAnswered: (experiment: String, round: Int, count: Int) = ("", 0, 0)
 
     /// Stands in for local training: given the global model and the task, returns the
     /// outcome. For benchmarks that time the runtime without the model's cost ("training
@@ -133,12 +134,12 @@ public final class ParticipantAgent {
 
     /// The checks every task passes before the site builds, trains or evaluates anything.
     private func admit(
-        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure assignment: SecureRoundAssignment?,
-        evaluation: Bool
+        experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
+        secure assignment: SecureRoundAssignment?, evaluation: Bool
     ) throws -> [UInt32: Ed25519PublicKey] {
         try screen(
-            round: round, architecture: architecture, parameterCount: parameterCount, secure: assignment,
-            evaluation: evaluation)
+            experimentID: experimentID, round: round, architecture: architecture, parameterCount: parameterCount,
+            secure: assignment, evaluation: evaluation)
         guard let assignment else { return [:] }
         guard !usedSecAggRounds.contains(assignment.roundID) else {
             throw SecureRoundRefusal(
@@ -153,10 +154,31 @@ public final class ParticipantAgent {
     /// network participant calls this as soon as a task arrives, and ``handle(_:)`` again. An
     /// evaluation in the clear reveals metrics, not an update: `share_metrics` decides on it.
     public func screen(
-        round: Int, architecture: ModelArchitecture, parameterCount: Int, secure assignment: SecureRoundAssignment?,
-        evaluation: Bool
+        experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
+        secure assignment: SecureRoundAssignment?, evaluation: Bool
     ) throws {
+        if evaluationsAnswered.experiment != experimentID || round > evaluationsAnswered.round {
+            evaluationsAnswered = (experimentID, round, 0)
+        }
+        if evaluation {
+            guard round == evaluationsAnswered.round else {
+                throw SecureRoundRefusal(
+                    "round \(round) asks for an evaluation after round \(evaluationsAnswered.round) began; a past round gets none"
+                )
+            }
+            try policy.checkEvaluation(round: round, answeredThisRound: evaluationsAnswered.count)
+            if assignment == nil, !policy.releasesPerSiteMetrics {
+                throw SecureRoundRefusal(
+                    "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
+                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)")
+            }
+        }
         try policy.checkModel(architecture, round: round)
+        guard parameterCount == architecture.parameterCount else {
+            let expected = architecture.parameterCount.map(String.init) ?? "an uncountable number"
+            throw SecureRoundRefusal(
+                "round \(round) announces \(parameterCount) parameters for \(architecture.summary), which has \(expected)")
+        }
         let bytes = parameterCount.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
         try policy.checkModelBytes(bytes.overflow ? .max : bytes.partialValue, round: round)
         guard let assignment else {
@@ -209,7 +231,7 @@ public final class ParticipantAgent {
         let verificationKeys: [UInt32: Ed25519PublicKey]
         do {
             verificationKeys = try admit(
-                round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
                 secure: instruction.secure, evaluation: false)
             try policy.checkTask(instruction.task, round: round)
         } catch {
@@ -301,16 +323,8 @@ public final class ParticipantAgent {
         let round = instruction.round
         let verificationKeys: [UInt32: Ed25519PublicKey]
         do {
-            if evaluationsAnswered.round != round { evaluationsAnswered = (round, 0) }
-            try policy.checkEvaluation(round: round, answeredThisRound: evaluationsAnswered.count)
-            if instruction.secure == nil, !policy.releasesPerSiteMetrics {
-                throw SecureRoundRefusal(
-                    "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
-                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)"
-                )
-            }
             verificationKeys = try admit(
-                round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
                 secure: instruction.secure, evaluation: true)
         } catch {
             return refuse(round: round, "\(error)")
