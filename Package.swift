@@ -311,8 +311,14 @@ let package = Package(
                 "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraFederation", "TesseraWire",
                 "TesseraPKI",
                 "TesseraData", "TesseraTensor",
+                // The malicious-coordinator tests: the model store the scripted coordinator serves
+                // from, the honest peers' SecAgg clients, and certificates to present as the coordinator's.
+                "TesseraCoordinator", "TesseraSecAgg", "TesseraCrypto", "TesseraSimulation",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
             ],
             swiftSettings: swiftSettings
         ),
