@@ -277,7 +277,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraFederationTests",
-            dependencies: ["TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg"],
+            dependencies: ["TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg", "TesseraPKI", "TesseraCrypto"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -429,6 +429,7 @@ enum RoundFixtures {
         #expect(replayed.allSatisfy { $0.count == 64 })
         #expect(try seeds(.fromSeed) == replayed)
         let drawn = try seeds(.system)
-        #expect(drawn.count == 2 && drawn != replayed && drawn != (try seeds(.system)))
+        let drawnAgain = try seeds(.system)
+        #expect(drawn.count == 2 && drawn != replayed && drawn != drawnAgain)
     }
 }

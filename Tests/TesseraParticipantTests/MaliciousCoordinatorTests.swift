@@ -295,15 +295,14 @@ struct MaliciousCoordinatorTests {
         var secrets = try Victim.secrets(roster.assignment)
         secrets.metrics += try crafted.map { try Victim.evaluation(of: $0).loss }
         outcome.expectNoLeak(of: secrets)
-        withKnownIssue("a plaintext evaluation is refused only after its model was fetched (not in `screen`)") {
-            #expect(outcome.fetches == [ModelDigest(parameters: model)])
-        }
+        // Refused before the download: only the training model was fetched.
+        #expect(outcome.fetches == [ModelDigest(parameters: model)])
     }
 
-    // MARK: Known gaps: what the site does not refuse yet
+    // MARK: Gaps the suite found, now closed
 
-    /// The evaluation budget is kept for the latest round number only, so a coordinator that
-    /// alternates round numbers gets an evaluation of round 1 a second time.
+    /// The evaluation budget belongs to the newest round: a coordinator that goes back to an
+    /// earlier round number gets no further evaluation.
     @Test(.timeLimit(.minutes(1)))
     func returningToAnEarlierRoundNumberBuysNoFurtherEvaluation() async throws {
         let model = try Victim.globalModel()
@@ -320,14 +319,12 @@ struct MaliciousCoordinatorTests {
         }
         try #require(answers.count == 3)
         #expect(answers[0].advertisedKeys != nil && answers[1].advertisedKeys != nil)
-        withKnownIssue("the evaluation count is reset whenever the round number changes, even back to an earlier one") {
-            #expect(answers[2].refusal?.contains("site policy max_evaluations_per_round:") == true)
-        }
+        #expect(answers[2].refusal?.contains("a past round gets none") == true, "\(answers[2])")
         #expect(outcome.unread.isEmpty)
     }
 
-    /// A task announces more parameters than its architecture has: the site could tell from the
-    /// task alone, but it downloads the model (up to `max_model_bytes`) and only then fails to train.
+    /// A task announces more parameters than its architecture has: the site tells from the task
+    /// alone and refuses it before downloading anything.
     @Test(.timeLimit(.minutes(1)))
     func aModelLargerThanItsArchitectureIsRefusedBeforeItIsFetched() async throws {
         let roster = try Roster(roundID: 0xC0_00B0, site: Victim.name)
@@ -339,10 +336,8 @@ struct MaliciousCoordinatorTests {
             answer = try await coordinator.reply()
         }
         let reason = try #require(answer?.refusal, "the site answered \(String(describing: answer))")
-        #expect(reason.contains("the global model has 1000 parameters"))
-        withKnownIssue("the announced parameter count is not checked against the architecture before the fetch") {
-            #expect(outcome.fetches.isEmpty)
-        }
+        #expect(reason.contains("announces 1000 parameters"), "\(reason)")
+        #expect(outcome.fetches.isEmpty)
         outcome.expectNoLeak(of: try Victim.secrets(roster.assignment))
     }
 

@@ -17,7 +17,9 @@ import Testing
         #expect(a.count == encoding.wordCount && encoding.wordCount == 4 * 7)
         let (weight, means) = try encoding.decode(sum([a, b])[...], inputCount: 2)
         #expect(weight == 40)
-        #expect(abs(try #require(means[0]) - (0.5 * 10 + 1.5 * 30) / 40) < 1e-6)
+        let expected: Double = (0.5 * 10 + 1.5 * 30) / 40
+        let loss = try #require(means[0])
+        #expect(abs(loss - expected) < 1e-6)
         #expect(abs(try #require(means[1]) - 0.9) < 1e-6)
         #expect(abs(try #require(means[2]) - 0.7) < 1e-6)
     }
