@@ -36,7 +36,8 @@ import Testing
         let coordinator = CoordinatorService(
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
-            identity: try PeerCertificateIdentityResolver(caDirectory: pki.caDirectory), clock: MonotonicClock(),
+            identity: try PeerCertificateIdentityResolver(caDirectory: pki.caDirectory),
+            configuration: CoordinatorService.Configuration().withTestFederation, clock: MonotonicClock(),
             logger: testLogger())
         return try await coordinator.withServer(
             listeningOn: Endpoint(host: "127.0.0.1", port: 0), identityDirectory: pki.coordinator,

@@ -117,7 +117,7 @@ import Testing
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
             identity: InProcessIdentityResolver(tokens: ["right-token": experiment.data.sites[0].name]),
-            clock: MonotonicClock(),
+            configuration: CoordinatorService.Configuration().withTestFederation, clock: MonotonicClock(),
             logger: testLogger())
         let transport = InProcessTransport()
         let agent = (try experiment.agents())[0]
@@ -179,7 +179,9 @@ extension RejectionTests {
         let coordinator = CoordinatorService(
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
-            identity: InProcessIdentityResolver(tokens: tokens), clock: MonotonicClock(), logger: testLogger())
+            identity: InProcessIdentityResolver(tokens: tokens),
+            configuration: CoordinatorService.Configuration().withTestFederation, clock: MonotonicClock(),
+            logger: testLogger())
         let honest = (try experiment.agents()).map {
             ParticipantClient(
                 agent: $0, configuration: .init(metadata: InProcessIdentityResolver.metadata(token: $0.site)),

@@ -31,7 +31,8 @@ import Testing
                 plan: experiment.plan, initialModel: experiment.initialModel,
                 strategy: try experiment.config.makeStrategy(),
                 identity: InProcessIdentityResolver(tokens: Dictionary(uniqueKeysWithValues: tokens.map { ($1, $0) })),
-                clock: MonotonicClock(), logger: testLogger())
+                configuration: CoordinatorService.Configuration().withTestFederation, clock: MonotonicClock(),
+                logger: testLogger())
         }
 
         func client(_ index: Int) throws -> ParticipantClient {
@@ -128,7 +129,8 @@ extension SessionLifecycleTests {
             plan: experiment.plan, initialModel: experiment.initialModel,
             strategy: try experiment.config.makeStrategy(),
             identity: InProcessIdentityResolver(tokens: ["token": site]),
-            configuration: .init(heartbeatInterval: .seconds(10), missedHeartbeats: 3), clock: clock,
+            configuration: CoordinatorService.Configuration(heartbeatInterval: .seconds(10), missedHeartbeats: 3)
+                .withTestFederation, clock: clock,
             logger: testLogger())
         let transport = InProcessTransport()
         let status = try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in

@@ -96,9 +96,10 @@ import Testing
             identity: InProcessIdentityResolver(
                 tokens: Dictionary(uniqueKeysWithValues: experiment.data.sites.map { ($0.name, $0.name) })),
             // 256-byte chunks: the 610-parameter model's masked input is 10 chunks.
-            configuration: .init(
+            configuration: CoordinatorService.Configuration(
                 heartbeatInterval: .seconds(10), maximumChunkBytes: 256, maximumConcurrentUploads: 1,
-                uploadStallTimeout: .seconds(30)),
+                uploadStallTimeout: .seconds(30)
+            ).withTestFederation,
             clock: clock, logger: testLogger())
         let clients = (try experiment.agents()).map { agent in
             let configuration = ParticipantClient.Configuration(
