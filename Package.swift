@@ -277,7 +277,10 @@ let package = Package(
         ),
         .testTarget(
             name: "TesseraFederationTests",
-            dependencies: ["TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg", "TesseraPKI", "TesseraCrypto"],
+            dependencies: [
+                "TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg", "TesseraPKI",
+                "TesseraCrypto",
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -35,6 +35,16 @@ enum ChainCheck {
                 "\(subject) was issued by another CA (\(leaf.issuer)), not by this federation's CA \(caCertificate.subject), or carries an unsupported critical extension"
             )
         }
+        try checkValidity(of: leaf, caCertificate: caCertificate, at: now, subject: subject)
+        if let error = await explain(leaf) {
+            throw error
+        }
+        let reasons = Set(failures.map { $0.policyFailureReason.description }).sorted()
+        throw PKIError(.policyFailure, "\(subject) failed validation: \(reasons.joined(separator: "; "))")
+    }
+
+    /// The validity windows of `leaf` and of the CA at `now`, each failure with its own code.
+    static func checkValidity(of leaf: Certificate, caCertificate: Certificate, at now: Date, subject: String) throws {
         if leaf.notValidAfter < now {
             throw PKIError(.expired, "\(subject) expired at \(leaf.notValidAfter)")
         }
@@ -52,11 +62,6 @@ enum ChainCheck {
                 "the federation CA certificate \(caCertificate.subject) is not valid before \(caCertificate.notValidBefore)"
             )
         }
-        if let error = await explain(leaf) {
-            throw error
-        }
-        let reasons = Set(failures.map { $0.policyFailureReason.description }).sorted()
-        throw PKIError(.policyFailure, "\(subject) failed validation: \(reasons.joined(separator: "; "))")
     }
 
     /// Parses a DER certificate after checking its size, so an oversized input costs nothing.

@@ -61,44 +61,20 @@ public struct PeerValidator: Sendable {
         let who = "certificate \(leaf.subject) (serial \(serial))"
         let now = Date()
 
-        var verifier = Verifier(rootCertificates: CertificateStore([caCertificate])) {
-            RFC5280Policy()
-            TesseraClientPolicy()
-        }
-        let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(chain.dropFirst()))
-        switch result {
-        case .validCertificate:
-            break
-        case .couldNotValidate(let failures):
-            if failures.isEmpty {
-                throw PKIError(
-                    .untrustedIssuer,
-                    "\(who) was not issued by the federation CA \(caCertificate.subject) (its issuer is \(leaf.issuer)), or carries an unsupported critical extension"
-                )
-            }
-            if leaf.notValidAfter < now {
-                throw PKIError(.expired, "\(who) expired at \(leaf.notValidAfter)")
-            }
-            if leaf.notValidBefore > now {
-                throw PKIError(.notYetValid, "\(who) is not valid before \(leaf.notValidBefore)")
-            }
-            if caCertificate.notValidAfter < now {
-                throw PKIError(
-                    .expired,
-                    "the federation CA certificate \(caCertificate.subject) expired at \(caCertificate.notValidAfter)")
-            }
+        try await ChainCheck.verify(
+            chain: chain, caCertificate: caCertificate, at: now, subject: who, policy: TesseraClientPolicy()
+        ) { leaf in
             if ChainCheck.usages(of: leaf)?.contains(.tesseraSecureAggregationSigning) == true {
-                throw PKIError(
+                return PKIError(
                     .wrongPurpose,
                     "\(who) is a site's signing certificate; it cannot authenticate a TLS connection (use cert.pem)")
             }
             if !Self.allowsClientAuth(leaf) {
-                throw PKIError(
+                return PKIError(
                     .missingClientAuth,
                     "\(who) does not allow TLS client authentication (extended key usage clientAuth)")
             }
-            let reasons = Set(failures.map { $0.policyFailureReason.description }).sorted()
-            throw PKIError(.policyFailure, "\(who) failed validation: \(reasons.joined(separator: "; "))")
+            return nil
         }
 
         let site = try SiteIdentity.siteName(of: leaf)

@@ -33,18 +33,7 @@ extension SigningCertificateValidator {
                 "\(subject) was issued by another CA (\(certificate.issuer)), not by this federation's CA \(caCertificate.subject)"
             )
         }
-        if certificate.notValidAfter < now {
-            throw PKIError(.expired, "\(subject) expired at \(certificate.notValidAfter)")
-        }
-        if certificate.notValidBefore > now {
-            throw PKIError(.notYetValid, "\(subject) is not valid before \(certificate.notValidBefore)")
-        }
-        if caCertificate.notValidAfter < now || caCertificate.notValidBefore > now {
-            throw PKIError(
-                .expired,
-                "the federation CA certificate \(caCertificate.subject) is valid only from \(caCertificate.notValidBefore) to \(caCertificate.notValidAfter)"
-            )
-        }
+        try ChainCheck.checkValidity(of: certificate, caCertificate: caCertificate, at: now, subject: subject)
         for element in certificate.extensions where element.critical {
             guard Self.understoodCriticalExtensions.contains(element.oid) else {
                 throw PKIError(.policyFailure, "\(subject) carries an unsupported critical extension \(element.oid)")

@@ -217,7 +217,8 @@ public final class ParticipantClient: Sendable {
         case .train(let spec):
             // The site policy speaks before the model is fetched or anything is built.
             if let refusal = agent.screen(
-                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture,
+                parameterCount: spec.parameterCount,
                 secure: spec.secure, evaluation: false)
             {
                 try reply([refusal], header: header, outbox: outbox)
@@ -233,7 +234,8 @@ public final class ParticipantClient: Sendable {
             message = .train(try spec.instruction(parameters: parameters))
         case .evaluate(let spec):
             if let refusal = agent.screen(
-                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture, parameterCount: spec.parameterCount,
+                experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture,
+                parameterCount: spec.parameterCount,
                 secure: spec.secure, evaluation: true)
             {
                 try reply([refusal], header: header, outbox: outbox)
@@ -355,7 +357,8 @@ private final class LockedAgent: @unchecked Sendable {
         lock.withLock { _ in
             do {
                 try agent.screen(
-                    experimentID: experimentID, round: round, architecture: architecture, parameterCount: parameterCount, secure: secure,
+                    experimentID: experimentID, round: round, architecture: architecture,
+                    parameterCount: parameterCount, secure: secure,
                     evaluation: evaluation)
                 return nil
             } catch {

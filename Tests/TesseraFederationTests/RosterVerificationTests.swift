@@ -82,7 +82,8 @@ import Testing
         let victim = ParticipantAgent(
             site: "rv-r1", data: ["risk": LocalData(train: try RoundFixtures.dataset(30, seed: 3))],
             signer: SiteSigner(
-                key: try Ed25519PrivateKey(seed: credentials[0].ed25519Seed), certificate: credentials[0].certificateDER),
+                key: try Ed25519PrivateKey(seed: credentials[0].ed25519Seed), certificate: credentials[0].certificateDER
+            ),
             credentialVerifier: authority.signingValidator())
         try authority.revoke(serial: credentials[2].serial)
         let reason = try #require(refusal(victim.handle(try task(index: 1, certificates: roster))))

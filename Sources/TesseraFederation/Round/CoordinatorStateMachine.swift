@@ -627,14 +627,7 @@ public struct CoordinatorStateMachine: Sendable {
             context.evaluators = Set(evaluators)
             context.stageStartedAt = finished
             for site in evaluators {
-                actions.append(
-                    .send(
-                        to: site,
-                        .evaluate(
-                            EvaluateInstruction(
-                                experimentID: plan.experimentID, round: context.round, modelVersion: version,
-                                architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel)
-                        )))
+                actions.append(.send(to: site, .evaluate(evaluateInstruction(round: context.round, secure: nil))))
             }
             phase = .running(context)
             scheduleDeadline(plan.deadlines.evaluation, into: &actions)
@@ -675,17 +668,18 @@ public struct CoordinatorStateMachine: Sendable {
         context.expected = Set(evaluators)
         context.submitted = []
         for (offset, site) in evaluators.enumerated() {
-            actions.append(
-                .send(
-                    to: site,
-                    .evaluate(
-                        EvaluateInstruction(
-                            experimentID: plan.experimentID, round: context.round, modelVersion: version,
-                            architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
-                            secure: context.secure?.assignment(forIndex: UInt32(offset + 1))))))
+            let secure = context.secure?.assignment(forIndex: UInt32(offset + 1))
+            actions.append(.send(to: site, .evaluate(evaluateInstruction(round: context.round, secure: secure))))
         }
         phase = .running(context)
         scheduleDeadline(plan.deadlines.evaluation, into: &actions)
+    }
+
+    /// The evaluation of the current global model, in the clear or (`secure`) inside a secure sum.
+    private func evaluateInstruction(round: Int, secure: SecureRoundAssignment?) -> EvaluateInstruction {
+        EvaluateInstruction(
+            experimentID: plan.experimentID, round: round, modelVersion: version, architecture: plan.architecture,
+            datasetName: plan.datasetName, parameters: globalModel, secure: secure)
     }
 
     /// A secure session failed: a training round fails; an evaluation leaves its round

@@ -170,14 +170,16 @@ public final class ParticipantAgent {
             if assignment == nil, !policy.releasesPerSiteMetrics {
                 throw SecureRoundRefusal(
                     "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
-                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)")
+                        + "this site releases metrics only inside a secure sum (set share_metrics: per_site to allow it)"
+                )
             }
         }
         try policy.checkModel(architecture, round: round)
         guard parameterCount == architecture.parameterCount else {
             let expected = architecture.parameterCount.map(String.init) ?? "an uncountable number"
             throw SecureRoundRefusal(
-                "round \(round) announces \(parameterCount) parameters for \(architecture.summary), which has \(expected)")
+                "round \(round) announces \(parameterCount) parameters for \(architecture.summary), which has \(expected)"
+            )
         }
         let bytes = parameterCount.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
         try policy.checkModelBytes(bytes.overflow ? .max : bytes.partialValue, round: round)
@@ -231,7 +233,8 @@ public final class ParticipantAgent {
         let verificationKeys: [UInt32: Ed25519PublicKey]
         do {
             verificationKeys = try admit(
-                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture,
+                parameterCount: instruction.parameters.count,
                 secure: instruction.secure, evaluation: false)
             try policy.checkTask(instruction.task, round: round)
         } catch {
@@ -324,7 +327,8 @@ public final class ParticipantAgent {
         let verificationKeys: [UInt32: Ed25519PublicKey]
         do {
             verificationKeys = try admit(
-                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture, parameterCount: instruction.parameters.count,
+                experimentID: instruction.experimentID, round: round, architecture: instruction.architecture,
+                parameterCount: instruction.parameters.count,
                 secure: instruction.secure, evaluation: true)
         } catch {
             return refuse(round: round, "\(error)")
