@@ -505,7 +505,9 @@ public struct CoordinatorStateMachine: Sendable {
                     actions.append(.send(to: site, .secAgg(round: context.round, request)))
                 }
                 actions.append(
-                    .log("round \(context.round): \(stage.rawValue) with \(context.expected.count) participants"))
+                    .log(
+                        "round \(context.round): \(secure.purpose == .evaluation ? "evaluation " : "")\(stage.rawValue) with \(context.expected.count) participants"
+                    ))
                 phase = .running(context)
                 scheduleDeadline(plan.deadlines.seconds(for: stage), into: &actions)
                 closeStageIfComplete(now: now, into: &actions)
