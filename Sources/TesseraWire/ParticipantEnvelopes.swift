@@ -46,7 +46,8 @@ public struct ParticipantEnvelopeEncoder: Sendable {
     /// The envelopes that carry `message`, in the order they must be sent.
     ///
     /// The header's stage is the one the message belongs to (training for a report, update or
-    /// AdvertiseKeys; the SecAgg stage for other SecAgg messages; evaluation for metrics); a
+    /// AdvertiseKeys; evaluation for the AdvertiseKeys of a secure evaluation, when `currentStage`
+    /// is evaluation; the SecAgg stage for other SecAgg messages; evaluation for metrics); a
     /// failure is stamped with `currentStage`, the stage of the last coordinator message.
     /// - A plaintext update becomes a `TrainingReport` announcing its length, then its chunks.
     /// - A masked input becomes `MaskedInputChunk`s; every other client SecAgg message one payload.
@@ -77,7 +78,11 @@ public struct ParticipantEnvelopeEncoder: Sendable {
                     message: "a participant cannot send the coordinator's SecAgg \(secAgg.stage) message.",
                     field: wireField("SecAggPayload", "message"))
             }
-            let header = try roundHeader(experimentID, round, RoundStage(secAgg.stage))
+            // AdvertiseKeys answers the task that opened the secure session: a training task, or
+            // the evaluation task of a secure evaluation.
+            let stage =
+                secAgg.stage == .advertiseKeys && currentStage == .evaluation ? .evaluation : RoundStage(secAgg.stage)
+            let header = try roundHeader(experimentID, round, stage)
             if case .maskedInput(let masked) = secAgg {
                 return chunker.maskedInputChunks(of: masked).map { chunk in
                     var next = envelope(header)
@@ -382,7 +387,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                         message: "a masked input must travel as MaskedInputChunks, not as one message.",
                         field: wireField("SecAggPayload", "message"))
                 }
-                try requireStage(RoundStage(message.stage), header, body)
+                // The AdvertiseKeys of a secure evaluation belongs to the evaluation stage.
+                let advertisesForEvaluation = message.stage == .advertiseKeys && expected.position.stage == .evaluation
+                try requireStage(advertisesForEvaluation ? .evaluation : RoundStage(message.stage), header, body)
                 try checkSecAgg(
                     roundID: message.roundID, sender: message.sender, expected,
                     field: wireField("SecAggPayload", "message"))
