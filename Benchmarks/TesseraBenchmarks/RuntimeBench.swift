@@ -108,24 +108,29 @@ public enum RuntimeBenchmark {
 
         // Interleaved federations: plain, semi-honest, active, and again. Each run's figure is the
         // median of its steady rounds; each ratio is taken within one cycle, then the median.
-        let cycles = quick ? 1 : 5
-        var loopbackRuns: [Mode: [[RoundRecord]]] = [:]
-        for _ in 0..<cycles {
-            for mode in Mode.allCases {
-                loopbackRuns[mode, default: []].append(try await steadyRounds(over: .loopback, mode))
+        let cycles = quick ? 1 : 7
+        func interleavedRuns(over transport: Transport) async throws -> [Mode: [[RoundRecord]]] {
+            var runs: [Mode: [[RoundRecord]]] = [:]
+            for _ in 0..<cycles {
+                for mode in Mode.allCases {
+                    runs[mode, default: []].append(try await steadyRounds(over: transport, mode))
+                }
             }
+            return runs
         }
-        func runMedians(_ mode: Mode) -> [Double] {
-            (loopbackRuns[mode] ?? []).map { BenchClock.median($0.map(\.seconds)) * 1000 }
+        func runMedians(_ runs: [Mode: [[RoundRecord]]], _ mode: Mode) -> [Double] {
+            (runs[mode] ?? []).map { BenchClock.median($0.map(\.seconds)) * 1000 }
         }
-        func cycleRatios(_ numerator: Mode, _ denominator: Mode) -> [Double] {
-            zip(runMedians(numerator), runMedians(denominator)).map { $0 / $1 }
+        func cycleRatios(_ runs: [Mode: [[RoundRecord]]], _ numerator: Mode, _ denominator: Mode) -> [Double] {
+            zip(runMedians(runs, numerator), runMedians(runs, denominator)).map { $0 / $1 }
         }
+        let loopbackRuns = try await interleavedRuns(over: .loopback)
         let runsNote =
             cycles == 1 ? "rounds 2…\(rounds - 1)" : "median of \(cycles) interleaved runs of rounds 2…\(rounds - 1)"
         var medians: [Mode: Double] = [:]
+        var stageMedians: [Mode: [String: Double]] = [:]
         for mode in Mode.allCases {
-            let round = BenchClock.median(runMedians(mode))
+            let round = BenchClock.median(runMedians(loopbackRuns, mode))
             medians[mode] = round
             let (key, target) =
                 switch mode {
@@ -135,16 +140,18 @@ public enum RuntimeBenchmark {
                 }
             reporter.figure(key, round, unit: "ms", label: "\(mode.label), \(runsNote) (target ≤ \(target))")
             reporter.note(
-                "  runs: " + runMedians(mode).map { String(format: "%.1f", $0) }.joined(separator: ", ") + " ms")
+                "  runs: " + runMedians(loopbackRuns, mode).map { String(format: "%.1f", $0) }.joined(separator: ", ")
+                    + " ms")
             guard mode != .plain else { continue }
             let prefix = mode == .active ? "round_secure_active_stage_" : "round_secure_stage_"
             let steady = (loopbackRuns[mode] ?? []).flatMap { $0 }
             for stage in Set(steady.flatMap { $0.stageSeconds.keys }).sorted() {
                 let ms = BenchClock.median(steady.compactMap { $0.stageSeconds[stage] }) * 1000
+                stageMedians[mode, default: [:]][stage] = ms
                 reporter.figure("\(prefix)\(stage)_ms", ms, unit: "ms", label: "  stage \(stage)")
             }
         }
-        let activeRatios = cycleRatios(.active, .semiHonest)
+        let activeRatios = cycleRatios(loopbackRuns, .active, .semiHonest)
         let activeRatio = BenchClock.median(activeRatios)
         reporter.figure(
             "round_secure_active_vs_semihonest", activeRatio, unit: "×",
@@ -154,17 +161,34 @@ public enum RuntimeBenchmark {
             "  pairs: \(activeRatios.map { String(format: "%.3f", $0) }.joined(separator: ", ")); the active setting's "
                 + "signatures, certificate checks and ConsistencyCheck \(verdict) the 15 % target "
                 + String(format: "(%.1f %% of a semi-honest secure round)", (activeRatio - 1) * 100))
+        // The same cost seen in the stages that carry it (roster check and signing in training,
+        // verifications in share_keys and unmasking, the extra stage): medians over every steady
+        // round, not paired, so only a cross-check of the ratio.
+        let signedStages = ["training", "share_keys", "consistency_check", "unmasking"]
+        let extra = signedStages.map {
+            (stageMedians[.active]?[$0] ?? 0) - (stageMedians[.semiHonest]?[$0] ?? 0)
+        }
+        reporter.note(
+            "  stages "
+                + zip(signedStages, extra).map { "\($0.0) " + String(format: "%+.1f", $0.1) }.joined(separator: ", ")
+                + String(
+                    format: " ms against semi-honest: %+.1f ms, %.1f %% of a semi-honest secure round",
+                    extra.reduce(0, +), extra.reduce(0, +) / (medians[.semiHonest] ?? .nan) * 100))
         reporter.note(
             String(
                 format:
                     "secure aggregation costs %.2f× the plain round (semi-honest), %.2f× (active); medians of cycles",
-                BenchClock.median(cycleRatios(.semiHonest, .plain)), BenchClock.median(cycleRatios(.active, .plain))))
+                BenchClock.median(cycleRatios(loopbackRuns, .semiHonest, .plain)),
+                BenchClock.median(cycleRatios(loopbackRuns, .active, .plain))))
 
-        // Reference, same run: the same federation over gRPC's in-process transport (the same
-        // services and messages, no TLS, no HTTP/2, no sockets). The difference is what the
-        // network stack costs; all sites and the coordinator share these 2 cores either way.
+        // Reference, same run: the same federations over gRPC's in-process transport (the same
+        // services and messages, no TLS, no HTTP/2, no sockets), interleaved in the same way. The
+        // difference is what the network stack costs; all sites and the coordinator share these 2
+        // cores either way. Without the network's noise, the active setting's cost is a larger
+        // and steadier share of a shorter round.
+        let inProcessRuns = try await interleavedRuns(over: .inProcess)
         for mode in Mode.allCases {
-            let round = BenchClock.median(try await steadyRounds(over: .inProcess, mode).map(\.seconds)) * 1000
+            let round = BenchClock.median(runMedians(inProcessRuns, mode))
             let key =
                 switch mode {
                 case .plain: "round_plain_inprocess_ms"
@@ -178,6 +202,11 @@ public enum RuntimeBenchmark {
                     label: "  share of the loopback round spent in TLS + HTTP/2 + sockets")
             }
         }
+        let inProcessRatios = cycleRatios(inProcessRuns, .active, .semiHonest)
+        reporter.figure(
+            "round_secure_active_vs_semihonest_inprocess", BenchClock.median(inProcessRatios), unit: "×",
+            label: "  active / semi-honest, in-process (median of \(cycles) interleaved pairs)")
+        reporter.note("  pairs: " + inProcessRatios.map { String(format: "%.3f", $0) }.joined(separator: ", "))
 
         // Physical references, same run: the TLS stack under gRPC (NIOSSL, mTLS, the same event
         // loops) moving one plain round's bytes — the model to every site and an update back from
