@@ -67,4 +67,12 @@ public enum BenchClock {
         }
         return best
     }
+
+    /// The median of `values` (NaN when empty): how interleaved runs and their ratios are summarised.
+    public static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
 }

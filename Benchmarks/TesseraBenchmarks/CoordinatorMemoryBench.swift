@@ -9,8 +9,9 @@ import TesseraTesting
 import TesseraTransport
 
 /// The coordinator's peak memory with n sites: the real `tessera-coordinator` binary in a
-/// process of its own (so its peak RSS is its own), serving a secure-aggregation experiment over
-/// mTLS on 127.0.0.1 to n participants that run in this process.
+/// process of its own (so its peak RSS is its own), serving a secure-aggregation experiment (the
+/// default, active-adversary setting) over mTLS on 127.0.0.1 to n participants that run in this
+/// process.
 ///
 /// Secure aggregation keeps one running sum and at most a few partial uploads, so the peak should
 /// hardly move between n = 10 and n = 100; the ratio is the figure that matters.
@@ -56,10 +57,20 @@ enum CoordinatorMemoryBenchmark {
         evaluation: {every: \(rounds)}
         """.write(to: experiment, atomically: true, encoding: .utf8)
 
+        // Each site's identity directory holds its TLS and its signing certificate: the experiment
+        // runs the default active-adversary setting.
         var clients: [(ParticipantClient, URL)] = []
-        for agent in try RuntimeBenchmark.agents(sites: sites, inputs: inputs, classes: classes, datasetName: name) {
+        let policy = RuntimeBenchmark.sitePolicy(
+            .active, architecture: .logisticRegression(inputs: inputs, classes: classes))
+        let agents = try RuntimeBenchmark.agents(
+            sites: sites, inputs: inputs, classes: classes, datasetName: name, policy: policy
+        ) { site in
+            let identity = root.appendingPathComponent(site)
+            _ = try ca.issue(site: site, to: identity, validityDays: 1)
+            return try ThrowawayPKI.trust(identityDirectory: identity)
+        }
+        for agent in agents {
             let identity = root.appendingPathComponent(agent.site)
-            _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
             let client = ParticipantClient(
                 agent: agent,
                 configuration: .init(backoffBase: .milliseconds(50), backoffCap: .seconds(1), maximumAttempts: 40),

@@ -2,7 +2,8 @@ import Foundation
 import TesseraCrypto
 
 /// The crypto benchmark of `tessera bench`: the mask PRG, which is the physical floor of secure
-/// aggregation (DESIGN.md, "Cost model"), and the per-pair cost of key agreement.
+/// aggregation (DESIGN.md, "Cost model"), the per-pair cost of key agreement, and the signatures
+/// of the active setting.
 ///
 /// Every figure is single-threaded and the best of several runs, because the benchmark shares
 /// its machine. The mask PRG is reported twice so the two can be compared in the same run:
@@ -80,6 +81,30 @@ public enum CryptoBenchmark {
         return rate
     }
 
+    /// Ed25519 signatures and verifications per second (libsodium), single-core: what the active
+    /// setting adds to a SecAgg participant's round.
+    public static func measureEd25519(reporter: BenchReporter) throws -> (sign: Double, verify: Double) {
+        let key = Ed25519PrivateKey()
+        let messages = (0..<16).map { Array("tessera-bench-ed25519-\($0)".utf8) }
+        let signatures = messages.map { key.signature(for: $0) }
+        let operations = 1_000
+        var valid = 0
+        let signSeconds = BenchClock.best(repeats: 3) {
+            for index in 0..<operations { valid &+= key.signature(for: messages[index & 15]).count }
+        }
+        let verifySeconds = BenchClock.best(repeats: 3) {
+            for index in 0..<operations {
+                if key.publicKey.isValidSignature(signatures[index & 15], for: messages[index & 15]) { valid &+= 1 }
+            }
+        }
+        guard valid > 0 else { throw BenchmarkError("Ed25519: no signature verified") }
+        let sign = Double(operations) / signSeconds
+        let verify = Double(operations) / verifySeconds
+        reporter.figure("ed25519_sign_per_s", sign, unit: "ops/s", label: "Ed25519 signatures (libsodium)")
+        reporter.figure("ed25519_verify_per_s", verify, unit: "ops/s", label: "Ed25519 verifications (libsodium)")
+        return (sign, verify)
+    }
+
     /// Time to Shamir-split a 32-byte secret to 1000 points with threshold 500 and combine it.
     static func measureShamir(reporter: BenchReporter) throws {
         let secret = SecureRandom.bytes(32)
@@ -101,6 +126,7 @@ public enum CryptoBenchmark {
         reporter.section("Crypto (mask PRG, key agreement, secret sharing)")
         _ = try measureAESCTR(reporter: reporter)
         _ = try measureX25519(reporter: reporter)
+        _ = try measureEd25519(reporter: reporter)
         try measureShamir(reporter: reporter)
     }
 }

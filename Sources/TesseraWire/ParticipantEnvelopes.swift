@@ -46,8 +46,8 @@ public struct ParticipantEnvelopeEncoder: Sendable {
     /// The envelopes that carry `message`, in the order they must be sent.
     ///
     /// The header's stage is the one the message belongs to (training for a report, update or
-    /// AdvertiseKeys, evaluation for the AdvertiseKeys of a secure evaluation; the SecAgg stage
-    /// for other SecAgg messages; evaluation for metrics); a
+    /// AdvertiseKeys; evaluation for the AdvertiseKeys of a secure evaluation, when `currentStage`
+    /// is evaluation; the SecAgg stage for other SecAgg messages; evaluation for metrics); a
     /// failure is stamped with `currentStage`, the stage of the last coordinator message.
     /// - A plaintext update becomes a `TrainingReport` announcing its length, then its chunks.
     /// - A masked input becomes `MaskedInputChunk`s; every other client SecAgg message one payload.
@@ -78,8 +78,8 @@ public struct ParticipantEnvelopeEncoder: Sendable {
                     message: "a participant cannot send the coordinator's SecAgg \(secAgg.stage) message.",
                     field: wireField("SecAggPayload", "message"))
             }
-            // AdvertiseKeys is the submission of the task that opened the session: a training
-            // task, or an evaluation whose metrics are summed securely.
+            // AdvertiseKeys answers the task that opened the secure session: a training task, or
+            // the evaluation task of a secure evaluation.
             let stage =
                 secAgg.stage == .advertiseKeys && currentStage == .evaluation ? .evaluation : RoundStage(secAgg.stage)
             let header = try roundHeader(experimentID, round, stage)
@@ -387,12 +387,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
                         message: "a masked input must travel as MaskedInputChunks, not as one message.",
                         field: wireField("SecAggPayload", "message"))
                 }
-                if message.stage == .advertiseKeys, header.stage == .evaluation {
-                    // The keys of a secure evaluation; the header is checked against the
-                    // expected stage below.
-                } else {
-                    try requireStage(RoundStage(message.stage), header, body)
-                }
+                // The AdvertiseKeys of a secure evaluation belongs to the evaluation stage.
+                let advertisesForEvaluation = message.stage == .advertiseKeys && expected.position.stage == .evaluation
+                try requireStage(advertisesForEvaluation ? .evaluation : RoundStage(message.stage), header, body)
                 try checkSecAgg(
                     roundID: message.roundID, sender: message.sender, expected,
                     field: wireField("SecAggPayload", "message"))

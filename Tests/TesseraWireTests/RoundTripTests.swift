@@ -109,6 +109,25 @@ struct RoundTripTests {
         #expect(round == 3 && decoded == message)
     }
 
+    /// A secure evaluation opens its SecAgg session with the evaluation task, so its AdvertiseKeys
+    /// travels in the evaluation stage: stamped as such by the site, accepted as such by the
+    /// coordinator (which is in that stage), where a training round's travels in training.
+    @Test func advertiseKeysOfASecureEvaluation() throws {
+        let advertise = Fixtures.clientSecAgg[0]
+        let expected = ExpectedRound(
+            position: Fixtures.position(.evaluation), parameterCount: 50,
+            secure: .init(secAggRoundID: 9, participantIndex: 5, vectorLength: 4))
+        var encoder = ParticipantEnvelopeEncoder()
+        let envelopes = try encoder.encode(
+            .secAgg(round: 3, advertise), experimentID: Fixtures.experiment, currentStage: .evaluation)
+        #expect(try envelopes.map { try EnvelopeHeader($0.header).stage } == [.evaluation])
+        let out = try deliver(.secAgg(round: 3, advertise), stage: .evaluation, expected: expected)
+        guard out.count == 1, case .message(.secAgg(3, let decoded)) = out[0] else {
+            Issue.record("unexpected \(out)"); return
+        }
+        #expect(decoded == advertise)
+    }
+
     @Test(arguments: [0, 1, 16, 17, 1001])
     func maskedInputAssembled(words count: Int) throws {
         let words = (0..<count).map { UInt32(truncatingIfNeeded: $0 &* 2_654_435_761) }
