@@ -107,7 +107,8 @@ public enum RuntimeBenchmark {
         }
 
         // Interleaved federations: plain, semi-honest, active, and again. Each run's figure is the
-        // median of its steady rounds; each ratio is taken within one cycle, then the median.
+        // median of its steady rounds; each ratio is taken within one cycle, then the median. Seven
+        // cycles, because one pair of federations moves by more than the active setting costs.
         let cycles = quick ? 1 : 7
         func interleavedRuns(over transport: Transport) async throws -> [Mode: [[RoundRecord]]] {
             var runs: [Mode: [[RoundRecord]]] = [:]
