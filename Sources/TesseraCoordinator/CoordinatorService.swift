@@ -375,9 +375,14 @@ public actor CoordinatorService {
             logger.error("could not encode the welcome", metadata: ["site": "\(site)", "error": "\(error)"])
         }
         let descriptor = hello.descriptor(site: site, signing: signingCredential(in: hello, site: site))
+        // Names and versions are the site's own words: escaped and cut short for the log.
+        let offers = descriptor.datasets.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
         logger.info(
             "participant joined",
-            metadata: ["site": "\(site)", "datasets": "\(descriptor.datasets.sorted { $0.key < $1.key })"])
+            metadata: [
+                "site": "\(site)", "datasets": "\(UntrustedText.loggableList(offers))",
+                "version": "\(UntrustedText.loggable(descriptor.softwareVersion, limit: 64))",
+            ])
         handle(.participantAvailable(descriptor))
     }
 

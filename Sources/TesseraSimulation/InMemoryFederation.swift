@@ -73,6 +73,10 @@ public final class InMemoryFederation {
     private let log: (String) -> Void
     /// Lets a test replace what a participant sends (to simulate a misbehaving site).
     public var tamper: ((SiteID, ParticipantMessage) -> ParticipantMessage?)?
+    /// Passes the driver's virtual time (which advances only when a deadline fires) to the
+    /// coordinator instead of the wall clock, so that stage durations show which deadlines
+    /// held the round up. Off by default: reports measure real computation.
+    public var reportsVirtualTime = false
 
     private var queue: [CoordinatorEvent] = []
     private var deadlines: [(due: Double, token: Int)] = []
@@ -99,6 +103,7 @@ public final class InMemoryFederation {
 
     /// Wall-clock seconds since the driver was made: what stage durations are measured in.
     private var now: Double {
+        if reportsVirtualTime { return virtualTime }
         let elapsed = clock.now - origin
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }

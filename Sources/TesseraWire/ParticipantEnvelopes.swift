@@ -319,7 +319,9 @@ public struct ParticipantEnvelopeDecoder: Sendable {
             let position = try roundPosition(header, expected)
             pendingUpdate = nil
             pendingMaskedInput = nil
-            return .message(.failed(round: position.round, reason: failure.reason))
+            let reason = try checkedText(
+                failure.reason, limit: WireProtocol.maximumReasonBytes, wireField("Failure", "reason"))
+            return .message(.failed(round: position.round, reason: reason))
         }
         try refuseInterleaving(body)
         let expected = try requireRound(header, expected)

@@ -67,8 +67,14 @@ extension ParticipantHello {
     /// Any protocol version is accepted here; the session decides what it speaks
     /// (``ParticipantEnvelopeDecoder`` refuses versions other than ``WireProtocol/version``).
     public init(_ wire: Tessera_V1_Hello) throws(WireError) {
+        guard wire.datasets.count <= WireProtocol.maximumDatasetOffers else {
+            throw WireError.outOfRange(
+                wireField("Hello", "datasets"),
+                "\(wire.datasets.count) dataset offers; at most \(WireProtocol.maximumDatasetOffers) are accepted.")
+        }
         var datasets: [String: Int] = [:]
         for offer in wire.datasets {
+            _ = try checkedText(offer.name, limit: WireProtocol.maximumNameBytes, wireField("DatasetOffer", "name"))
             guard !offer.name.isEmpty else {
                 throw WireError.missing(wireField("DatasetOffer", "name"), "a dataset name")
             }
@@ -76,7 +82,7 @@ extension ParticipantHello {
                 throw WireError.outOfRange(
                     wireField("DatasetOffer", "name"), "dataset \"\(offer.name)\" is offered twice.")
             }
-            datasets[offer.name] = try checkedInt(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
+            datasets[offer.name] = try checkedSampleCount(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
         }
         guard wire.signingCertificate.count <= SecureRoundAssignment.maximumCredentialBytes else {
             throw WireError.outOfRange(
@@ -86,7 +92,9 @@ extension ParticipantHello {
         }
         self.init(
             datasets: datasets, cores: try checkedPositiveInt(wire.cores, wireField("Hello", "cores")),
-            softwareVersion: wire.softwareVersion, signingCertificate: [UInt8](wire.signingCertificate),
+            softwareVersion: try checkedText(
+                wire.softwareVersion, limit: WireProtocol.maximumNameBytes, wireField("Hello", "software_version")),
+            signingCertificate: [UInt8](wire.signingCertificate),
             protocolVersion: wire.protocolVersion)
     }
 }
@@ -271,7 +279,7 @@ extension TrainingReport {
     /// should see rather than have the wire layer hide.
     public init(_ wire: Tessera_V1_TrainingReport) throws(WireError) {
         self.init(
-            sampleCount: try checkedInt(wire.sampleCount, wireField("TrainingReport", "sample_count")),
+            sampleCount: try checkedSampleCount(wire.sampleCount, wireField("TrainingReport", "sample_count")),
             loss: wire.hasLoss ? wire.loss : nil, accuracy: wire.hasAccuracy ? wire.accuracy : nil,
             steps: try checkedInt(wire.steps, wireField("TrainingReport", "steps")))
     }
@@ -290,7 +298,7 @@ extension Tessera_V1_EvaluationResult {
 extension EvaluationMetrics {
     public init(_ wire: Tessera_V1_EvaluationResult) throws(WireError) {
         self.init(
-            sampleCount: try checkedInt(wire.sampleCount, wireField("EvaluationResult", "sample_count")),
+            sampleCount: try checkedSampleCount(wire.sampleCount, wireField("EvaluationResult", "sample_count")),
             loss: wire.loss, accuracy: wire.hasAccuracy ? wire.accuracy : nil, auc: wire.hasAuc ? wire.auc : nil)
     }
 }

@@ -124,6 +124,24 @@ func checkedInt(_ value: UInt64, _ field: String) throws(WireError) -> Int {
     return int
 }
 
+/// A sample count from a peer: at most ``WireProtocol/maximumSampleCount``, so that no sum of
+/// counts a coordinator forms can overflow.
+func checkedSampleCount(_ value: UInt64, _ field: String) throws(WireError) -> Int {
+    guard value <= UInt64(WireProtocol.maximumSampleCount) else {
+        throw WireError.outOfRange(
+            field, "\(value) samples; at most \(WireProtocol.maximumSampleCount) are accepted.")
+    }
+    return Int(value)
+}
+
+/// Text from a peer (a name, a version, a reason): at most `limit` UTF-8 bytes.
+func checkedText(_ text: String, limit: Int, _ field: String) throws(WireError) -> String {
+    guard text.utf8.count <= limit else {
+        throw WireError.outOfRange(field, "\(text.utf8.count) bytes of text; at most \(limit) are accepted.")
+    }
+    return text
+}
+
 /// A wire `uint64` that must be a positive `Int` (a count where 0 means "unset" in proto3).
 func checkedPositiveInt(_ value: UInt64, _ field: String) throws(WireError) -> Int {
     let int = try checkedInt(value, field)

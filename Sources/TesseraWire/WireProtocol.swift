@@ -34,4 +34,15 @@ public enum WireProtocol {
     /// The default upper bound on a model or update a receiver accepts: 1 GiB (268M float32
     /// parameters). Receivers check an announced total against their bound before allocating.
     public static let defaultMaximumVectorBytes = 1 << 30
+
+    /// The largest sample count a peer may report for one dataset: 2⁴⁰, far above any site's
+    /// data, and small enough that the sum over 65,535 sites cannot overflow an `Int`.
+    public static let maximumSampleCount = 1 << 40
+    /// The most datasets one Hello may offer.
+    public static let maximumDatasetOffers = 256
+    /// The longest dataset name, software version or other short name a peer may send, in
+    /// UTF-8 bytes.
+    public static let maximumNameBytes = 256
+    /// The longest failure or rejection reason a peer may send, in UTF-8 bytes.
+    public static let maximumReasonBytes = 4096
 }

@@ -179,20 +179,28 @@ public struct EvaluationConfig: Sendable, Hashable, Codable {
     /// Fraction of participants asked to evaluate on their held-out split, in `(0, 1]`.
     /// Default 1: cross-silo federations are small, and every site's metric matters.
     public var fraction: Double
+    /// Once this fraction of the evaluators has answered, the others get as long again as
+    /// those took (within the evaluation deadline) and are then left out, in `(0, 1]`.
+    /// Default 0.5: a site that never answers delays the next round by about one evaluation
+    /// instead of the whole evaluation deadline; 1 waits for every evaluator.
+    public var quorum: Double
 
-    public init(every: Int = 1, fraction: Double = 1) {
+    public init(every: Int = 1, fraction: Double = 1, quorum: Double = 0.5) {
         self.every = every
         self.fraction = fraction
+        self.quorum = quorum
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case every, fraction
+        case every, fraction, quorum
     }
 
     public init(from decoder: any Decoder) throws {
         let (c, _) = try decoder.configSection(CodingKeys.self)
         let d = EvaluationConfig()
-        self.init(every: try c.value(.every, default: d.every), fraction: try c.value(.fraction, default: d.fraction))
+        self.init(
+            every: try c.value(.every, default: d.every), fraction: try c.value(.fraction, default: d.fraction),
+            quorum: try c.value(.quorum, default: d.quorum))
     }
 
     /// Whether round `round` (1-based) of `rounds` evaluates.
@@ -204,5 +212,6 @@ public struct EvaluationConfig: Sendable, Hashable, Codable {
         let rules = ConfigRules("evaluation")
         try rules.positive(every, "every")
         try rules.leftOpen(fraction, 0, 1, "fraction")
+        try rules.leftOpen(quorum, 0, 1, "quorum")
     }
 }

@@ -56,6 +56,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
     public var localTraining: LocalTrainingConfig
     public var secureAggregation: SecureAggregationConfig
     public var evaluation: EvaluationConfig
+    public var updateLimits: UpdateLimitsConfig
     /// Where results go; `nil` (default) means `results/<name>`. Relative to the working
     /// directory of the command, like any output option.
     public var outputDirectory: String?
@@ -81,7 +82,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         deadlines: DeadlinesConfig = DeadlinesConfig(), strategy: StrategyConfig = StrategyConfig(),
         localTraining: LocalTrainingConfig = LocalTrainingConfig(),
         secureAggregation: SecureAggregationConfig = SecureAggregationConfig(),
-        evaluation: EvaluationConfig = EvaluationConfig(), outputDirectory: String? = nil,
+        evaluation: EvaluationConfig = EvaluationConfig(), updateLimits: UpdateLimitsConfig = UpdateLimitsConfig(),
+        outputDirectory: String? = nil,
         onRoundFailure: RoundFailurePolicy = .continue, sitePolicy: SitePolicy = SitePolicy(),
         variants: [ExperimentVariant] = [], baseDirectory: String? = nil
     ) {
@@ -99,6 +101,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         self.localTraining = localTraining
         self.secureAggregation = secureAggregation
         self.evaluation = evaluation
+        self.updateLimits = updateLimits
         self.outputDirectory = outputDirectory
         self.onRoundFailure = onRoundFailure
         self.variants = variants
@@ -110,6 +113,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         case localTraining = "local_training"
         case secureAggregation = "secure_aggregation"
         case evaluation
+        case updateLimits = "update_limits"
         case outputDirectory = "output_directory"
         case onRoundFailure = "on_round_failure"
         case sitePolicy = "site_policy"
@@ -142,6 +146,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
             deadlines: try c.value(.deadlines, default: d.deadlines), strategy: strategy, localTraining: localTraining,
             secureAggregation: try c.value(.secureAggregation, default: d.secureAggregation),
             evaluation: try c.value(.evaluation, default: d.evaluation),
+            updateLimits: try c.value(.updateLimits, default: d.updateLimits),
             outputDirectory: try c.optional(.outputDirectory),
             onRoundFailure: try c.choice(RoundFailurePolicy.self, forKey: .onRoundFailure, default: d.onRoundFailure),
             sitePolicy: try c.value(.sitePolicy, default: d.sitePolicy))

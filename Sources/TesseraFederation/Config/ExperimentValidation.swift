@@ -27,6 +27,7 @@ extension ExperimentConfig {
         try localTraining.validate()
         try secureAggregation.validate()
         try evaluation.validate()
+        try updateLimits.validate()
 
         try validateModelAgainstData()
         try validatePartitioning()

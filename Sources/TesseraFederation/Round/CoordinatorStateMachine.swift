@@ -211,6 +211,7 @@ public struct CoordinatorStateMachine: Sendable {
             round: round, cohort: cohort, target: selection.target, startedAt: since, stageStartedAt: now,
             stage: .training, randomness: randomness)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
+        for site in cohort { context.announced[site] = available[site]?.datasets[plan.datasetName] ?? 0 }
         if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
         if let secure = plan.secureAggregation {
@@ -321,12 +322,24 @@ public struct CoordinatorStateMachine: Sendable {
         }
         switch message {
         case .failed(_, let reason):
-            actions.append(.log("round \(context.round): \(site) reports failure: \(reason)"))
+            actions.append(
+                .log("round \(context.round): \(site) reports failure: \(UntrustedText.loggable(reason))"))
             context.dropped.insert(site)
         case .trained(_, let report):
             guard context.secure != nil, context.stage == .training else {
                 actions.append(.reject(site: site, reason: "unexpected training report in \(context.stage.rawValue)"))
                 return
+            }
+            let announced = context.announced[site] ?? 0
+            guard report.sampleCount >= 1, report.sampleCount <= announced else {
+                // The decoded sum is checked against these counts (see `checkDecodedWeight`), so a
+                // count that disagrees with the Hello would refuse the whole round: the site goes.
+                drop(
+                    site, from: &context,
+                    reason:
+                        "reported \(report.sampleCount) training samples; it announced \(announced) when it connected",
+                    into: &actions)
+                break
             }
             context.reports[site] = report
             phase = .running(context)
@@ -348,17 +361,46 @@ public struct CoordinatorStateMachine: Sendable {
                     into: &actions)
                 break
             }
-            guard Aggregation.firstNonFiniteIndex(delta) == nil, report.sampleCount > 0 else {
-                drop(site, from: &context, reason: "sent a non-finite update or no samples", into: &actions)
+            if let index = Aggregation.firstNonFiniteIndex(delta) {
+                drop(
+                    site, from: &context, reason: "sent an update whose value \(index) is \(delta[index])",
+                    into: &actions)
+                break
+            }
+            guard report.sampleCount > 0 else {
+                drop(site, from: &context, reason: "reported \(report.sampleCount) training samples", into: &actions)
+                break
+            }
+            if let bound = plan.updateLimits.maxUpdateNorm {
+                let norm = Aggregation.l2Norm(delta)
+                guard norm <= bound else {
+                    drop(
+                        site, from: &context,
+                        reason: "sent an update of L2 norm \(norm); max_update_norm is \(bound)", into: &actions)
+                    break
+                }
+            }
+            var report = report
+            let announced = context.announced[site] ?? 0
+            let weight = min(report.sampleCount, announced, plan.updateLimits.maxWeight)
+            if weight < report.sampleCount {
+                actions.append(
+                    .log(
+                        "round \(context.round): \(site) reported \(report.sampleCount) samples; weighted as \(weight) "
+                            + "(announced \(announced) when it connected, max_weight \(plan.updateLimits.maxWeight))"))
+                report.sampleCount = weight
+            }
+            guard weight > 0 else {
+                drop(site, from: &context, reason: "announced no samples of \(plan.datasetName)", into: &actions)
                 break
             }
             if context.plaintextSum != nil {
                 // Added now and not kept. The round's state is out of `phase` (put back below)
                 // so that the running sum has a single reference and is added to in place.
                 takeRunningRound()
-                context.plaintextSum!.add(delta, weight: Double(report.sampleCount), from: site)
+                context.plaintextSum!.add(delta, weight: Double(weight), from: site)
             } else {
-                context.updates.append(ClientUpdate(delta: delta, sampleCount: report.sampleCount, participant: site))
+                context.updates.append(ClientUpdate(delta: delta, sampleCount: weight, participant: site))
             }
             context.reports[site] = report
             context.submitted.insert(site)
@@ -388,10 +430,42 @@ public struct CoordinatorStateMachine: Sendable {
                 actions.append(.reject(site: site, reason: "unexpected evaluation result in \(context.stage.rawValue)"))
                 return
             }
+            if let problem = metrics.implausibility {
+                drop(site, from: &context, reason: "sent an evaluation with \(problem)", into: &actions)
+                break
+            }
+            var metrics = metrics
+            metrics.sampleCount = min(metrics.sampleCount, plan.updateLimits.maxWeight)
             context.evaluations[site] = metrics
         }
         phase = .running(context)
+        scheduleStragglerGraceIfQuorum(now: now, into: &actions)
         closeStageIfComplete(now: now, into: &actions)
+    }
+
+    /// In an evaluation, once ``FederationPlan/evaluationQuorum`` of the stage's participants
+    /// have answered, the rest get as long again as those took (within the stage's deadline):
+    /// a silent evaluator then delays the next round by about one evaluation.
+    private mutating func scheduleStragglerGraceIfQuorum(now: Double, into actions: inout [CoordinatorAction]) {
+        guard case .running(var context) = phase, !context.stragglerGraceScheduled else { return }
+        let answered: Int
+        let asked: Int
+        if context.plaintextEvaluation {
+            answered = context.evaluations.count
+            asked = context.evaluators.count
+        } else if context.secure?.purpose == .evaluation {
+            answered = context.submitted.count
+            asked = context.expected.count
+        } else {
+            return
+        }
+        let quorum = max(1, Int((plan.evaluationQuorum * Double(asked) - 1e-9).rounded(.up)))
+        guard answered >= quorum, answered < asked else { return }
+        let elapsed = now - context.stageStartedAt
+        let remaining = context.stageStartedAt + plan.deadlines.seconds(for: context.stage) - now
+        context.stragglerGraceScheduled = true
+        phase = .running(context)
+        scheduleDeadline(max(0, min(max(1, elapsed), remaining)), into: &actions)
     }
 
     private mutating func drop(
@@ -412,7 +486,9 @@ public struct CoordinatorStateMachine: Sendable {
         let trainingTargetMet =
             context.stage == .training && context.submitted.count >= context.target && context.secure == nil
         if context.plaintextEvaluation {
-            let pending = context.evaluators.filter { context.evaluations[$0] == nil && !context.gone.contains($0) }
+            let pending = context.evaluators.filter {
+                context.evaluations[$0] == nil && !context.gone.contains($0) && !context.dropped.contains($0)
+            }
             if pending.isEmpty { closeStage(now: now, into: &actions) }
             return
         }
@@ -499,6 +575,7 @@ public struct CoordinatorStateMachine: Sendable {
                 context.stage = stage
                 context.submitted = []
                 context.expected = []
+                context.stragglerGraceScheduled = false
                 for request in requests {
                     guard let site = context.site(ofIndex: request.recipient) else { continue }
                     context.expected.insert(site)
@@ -523,6 +600,10 @@ public struct CoordinatorStateMachine: Sendable {
                     if secure.purpose == .training {
                         let decoded = try secure.codec.decode(
                             sum: Array(result.sum[..<updateWords]), inputCount: result.survivors.count)
+                        try Self.checkDecoded(
+                            decoded, metricsWeight: totalWeight, codec: secure.codec,
+                            expectedWeight: context.expectedWeight(
+                                of: result.survivors, maxWeight: secure.codec.maxWeight))
                         mean = decoded.mean.map { Float($0) }
                     } else {
                         mean = []
@@ -534,15 +615,31 @@ public struct CoordinatorStateMachine: Sendable {
                 }
                 if secure.purpose == .evaluation {
                     context.secure = nil
-                    context.evaluation = EvaluationMetrics(
-                        sampleCount: Int(totalWeight), loss: means.first.flatMap { $0 } ?? .nan,
+                    let evaluation = EvaluationMetrics(
+                        sampleCount: totalWeight < Double(Int.max) ? Int(totalWeight) : Int.max,
+                        loss: means.first.flatMap { $0 } ?? .nan,
                         accuracy: means.count > 1 ? means[1] : nil, auc: means.count > 2 ? means[2] : nil)
-                    actions.append(
-                        .log("round \(context.round): evaluated securely by \(result.survivors.count) participants"))
+                    if let problem = evaluation.implausibility {
+                        actions.append(
+                            .log(
+                                "round \(context.round): no evaluation: the secure sum of \(result.survivors.count) evaluators decoded to \(problem)"
+                            ))
+                    } else {
+                        context.evaluation = evaluation
+                        actions.append(
+                            .log("round \(context.round): evaluated securely by \(result.survivors.count) participants")
+                        )
+                    }
                     completeRound(context, now: now, into: &actions)
                     return
                 }
-                context.trainLoss = means.first.flatMap { $0 }
+                let loss = means.first.flatMap { $0 }
+                if let loss, !(loss.isFinite && loss >= 0) {
+                    actions.append(
+                        .log("round \(context.round): the decoded training loss is \(loss); it is not recorded"))
+                } else {
+                    context.trainLoss = loss
+                }
                 context.contributors = result.survivors.compactMap { context.site(ofIndex: $0) }
                 aggregate(context, .mean(mean), now: now, into: &actions)
             }
@@ -561,6 +658,35 @@ public struct CoordinatorStateMachine: Sendable {
             } else {
                 aggregate(context, .individual(context.updates), now: now, into: &actions)
             }
+        }
+    }
+
+    /// Refuses a decoded secure sum that honest contributors could not have produced: its
+    /// weight must be exactly `Σ min(nᵢ, W)` of the contributors' reported counts (in the update
+    /// and in the metrics block alike), and every coordinate of the mean must lie within the
+    /// clip plus the quantization error. A site that wrote a wrapped weight word, or scaled its
+    /// input past its weight, would otherwise multiply the published mean.
+    static func checkDecoded(
+        _ decoded: QuantizationCodec.Aggregate, metricsWeight: Double, codec: QuantizationCodec, expectedWeight: UInt64
+    ) throws(DecodedSumError) {
+        guard decoded.totalWeight == expectedWeight else {
+            throw DecodedSumError(
+                "its weight is \(decoded.totalWeight), but the \(decoded.inputCount) contributors reported "
+                    + "\(expectedWeight) samples (each capped at \(codec.maxWeight)): a contributor encoded another weight"
+            )
+        }
+        guard metricsWeight == Double(expectedWeight) else {
+            throw DecodedSumError(
+                "the weight of its metrics block is \(metricsWeight), but the contributors reported \(expectedWeight) samples"
+            )
+        }
+        let bound =
+            (codec.clip + codec.errorBound(inputCount: decoded.inputCount, totalWeight: decoded.totalWeight))
+            * (1 + 1e-9)
+        if let index = decoded.mean.firstIndex(where: { !(abs($0) <= bound) }) {
+            throw DecodedSumError(
+                "coordinate \(index) of its mean is \(decoded.mean[index]), outside ±\(bound) (the clip \(codec.clip) "
+                    + "plus the quantization error): a contributor's input exceeds its weight")
         }
     }
 
@@ -776,9 +902,27 @@ struct RoundContext: Sendable {
     var evaluators: Set<SiteID> = []
     var evaluations: [SiteID: EvaluationMetrics] = [:]
     var evaluation: EvaluationMetrics?
+    /// The training sample count each cohort member announced when it connected: the cap on
+    /// the count its update is weighted by.
+    var announced: [SiteID: Int] = [:]
+    /// Whether this stage's early close for stragglers is scheduled (evaluation stages only).
+    var stragglerGraceScheduled = false
 
     /// An evaluation answered in the clear (plaintext experiments).
     var plaintextEvaluation: Bool { stage == .evaluation && secure == nil }
+
+    /// `Σ min(nᵢ, W)` over the secure session's `survivors` (protocol ids): the weight their
+    /// honest inputs carry, from the counts they reported (or, with no report, announced).
+    func expectedWeight(of survivors: some Sequence<UInt32>, maxWeight: UInt32) -> UInt64 {
+        var total: UInt64 = 0
+        for index in survivors {
+            guard let site = site(ofIndex: index) else { continue }
+            let count = reports[site]?.sampleCount ?? announced[site] ?? 0
+            // At most 65,535 inputs of at most 2³² − 1 each: the sum cannot wrap a UInt64.
+            total += UInt64(min(max(count, 0), Int(maxWeight)))
+        }
+        return total
+    }
 
     /// Protocol ids are positions in the secure session's roster (the sorted cohort, or the
     /// sorted evaluators), from 1.
@@ -838,6 +982,13 @@ struct SecureRound: Sendable {
         }
         return copy
     }
+}
+
+/// Why a decoded secure sum was refused.
+struct DecodedSumError: Error, CustomStringConvertible {
+    var description: String
+
+    init(_ description: String) { self.description = description }
 }
 
 /// Why a secure session could not be set up for a roster.

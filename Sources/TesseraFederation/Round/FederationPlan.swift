@@ -156,6 +156,23 @@ public struct FederationPlan: Sendable {
         case system
     }
 
+    /// What the coordinator accepts from one site in a plaintext round. (A secure round bounds
+    /// updates by its clip and weights by its `maxWeight`, and checks the decoded sum against
+    /// both.)
+    public struct UpdateLimits: Sendable, Hashable {
+        /// The largest sample count an update is weighted by; a site's count is also capped by
+        /// the count it announced at Hello. Default 10,000, the secure-aggregation default.
+        public var maxWeight: Int
+        /// An update whose L2 norm exceeds this is refused and its site named; `nil` accepts any
+        /// finite update.
+        public var maxUpdateNorm: Double?
+
+        public init(maxWeight: Int = 10_000, maxUpdateNorm: Double? = nil) {
+            self.maxWeight = maxWeight
+            self.maxUpdateNorm = maxUpdateNorm
+        }
+    }
+
     public enum RoundFailurePolicy: String, Sendable, Hashable, Codable {
         /// Keep the global model and go on with the next round.
         case `continue`
@@ -178,6 +195,12 @@ public struct FederationPlan: Sendable {
     public var evaluationEvery: Int
     /// Fraction of the eligible participants asked to evaluate (at least one).
     public var evaluationFraction: Double
+    /// Once this fraction of the evaluators has answered a stage of an evaluation, the others
+    /// get as long again as those took (never past the stage's deadline) and are then left
+    /// out: a site that does not answer delays the next round by about one evaluation, not by
+    /// the evaluation deadline.
+    public var evaluationQuorum: Double
+    public var updateLimits: UpdateLimits
     public var onRoundFailure: RoundFailurePolicy
     /// MAJOR.MINOR of the published model versions; each completed round bumps PATCH.
     public var versionMajor: Int
@@ -189,7 +212,8 @@ public struct FederationPlan: Sendable {
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
         selection: Selection = Selection(), deadlines: Deadlines = Deadlines(), training: TrainingTask = TrainingTask(),
         secureAggregation: SecureAggregation? = SecureAggregation(), evaluationEvery: Int = 1,
-        evaluationFraction: Double = 1, onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1,
+        evaluationFraction: Double = 1, evaluationQuorum: Double = 0.5, updateLimits: UpdateLimits = UpdateLimits(),
+        onRoundFailure: RoundFailurePolicy = .continue, versionMajor: Int = 1,
         versionMinor: Int = 0, seed: UInt64 = 0, publicRandomness: PublicRandomness = .fromSeed
     ) {
         self.publicRandomness = publicRandomness
@@ -203,6 +227,8 @@ public struct FederationPlan: Sendable {
         self.secureAggregation = secureAggregation
         self.evaluationEvery = evaluationEvery
         self.evaluationFraction = evaluationFraction
+        self.evaluationQuorum = evaluationQuorum
+        self.updateLimits = updateLimits
         self.onRoundFailure = onRoundFailure
         self.versionMajor = versionMajor
         self.versionMinor = versionMinor

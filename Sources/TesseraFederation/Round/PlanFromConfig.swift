@@ -42,6 +42,11 @@ extension ExperimentConfig {
                 evaluation: d.evaluate),
             training: localTraining.trainingTask(seed: seed), secureAggregation: secure,
             evaluationEvery: evaluation.every, evaluationFraction: evaluation.fraction,
+            evaluationQuorum: evaluation.quorum,
+            updateLimits: FederationPlan.UpdateLimits(
+                maxWeight: updateLimits.maxWeight,
+                maxUpdateNorm: updateLimits.resolvedNormBound(
+                    clip: secureAggregation.clip, parameterCount: architecture.parameterCount ?? Int.max)),
             onRoundFailure: onRoundFailure == .stop ? .stop : .continue, seed: seed)
     }
 }

@@ -174,6 +174,15 @@ public enum Aggregation {
         }
     }
 
+    /// The Euclidean norm of `vector`, summed in Double so that no finite update overflows it.
+    static func l2Norm(_ vector: [Float]) -> Double {
+        vector.withUnsafeBufferPointer { values in
+            var sum = 0.0
+            for value in values { sum += Double(value) * Double(value) }
+            return sum.squareRoot()
+        }
+    }
+
     /// The index of the first infinity or NaN in `vector`, if any.
     ///
     /// Scans in blocks with integer arithmetic that the compiler vectorises: a value is not

@@ -77,19 +77,35 @@ public struct EvaluationMetrics: Sendable, Hashable, Codable {
         self.auc = auc
     }
 
+    /// Why these metrics cannot be what a site measured, or `nil` when they can: a loss that is
+    /// not a finite non-negative number, an accuracy or AUC outside [0, 1], or no samples. The
+    /// coordinator refuses such a result rather than let it into the published figures.
+    public var implausibility: String? {
+        guard sampleCount > 0 else { return "an evaluation over \(sampleCount) samples" }
+        guard loss.isFinite, loss >= 0 else { return "a loss of \(loss)" }
+        for (name, value) in [("accuracy", accuracy), ("AUC", auc)] {
+            if let value, !(0...1).contains(value) { return "an \(name) of \(value), outside [0, 1]" }
+        }
+        return nil
+    }
+
     /// Sample-weighted mean of several sites' metrics — what the coordinator reports for an
     /// evaluation round. AUC is averaged over the sites that report one (a pooled AUC would
-    /// need every site's scores, which do not leave the sites).
+    /// need every site's scores, which do not leave the sites). Weights are summed in Double
+    /// and the total saturates, so no count a site reports can trap; callers cap the counts
+    /// (the coordinator by the experiment's maximum weight) so that no site dominates.
     public static func weightedMean(_ parts: [EvaluationMetrics]) -> EvaluationMetrics? {
-        let total = parts.reduce(0) { $0 + $1.sampleCount }
+        let parts = parts.filter { $0.implausibility == nil }
+        let total = parts.reduce(0.0) { $0 + Double($1.sampleCount) }
         guard total > 0 else { return nil }
         func mean(_ value: (EvaluationMetrics) -> Double?) -> Double? {
-            let present = parts.compactMap { p in value(p).map { ($0, p.sampleCount) } }
-            let weight = present.reduce(0) { $0 + $1.1 }
+            let present = parts.compactMap { p in value(p).map { ($0, Double(p.sampleCount)) } }
+            let weight = present.reduce(0.0) { $0 + $1.1 }
             guard weight > 0 else { return nil }
-            return present.reduce(0) { $0 + $1.0 * Double($1.1) } / Double(weight)
+            return present.reduce(0.0) { $0 + $1.0 * $1.1 } / weight
         }
         return EvaluationMetrics(
-            sampleCount: total, loss: mean { $0.loss } ?? .nan, accuracy: mean { $0.accuracy }, auc: mean { $0.auc })
+            sampleCount: total < Double(Int.max) ? Int(total) : Int.max, loss: mean { $0.loss } ?? .nan,
+            accuracy: mean { $0.accuracy }, auc: mean { $0.auc })
     }
 }
