@@ -173,6 +173,18 @@ import Testing
         #expect(outcome.rejections.contains { $0.site == "site-3" && $0.reason.contains("value 2 is") })
     }
 
+    @Test("a NaN training loss from one site stays out of the round's recorded loss")
+    func nonFiniteTrainingLoss() throws {
+        let (outcome, _) = try Self.run(Self.plaintextPlan(rounds: 1)) { site, message in
+            guard site == "site-4", case .update(let round, let delta, var report) = message else { return message }
+            report.loss = .nan
+            return .update(round: round, delta: delta, report: report)
+        }
+        #expect(outcome.records[0].contributors == 4)
+        let loss = try #require(outcome.records[0].trainLoss)
+        #expect(loss.isFinite)
+    }
+
     @Test("an update beyond max_update_norm drops its site; one within it is aggregated")
     func updateNormBound() throws {
         var plan = Self.plaintextPlan(rounds: 1)

@@ -721,7 +721,10 @@ public struct CoordinatorStateMachine: Sendable {
         context.stageSeconds[RoundStage.aggregation.rawValue] = finished - now
         if context.secure == nil {
             // Plaintext rounds: the losses the sites released (a secure round decoded its own).
-            let reports = context.contributors.compactMap { context.reports[$0] }.filter { $0.loss != nil }
+            // A loss no site could have measured (NaN, ±∞, negative) stays out of the results.
+            let reports = context.contributors.compactMap { context.reports[$0] }.filter {
+                $0.loss.map { $0.isFinite && $0 >= 0 } == true
+            }
             let weight = reports.reduce(0) { $0 + $1.sampleCount }
             context.trainLoss =
                 weight > 0
