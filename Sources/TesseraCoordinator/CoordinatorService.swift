@@ -340,6 +340,15 @@ public actor CoordinatorService {
             if !registered { rejection.fatal = true }
             reject(rejection, on: id)
             if rejection.fatal { close(id, .refused) }
+            // A site that sends the current round something malformed will not send it right:
+            // it leaves the round at once instead of holding it until the stage's deadline.
+            if registered, rejection.code == .malformedMessage, let round = expected?.position.round,
+                envelope.header.round == UInt64(round)
+            {
+                handle(
+                    .message(from: site, .failed(round: round, reason: "sent a malformed message: \(rejection.reason)"))
+                )
+            }
             return
         }
         guard let inbound else { return }
@@ -435,7 +444,8 @@ public actor CoordinatorService {
         guard let site = sessions.connections[id]?.site else { return }
         rejections.append(RejectionRecord(site: site, rejection: rejection))
         logger.warning(
-            "rejected a participant message", metadata: ["site": "\(site)", "reason": "\(rejection.reason)"])
+            "rejected a participant message",
+            metadata: ["site": "\(site)", "reason": "\(UntrustedText.loggable(rejection.reason, limit: 300))"])
         do {
             let position = sessions.connections[id]!.expected?.position
             let envelope = try sessions.connections[id]!.encoder.rejection(rejection, at: position)

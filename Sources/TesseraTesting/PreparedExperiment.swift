@@ -66,8 +66,11 @@ func syntheticSitePolicy(participants: Int, secure: Bool) -> String {
     return keys.isEmpty ? "" : "site_policy: {\(keys.joined(separator: ", "))}"
 }
 
-/// A small synthetic experiment: logistic regression on IID data, every site in every round.
-public func syntheticYAML(name: String, participants: Int, rounds: Int, secure: Bool, evaluateEvery: Int) -> String {
+/// A small synthetic experiment: logistic regression on IID data, every site in every round; a
+/// round needs `minimum` contributions (default: every site).
+public func syntheticYAML(
+    name: String, participants: Int, rounds: Int, secure: Bool, evaluateEvery: Int, minimum: Int? = nil
+) -> String {
     """
     name: \(name)
     seed: 11
@@ -76,7 +79,7 @@ public func syntheticYAML(name: String, participants: Int, rounds: Int, secure: 
     model: {preset: logistic_regression}
     dataset: {kind: synthetic_iid, max_samples_per_participant: 150, test_fraction: 0.2, standardise: true}
     partitioning: {scheme: natural}
-    cohort: {fraction: 1.0, minimum: \(participants)}
+    cohort: {fraction: 1.0, minimum: \(minimum ?? participants)}
     strategy: {name: fedavg}
     local_training: {epochs: 2, batch_size: 10, optimizer: sgd, learning_rate: 0.1}
     secure_aggregation: {enabled: \(secure)}
