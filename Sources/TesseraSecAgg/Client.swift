@@ -22,8 +22,15 @@ public import TesseraCrypto
 /// survivors), or, in the active setting, differs from the list it signed or lacks t valid
 /// signatures. Once a request is refused or a stage fails, the client answers nothing more.
 ///
-/// Individual bad shares (tampered or misaddressed ciphertexts) are not fatal: they are
-/// recorded in ``rejectedShares`` and the client simply does not hold that peer's shares.
+/// Individual bad shares (tampered or misaddressed ciphertexts, or shares that do not match the
+/// commitment their owner published) are not fatal: they are recorded in ``rejectedShares`` and
+/// the client simply does not hold that peer's shares, so it can never be blamed for them.
+///
+/// ## Share commitments
+///
+/// At ShareKeys the client commits to every share it deals (``ShareCommitment``, signed in the
+/// active setting) and at Unmasking it returns each share with its commitment nonce, so the
+/// server can check every returned share and name a holder that corrupts one.
 public struct SecAggClient: Sendable {
     /// This participant's id (also its Shamir evaluation point).
     public let id: UInt32
@@ -58,9 +65,10 @@ public struct SecAggClient: Sendable {
     private var neighbourKeys: [UInt32: (encryption: X25519PublicKey, masking: X25519PublicKey)] = [:]
     /// Derived pairwise share-encryption keys, reused to open the shares received later.
     private var shareKeys: [UInt32: SecretBytes] = [:]
-    /// Shares this client holds, by the peer whose secret they share (including its own).
-    private var heldSelfMaskShares: [UInt32: ShamirShare] = [:]
-    private var heldKeyShares: [UInt32: ShamirShare] = [:]
+    /// Shares this client holds, with their commitment nonces, by the peer whose secret they
+    /// share (including its own).
+    private var heldSelfMaskShares: [UInt32: CommittedShare] = [:]
+    private var heldKeyShares: [UInt32: CommittedShare] = [:]
     /// Neighbours that completed ShareKeys (the senders of the delivered shares): the client's view of U2.
     private var sharingNeighbours: Set<UInt32> = []
     /// The survivor list signed in ConsistencyCheck (active setting).
@@ -137,7 +145,8 @@ public struct SecAggClient: Sendable {
     // MARK: - ShareKeys
 
     /// Stage 2: Shamir-shares `b` and `s_sk` among the neighbours listed in `request` and
-    /// itself, and encrypts each neighbour's pair of shares under the pairwise c-key.
+    /// itself, encrypts each neighbour's pair of shares (with their commitment nonces) under the
+    /// pairwise c-key, and commits to every holder's shares.
     public mutating func shareKeys<G: RandomNumberGenerator>(
         _ request: ShareKeysRequest, using generator: inout G
     ) throws(SecAggError) -> ShareKeysMessage {
@@ -207,16 +216,29 @@ public struct SecAggClient: Sendable {
 
             var outgoing: [EncryptedShare] = []
             outgoing.reserveCapacity(keys.count)
+            var commitments: [ShareCommitment] = []
+            commitments.reserveCapacity(holders.count)
             var derivedKeys: [UInt32: SecretBytes] = [:]
             for (index, holder) in holders.enumerated() {
+                let selfMask = CommittedShare(share: selfMaskShares[index], nonce: Self.nonce(using: &generator))
+                let key = CommittedShare(share: keyShares[index], nonce: Self.nonce(using: &generator))
+                commitments.append(
+                    ShareCommitment(
+                        owner: id, holder: holder,
+                        selfMask: SecAggProtocol.shareCommitment(
+                            roundID: roundID, owner: id, holder: holder, kind: .selfMask, share: selfMask.share,
+                            nonce: selfMask.nonce),
+                        key: SecAggProtocol.shareCommitment(
+                            roundID: roundID, owner: id, holder: holder, kind: .key, share: key.share, nonce: key.nonce)
+                    ))
                 if holder == id {
-                    heldSelfMaskShares[id] = selfMaskShares[index]
-                    heldKeyShares[id] = keyShares[index]
+                    heldSelfMaskShares[id] = selfMask
+                    heldKeyShares[id] = key
                     continue
                 }
                 guard let peerKeys = keys[holder] else { continue }
                 let plaintext = SecAggProtocol.sharePlaintext(
-                    sender: id, recipient: holder, selfMask: selfMaskShares[index], key: keyShares[index])
+                    sender: id, recipient: holder, selfMask: selfMask, key: key)
                 do {
                     let key = try SecAggProtocol.shareKey(
                         own: encryptionKey, peer: peerKeys.encryption, roundID: roundID, ownID: id, peerID: holder)
@@ -234,14 +256,31 @@ public struct SecAggClient: Sendable {
                         participant: holder, stage: .shareKeys, roundID: roundID, cause: error as? CryptoError)
                 }
             }
+            var commitmentSignature: [UInt8] = []
+            if let signingKey {
+                commitmentSignature = signingKey.signature(
+                    for: SecAggProtocol.shareCommitmentsMessage(roundID: roundID, owner: id, commitments: commitments))
+            }
             neighbourKeys = keys
             shareKeys = derivedKeys
             progress = .maskedInput
-            return ShareKeysMessage(roundID: roundID, sender: id, shares: outgoing)
+            return ShareKeysMessage(
+                roundID: roundID, sender: id, shares: outgoing, commitments: commitments,
+                commitmentSignature: commitmentSignature)
         } catch {
             progress = .aborted
             throw error
         }
+    }
+
+    /// A commitment nonce from `generator` (the CSPRNG in production).
+    private static func nonce<G: RandomNumberGenerator>(using generator: inout G) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(SecAggProtocol.commitmentNonceLength)
+        while bytes.count < SecAggProtocol.commitmentNonceLength {
+            withUnsafeBytes(of: generator.next().littleEndian) { bytes.append(contentsOf: $0) }
+        }
+        return Array(bytes.prefix(SecAggProtocol.commitmentNonceLength))
     }
 
     /// ``shareKeys(_:using:)`` with the operating system's CSPRNG for the Shamir coefficients.
@@ -270,6 +309,15 @@ public struct SecAggClient: Sendable {
                         "The input has \(input.count) words; this round aggregates vectors of \(configuration.vectorLength).",
                     participant: id, stage: .maskedInputCollection, roundID: roundID)
             }
+            var commitments: [UInt32: ShareCommitment] = [:]
+            for commitment in request.commitments {
+                guard commitment.holder == id, commitments.updateValue(commitment, forKey: commitment.owner) == nil
+                else {
+                    throw refusal(
+                        "The server relayed a second commitment of participant \(commitment.owner), or one for another holder.",
+                        peer: commitment.owner, stage: .maskedInputCollection)
+                }
+            }
             var senders: Set<UInt32> = []
             for envelope in request.shares {
                 let peer = envelope.peer
@@ -283,7 +331,7 @@ public struct SecAggClient: Sendable {
                         "The server delivered shares from neighbour \(peer) twice.", peer: peer,
                         stage: .maskedInputCollection)
                 }
-                openShare(envelope)
+                openShare(envelope, commitment: commitments[peer])
             }
             guard senders.count + 1 >= threshold else {
                 throw SecAggError(
@@ -383,8 +431,9 @@ public struct SecAggClient: Sendable {
         }
     }
 
-    /// Decrypts and checks one delivered share envelope; a bad one is recorded, not fatal.
-    private mutating func openShare(_ envelope: EncryptedShare) {
+    /// Decrypts and checks one delivered share envelope against its owner's commitment; a bad
+    /// one is recorded, not fatal.
+    private mutating func openShare(_ envelope: EncryptedShare, commitment: ShareCommitment?) {
         let peer = envelope.peer
         let stage = SecAggStage.maskedInputCollection
         guard let key = shareKeys[peer] else {
@@ -419,12 +468,22 @@ public struct SecAggClient: Sendable {
                     participant: peer, stage: stage, roundID: roundID)
             }
             let expected = SecAggProtocol.shareElementCount
-            guard parsed.selfMask.x == id, parsed.key.x == id, parsed.selfMask.values.count == expected,
-                parsed.key.values.count == expected
+            guard parsed.selfMask.share.x == id, parsed.key.share.x == id,
+                parsed.selfMask.share.values.count == expected, parsed.key.share.values.count == expected
             else {
                 throw SecAggError(
                     code: .invalidShare,
                     message: "The shares from neighbour \(peer) are not evaluated at this participant's point.",
+                    participant: peer, stage: stage, roundID: roundID)
+            }
+            guard let commitment, opens(commitment, kind: .selfMask, with: parsed.selfMask, owner: peer),
+                opens(commitment, kind: .key, with: parsed.key, owner: peer)
+            else {
+                throw SecAggError(
+                    code: .shareCommitmentMismatch,
+                    message:
+                        "The shares from neighbour \(peer) do not match the commitment it published at ShareKeys (or none "
+                        + "was relayed); this participant will not hold \(peer)'s shares.",
                     participant: peer, stage: stage, roundID: roundID)
             }
             heldSelfMaskShares[peer] = parsed.selfMask
@@ -436,6 +495,14 @@ public struct SecAggClient: Sendable {
             error.roundID = roundID
             rejectedShares.append(error)
         }
+    }
+
+    private func opens(
+        _ commitment: ShareCommitment, kind: ShareKind, with held: CommittedShare, owner: UInt32
+    ) -> Bool {
+        SecAggProtocol.shareCommitment(
+            roundID: roundID, owner: owner, holder: id, kind: kind, share: held.share, nonce: held.nonce)
+            == commitment.digest(of: kind)
     }
 
     // MARK: - ConsistencyCheck
@@ -505,11 +572,15 @@ public struct SecAggClient: Sendable {
 
             var selfMaskShares: [PeerShare] = []
             for peer in request.survivors where peer == id || sharingNeighbours.contains(peer) {
-                if let share = heldSelfMaskShares[peer] { selfMaskShares.append(PeerShare(peer: peer, share: share)) }
+                if let held = heldSelfMaskShares[peer] {
+                    selfMaskShares.append(PeerShare(peer: peer, share: held.share, nonce: held.nonce))
+                }
             }
             var keyShares: [PeerShare] = []
             for peer in request.dropped {
-                if let share = heldKeyShares[peer] { keyShares.append(PeerShare(peer: peer, share: share)) }
+                if let held = heldKeyShares[peer] {
+                    keyShares.append(PeerShare(peer: peer, share: held.share, nonce: held.nonce))
+                }
             }
             progress = .finished
             return UnmaskingResponseMessage(

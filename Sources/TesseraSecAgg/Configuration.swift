@@ -172,6 +172,48 @@ public enum SecAggProtocol {
         return w.bytes
     }
 
+    /// Bytes of the random nonce salted into each share commitment. It travels only inside the
+    /// encrypted share and in the holder's unmasking answer for that one share, so the coordinator
+    /// cannot test guesses of a share against its commitment before the share is revealed.
+    public static let commitmentNonceLength = 32
+
+    /// The commitment an owner publishes at ShareKeys to one Shamir share it gave `holder`:
+    /// SHA-256 over a domain tag, the round, owner, holder, kind, the serialized share and its
+    /// nonce. Binding the four labels means a share cannot be passed off as another holder's,
+    /// another kind's or another round's.
+    public static func shareCommitment(
+        roundID: UInt64, owner: UInt32, holder: UInt32, kind: ShareKind, share: ShamirShare, nonce: [UInt8]
+    ) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + serializedShareLength + nonce.count)
+        w.raw(Array("tessera-secagg-share-commitment-v1".utf8))
+        w.u64(roundID)
+        w.u32(owner)
+        w.u32(holder)
+        w.u8(kind.rawValue)
+        w.blob(share.serialized())
+        w.blob(nonce)
+        return SHA256.hash(w.bytes)
+    }
+
+    /// What an owner signs in ShareKeys (active setting): its commitments, in increasing holder
+    /// order, so the coordinator judges returned shares against the owner's own commitments and
+    /// can show them to anyone who doubts a blame.
+    public static func shareCommitmentsMessage(
+        roundID: UInt64, owner: UInt32, commitments: [ShareCommitment]
+    ) -> [UInt8] {
+        var w = ByteWriter(capacity: 48 + commitments.count * (4 + 2 * SHA256.byteCount))
+        w.raw(Array("tessera-secagg-commitments-v1".utf8))
+        w.u64(roundID)
+        w.u32(owner)
+        w.u32(UInt32(truncatingIfNeeded: commitments.count))
+        for commitment in commitments {
+            w.u32(commitment.holder)
+            w.blob(commitment.selfMask)
+            w.blob(commitment.key)
+        }
+        return w.bytes
+    }
+
     /// Bytes of one serialized Shamir share of a ``secretLength``-byte secret.
     static var serializedShareLength: Int {
         9 + 8 * ((secretLength + Shamir.bytesPerElement - 1) / Shamir.bytesPerElement)
@@ -182,8 +224,9 @@ public enum SecAggProtocol {
         (secretLength + Shamir.bytesPerElement - 1) / Shamir.bytesPerElement
     }
 
-    /// Plaintext of a share envelope: `u32 sender, u32 recipient, blob b-share, blob s-share`.
-    static var sharePlaintextLength: Int { 8 + 2 * (4 + serializedShareLength) }
+    /// Plaintext of a share envelope: `u32 sender, u32 recipient, blob b-share, blob s-share`,
+    /// then the two commitment nonces (b, then s).
+    static var sharePlaintextLength: Int { 8 + 2 * (4 + serializedShareLength) + 2 * commitmentNonceLength }
 
     /// Every honest encrypted share has exactly this size, so the server can reject malformed
     /// ones without being able to decrypt them.
@@ -220,27 +263,36 @@ public enum SecAggProtocol {
     }
 
     /// Encodes the plaintext of a share envelope.
-    static func sharePlaintext(sender: UInt32, recipient: UInt32, selfMask: ShamirShare, key: ShamirShare) -> [UInt8] {
+    static func sharePlaintext(
+        sender: UInt32, recipient: UInt32, selfMask: CommittedShare, key: CommittedShare
+    ) -> [UInt8] {
         var w = ByteWriter(capacity: sharePlaintextLength)
         w.u32(sender)
         w.u32(recipient)
-        w.blob(selfMask.serialized())
-        w.blob(key.serialized())
+        w.blob(selfMask.share.serialized())
+        w.blob(key.share.serialized())
+        w.raw(selfMask.nonce)
+        w.raw(key.nonce)
         return w.bytes
     }
 
     /// Decodes a share envelope's plaintext.
     static func parseSharePlaintext(
         _ bytes: [UInt8]
-    ) throws(SecAggError) -> (sender: UInt32, recipient: UInt32, selfMask: ShamirShare, key: ShamirShare) {
+    ) throws(SecAggError) -> (sender: UInt32, recipient: UInt32, selfMask: CommittedShare, key: CommittedShare) {
         var r = ByteReader(bytes, context: "Share envelope")
         let sender = try r.u32("the sender")
         let recipient = try r.u32("the recipient")
         let first = try r.blob("the self-mask share")
         let second = try r.blob("the key share")
+        let firstNonce = try r.raw(commitmentNonceLength, "the self-mask share's commitment nonce")
+        let secondNonce = try r.raw(commitmentNonceLength, "the key share's commitment nonce")
         try r.finish()
         do {
-            return (sender, recipient, try ShamirShare(serialized: first), try ShamirShare(serialized: second))
+            return (
+                sender, recipient, CommittedShare(share: try ShamirShare(serialized: first), nonce: firstNonce),
+                CommittedShare(share: try ShamirShare(serialized: second), nonce: secondNonce)
+            )
         } catch {
             throw SecAggError(
                 code: .invalidShare, message: "Share envelope: a Shamir share is malformed.",

@@ -42,11 +42,73 @@ public struct PeerShare: Sendable, Hashable {
     public var peer: UInt32
     /// The share; its `x` is the holder's id.
     public var share: ShamirShare
+    /// The ``SecAggProtocol/commitmentNonceLength``-byte nonce the owner salted this share's
+    /// commitment with; revealed with the share so the server can check it against
+    /// ``ShareCommitment``.
+    public var nonce: [UInt8]
 
-    public init(peer: UInt32, share: ShamirShare) {
+    public init(peer: UInt32, share: ShamirShare, nonce: [UInt8]) {
         self.peer = peer
         self.share = share
+        self.nonce = nonce
     }
+}
+
+/// Which of an owner's two shared secrets a share belongs to. The raw value is hashed into
+/// ``SecAggProtocol/shareCommitment(roundID:owner:holder:kind:share:nonce:)``, so it must never
+/// be renumbered.
+public enum ShareKind: UInt8, Sendable, Hashable, CustomStringConvertible {
+    /// A share of the self-mask seed `b`, returned for survivors.
+    case selfMask = 1
+    /// A share of the masking secret key `s_sk`, returned for dropped participants.
+    case key = 2
+
+    public var description: String {
+        switch self {
+        case .selfMask: "self-mask"
+        case .key: "masking-key"
+        }
+    }
+}
+
+/// An owner's commitments to the two Shamir shares it gave one holder, published in
+/// ``ShareKeysMessage`` and relayed to the holder in ``MaskedInputRequest``.
+///
+/// Why salted hashes and not Feldman commitments: the coordinator needs only to tell whether a
+/// returned share is exactly the one the owner dealt, and a hash answers that exactly, at one
+/// SHA-256 per share, with no group arithmetic over Shamir's field. Its 256-bit nonce is known
+/// only to owner and holder (it travels inside the encrypted share), so before unmasking the
+/// commitment hides the share even from a coordinator that colludes with t − 1 holders, and a
+/// holder reveals the nonce of the one share it returns, never of the other kind. The holder
+/// checks its opened share against the relayed commitment, so an owner cannot frame an honest
+/// holder with a commitment that does not match what it sent.
+public struct ShareCommitment: Sendable, Hashable {
+    /// Whose secrets were shared (the ShareKeys sender).
+    public var owner: UInt32
+    /// Who holds the two shares (a neighbour of the owner, or the owner itself).
+    public var holder: UInt32
+    /// SHA-256 commitment to the self-mask share.
+    public var selfMask: [UInt8]
+    /// SHA-256 commitment to the masking-key share.
+    public var key: [UInt8]
+
+    public init(owner: UInt32, holder: UInt32, selfMask: [UInt8], key: [UInt8]) {
+        self.owner = owner
+        self.holder = holder
+        self.selfMask = selfMask
+        self.key = key
+    }
+
+    /// The commitment of `kind`.
+    public func digest(of kind: ShareKind) -> [UInt8] {
+        kind == .selfMask ? selfMask : key
+    }
+}
+
+/// A share together with the nonce of its commitment, as dealt and held.
+struct CommittedShare: Sendable, Hashable {
+    var share: ShamirShare
+    var nonce: [UInt8]
 }
 
 /// One participant's Ed25519 signature (active setting).
@@ -76,16 +138,27 @@ public struct AdvertiseKeysMessage: Sendable, Hashable {
 }
 
 /// ``SecAggStage/shareKeys``: one encrypted share pair per neighbour (``EncryptedShare/peer``
-/// is the recipient).
+/// is the recipient), and the sender's commitments to the shares of every holder.
 public struct ShareKeysMessage: Sendable, Hashable {
     public var roundID: UInt64
     public var sender: UInt32
     public var shares: [EncryptedShare]
+    /// One commitment per holder (each recipient of ``shares`` and the sender itself), in
+    /// increasing holder order; ``ShareCommitment/owner`` is the sender.
+    public var commitments: [ShareCommitment]
+    /// Ed25519 signature over ``SecAggProtocol/shareCommitmentsMessage(roundID:owner:commitments:)``
+    /// in the active setting; empty otherwise.
+    public var commitmentSignature: [UInt8]
 
-    public init(roundID: UInt64, sender: UInt32, shares: [EncryptedShare]) {
+    public init(
+        roundID: UInt64, sender: UInt32, shares: [EncryptedShare], commitments: [ShareCommitment] = [],
+        commitmentSignature: [UInt8] = []
+    ) {
         self.roundID = roundID
         self.sender = sender
         self.shares = shares
+        self.commitments = commitments
+        self.commitmentSignature = commitmentSignature
     }
 }
 
@@ -161,11 +234,18 @@ public struct MaskedInputRequest: Sendable, Hashable {
     public var roundID: UInt64
     public var recipient: UInt32
     public var shares: [EncryptedShare]
+    /// Each sender's commitment to the shares it gave the recipient
+    /// (``ShareCommitment/holder`` is the recipient), which the recipient checks its opened
+    /// shares against.
+    public var commitments: [ShareCommitment]
 
-    public init(roundID: UInt64, recipient: UInt32, shares: [EncryptedShare]) {
+    public init(
+        roundID: UInt64, recipient: UInt32, shares: [EncryptedShare], commitments: [ShareCommitment] = []
+    ) {
         self.roundID = roundID
         self.recipient = recipient
         self.shares = shares
+        self.commitments = commitments
     }
 }
 
@@ -214,11 +294,12 @@ public struct UnmaskingRequest: Sendable, Hashable {
 /// Every SecAgg message, client → server and server → client, with its versioned binary
 /// encoding.
 ///
-/// ## Encoding (version 2, all integers little-endian)
+/// ## Encoding (version 3, all integers little-endian)
 ///
 ///     header (24 bytes)
 ///       4  magic "TSAG"
-///       u8 version (= 2; version 2 added the graph seed of shareKeysRequest)
+///       u8 version (= 3; version 2 added the graph seed of shareKeysRequest, version 3 the
+///                  share commitments and their nonces)
 ///       u8 kind        0x01…0x05 client → server, 0x81…0x84 server → client
 ///       u8 stage       SecAggStage raw value; must match the kind
 ///       u8 reserved    0
@@ -227,18 +308,22 @@ public struct UnmaskingRequest: Sendable, Hashable {
 ///       u32 recipient  participant id; 0 for the server
 ///     body (per kind)
 ///       advertiseKeys          32 c_pk, 32 s_pk, blob signature (0 or 64 bytes)
-///       shareKeys              u32 n, n × (u32 recipient, blob ciphertext)
+///       shareKeys              u32 n, n × (u32 recipient, blob ciphertext),
+///                              u32 m, m × (u32 holder, 32 b-commitment, 32 s-commitment),
+///                              blob commitment signature (0 or 64 bytes)
 ///       maskedInput            u32 d, d × u32
 ///       consistencySignature   blob signature (64 bytes)
-///       unmaskingResponse      u32 n, n × (u32 peer, blob share) self-mask shares, then the same for key shares
+///       unmaskingResponse      u32 n, n × (u32 peer, blob share, 32 nonce) self-mask shares, then the same for key shares
 ///       shareKeysRequest       u32 n, n × (u32 id, 32 c_pk, 32 s_pk, blob signature), blob graph seed (0–64 bytes)
-///       maskedInputRequest     u32 n, n × (u32 sender, blob ciphertext)
+///       maskedInputRequest     u32 n, n × (u32 sender, blob ciphertext),
+///                              u32 m, m × (u32 owner, 32 b-commitment, 32 s-commitment)
 ///       consistencyCheckRequest ids survivors
 ///       unmaskingRequest       ids survivors, ids dropped, u32 n, n × (u32 id, blob signature)
 ///
 /// where `blob` is `u32 length || bytes` and `ids` is `u32 count || u32…` strictly increasing.
 /// Decoding rejects a wrong magic, an unknown version or kind, a stage that contradicts the
-/// kind, truncated input, counts larger than the remaining bytes, and trailing bytes.
+/// kind, truncated input, counts larger than the remaining bytes, commitment lists longer
+/// than the largest roster (``maximumCommitmentCount``), and trailing bytes.
 public enum SecAggMessage: Sendable, Hashable {
     case advertiseKeys(AdvertiseKeysMessage)
     case shareKeys(ShareKeysMessage)
@@ -251,13 +336,17 @@ public enum SecAggMessage: Sendable, Hashable {
     case unmaskingRequest(UnmaskingRequest)
 
     /// The encoding version this build writes and reads.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     static let magic: [UInt8] = Array("TSAG".utf8)
     static let headerSize = 24
     static let keySize = 32
     static let signatureSize = 64
     /// A graph seed is 32 bytes in practice; anything beyond this bound is refused unread.
     static let maximumGraphSeedSize = 64
+    /// A commitment list names distinct holders of one owner, so it is never longer than the
+    /// largest roster this build accepts.
+    public static let maximumCommitmentCount = MetricsEncoding.maximumInputs
+    static let commitmentSize = 4 + 2 * SHA256.byteCount
 
     enum Kind: UInt8 {
         case advertiseKeys = 0x01
@@ -357,6 +446,8 @@ public enum SecAggMessage: Sendable, Hashable {
             Self.writeKeys(m.keys, into: &w, withID: false)
         case .shareKeys(let m):
             Self.writeShares(m.shares, into: &w)
+            Self.writeCommitments(m.commitments, into: &w) { $0.holder }
+            w.blob(m.commitmentSignature)
         case .maskedInput(let m):
             w.words(m.maskedInput)
         case .consistencySignature(let m):
@@ -370,6 +461,7 @@ public enum SecAggMessage: Sendable, Hashable {
             w.blob(m.graphSeed)
         case .maskedInputRequest(let m):
             Self.writeShares(m.shares, into: &w)
+            Self.writeCommitments(m.commitments, into: &w) { $0.owner }
         case .consistencyCheckRequest(let m):
             w.ids(m.survivors)
         case .unmaskingRequest(let m):
@@ -387,8 +479,10 @@ public enum SecAggMessage: Sendable, Hashable {
     private var estimatedBodySize: Int {
         switch self {
         case .maskedInput(let m): 4 + 4 * m.maskedInput.count
-        case .shareKeys(let m): 4 + m.shares.reduce(0) { $0 + 8 + $1.ciphertext.count }
-        case .maskedInputRequest(let m): 4 + m.shares.reduce(0) { $0 + 8 + $1.ciphertext.count }
+        case .shareKeys(let m):
+            76 + m.shares.reduce(0) { $0 + 8 + $1.ciphertext.count } + m.commitments.count * Self.commitmentSize
+        case .maskedInputRequest(let m):
+            8 + m.shares.reduce(0) { $0 + 8 + $1.ciphertext.count } + m.commitments.count * Self.commitmentSize
         default: 256
         }
     }
@@ -421,6 +515,19 @@ public enum SecAggMessage: Sendable, Hashable {
         for share in shares {
             w.u32(share.peer)
             w.blob(share.share.serialized())
+            w.raw(fixed(share.nonce, SecAggProtocol.commitmentNonceLength))
+        }
+    }
+
+    /// Commitments with one of their two ids (`id`); the other is the message's sender or recipient.
+    private static func writeCommitments(
+        _ commitments: [ShareCommitment], into w: inout ByteWriter, id: (ShareCommitment) -> UInt32
+    ) {
+        w.u32(UInt32(truncatingIfNeeded: commitments.count))
+        for commitment in commitments {
+            w.u32(id(commitment))
+            w.raw(fixed(commitment.selfMask, SHA256.byteCount))
+            w.raw(fixed(commitment.key, SHA256.byteCount))
         }
     }
 
@@ -497,7 +604,22 @@ public enum SecAggMessage: Sendable, Hashable {
             let keys = try readKeys(&r, participant: sender)
             return .advertiseKeys(AdvertiseKeysMessage(roundID: roundID, sender: sender, keys: keys))
         case .shareKeys:
-            return .shareKeys(ShareKeysMessage(roundID: roundID, sender: sender, shares: try readShares(&r)))
+            let shares = try readShares(&r)
+            let commitments = try readCommitments(&r) {
+                ShareCommitment(owner: sender, holder: $0, selfMask: $1, key: $2)
+            }
+            let signature = try r.blob("the commitment signature", maximum: signatureSize)
+            guard signature.isEmpty || signature.count == signatureSize else {
+                throw SecAggError(
+                    code: .malformedMessage,
+                    message:
+                        "SecAgg message: the commitment signature is \(signature.count) bytes; it must be empty or \(signatureSize)."
+                )
+            }
+            return .shareKeys(
+                ShareKeysMessage(
+                    roundID: roundID, sender: sender, shares: shares, commitments: commitments,
+                    commitmentSignature: signature))
         case .maskedInput:
             return .maskedInput(
                 MaskedInputMessage(roundID: roundID, sender: sender, maskedInput: try r.words("the masked input")))
@@ -522,8 +644,12 @@ public enum SecAggMessage: Sendable, Hashable {
             return .shareKeysRequest(
                 ShareKeysRequest(roundID: roundID, recipient: recipient, neighbours: neighbours, graphSeed: seed))
         case .maskedInputRequest:
+            let shares = try readShares(&r)
+            let commitments = try readCommitments(&r) {
+                ShareCommitment(owner: $0, holder: recipient, selfMask: $1, key: $2)
+            }
             return .maskedInputRequest(
-                MaskedInputRequest(roundID: roundID, recipient: recipient, shares: try readShares(&r)))
+                MaskedInputRequest(roundID: roundID, recipient: recipient, shares: shares, commitments: commitments))
         case .consistencyCheckRequest:
             return .consistencyCheckRequest(
                 ConsistencyCheckRequest(roundID: roundID, recipient: recipient, survivors: try r.ids("the survivors")))
@@ -571,15 +697,40 @@ public enum SecAggMessage: Sendable, Hashable {
         return shares
     }
 
+    /// A commitment list: bounded by the bytes that remain and by ``maximumCommitmentCount``
+    /// before anything is allocated; digests are fixed-size.
+    private static func readCommitments(
+        _ r: inout ByteReader, make: (UInt32, [UInt8], [UInt8]) -> ShareCommitment
+    ) throws(SecAggError) -> [ShareCommitment] {
+        let count = try r.count("the share commitments", minimumElementSize: commitmentSize)
+        guard count <= maximumCommitmentCount else {
+            throw SecAggError(
+                code: .malformedMessage,
+                message:
+                    "SecAgg message: \(count) share commitments exceed the \(maximumCommitmentCount) of the largest roster."
+            )
+        }
+        var commitments: [ShareCommitment] = []
+        commitments.reserveCapacity(count)
+        for _ in 0..<count {
+            let id = try r.u32("a commitment's participant id")
+            let selfMask = try r.raw(SHA256.byteCount, "a self-mask share commitment")
+            let key = try r.raw(SHA256.byteCount, "a key share commitment")
+            commitments.append(make(id, selfMask, key))
+        }
+        return commitments
+    }
+
     private static func readPeerShares(_ r: inout ByteReader, what: String) throws(SecAggError) -> [PeerShare] {
-        let count = try r.count(what, minimumElementSize: 8)
+        let count = try r.count(what, minimumElementSize: 8 + SecAggProtocol.commitmentNonceLength)
         var shares: [PeerShare] = []
         shares.reserveCapacity(count)
         for _ in 0..<count {
             let peer = try r.u32("a share's peer id")
             let bytes = try r.blob("a Shamir share")
+            let nonce = try r.raw(SecAggProtocol.commitmentNonceLength, "a share's commitment nonce")
             do {
-                shares.append(PeerShare(peer: peer, share: try ShamirShare(serialized: bytes)))
+                shares.append(PeerShare(peer: peer, share: try ShamirShare(serialized: bytes), nonce: nonce))
             } catch {
                 throw SecAggError(
                     code: .malformedMessage,

@@ -66,6 +66,7 @@ public struct SecAggError: Error, Sendable, CustomStringConvertible {
             case invalidPublicKey
             case invalidSignature
             case invalidShare
+            case shareCommitmentMismatch
             case inconsistentRequest
             case tooFewSurvivors
             case reconstructionFailed
@@ -127,6 +128,10 @@ public struct SecAggError: Error, Sendable, CustomStringConvertible {
         /// A Shamir share in an unmasking response is malformed, duplicated, unrequested, or
         /// claims another holder.
         public static let invalidShare = Code(.invalidShare)
+        /// A Shamir share does not open the commitment its owner published at ShareKeys, or the
+        /// owner's commitments are missing, malformed or unsigned: the share is discarded and the
+        /// participant that sent it is named.
+        public static let shareCommitmentMismatch = Code(.shareCommitmentMismatch)
         /// A client refused a server request that would break its privacy: asking for both
         /// secrets of one peer, or survivor lists that contradict what the client saw or signed.
         public static let inconsistentRequest = Code(.inconsistentRequest)

@@ -17,6 +17,33 @@ public struct SecAggResult: Sendable, Hashable {
     public var stageCounts: [SecAggStage: Int]
     /// How much unmasking work the round took.
     public var statistics: UnmaskingStatistics
+    /// Shares returned at Unmasking that did not open their owner's commitment: discarded, and
+    /// their holders named (see ``SecAggServer/corruptShares``).
+    public var corruptShares: [CorruptShare] = []
+
+    /// The participants that returned at least one corrupt share, sorted.
+    public var culprits: [UInt32] { Set(corruptShares.map(\.holder)).sorted() }
+}
+
+/// A share returned at Unmasking that does not open the commitment its owner published at
+/// ShareKeys: the server discarded it and names its holder.
+public struct CorruptShare: Sendable, Hashable, CustomStringConvertible {
+    /// Who returned the share (the culprit).
+    public var holder: UInt32
+    /// Whose secret it claimed to be a share of.
+    public var owner: UInt32
+    /// A self-mask share (of a survivor) or a masking-key share (of a dropped participant).
+    public var kind: ShareKind
+
+    public init(holder: UInt32, owner: UInt32, kind: ShareKind) {
+        self.holder = holder
+        self.owner = owner
+        self.kind = kind
+    }
+
+    public var description: String {
+        "participant \(holder) returned a corrupt \(kind) share of participant \(owner)"
+    }
 }
 
 /// The work of one round's unmasking, for metrics and benchmarks.
@@ -66,6 +93,20 @@ public struct UnmaskingStatistics: Sendable, Hashable {
 /// running sum (that cannot be undone, so it stays in U3, its self-mask is reconstructed, and
 /// it takes no further part). The round goes on while the thresholds hold.
 ///
+/// ## Verifiable shares
+///
+/// Each owner publishes at ShareKeys a salted SHA-256 commitment to every share it deals
+/// (``ShareCommitment``), signed in the active setting; a ShareKeys message whose commitments
+/// do not cover exactly its holders, or whose signature does not verify, is rejected. At
+/// Unmasking every returned share, self-mask and masking-key alike, is checked against its
+/// commitment as the response arrives: a share that does not open it is discarded, recorded
+/// in ``corruptShares`` and ``misbehaviour`` (code
+/// ``SecAggError/Code-swift.struct/shareCommitmentMismatch``), and its holder is excluded; its
+/// shares that do verify are still used. Its own masked input is already in the running sum
+/// and stays there (the sum cannot be taken apart without keeping every masked vector).
+/// Reconstruction then uses only verified shares, so it succeeds while t of them remain for
+/// every secret, and otherwise aborts naming the holders whose shares were discarded.
+///
 /// ## Memory and work
 ///
 /// Masked inputs are added into one running sum as they arrive: O(d) memory, never one
@@ -100,11 +141,17 @@ public struct SecAggServer: Sendable {
     /// Participants dropped for misbehaviour (excluded from every later stage).
     public private(set) var excluded: Set<UInt32> = []
 
+    /// Every share discarded at Unmasking because it did not open its owner's commitment, in
+    /// arrival order: the coordinator names these holders.
+    public private(set) var corruptShares: [CorruptShare] = []
+
     private var submitted: Set<UInt32> = []
     private var advertised: [UInt32: AdvertisedKeys] = [:]
     private var maskingKeys: [UInt32: X25519PublicKey] = [:]
     /// sender → recipient → ciphertext, kept until ShareKeys closes and they are relayed.
     private var sharesBySender: [UInt32: [UInt32: [UInt8]]] = [:]
+    /// owner → holder → the owner's commitment to that holder's shares, kept until unmasking.
+    private var commitments: [UInt32: [UInt32: ShareCommitment]] = [:]
     private var runningSum: [UInt32]
     private var signatures: [UInt32: [UInt8]] = [:]
     private var responses: [UInt32: UnmaskingResponseMessage] = [:]
@@ -212,19 +259,37 @@ public struct SecAggServer: Sendable {
                 error(.duplicateMessage, "Participant \(sender) already sent its \(stage) message.", sender, stage),
                 dropping: sender)
         }
+        var corrupt: [CorruptShare] = []
         do throws(SecAggError) {
             switch message {
             case .advertiseKeys(let m): try acceptAdvertisedKeys(m)
             case .shareKeys(let m): try acceptShares(m)
             case .maskedInput(let m): try acceptMaskedInput(m)
             case .consistencySignature(let m): try acceptSignature(m)
-            case .unmaskingResponse(let m): try acceptUnmaskingResponse(m)
+            case .unmaskingResponse(let m): corrupt = try acceptUnmaskingResponse(m)
             default: break
             }
         } catch {
             throw reject(error, dropping: sender)
         }
         submitted.insert(sender)
+        if !corrupt.isEmpty { throw blame(sender, for: corrupt) }
+    }
+
+    /// Records the corrupt shares of an unmasking response whose verified shares were kept
+    /// (see "Verifiable shares" in the type's documentation), and returns the error naming
+    /// the holder for the caller to throw.
+    private mutating func blame(_ holder: UInt32, for corrupt: [CorruptShare]) -> SecAggError {
+        corruptShares.append(contentsOf: corrupt)
+        excluded.insert(holder)
+        let listed = corrupt.map { "a \($0.kind) share of participant \($0.owner)" }.joined(separator: ", ")
+        let error = error(
+            .shareCommitmentMismatch,
+            "Participant \(holder) returned \(listed) that does not open the owner's ShareKeys commitment; "
+                + "discarded, and participant \(holder) is excluded.",
+            holder, .unmasking)
+        misbehaviour.append(error)
+        return error
     }
 
     private func checkOpen(sender: UInt32) throws(SecAggError) {
@@ -271,6 +336,7 @@ public struct SecAggServer: Sendable {
         case .shareKeys:
             submitted.remove(participant)
             sharesBySender[participant] = nil
+            commitments[participant] = nil
         case .consistencyCheck:
             submitted.remove(participant)
             signatures[participant] = nil
@@ -341,7 +407,50 @@ public struct SecAggServer: Sendable {
         for neighbour in graph.neighbours(of: sender) where u1.contains(neighbour) && byRecipient[neighbour] == nil {
             throw error(.missingShare, "No share was sent to neighbour \(neighbour).", sender, .shareKeys)
         }
+        let committed = try checkCommitments(m, holders: Set(byRecipient.keys).union([sender]))
         sharesBySender[sender] = byRecipient
+        commitments[sender] = committed
+    }
+
+    /// An owner's commitments must name each of its holders exactly once, in increasing order
+    /// (the order it signs), with 32-byte digests, and carry its signature in the active setting.
+    private func checkCommitments(
+        _ m: ShareKeysMessage, holders: Set<UInt32>
+    ) throws(SecAggError) -> [UInt32: ShareCommitment] {
+        let sender = m.sender
+        guard m.commitments.count == holders.count else {
+            throw error(
+                .shareCommitmentMismatch,
+                "The message carries \(m.commitments.count) share commitments for \(holders.count) share holders.",
+                sender, .shareKeys)
+        }
+        var byHolder: [UInt32: ShareCommitment] = [:]
+        byHolder.reserveCapacity(holders.count)
+        var previous: UInt32 = 0
+        for commitment in m.commitments {
+            guard commitment.owner == sender, commitment.holder > previous, holders.contains(commitment.holder),
+                commitment.selfMask.count == SHA256.byteCount, commitment.key.count == SHA256.byteCount
+            else {
+                throw error(
+                    .shareCommitmentMismatch,
+                    "The share commitment for holder \(commitment.holder) is out of order, repeated, for a participant "
+                        + "that holds no share, or not two 32-byte digests.",
+                    sender, .shareKeys)
+            }
+            previous = commitment.holder
+            byHolder[commitment.holder] = commitment
+        }
+        if let verification = configuration.verificationKey(of: sender) {
+            let signed = SecAggProtocol.shareCommitmentsMessage(
+                roundID: roundID, owner: sender, commitments: m.commitments)
+            guard verification.isValidSignature(m.commitmentSignature, for: signed) else {
+                throw error(
+                    .invalidSignature,
+                    "The share commitments do not carry a valid signature of participant \(sender).", sender,
+                    .shareKeys)
+            }
+        }
+        return byHolder
     }
 
     private mutating func acceptMaskedInput(_ m: MaskedInputMessage) throws(SecAggError) {
@@ -369,7 +478,11 @@ public struct SecAggServer: Sendable {
         signatures[m.sender] = m.signature
     }
 
-    private mutating func acceptUnmaskingResponse(_ m: UnmaskingResponseMessage) throws(SecAggError) {
+    /// Checks a response's structure (a violation rejects it whole), then each share against its
+    /// owner's commitment: verified shares are kept, the others are returned as corrupt.
+    private mutating func acceptUnmaskingResponse(
+        _ m: UnmaskingResponseMessage
+    ) throws(SecAggError) -> [CorruptShare] {
         let responder = m.sender
         let u2 = survivors[.shareKeys] ?? []
         let u3 = survivors[.maskedInputCollection] ?? []
@@ -381,7 +494,32 @@ public struct SecAggServer: Sendable {
         try checkUnmaskingShares(
             m.keyShares, kind: "key share", requestedFrom: "a dropped neighbour", responder: responder, seen: &seen
         ) { peer in graph.areNeighbours(responder, peer) && u2.contains(peer) && !u3.contains(peer) }
-        responses[responder] = m
+        var corrupt: [CorruptShare] = []
+        var verified = m
+        verified.selfMaskShares = m.selfMaskShares.filter { entry in
+            opens(entry, kind: .selfMask, holder: responder, corrupt: &corrupt)
+        }
+        verified.keyShares = m.keyShares.filter { entry in
+            opens(entry, kind: .key, holder: responder, corrupt: &corrupt)
+        }
+        responses[responder] = verified
+        return corrupt
+    }
+
+    /// Whether `entry` opens its owner's commitment to `holder`'s share of `kind`; if not, it is
+    /// added to `corrupt`.
+    private func opens(
+        _ entry: PeerShare, kind: ShareKind, holder: UInt32, corrupt: inout [CorruptShare]
+    ) -> Bool {
+        let recomputed = SecAggProtocol.shareCommitment(
+            roundID: roundID, owner: entry.peer, holder: holder, kind: kind, share: entry.share, nonce: entry.nonce)
+        guard entry.nonce.count == SecAggProtocol.commitmentNonceLength,
+            let commitment = commitments[entry.peer]?[holder], recomputed == commitment.digest(of: kind)
+        else {
+            corrupt.append(CorruptShare(holder: holder, owner: entry.peer, kind: kind))
+            return false
+        }
+        return true
     }
 
     /// Checks one list of an unmasking response: every share was `requested` of this responder,
@@ -432,8 +570,10 @@ public struct SecAggServer: Sendable {
         let completed = submitted.subtracting(stage == .maskedInputCollection ? [] : excluded)
         survivors[stage] = completed
         submitted = []
+        // A holder caught with a corrupt share is excluded, but its verified shares still count.
+        let contributing = stage == .unmasking ? completed.union(responses.keys) : completed
         do throws(SecAggError) {
-            try checkThresholds(stage: stage, completed: completed)
+            try checkThresholds(stage: stage, completed: contributing)
             switch stage {
             case .advertiseKeys:
                 state = .collecting(.shareKeys)
@@ -515,12 +655,15 @@ public struct SecAggServer: Sendable {
         let u2 = survivors[.shareKeys] ?? []
         return u2.sorted().map { id in
             var delivered: [EncryptedShare] = []
+            var committed: [ShareCommitment] = []
             for neighbour in graph.neighbours(of: id) where u2.contains(neighbour) {
                 if let ciphertext = sharesBySender[neighbour]?[id] {
                     delivered.append(EncryptedShare(peer: neighbour, ciphertext: ciphertext))
+                    if let commitment = commitments[neighbour]?[id] { committed.append(commitment) }
                 }
             }
-            return .maskedInputRequest(MaskedInputRequest(roundID: roundID, recipient: id, shares: delivered))
+            return .maskedInputRequest(
+                MaskedInputRequest(roundID: roundID, recipient: id, shares: delivered, commitments: committed))
         }
     }
 
@@ -570,11 +713,11 @@ public struct SecAggServer: Sendable {
         var work: [SecAggParallel.MaskTask] = []
         work.reserveCapacity(survivorsSorted.count + dropped.count * 8)
         for u in survivorsSorted {
-            let seed = try reconstruct(u, from: selfMaskShares[u] ?? [], what: "self-mask seed", with: &reconstructor)
+            let seed = try reconstruct(u, .selfMask, from: selfMaskShares[u] ?? [], with: &reconstructor)
             work.append(.seed(SecretBytes(seed), .minus))
         }
         for v in dropped {
-            let raw = try reconstruct(v, from: keyShares[v] ?? [], what: "masking key", with: &reconstructor)
+            let raw = try reconstruct(v, .key, from: keyShares[v] ?? [], with: &reconstructor)
             let key: X25519PrivateKey
             do {
                 key = try X25519PrivateKey(rawRepresentation: raw)
@@ -620,18 +763,26 @@ public struct SecAggServer: Sendable {
         counts[.unmasking] = responses.count
         return SecAggResult(
             roundID: roundID, sum: sum, survivors: survivorsSorted, dropped: dropped, stageCounts: counts,
-            statistics: statistics)
+            statistics: statistics, corruptShares: corruptShares)
     }
 
+    /// Rebuilds `peer`'s secret of `kind` from verified shares, or aborts naming the holders
+    /// whose corrupt shares of it were discarded.
     private func reconstruct(
-        _ peer: UInt32, from shares: [ShamirShare], what: String, with reconstructor: inout ShamirReconstructor
+        _ peer: UInt32, _ kind: ShareKind, from shares: [ShamirShare], with reconstructor: inout ShamirReconstructor
     ) throws(SecAggError) -> [UInt8] {
+        let what = kind == .selfMask ? "self-mask seed" : "masking key"
         guard shares.count >= threshold else {
+            let culprits = corruptShares.filter { $0.owner == peer && $0.kind == kind }.map(\.holder).sorted()
+            let discarded =
+                culprits.isEmpty
+                ? ""
+                : " (corrupt shares from participants \(culprits.map(String.init).joined(separator: ", ")) were discarded)"
             throw SecAggError(
                 code: .tooFewSurvivors,
                 message:
-                    "Only \(shares.count) shares of participant \(peer)'s \(what) were returned, below the threshold t = "
-                    + "\(threshold); round \(roundID) aborts.",
+                    "Only \(shares.count) verified shares of participant \(peer)'s \(what) were returned\(discarded), below "
+                    + "the threshold t = \(threshold); round \(roundID) aborts.",
                 participant: peer, stage: .unmasking, roundID: roundID)
         }
         guard

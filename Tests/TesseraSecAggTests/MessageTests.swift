@@ -14,6 +14,14 @@ struct MessageTests {
     }
 
     static let share = ShamirShare(x: 5, values: [1, 2, 3, 4, (1 << 61) - 2])
+    static func nonce(_ byte: UInt8) -> [UInt8] {
+        [UInt8](repeating: byte, count: SecAggProtocol.commitmentNonceLength)
+    }
+    static func commitment(owner: UInt32, holder: UInt32) -> ShareCommitment {
+        ShareCommitment(
+            owner: owner, holder: holder, selfMask: [UInt8](repeating: UInt8(holder), count: 32),
+            key: [UInt8](repeating: UInt8(owner), count: 32))
+    }
 
     /// One message of every kind, with non-trivial contents.
     static let samples: [SecAggMessage] = [
@@ -25,18 +33,30 @@ struct MessageTests {
                 shares: [
                     EncryptedShare(peer: 6, ciphertext: [1, 2, 3]), EncryptedShare(peer: 8, ciphertext: []),
                 ])),
+        .shareKeys(
+            ShareKeysMessage(
+                roundID: 9, sender: 5, shares: [EncryptedShare(peer: 6, ciphertext: [1, 2, 3])],
+                commitments: [commitment(owner: 5, holder: 5), commitment(owner: 5, holder: 6)],
+                commitmentSignature: [UInt8](repeating: 4, count: 64))),
         .maskedInput(MaskedInputMessage(roundID: .max, sender: 5, maskedInput: [0, 1, .max, 0xdead_beef])),
         .consistencySignature(
             ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
         .unmaskingResponse(
             UnmaskingResponseMessage(
-                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)],
-                keyShares: [PeerShare(peer: 7, share: share), PeerShare(peer: 9, share: ShamirShare(x: 5, values: []))])
+                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share, nonce: nonce(1))],
+                keyShares: [
+                    PeerShare(peer: 7, share: share, nonce: nonce(2)),
+                    PeerShare(peer: 9, share: ShamirShare(x: 5, values: []), nonce: nonce(3)),
+                ])
         ),
         .shareKeysRequest(
             ShareKeysRequest(roundID: 9, recipient: 5, neighbours: [keys(6, signed: false), keys(7, signed: true)])),
         .maskedInputRequest(
             MaskedInputRequest(roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])])),
+        .maskedInputRequest(
+            MaskedInputRequest(
+                roundID: 9, recipient: 5, shares: [EncryptedShare(peer: 6, ciphertext: [9, 9])],
+                commitments: [commitment(owner: 6, holder: 5)])),
         .consistencyCheckRequest(ConsistencyCheckRequest(roundID: 9, recipient: 5, survivors: [1, 5, 6, 100])),
         .unmaskingRequest(
             UnmaskingRequest(
@@ -83,6 +103,7 @@ struct MessageTests {
         }
         #expect(code { $0[0] = UInt8(ascii: "X") } == .malformedMessage)  // magic
         #expect(code { $0[4] = 1 } == .unsupportedVersion)  // version 1 had no graph seed
+        #expect(code { $0[4] = 2 } == .unsupportedVersion)  // version 2 had no share commitments
         #expect(code { $0[5] = 0x7f } == .malformedMessage)  // unknown kind
         #expect(code { $0[6] = SecAggStage.unmasking.rawValue } == .malformedMessage)  // stage contradicts kind
         #expect(code { $0[7] = 1 } == .malformedMessage)  // reserved byte
@@ -111,21 +132,22 @@ struct MessageTests {
                 == .malformedMessage)
         let badShare = SecAggMessage.unmaskingResponse(
             UnmaskingResponseMessage(
-                roundID: 1, sender: 2, selfMaskShares: [PeerShare(peer: 3, share: ShamirShare(x: 0, values: []))],
+                roundID: 1, sender: 2,
+                selfMaskShares: [PeerShare(peer: 3, share: ShamirShare(x: 0, values: []), nonce: Self.nonce(0))],
                 keyShares: []))
         #expect(
             (#expect(throws: SecAggError.self) { _ = try SecAggMessage.decode(badShare.encoded()) })?.code
                 == .malformedMessage)
     }
 
-    @Test("The version-2 encoding is pinned byte for byte")
+    @Test("The version-3 encoding is pinned byte for byte")
     func golden() {
         let bytes = SecAggMessage.consistencyCheckRequest(
             ConsistencyCheckRequest(roundID: 0x0102_0304_0506_0708, recipient: 0x0a0b_0c0d, survivors: [1, 0x100])
         ).encoded()
         #expect(
             bytes == [
-                0x54, 0x53, 0x41, 0x47, 0x02, 0x83, 0x04, 0x00,  // "TSAG", v2, kind, stage 4, reserved
+                0x54, 0x53, 0x41, 0x47, 0x03, 0x83, 0x04, 0x00,  // "TSAG", v3, kind, stage 4, reserved
                 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // round id, little-endian
                 0x00, 0x00, 0x00, 0x00, 0x0d, 0x0c, 0x0b, 0x0a,  // sender 0 (server), recipient
                 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,  // ids [1, 256]

@@ -474,17 +474,20 @@ struct ShareContentTests {
             own: Self.encryptionKey(p, simulationSeed: 97), peer: Self.encryptionKey(q, simulationSeed: 97).publicKey,
             roundID: 500, ownID: p, peerID: q)
         let zero = [UInt64](repeating: 0, count: SecAggProtocol.shareElementCount)
+        let nonce = [UInt8](repeating: 0, count: SecAggProtocol.commitmentNonceLength)
         let cases: [(plaintext: [UInt8], code: SecAggError.Code)] = [
             (
                 SecAggProtocol.sharePlaintext(
-                    sender: p, recipient: other, selfMask: ShamirShare(x: q, values: zero),
-                    key: ShamirShare(x: q, values: zero)),
+                    sender: p, recipient: other,
+                    selfMask: CommittedShare(share: ShamirShare(x: q, values: zero), nonce: nonce),
+                    key: CommittedShare(share: ShamirShare(x: q, values: zero), nonce: nonce)),
                 .misaddressedShare
             ),
             (
                 SecAggProtocol.sharePlaintext(
-                    sender: p, recipient: q, selfMask: ShamirShare(x: other, values: zero),
-                    key: ShamirShare(x: q, values: zero)),
+                    sender: p, recipient: q,
+                    selfMask: CommittedShare(share: ShamirShare(x: other, values: zero), nonce: nonce),
+                    key: CommittedShare(share: ShamirShare(x: q, values: zero), nonce: nonce)),
                 .invalidShare
             ),
         ]

@@ -31,8 +31,9 @@ enum Fixtures {
             ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
         .unmaskingResponse(
             UnmaskingResponseMessage(
-                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share)],
-                keyShares: [PeerShare(peer: 7, share: share)])),
+                roundID: 9, sender: 5,
+                selfMaskShares: [PeerShare(peer: 6, share: share, nonce: [UInt8](repeating: 1, count: 32))],
+                keyShares: [PeerShare(peer: 7, share: share, nonce: [UInt8](repeating: 2, count: 32))])),
     ]
 
     /// Every SecAgg message the coordinator sends.

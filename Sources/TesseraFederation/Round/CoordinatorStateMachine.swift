@@ -589,6 +589,14 @@ public struct CoordinatorStateMachine: Sendable {
                 scheduleDeadline(plan.deadlines.seconds(for: stage), into: &actions)
                 closeStageIfComplete(now: now, into: &actions)
             case .finished(let result):
+                for corrupt in result.corruptShares {
+                    let holder = context.site(ofIndex: corrupt.holder) ?? "participant \(corrupt.holder)"
+                    let owner = context.site(ofIndex: corrupt.owner) ?? "participant \(corrupt.owner)"
+                    actions.append(
+                        .log(
+                            "round \(context.round): \(holder) returned a corrupt \(corrupt.kind) share of \(owner); excluded"
+                        ))
+                }
                 let metrics = (try? secure.assignment.metrics()) ?? (try! MetricsEncoding(count: 0))
                 let updateWords = result.sum.count - metrics.wordCount
                 let mean: [Float]
