@@ -37,6 +37,9 @@ enum CoordinatorMemoryBenchmark {
 
         let caDirectory = root.appendingPathComponent("ca")
         let ca = try FederationCA.initialize(at: caDirectory, name: "Tessera benchmark CA (throwaway)", validityDays: 2)
+        // The coordinator is given the CA's public half only (it refuses a folder with the key).
+        let trustDirectory = root.appendingPathComponent("trust")
+        try ca.publishTrust(to: trustDirectory)
         let coordinatorIdentity = root.appendingPathComponent("coordinator")
         _ = try ca.issueCoordinator(hosts: ["127.0.0.1"], to: coordinatorIdentity, validityDays: 1)
         let name = "rss-bench"
@@ -88,7 +91,7 @@ enum CoordinatorMemoryBenchmark {
         process.arguments =
             (process.arguments ?? []) + [
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", coordinatorIdentity.path,
-                "--ca", caDirectory.path, "--results", root.appendingPathComponent("results").path,
+                "--trust", trustDirectory.path, "--results", root.appendingPathComponent("results").path,
             ]
         let output = Pipe()
         process.standardOutput = output

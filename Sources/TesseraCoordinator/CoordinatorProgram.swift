@@ -18,17 +18,25 @@ public struct CoordinatorProgram: Sendable {
     public var listen: Endpoint
     /// The coordinator's identity directory (`cert.pem`, `key.pem`).
     public var tlsDirectory: URL
-    /// The federation CA directory (`ca.pem`, `revoked.json`).
-    public var caDirectory: URL
+    /// The federation's trust folder (``TrustFolder``: `ca.pem`, `revoked.signed`). A folder
+    /// holding the CA's private key is refused.
+    public var trustDirectory: URL
     /// Where results go; the experiment's output directory when `nil`.
     public var resultsDirectory: URL?
+    /// How often `revoked.signed` is re-read; the sessions and model fetches of a revoked
+    /// certificate end at the next read.
+    public var revocationCheckInterval: Duration
 
-    public init(experiment: URL, listen: Endpoint, tlsDirectory: URL, caDirectory: URL, resultsDirectory: URL? = nil) {
+    public init(
+        experiment: URL, listen: Endpoint, tlsDirectory: URL, trustDirectory: URL, resultsDirectory: URL? = nil,
+        revocationCheckInterval: Duration = .seconds(10)
+    ) {
         self.experiment = experiment
         self.listen = listen
         self.tlsDirectory = tlsDirectory
-        self.caDirectory = caDirectory
+        self.trustDirectory = trustDirectory
         self.resultsDirectory = resultsDirectory
+        self.revocationCheckInterval = revocationCheckInterval
     }
 
     /// The model a coordinator builds for `config`, without data.
@@ -41,22 +49,39 @@ public struct CoordinatorProgram: Sendable {
         return try config.model.architecture(dataInputs: inputs, dataClasses: classes)
     }
 
-    /// The parts of the configuration that come from the CA directory: the check of the signing
-    /// certificates sites offer (the CA certificate and `revoked.json`, re-read on every check),
-    /// and the CA-signed `revoked.signed`, relayed to every site that connects.
-    static func trustConfiguration(caDirectory: URL) throws -> CoordinatorService.Configuration {
-        let ca = try PEMFile.loadCertificate(from: caDirectory.appendingPathComponent(FederationCA.certificateFileName))
-        let signedList = caDirectory.appendingPathComponent(FederationCA.signedRevocationListFileName)
+    /// Opens the trust folder, refusing one that holds the CA's private key (with what to move
+    /// where) or whose `revoked.signed` does not verify against its `ca.pem`.
+    static func openTrust(_ directory: URL) throws(TesseraRuntimeError) -> TrustFolder {
+        do {
+            return try TrustFolder.open(directory)
+        } catch let error as PKIError where error.code == .exposedCAKey {
+            throw TesseraRuntimeError(.invalidConfiguration, "refusing to start: \(error.message)")
+        } catch {
+            throw TesseraRuntimeError(
+                .invalidConfiguration, "cannot use \(directory.path) as the federation's trust folder", cause: error)
+        }
+    }
+
+    /// The parts of the configuration that come from the trust folder, all read from its
+    /// `revoked.signed` (CA signature checked on every read): the check of the signing
+    /// certificates sites offer, the list relayed to every site that connects, and the serials
+    /// whose sessions and fetches end at each revocation check.
+    static func trustConfiguration(
+        _ trust: TrustFolder, revocationCheckInterval: Duration = .seconds(10)
+    ) -> CoordinatorService.Configuration {
+        let signedList = trust.signedRevocationListURL
         return CoordinatorService.Configuration(
-            signingVerifier: SigningCertificateValidator(
-                caCertificate: ca,
-                revocation: .file(caDirectory.appendingPathComponent(FederationCA.revokedFileName))),
-            signedRevocationList: { (try? [UInt8](Data(contentsOf: signedList))) ?? [] })
+            signingVerifier: trust.signingValidator(),
+            signedRevocationList: { (try? [UInt8](Data(contentsOf: signedList))) ?? [] },
+            revokedSerials: { try trust.revokedSerials() },
+            revocationCheckInterval: revocationCheckInterval)
     }
 
     /// Runs to the end; `onListening` receives the bound port (useful with port 0).
     public func run(logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let started = Date()
+        // First: a coordinator given the CA's private key stops before it does anything else.
+        let trust = try Self.openTrust(trustDirectory)
         let config = try ExperimentConfig.load(from: experiment)
         try config.validateForRuntime()
         let architecture = try Self.architecture(of: config)
@@ -65,11 +90,11 @@ public struct CoordinatorProgram: Sendable {
         // keep it.
         plan.publicRandomness = .system
         let initial = try architecture.build(seed: config.seed).parameters
-        let identity = try PeerCertificateIdentityResolver(caDirectory: caDirectory)
+        let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
-            configuration: try Self.trustConfiguration(caDirectory: caDirectory), clock: MonotonicClock(),
-            logger: logger)
+            configuration: Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval),
+            clock: MonotonicClock(), logger: logger)
         let directory =
             resultsDirectory
             ?? (config.resolvedOutputDirectory.hasPrefix("/")
@@ -78,7 +103,9 @@ public struct CoordinatorProgram: Sendable {
                     config.resolvedOutputDirectory))
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
-            caCertificate: caDirectory.appendingPathComponent("ca.pem"), logger: logger, onListening: onListening)
+            caCertificate: trust.caCertificateURL, logger: logger, onListening: onListening)
+        logger.info(
+            "trust: \(trust.directory.path); revocation list re-read every \(revocationCheckInterval)")
         logger.info(
             "experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
         try await ProgramLifecycle.run(service, name: "coordinator", logger: logger)

@@ -84,6 +84,13 @@ public actor CoordinatorService {
         /// The federation CA's signed revocation list to relay in every Welcome, read at each
         /// Hello so a new list reaches the sites that connect after it was replaced.
         public var signedRevocationList: (@Sendable () -> [UInt8])?
+        /// The revoked certificate serials (canonical hex), read now and every
+        /// ``revocationCheckInterval``: the sessions and model fetches of a revoked certificate
+        /// end at the next read. `nil`: no live revocation (in-process transports carry no
+        /// certificates).
+        public var revokedSerials: (@Sendable () throws -> Set<String>)?
+        /// How often ``revokedSerials`` is read.
+        public var revocationCheckInterval: Duration
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
@@ -91,8 +98,12 @@ public actor CoordinatorService {
             uploadStallTimeout: Duration = .seconds(30),
             modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes,
             signingVerifier: (any SigningCredentialVerifier)? = nil,
-            signedRevocationList: (@Sendable () -> [UInt8])? = nil
+            signedRevocationList: (@Sendable () -> [UInt8])? = nil,
+            revokedSerials: (@Sendable () throws -> Set<String>)? = nil,
+            revocationCheckInterval: Duration = .seconds(10)
         ) {
+            self.revokedSerials = revokedSerials
+            self.revocationCheckInterval = max(.milliseconds(1), revocationCheckInterval)
             self.signingVerifier = signingVerifier
             self.signedRevocationList = signedRevocationList
             self.uploadBufferBytes = uploadBufferBytes
@@ -113,6 +124,8 @@ public actor CoordinatorService {
     /// How many uploads are assembled at once (see ``Configuration/uploadBufferBytes``).
     public nonisolated let uploadSlots: Int
     private let logger: Logger
+    /// The serials read last and the model fetches to end when one is revoked.
+    nonisolated let revocation = LiveRevocation()
 
     private var sessions = SessionRegistry()
     private var slots: UploadSlots
@@ -156,11 +169,13 @@ public actor CoordinatorService {
     public nonisolated var services: [any RegistrableRPCService] {
         [
             ParticipantSessionService(coordinator: self),
-            ModelStoreService(
-                store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
-                maximumWindowBytes: configuration.modelWindowBytes,
-                maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
-                clock: clock),
+            AuthenticatedModelStoreService(
+                store: ModelStoreService(
+                    store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
+                    maximumWindowBytes: configuration.modelWindowBytes,
+                    maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
+                    clock: clock),
+                identity: identity, revocation: revocation),
         ]
     }
 
@@ -223,6 +238,19 @@ public actor CoordinatorService {
                     await self.checkLiveness()
                 }
             }
+            if let revokedSerials = configuration.revokedSerials {
+                let interval = configuration.revocationCheckInterval
+                group.addTask {
+                    // Live revocation: the list is read off the actor (file I/O and a signature
+                    // check), now and every interval.
+                    var tick = clock.now
+                    while true {
+                        await self.applyRevocations(Result { try revokedSerials() })
+                        tick += interval
+                        do { try await clock.sleep(until: tick) } catch { return }
+                    }
+                }
+            }
             for await deadline in deadlines {
                 group.addTask {
                     do { try await clock.sleep(until: deadline.at) } catch { return }
@@ -270,14 +298,54 @@ public actor CoordinatorService {
             logger.warning("closing a silent session (no heartbeat for \(limit))", metadata: ["site": "\(site)"])
             drop(id, reason: "no message or heartbeat for \(limit); reconnect")
         }
+        // The coordinator's own heartbeat: a site that hears nothing for its silence limit
+        // takes the coordinator for gone and reconnects.
+        for id in sessions.activeStreams {
+            let envelope = sessions.connections[id]!.encoder.heartbeat()
+            sessions.connections[id]!.outbound.yield(envelope)
+        }
+    }
+
+    /// Adopts a revocation list just read (``Configuration/revokedSerials``): the open sessions
+    /// and model fetches of revoked certificates end now, sessions with PERMISSION_DENIED and
+    /// "certificate revoked", and the machine counts those sites gone. A list that cannot be
+    /// read is reported and changes nothing (new streams are refused meanwhile by the identity
+    /// check, which reads the same list).
+    func applyRevocations(_ read: Result<Set<String>, any Error>) {
+        defer { notifyChange() }
+        let serials: Set<String>
+        switch read {
+        case .success(let read): serials = read
+        case .failure(let error):
+            logger.error(
+                "cannot re-read the revocation list; open sessions are kept until it reads again",
+                metadata: ["error": "\(error)"])
+            return
+        }
+        let fetches = revocation.update(serials)
+        for id in sessions.streams(presenting: serials) {
+            guard let connection = sessions.connections[id] else { continue }
+            let serial = connection.certificateSerial ?? ""
+            logger.warning(
+                "closing a session: certificate revoked",
+                metadata: ["site": "\(connection.site)", "serial": "\(serial)"])
+            end(id, .revoked(LiveRevocation.reason(site: connection.site, serial: serial)))
+        }
+        if fetches > 0 { logger.warning("ended \(fetches) model fetches of revoked certificates") }
     }
 
     /// Closes stream `id` with UNAVAILABLE (the participant reconnects) and, if it was its site's
     /// live session, tells the machine the site is gone.
     private func drop(_ id: UInt64, reason: String) {
+        end(id, .unavailable(reason))
+    }
+
+    /// Closes stream `id` for `reason` and, if it was its site's live session, tells the machine
+    /// the site is gone.
+    private func end(_ id: UInt64, _ reason: SessionCloseReason) {
         guard let site = sessions.connections[id]?.site else { return }
         let wasActive = sessions.deactivate(id)
-        close(id, .unavailable(reason))
+        close(id, reason)
         if wasActive { handle(.participantGone(site)) }
     }
 
@@ -285,12 +353,18 @@ public actor CoordinatorService {
 
     /// A new stream from `site` (already authenticated); its outbound envelopes come out of the
     /// returned sequence, which finishes when the coordinator closes the stream.
-    func connect(site: SiteID) -> (id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>) {
+    func connect(
+        site: SiteID, certificateSerial: String? = nil
+    ) -> (id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>) {
         defer { notifyChange() }
         let (stream, continuation) = AsyncStream.makeStream(of: Tessera_V1_CoordinatorEnvelope.self)
         let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
-        let id = sessions.open(site: site, outbound: continuation, decoder: decoder, now: clock.now)
+        let id = sessions.open(
+            site: site, outbound: continuation, decoder: decoder, now: clock.now, certificateSerial: certificateSerial)
         if machine.isFinished { close(id, .experimentFinished) }
+        if let serial = certificateSerial, revocation.isRevoked(serial) {
+            close(id, .revoked(LiveRevocation.reason(site: site, serial: serial)))
+        }
         logger.debug("session opened", metadata: ["site": "\(site)", "connection": "\(id)"])
         return (id, stream)
     }

@@ -12,6 +12,30 @@ public import TesseraTransport
 /// throws refuses the stream before any message is read.
 public protocol IdentityResolver: Sendable {
     func site(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> SiteID
+
+    /// The site and the serial of the certificate that proves it, so that a revocation of that
+    /// certificate can end what the connection opened. Defaults to ``site(metadata:context:)``
+    /// with no serial (transports without certificates).
+    func peer(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> PeerIdentity
+}
+
+extension IdentityResolver {
+    public func peer(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> PeerIdentity {
+        PeerIdentity(site: try await site(metadata: metadata, context: context))
+    }
+}
+
+/// Who opened a stream: its site, and the certificate serial that proved it.
+public struct PeerIdentity: Sendable, Hashable {
+    public var site: SiteID
+    /// The client certificate's serial, canonical hex (``SerialNumberHex``); `nil` when the
+    /// transport carries no certificate (in-process).
+    public var certificateSerial: String?
+
+    public init(site: SiteID, certificateSerial: String? = nil) {
+        self.site = site
+        self.certificateSerial = certificateSerial
+    }
 }
 
 /// Identifies a site by the client certificate it presented in the mTLS handshake.
@@ -27,14 +51,19 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
         self.validator = validator
     }
 
-    /// A resolver for the federation CA in `caDirectory` (`ca.pem`, `revoked.json`); the
-    /// revocation list is re-read for every new stream.
+    /// A resolver for the federation CA whose `ca.pem` is in `caDirectory`; revocations come from
+    /// its `revoked.signed` (verified against `ca.pem`), or from `revoked.json` in a CA directory
+    /// made before signed lists existed, re-read for every new stream. A ``TrustFolder`` works
+    /// here as well as a CA directory.
     public init(caDirectory: URL) throws(TesseraRuntimeError) {
         do {
             let ca = try PEMFile.loadCertificate(
                 from: caDirectory.appendingPathComponent(FederationCA.certificateFileName))
-            self.validator = PeerValidator(
-                caCertificate: ca, revocationList: caDirectory.appendingPathComponent(FederationCA.revokedFileName))
+            let signed = caDirectory.appendingPathComponent(FederationCA.signedRevocationListFileName)
+            let revocation: RevocationSource =
+                FileManager.default.fileExists(atPath: signed.path)
+                ? .signedFile(signed) : .file(caDirectory.appendingPathComponent(FederationCA.revokedFileName))
+            self.validator = PeerValidator(caCertificate: ca, revocation: revocation)
         } catch {
             throw TesseraRuntimeError(
                 .invalidConfiguration, "cannot load the federation CA from \(caDirectory.path)", cause: error)
@@ -42,6 +71,10 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
     }
 
     public func site(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> SiteID {
+        try await peer(metadata: metadata, context: context).site
+    }
+
+    public func peer(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> PeerIdentity {
         guard let tls = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
             let certificate = tls.peerCertificate
         else {
@@ -52,10 +85,11 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
             // In a child task: a task keeps the memory its frames once took until it ends, and the
             // session's task lives as long as the session.
             let validator = validator
-            return try await withThrowingTaskGroup(of: SiteID.self) { group in
+            let site = try await withThrowingTaskGroup(of: SiteID.self) { group in
                 group.addTask { try await validator.validate(leaf: certificate) }
                 return try await group.next()!
             }
+            return PeerIdentity(site: site, certificateSerial: SerialNumberHex.string(of: certificate))
         } catch {
             throw TesseraRuntimeError(.unauthenticated, "the client certificate was refused: \(error)")
         }

@@ -10,14 +10,15 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
     func session(
         request: StreamingServerRequest<Tessera_V1_ParticipantEnvelope>, context: ServerContext
     ) async throws -> StreamingServerResponse<Tessera_V1_CoordinatorEnvelope> {
-        let site: SiteID
+        let peer: PeerIdentity
         do {
-            site = try await coordinator.identity.site(metadata: request.metadata, context: context)
+            peer = try await coordinator.identity.peer(metadata: request.metadata, context: context)
         } catch {
             throw RPCError(code: .unauthenticated, message: error.message)
         }
+        let site = peer.site
         return StreamingServerResponse { writer in
-            let (id, outbound) = await coordinator.connect(site: site)
+            let (id, outbound) = await coordinator.connect(site: site, certificateSerial: peer.certificateSerial)
             let inboundFailure = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
                     for await envelope in outbound {
@@ -53,6 +54,8 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                 return [:]
             case .unavailable(let reason)?:
                 throw RPCError(code: .unavailable, message: reason)
+            case .revoked(let reason)?:
+                throw RPCError(code: .permissionDenied, message: reason)
             case .replaced?:
                 throw RPCError(
                     code: .failedPrecondition,

@@ -14,6 +14,8 @@ enum SessionCloseReason: Sendable, Equatable {
     case replaced
     /// The session broke the protocol before Hello (a fatal Rejection was sent).
     case refused
+    /// The certificate that opened the stream was revoked: PERMISSION_DENIED with the reason.
+    case revoked(String)
 }
 
 /// The coordinator's open session streams, and which one speaks for each site.
@@ -24,6 +26,8 @@ enum SessionCloseReason: Sendable, Equatable {
 struct SessionRegistry {
     struct Connection {
         let site: SiteID
+        /// The serial of the certificate that opened the stream (`nil` in process).
+        var certificateSerial: String?
         let outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation
         var encoder = CoordinatorEnvelopeEncoder()
         var decoder: ParticipantEnvelopeDecoder
@@ -48,10 +52,11 @@ struct SessionRegistry {
     mutating func open(
         site: SiteID, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation,
         decoder: ParticipantEnvelopeDecoder,
-        now: Duration
+        now: Duration, certificateSerial: String? = nil
     ) -> UInt64 {
         lastID += 1
-        connections[lastID] = Connection(site: site, outbound: outbound, decoder: decoder, lastSeen: now)
+        connections[lastID] = Connection(
+            site: site, certificateSerial: certificateSerial, outbound: outbound, decoder: decoder, lastSeen: now)
         return lastID
     }
 
@@ -110,6 +115,15 @@ struct SessionRegistry {
     func silentStreams(now: Duration, limit: Duration, excluding: Set<UInt64>) -> [UInt64] {
         connections.filter { !excluding.contains($0.key) && now - $0.value.lastSeen > limit }.map(\.key).sorted()
     }
+
+    /// The open streams whose certificate serial is in `serials`, registered or not.
+    func streams(presenting serials: Set<String>) -> [UInt64] {
+        connections.filter { connection in connection.value.certificateSerial.map { serials.contains($0) } ?? false }
+            .map(\.key).sorted()
+    }
+
+    /// The registered stream of every site.
+    var activeStreams: [UInt64] { active.values.sorted() }
 
     var connectedSites: [SiteID] { active.keys.sorted() }
 

@@ -20,6 +20,12 @@ import Darwin
 /// needs `ca.pem`, `revoked.json` and `revoked.signed`) means a compromised coordinator can
 /// neither mint new sites nor forge the revocation list it forwards to them.
 ///
+/// `tessera pki init` lays the CA out in an operator folder (``OperatorFolders``): the CA
+/// directory `ca-private/` and, beside it, the public ``TrustFolder`` `trust/` that the
+/// coordinator is given. Every change of `revoked.signed` is copied into that `trust/` folder
+/// (when its `ca.pem` is this CA's), so a coordinator reading it sees a revocation at its next
+/// check.
+///
 /// A CA directory holds:
 /// - `ca.pem`: the CA certificate (give it to every site and to the coordinator);
 /// - `ca-key.pem`: the CA's PKCS#8 PEM private key, mode 0600 (never leaves this directory);
@@ -38,6 +44,9 @@ public struct FederationCA: Sendable {
     public static let revokedFileName = "revoked.json"
     public static let signedRevocationListFileName = SignedRevocationList.fileName
     public static let issuedFileName = "issued.json"
+    /// How long a site's or the coordinator's certificate lasts unless the issuer says
+    /// otherwise: one year, so a key that leaked unnoticed stops working within a year.
+    public static let defaultLeafValidityDays = 365
 
     /// The CA directory.
     public let directory: URL
@@ -126,9 +135,33 @@ public struct FederationCA: Sendable {
         }
     }
 
+    /// Creates a new CA laid out for its operator under `root` (``OperatorFolders``): the CA in
+    /// `root/ca-private` (mode 0700) and its public half, `ca.pem` and `revoked.signed`, in
+    /// `root/trust`. Refuses if either folder already holds CA files.
+    public static func initializeOperatorFolders(
+        at root: URL, name: String = "Tessera Federation CA", validityDays: Int = 3650
+    ) throws -> FederationCA {
+        let folders = OperatorFolders(root: root)
+        for file in [certificateFileName, signedRevocationListFileName] {
+            let url = folders.trustDirectory.appendingPathComponent(file)
+            if FileManager.default.fileExists(atPath: url.path) {
+                throw PKIError(
+                    .alreadyExists,
+                    "\(url.path) already exists; refusing to overwrite an existing federation's trust folder (move \(root.path) aside to start a new federation)"
+                )
+            }
+        }
+        let ca = try initialize(at: folders.privateDirectory, name: name, validityDays: validityDays)
+        try ca.publishTrust(to: folders.trustDirectory)
+        return ca
+    }
+
     /// Loads an existing CA, checking that its key matches its certificate (a mismatched pair
     /// would issue certificates no peer accepts, which is much harder to diagnose later).
+    /// `directory` is the CA directory, or an operator folder whose `ca-private/` holds it.
     public static func load(from directory: URL) throws -> FederationCA {
+        let folders = OperatorFolders(root: directory)
+        let directory = folders.exists ? folders.privateDirectory : directory
         let certificateURL = directory.appendingPathComponent(certificateFileName)
         let keyURL = directory.appendingPathComponent(privateKeyFileName)
         let certificate = try PEMFile.loadCertificate(from: certificateURL)
@@ -155,7 +188,9 @@ public struct FederationCA: Sendable {
     /// good for nothing but signing secure-aggregation keys. Keys are generated here and written
     /// once, with mode 0600. The directory also receives `ca.pem` and the current
     /// `revoked.signed`. Refuses to overwrite any existing certificate or key.
-    public func issue(site: String, to directory: URL, validityDays: Int = 825) throws -> IssuedIdentity {
+    public func issue(
+        site: String, to directory: URL, validityDays: Int = FederationCA.defaultLeafValidityDays
+    ) throws -> IssuedIdentity {
         let window = try Self.window(validityDays: validityDays, for: "site \(SiteName.quoted(site))")
         return try issue(site: site, to: directory, notValidBefore: window.start, notValidAfter: window.end)
     }
@@ -200,7 +235,7 @@ public struct FederationCA: Sendable {
     /// another site, and when its `cert.pem` or `ca.pem` come from another CA: one directory
     /// holds one site of one federation.
     public func issueSigningCertificate(
-        site: String, to directory: URL, validityDays: Int = 825
+        site: String, to directory: URL, validityDays: Int = FederationCA.defaultLeafValidityDays
     ) throws -> SiteSigningIdentity {
         let window = try Self.window(
             validityDays: validityDays, for: "the signing certificate of site \(SiteName.quoted(site))")
@@ -265,7 +300,8 @@ public struct FederationCA: Sendable {
     /// it can never be accepted as a site. The directory also receives `ca.pem` and the
     /// current `revoked.signed`, which the coordinator forwards to sites.
     public func issueCoordinator(
-        hosts: [String] = ["localhost", "127.0.0.1"], to directory: URL, validityDays: Int = 825
+        hosts: [String] = ["localhost", "127.0.0.1"], to directory: URL,
+        validityDays: Int = FederationCA.defaultLeafValidityDays
     ) throws -> IssuedIdentity {
         let window = try Self.window(validityDays: validityDays, for: "the coordinator")
         let files = IssuedIdentity.Files(directory: directory)
@@ -366,10 +402,10 @@ public struct FederationCA: Sendable {
     /// Revokes the certificate with this serial (any common hex spelling; see
     /// ``SerialNumberHex``). Revoking an already-revoked serial returns the existing entry.
     ///
-    /// Updates `revoked.json` and re-signs `revoked.signed` with the next sequence number. The
-    /// coordinator re-reads `revoked.json` on every new connection, so the site is refused from
-    /// its next connection on; an open session is not cut here. Sites learn of the revocation
-    /// when the coordinator forwards them the new `revoked.signed`.
+    /// Updates `revoked.json` and re-signs `revoked.signed` with the next sequence number (also
+    /// in ``trustDirectory``). The coordinator re-reads its `revoked.signed` on every new
+    /// connection and on an interval, when it ends the site's open sessions and model fetches.
+    /// Sites learn of the revocation when the coordinator forwards them the new list.
     @discardableResult
     public func revoke(serial: String) throws -> RevokedCertificate {
         let canonical = try SerialNumberHex.canonical(serial)
@@ -449,7 +485,58 @@ public struct FederationCA: Sendable {
             serials: serials, sequence: sequence, issuedAt: now, caCertificate: certificate, caKey: privateKey)
         try PEMFile.writeAtomically(
             String(decoding: list.encoded, as: UTF8.self), to: signedRevocationListURL, mode: 0o644)
+        if let trust = trustDirectory {
+            try PEMFile.writeAtomically(
+                String(decoding: list.encoded, as: UTF8.self),
+                to: trust.appendingPathComponent(Self.signedRevocationListFileName), mode: 0o644)
+        }
         return list
+    }
+
+    // MARK: The public trust folder
+
+    /// The ``TrustFolder`` this CA keeps current: the folder `trust` beside the CA directory, if
+    /// it exists and its `ca.pem` is this CA's certificate.
+    public var trustDirectory: URL? {
+        let trust = directory.deletingLastPathComponent().appendingPathComponent(TrustFolder.defaultName)
+        let pem = trust.appendingPathComponent(Self.certificateFileName)
+        guard trust.standardizedFileURL != directory.standardizedFileURL,
+            FileManager.default.fileExists(atPath: pem.path),
+            (try? PEMFile.loadCertificate(from: pem)) == certificate
+        else { return nil }
+        return trust
+    }
+
+    /// Writes this CA's public half, `ca.pem` and the current `revoked.signed`, into
+    /// `directory` (created with mode 0755): a ``TrustFolder`` for the coordinator. When
+    /// `directory` is the folder `trust` beside the CA directory, later revocations update it.
+    ///
+    /// Refuses a folder that holds a CA key (it would not be a public folder) or another
+    /// federation's `ca.pem`.
+    public func publishTrust(to directory: URL) throws {
+        guard directory.standardizedFileURL != self.directory.standardizedFileURL else {
+            throw PKIError(
+                .exposedCAKey, "\(directory.path) is the CA directory itself; publish the trust folder elsewhere")
+        }
+        try TrustFolder.refuseCAKey(in: directory)
+        let pem = directory.appendingPathComponent(Self.certificateFileName)
+        if FileManager.default.fileExists(atPath: pem.path), try PEMFile.loadCertificate(from: pem) != certificate {
+            throw PKIError(
+                .untrustedIssuer,
+                "\(pem.path) is another federation's CA certificate, not \(certificate.subject); refusing to overwrite it"
+            )
+        }
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        } catch {
+            throw PKIError(.io, "cannot create directory \(directory.path)", cause: error)
+        }
+        let list = try signedRevocationList()
+        try PEMFile.writeAtomically(try PEMFile.pem(of: certificate), to: pem, mode: 0o644)
+        try PEMFile.writeAtomically(
+            String(decoding: list.encoded, as: UTF8.self),
+            to: directory.appendingPathComponent(Self.signedRevocationListFileName), mode: 0o644)
     }
 
     /// The canonical serials in `revoked.json`, read from disk on every call.

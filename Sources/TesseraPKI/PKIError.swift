@@ -33,6 +33,7 @@ public struct PKIError: Error, Sendable, Hashable {
             case hostMismatch
             case invalidSignature
             case tooLarge
+            case exposedCAKey
         }
 
         private let wrapped: Wrapped
@@ -89,6 +90,8 @@ public struct PKIError: Error, Sendable, Hashable {
         public static let invalidSignature = Code(.invalidSignature)
         /// An input is over its size bound and was refused before parsing.
         public static let tooLarge = Code(.tooLarge)
+        /// A folder meant to travel (the coordinator's trust folder) holds the CA's private key.
+        public static let exposedCAKey = Code(.exposedCAKey)
     }
 
     /// What went wrong.

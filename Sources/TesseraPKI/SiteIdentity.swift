@@ -138,6 +138,11 @@ public enum SerialNumberHex {
         strip(Hex.encode(serial.bytes))
     }
 
+    /// The canonical hex of `certificate`'s serial number.
+    public static func string(of certificate: Certificate) -> String {
+        string(certificate.serialNumber)
+    }
+
     /// Canonicalises a serial typed by a person: accepts upper or lower case, `:` or space
     /// separators and a `0x` prefix.
     public static func canonical(_ text: String) throws -> String {

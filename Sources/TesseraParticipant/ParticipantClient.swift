@@ -16,6 +16,15 @@ public import TesseraWire
 /// chunks), and sends heartbeats while idle. When the stream fails it reconnects with full
 /// jitter exponential backoff; when the coordinator ends the session cleanly (the experiment is
 /// over) ``run(using:)`` returns, unless ``Configuration/reconnectAfterSessionEnds`` is set.
+///
+/// Liveness: a coordinator that sends nothing, not even its heartbeat, for
+/// ``Configuration/missedCoordinatorHeartbeats`` intervals while the site waits is taken for
+/// gone (the session is closed and reopened with backoff), and a model fetch that brings fewer
+/// than ``Configuration/fetchMinimumBytesPerSecond`` over ``Configuration/fetchProgressWindow``
+/// is abandoned. A session "replaced" by another connection with this site's certificate is
+/// retried ``Configuration/replacedSessionRetries`` times, each logged as a possible stolen key,
+/// then the client stops: a thief cannot knock the real site out with one connection, and two
+/// instances of one site do not take turns for ever.
 public final class ParticipantClient: Sendable {
     public struct Configuration: Sendable {
         /// First backoff ceiling; doubled after every failed attempt.
@@ -34,13 +43,48 @@ public final class ParticipantClient: Sendable {
         /// Receives the federation's signed revocation list each Welcome relays (unverified: the
         /// receiver checks the CA's signature before adopting it).
         public var revocationListReceived: (@Sendable ([UInt8]) -> Void)?
+        /// The session is closed (and reopened with backoff) when the coordinator sends nothing
+        /// for this many of the heartbeat intervals its Welcome names, while the site waits.
+        public var missedCoordinatorHeartbeats: Int
+        /// How long to wait for the Welcome after opening a session.
+        public var welcomeTimeout: Duration
+        /// A model fetch is abandoned when fewer than this many bytes per second arrive over a
+        /// ``fetchProgressWindow``.
+        public var fetchMinimumBytesPerSecond: Int
+        /// The window over which a fetch's progress is judged.
+        public var fetchProgressWindow: Duration
+        /// How many times a session replaced by another connection of this site is reopened
+        /// before the client stops with an error.
+        public var replacedSessionRetries: Int
+        /// HTTP/2 keepalive on the connection to the coordinator: a PING after this long without
+        /// a frame from it (`nil`: none). The coordinator must allow pings this often.
+        public var keepaliveInterval: Duration?
+        /// How long the coordinator has to answer a keepalive PING before the connection is
+        /// closed.
+        public var keepaliveTimeout: Duration
+        /// How long closing the connection may take once the session loop has ended before it is
+        /// forced (a coordinator that has gone cannot hold the site's exit).
+        public var shutdownGrace: Duration
+
         public init(
             backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30),
             maximumAttempts: Int? = nil,
             reconnectAfterSessionEnds: Bool = false, metadata: Metadata = [:], modelCacheSize: Int = 2,
             softwareVersion: String = "tessera-participant",
-            revocationListReceived: (@Sendable ([UInt8]) -> Void)? = nil
+            revocationListReceived: (@Sendable ([UInt8]) -> Void)? = nil,
+            missedCoordinatorHeartbeats: Int = 3, welcomeTimeout: Duration = .seconds(30),
+            fetchMinimumBytesPerSecond: Int = 1_024, fetchProgressWindow: Duration = .seconds(60),
+            replacedSessionRetries: Int = 5, keepaliveInterval: Duration? = .seconds(60),
+            keepaliveTimeout: Duration = .seconds(20), shutdownGrace: Duration = .seconds(5)
         ) {
+            self.missedCoordinatorHeartbeats = max(1, missedCoordinatorHeartbeats)
+            self.welcomeTimeout = welcomeTimeout
+            self.fetchMinimumBytesPerSecond = max(0, fetchMinimumBytesPerSecond)
+            self.fetchProgressWindow = fetchProgressWindow
+            self.replacedSessionRetries = max(0, replacedSessionRetries)
+            self.keepaliveInterval = keepaliveInterval
+            self.keepaliveTimeout = keepaliveTimeout
+            self.shutdownGrace = shutdownGrace
             self.revocationListReceived = revocationListReceived
             self.backoffBase = backoffBase
             self.backoffCap = backoffCap
@@ -64,7 +108,7 @@ public final class ParticipantClient: Sendable {
     public let site: SiteID
     public let configuration: Configuration
     private let interception: SessionInterception
-    private let clock: any ServiceClock
+    let clock: any ServiceClock
     private let agent: LockedAgent
     private let logger: Logger
     private let cache: Mutex<[(digest: ModelDigest, parameters: [Float])]> = Mutex([])
@@ -99,6 +143,7 @@ public final class ParticipantClient: Sendable {
     /// `reconnectAfterSessionEnds`), reconnecting after failures. Returns on cancellation.
     public func run<Transport: ClientTransport>(using client: GRPCClient<Transport>) async throws {
         var attempt = 0
+        var replacements = 0
         var generator = SystemRandomNumberGenerator()
         while !Task.isCancelled {
             let welcomed = SessionFlag()
@@ -111,10 +156,25 @@ public final class ParticipantClient: Sendable {
                 logger.error("the coordinator refused this site: \(error.message)")
                 throw error
             } catch let error as RPCError where error.code == .failedPrecondition {
-                // Replaced by a newer session of this site: reconnecting would only take turns
-                // with the other instance.
-                logger.error("session replaced: \(error.message)")
-                throw TesseraRuntimeError(.sessionRefused, error.message, cause: error)
+                // Replaced by a newer session of this site: another instance, or someone holding
+                // this site's key. Retried a bounded number of times, so a thief cannot knock the
+                // site out for good and two instances do not take turns for ever.
+                replacements += 1
+                let retries = configuration.replacedSessionRetries
+                guard replacements <= retries else {
+                    logger.critical(
+                        "session replaced again (\(replacements) times); stopping. Make sure only one instance of \(site) runs; if none other does, its key may be stolen: revoke it (tessera pki revoke --site \(site)) and issue a new one"
+                    )
+                    throw TesseraRuntimeError(
+                        .sessionRefused,
+                        "the session of \(site) was replaced by another connection with its certificate \(replacements) times; stopped after \(retries) retries (another instance of this site, or a stolen key): \(error.message)",
+                        cause: error)
+                }
+                logger.critical(
+                    "session replaced by another connection presenting this site's certificate (\(replacements) of \(retries) retries): if no other instance of \(site) is running, its key may be stolen; revoke it (tessera pki revoke --site \(site)) and issue a new one"
+                )
+            } catch let error as RPCError where error.code == .permissionDenied {
+                logger.error("the coordinator closed the session: \(error.message)")
             } catch {
                 if Task.isCancelled { return }
                 if welcomed.isSet { attempt = 0 }
@@ -147,7 +207,28 @@ public final class ParticipantClient: Sendable {
         let tamper = interception.tamper
         let inspectInbound = interception.inspectInbound
         let clock = clock
+        let silence = SilenceWatch(limit: configuration.welcomeTimeout, now: clock.now)
 
+        // The session, and beside it the watch that ends it when the coordinator goes silent.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await self.session(
+                    sessions: sessions, store: store, outbox: outbox, welcomed: welcomed, silence: silence,
+                    tamper: tamper, inspectInbound: inspectInbound)
+            }
+            group.addTask { try await silence.run(clock: clock) }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func session<Transport: ClientTransport>(
+        sessions: Tessera_V1_ParticipantSession.Client<Transport>, store: Tessera_V1_ModelStore.Client<Transport>,
+        outbox: Outbox, welcomed: SessionFlag, silence: SilenceWatch,
+        tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])?,
+        inspectInbound: (@Sendable (CoordinatorInbound) -> Void)?
+    ) async throws {
+        let clock = clock
         try await sessions.session(
             metadata: configuration.metadata,
             requestProducer: { writer in
@@ -177,6 +258,8 @@ public final class ParticipantClient: Sendable {
                 defer { outbox.finish() }
                 var decoder = CoordinatorEnvelopeDecoder()
                 for try await envelope in response.messages {
+                    silence.heard(at: clock.now)
+                    defer { silence.idle(at: clock.now) }
                     let inbound: CoordinatorInbound
                     do {
                         inbound = try decoder.decode(envelope)
@@ -185,6 +268,9 @@ public final class ParticipantClient: Sendable {
                         continue
                     }
                     inspectInbound?(inbound)
+                    if case .welcome(let welcome) = inbound {
+                        silence.setLimit(welcome.heartbeatInterval * self.configuration.missedCoordinatorHeartbeats)
+                    }
                     try await self.handle(
                         inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
                 }
@@ -299,33 +385,24 @@ public final class ParticipantClient: Sendable {
     ) async throws -> [Float] {
         if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
         let parameters: [Float]
+        let progress = FetchProgressWatch(
+            minimumBytesPerSecond: configuration.fetchMinimumBytesPerSecond, window: configuration.fetchProgressWindow)
+        let metadata = configuration.metadata
+        let clock = clock
         do {
-            // Credits go back as chunks are taken in, until the last one (the server may have
-            // ended the stream by then).
-            let (credits, creditSink) = AsyncStream.makeStream(of: Int.self)
-            parameters = try await store.fetchModel(
-                requestProducer: { writer in
-                    try await writer.write(.request(digest: digest, windowBytes: WireProtocol.modelWindowBytes))
-                    for await bytes in credits { try await writer.write(.credit(bytes)) }
-                },
-                onResponse: { response in
-                    defer { creditSink.finish() }
-                    var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
-                    // Half the window the store granted (first chunk) is taken in before a
-                    // credit goes back; a store that grants nothing explicit gets one per chunk.
-                    var creditEvery = 0
-                    var uncredited = 0
-                    for try await chunk in response.messages {
-                        try assembler.append(chunk)
-                        if chunk.windowBytes > 0 { creditEvery = Int(clamping: chunk.windowBytes / 2) }
-                        uncredited += chunk.data.count
-                        if !assembler.isComplete, uncredited >= creditEvery {
-                            creditSink.yield(uncredited)
-                            uncredited = 0
-                        }
-                    }
-                    return try assembler.finish()
-                })
+            parameters = try await withThrowingTaskGroup(of: [Float]?.self) { group in
+                group.addTask {
+                    try await Self.fetch(digest, count: count, store: store, metadata: metadata, progress: progress)
+                }
+                group.addTask {
+                    try await progress.run(clock: clock, what: "the fetch of model \(digest.hex)")
+                    return nil
+                }
+                // The fetch ends, or the progress watch throws first (which cancels the fetch).
+                defer { group.cancelAll() }
+                guard let parameters = try await group.next() ?? nil else { throw CancellationError() }
+                return parameters
+            }
         } catch {
             throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
         }
@@ -335,6 +412,41 @@ public final class ParticipantClient: Sendable {
             if cache.count > size { cache.removeFirst(cache.count - size) }
         }
         return parameters
+    }
+
+    /// One fetch of a model by digest, under flow control; every chunk counts as progress.
+    private static func fetch<Transport: ClientTransport>(
+        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>, metadata: Metadata,
+        progress: FetchProgressWatch
+    ) async throws -> [Float] {
+        // Credits go back as chunks are taken in, until the last one (the server may have
+        // ended the stream by then).
+        let (credits, creditSink) = AsyncStream.makeStream(of: Int.self)
+        return try await store.fetchModel(
+            metadata: metadata,
+            requestProducer: { writer in
+                try await writer.write(.request(digest: digest, windowBytes: WireProtocol.modelWindowBytes))
+                for await bytes in credits { try await writer.write(.credit(bytes)) }
+            },
+            onResponse: { response in
+                defer { creditSink.finish() }
+                var assembler = ChunkAssembler.model(digest: digest, parameterCount: count)
+                // Half the window the store granted (first chunk) is taken in before a
+                // credit goes back; a store that grants nothing explicit gets one per chunk.
+                var creditEvery = 0
+                var uncredited = 0
+                for try await chunk in response.messages {
+                    progress.add(chunk.data.count)
+                    try assembler.append(chunk)
+                    if chunk.windowBytes > 0 { creditEvery = Int(clamping: chunk.windowBytes / 2) }
+                    uncredited += chunk.data.count
+                    if !assembler.isComplete, uncredited >= creditEvery {
+                        creditSink.yield(uncredited)
+                        uncredited = 0
+                    }
+                }
+                return try assembler.finish()
+            })
     }
 }
 

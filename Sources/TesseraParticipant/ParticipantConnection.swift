@@ -83,19 +83,52 @@ extension ParticipantClient {
         target: some ResolvableTarget, endpoint: TesseraTransport.Endpoint, security: ClientSecurity
     ) async throws {
         let transport: HTTP2ClientTransport.Posix
+        let keepalive = configuration.keepaliveInterval.map {
+            HTTP2ClientTransport.Config.Keepalive(
+                time: $0, timeout: configuration.keepaliveTimeout, allowWithoutCalls: false)
+        }
         do {
             transport = try HTTP2ClientTransport.Posix(
                 target: target, transportSecurity: security.transportSecurity(host: endpoint.host),
                 config: .defaults { config in
                     config.http2.maxFrameSize = HTTP2Tuning.participantMaximumFrameBytes
                     config.http2.targetWindowSize = HTTP2Tuning.participantWindowBytes
+                    // HTTP/2 PINGs find a dead connection (a coordinator host that vanished
+                    // without a FIN) while the session waits for the next message.
+                    config.connection.keepalive = keepalive
                 })
         } catch {
             throw TesseraRuntimeError(
                 .invalidConfiguration, "cannot set up the TLS connection to \(endpoint)", cause: error)
         }
-        try await withGRPCClient(transport: transport) { client in
+        try await withBoundedShutdown(of: GRPCClient(transport: transport)) { client in
             try await run(using: client)
+        }
+    }
+
+    /// Runs `body` with `client`'s connections up, then closes them gracefully, but for at most
+    /// ``Configuration/shutdownGrace``: a connection stuck reconnecting to a coordinator that has
+    /// gone must not keep a site that is done from exiting.
+    private func withBoundedShutdown<Transport: ClientTransport>(
+        of client: GRPCClient<Transport>, _ body: (GRPCClient<Transport>) async throws -> Void
+    ) async throws {
+        let clock = clock
+        let grace = configuration.shutdownGrace
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.runConnections() }
+            let failure: (any Error)?
+            do {
+                try await body(client)
+                failure = nil
+            } catch {
+                failure = error
+            }
+            client.beginGracefulShutdown()
+            group.addTask { try await clock.sleep(for: grace) }
+            // The connections closed, or the grace passed (then they are cancelled).
+            _ = try? await group.next()
+            group.cancelAll()
+            if let failure { throw failure }
         }
     }
 }

@@ -34,8 +34,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
         help: "The coordinator's identity directory (cert.pem, key.pem), from `tessera pki`.")
     var tlsDirectory: String
 
-    @Option(name: .customLong("ca"), help: "The federation CA directory (ca.pem, revoked.json).")
-    var caDirectory: String
+    @Option(
+        name: [.customLong("trust"), .customLong("ca")],
+        help: ArgumentHelp(
+            "The federation's trust folder (ca.pem, revoked.signed), DIR/trust of `tessera pki init --out DIR`.",
+            discussion: "A folder holding the CA's private key (ca-key.pem) is refused. --ca is the old spelling."))
+    var trustDirectory: String
+
+    @Option(help: "Seconds between two reads of the revocation list; a revoked site's sessions end at the next read.")
+    var revocationCheckInterval: Double = 10
 
     @Option(help: "Results directory (default: the experiment's output directory).")
     var results: String?
@@ -43,11 +50,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Flag(help: "Log debug detail.")
     var verbose = false
 
+    func validate() throws {
+        guard revocationCheckInterval.isFinite, revocationCheckInterval >= 0.1, revocationCheckInterval <= 86_400 else {
+            throw ValidationError("--revocation-check-interval must be between 0.1 and 86400 seconds.")
+        }
+    }
+
     func run() async throws {
         let program = CoordinatorProgram(
             experiment: URL(fileURLWithPath: experiment), listen: try Endpoint(parsing: listen),
-            tlsDirectory: URL(fileURLWithPath: tlsDirectory), caDirectory: URL(fileURLWithPath: caDirectory),
-            resultsDirectory: results.map { URL(fileURLWithPath: $0) })
+            tlsDirectory: URL(fileURLWithPath: tlsDirectory), trustDirectory: URL(fileURLWithPath: trustDirectory),
+            resultsDirectory: results.map { URL(fileURLWithPath: $0) },
+            revocationCheckInterval: .seconds(revocationCheckInterval))
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in

@@ -12,7 +12,7 @@ struct PKI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki",
         abstract: "Create the federation CA, issue site and coordinator certificates, revoke them.",
-        subcommands: [Init.self, Issue.self, Revoke.self, List.self])
+        subcommands: [Init.self, Issue.self, Revoke.self, List.self, Publish.self])
 }
 
 extension PKI {
@@ -20,12 +20,17 @@ extension PKI {
     struct Init: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Create a new federation CA (ca.pem, ca-key.pem, revoked.json, revoked.signed, issued.json) in a directory.",
-            discussion:
-                "Refuses to overwrite an existing CA. Keep the directory off the coordinator: whoever holds ca-key.pem can add sites."
+                "Create a new federation CA in DIR/ca-private and its public trust folder in DIR/trust.",
+            discussion: """
+                DIR/ca-private (mode 0700) holds ca-key.pem, ca.pem, revoked.json, revoked.signed and issued.json: \
+                keep it on the operator's machine, off the coordinator (whoever holds ca-key.pem can add sites). \
+                DIR/trust holds ca.pem and revoked.signed only: give it to the coordinator (--trust). Every \
+                `tessera pki revoke` updates DIR/trust/revoked.signed. Refuses to overwrite an existing CA.
+                """
         )
 
-        @Option(name: .long, help: "Directory for the CA files (created with mode 0700).")
+        @Option(
+            name: .long, help: "The operator's folder: the CA goes in OUT/ca-private, the trust folder in OUT/trust.")
         var out: String
 
         @Option(name: .long, help: "Common name of the CA certificate.")
@@ -35,14 +40,22 @@ extension PKI {
         var validityDays = 3650
 
         func run() throws {
-            let ca = try FederationCA.initialize(at: URL(fileURLWithPath: out), name: name, validityDays: validityDays)
-            print("Created federation CA \"\(name)\" in \(ca.directory.path)")
-            print("  \(ca.certificateURL.path)  CA certificate (give to every site and to the coordinator)")
-            print("  \(ca.privateKeyURL.path)  CA private key, mode 0600 (keep it here, off the coordinator)")
-            print("  \(ca.revokedURL.path)  revocation list (empty; the coordinator reads it on each connection)")
-            print(
-                "  \(ca.signedRevocationListURL.path)  the same list signed by the CA, sequence 1 (forwarded to sites)")
+            let folders = OperatorFolders(root: URL(fileURLWithPath: out))
+            let ca = try FederationCA.initializeOperatorFolders(
+                at: folders.root, name: name, validityDays: validityDays)
+            print("Created federation CA \"\(name)\" in \(ca.directory.path) (mode 0700; keep it off the coordinator)")
+            print("  \(ca.privateKeyURL.path)  CA private key, mode 0600 (never leaves this folder)")
+            print("  \(ca.certificateURL.path)  CA certificate")
+            print("  \(ca.revokedURL.path)  revocation list (empty)")
+            print("  \(ca.signedRevocationListURL.path)  the same list signed by the CA, sequence 1")
             print("  \(ca.issuedURL.path)  index of issued certificates")
+            print("Trust folder \(folders.trustDirectory.path) (give it to the coordinator: --trust)")
+            print(
+                "  \(folders.trustDirectory.appendingPathComponent(FederationCA.certificateFileName).path)  CA certificate"
+            )
+            print(
+                "  \(folders.trustDirectory.appendingPathComponent(FederationCA.signedRevocationListFileName).path)  signed revocation list, rewritten by every revocation"
+            )
             print("  valid until \(PKI.format(ca.validUntil))")
         }
     }
@@ -59,7 +72,7 @@ extension PKI {
                 before signing certificates existed.
                 """)
 
-        @Option(name: .long, help: "CA directory made by `tessera pki init`.")
+        @Option(name: .long, help: "The CA folder (OUT/ca-private of `tessera pki init`, or OUT itself).")
         var ca: String
 
         @Option(name: .long, help: "Site name: 1 to 64 of [A-Za-z0-9._-]; 'coordinator' is reserved.")
@@ -85,8 +98,10 @@ extension PKI {
         @Option(name: .long, help: "Directory for the identity files (created with mode 0700).")
         var out: String
 
-        @Option(name: .long, help: "Lifetime of the certificate, in days.")
-        var validityDays = 825
+        @Option(
+            name: [.customLong("days"), .customLong("validity-days")],
+            help: "Lifetime of the certificate, in days (default one year).")
+        var validityDays = FederationCA.defaultLeafValidityDays
 
         func validate() throws {
             guard (site != nil) != coordinator else {
@@ -137,12 +152,13 @@ extension PKI {
         static let configuration = CommandConfiguration(
             abstract: "Revoke a site's certificates (TLS and signing), or one certificate by serial.",
             discussion: """
-                Updates revoked.json and re-signs revoked.signed with the next sequence number. The coordinator \
-                refuses a revoked certificate from its next connection on; open sessions are not cut. Sites learn \
-                of it from revoked.signed, which the coordinator forwards to them.
+                Updates revoked.json and re-signs revoked.signed with the next sequence number, in the CA folder and \
+                in the trust folder beside it. A coordinator reading that trust folder refuses the certificate from \
+                its next connection on and ends its open sessions and model fetches at its next revocation check \
+                (every 10 s by default). Sites learn of it from revoked.signed, which the coordinator forwards.
                 """)
 
-        @Option(name: .long, help: "CA directory made by `tessera pki init`.")
+        @Option(name: .long, help: "The CA folder (OUT/ca-private of `tessera pki init`, or OUT itself).")
         var ca: String
 
         @Option(name: .long, help: "Revoke every certificate issued to this site.")
@@ -177,11 +193,19 @@ extension PKI {
                 )
             }
             let signed = try authority.signedRevocationList()
+            print("Updated \(authority.revokedURL.path)")
             print(
-                "Updated \(authority.revokedURL.path); copy it to the coordinator if it does not read this directory.")
-            print(
-                "Signed \(authority.signedRevocationListURL.path) (sequence \(signed.sequence), \(signed.serials.count) serials): give it to the coordinator, which forwards it to the sites."
+                "Signed \(authority.signedRevocationListURL.path) (sequence \(signed.sequence), \(signed.serials.count) serials)"
             )
+            if let trust = authority.trustDirectory {
+                print(
+                    "Updated \(trust.appendingPathComponent(FederationCA.signedRevocationListFileName).path): a coordinator reading \(trust.path) ends the site's sessions at its next check; copy the file to a coordinator on another machine."
+                )
+            } else {
+                print(
+                    "No trust folder beside \(authority.directory.path): copy revoked.signed to the coordinator's trust folder (`tessera pki publish`)."
+                )
+            }
         }
     }
 
@@ -190,7 +214,7 @@ extension PKI {
         static let configuration = CommandConfiguration(
             abstract: "List the certificates this CA issued and revoked.")
 
-        @Option(name: .long, help: "CA directory made by `tessera pki init`.")
+        @Option(name: .long, help: "The CA folder (OUT/ca-private of `tessera pki init`, or OUT itself).")
         var ca: String
 
         func run() throws {
@@ -220,6 +244,39 @@ extension PKI {
                 print(
                     "  revoked  \((entry.site ?? "(not in index)").padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.serial)  at \(PKI.format(entry.revokedAt))"
                 )
+            }
+        }
+    }
+
+    /// `tessera pki publish --ca DIR --out TRUST`.
+    struct Publish: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write the CA's public trust folder (ca.pem, revoked.signed) for the coordinator.",
+            discussion: """
+                The coordinator needs ca.pem and revoked.signed only, and refuses to start from a folder that holds \
+                ca-key.pem. Publishing to the folder `trust` beside the CA folder makes every later revocation \
+                update it; elsewhere (a copy for another machine), publish again after each revocation. A CA made \
+                before trust folders existed (tessera pki init --out fed/ca) gets one with --out fed/trust.
+                """)
+
+        @Option(name: .long, help: "CA directory (or the operator folder made by `tessera pki init`).")
+        var ca: String
+
+        @Option(name: .long, help: "The trust folder to write (created with mode 0755).")
+        var out: String
+
+        func run() throws {
+            let authority = try FederationCA.load(from: URL(fileURLWithPath: ca))
+            let directory = URL(fileURLWithPath: out)
+            try authority.publishTrust(to: directory)
+            let list = try authority.signedRevocationList()
+            print("Wrote trust folder \(directory.path) (give it to the coordinator: --trust)")
+            print("  \(directory.appendingPathComponent(FederationCA.certificateFileName).path)  CA certificate")
+            print(
+                "  \(directory.appendingPathComponent(FederationCA.signedRevocationListFileName).path)  signed revocation list (sequence \(list.sequence))"
+            )
+            if authority.trustDirectory == nil {
+                print("  not beside \(authority.directory.path): publish again after every revocation")
             }
         }
     }

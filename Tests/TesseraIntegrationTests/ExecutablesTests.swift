@@ -23,7 +23,7 @@ import Testing
         let coordinatorLog = root.appendingPathComponent("coordinator.log")
         let (coordinatorProcess, port) = try ProcessSupport.startCoordinator(
             binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
-            caDirectory: root.appendingPathComponent("ca"), results: results, log: coordinatorLog)
+            trustDirectory: root.appendingPathComponent("trust"), results: results, log: coordinatorLog)
         let coordinator = coordinatorProcess.process
         defer { coordinatorProcess.stop() }
         let bound = try #require(port, "coordinator did not report its port: \(coordinatorProcess.text)")
@@ -82,7 +82,7 @@ import Testing
         let log = root.appendingPathComponent("coordinator.log")
         let (coordinator, port) = try ProcessSupport.startCoordinator(
             binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
-            caDirectory: root.appendingPathComponent("ca"), results: results, log: log)
+            trustDirectory: root.appendingPathComponent("trust"), results: results, log: log)
         let process = coordinator.process
         defer { if process.isRunning { process.interrupt() } }
         // Wait until it listens (nobody will join: the experiment waits for three sites).

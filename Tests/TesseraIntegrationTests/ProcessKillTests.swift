@@ -119,7 +119,7 @@ import Testing
         let results = root.appendingPathComponent("results")
         let (coordinator, port) = try ProcessSupport.startCoordinator(
             binary: coordinatorBinary, experiment: experiment, tlsDirectory: root.appendingPathComponent("coordinator"),
-            caDirectory: root.appendingPathComponent("ca"), results: results,
+            trustDirectory: root.appendingPathComponent("trust"), results: results,
             log: root.appendingPathComponent("coordinator.log"))
         var participants: [LoggedProcess] = []
         defer {

@@ -32,7 +32,8 @@ enum ProcessSupport {
         return root
     }
 
-    /// Under `root`: a fresh federation CA (`ca/`), the coordinator's identity
+    /// Under `root`: a fresh federation CA (`ca/`) and its trust folder (`trust/`, what the
+    /// coordinator is given), the coordinator's identity
     /// (`coordinator/`), each site's identity and a 150-row CSV (`SITE/`, `SITE.csv`, with data
     /// seeds `csvSeed`, `csvSeed + 1`, …), and a secure-aggregation experiment over those CSVs
     /// (`experiment.yaml`, returned).
@@ -41,6 +42,7 @@ enum ProcessSupport {
         csvSeed: UInt64
     ) throws -> URL {
         let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+        try ca.publishTrust(to: root.appendingPathComponent(TrustFolder.defaultName))
         _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
         for (index, site) in sites.enumerated() {
             _ = try ca.issue(site: site, to: root.appendingPathComponent(site))
@@ -91,7 +93,7 @@ enum ProcessSupport {
     /// standard output ("listening on port N"). `port` is `nil` if it exited or stayed silent
     /// for `timeout` (it is then stopped); the log says why.
     static func startCoordinator(
-        binary: URL, experiment: URL, tlsDirectory: URL, caDirectory: URL, results: URL, log: URL,
+        binary: URL, experiment: URL, tlsDirectory: URL, trustDirectory: URL, results: URL, log: URL,
         timeout: TimeInterval = 30
     ) throws -> (process: LoggedProcess, port: Int?) {
         let output = Pipe()
@@ -99,7 +101,7 @@ enum ProcessSupport {
             name: "coordinator", executable: binary,
             arguments: [
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", tlsDirectory.path,
-                "--ca", caDirectory.path, "--results", results.path,
+                "--trust", trustDirectory.path, "--results", results.path,
             ],
             log: log, standardOutput: output)
         // Reading standard output blocks: a coordinator that neither reports nor exits is stopped

@@ -95,7 +95,8 @@ import Testing
             // Welcomed at time 0: the first heartbeat is due at 10 s.
             await clock.waitForSleeper(until: .seconds(10))
             clock.advance(to: .seconds(10) - .milliseconds(1))
-            #expect(clock.pendingDeadlines == [.seconds(10)])
+            // The heartbeat, and the silence deadline (3 missed coordinator heartbeats).
+            #expect(clock.pendingDeadlines == [.seconds(10), .seconds(30)])
             clock.advance(to: .seconds(10))
             #expect(await iterator.next() == .heartbeat(.seconds(10)))
             await clock.waitForSleeper(until: .seconds(20))

@@ -1,0 +1,55 @@
+import Foundation
+import TesseraPKI
+import Testing
+
+/// `tessera pki` as an operator runs it: the CA key stays in `ca-private/`, the coordinator is
+/// given `trust/`, and a coordinator pointed at the CA folder refuses to start.
+@Suite struct PKICommandTests {
+    @Test func pkiLaysOutTheOperatorFoldersAndTheCoordinatorRefusesTheCAFolder() async throws {
+        let tessera = try #require(ProcessSupport.binary("tessera"), "build the executables first (swift build)")
+        let coordinatorBinary = try #require(ProcessSupport.binary("tessera-coordinator"))
+        let root = try ProcessSupport.temporaryRoot("tessera-pki-cli")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func run(_ name: String, _ binary: URL, _ arguments: [String]) async throws -> LoggedProcess {
+            let process = try LoggedProcess(
+                name: name, executable: binary, arguments: arguments, log: root.appendingPathComponent("\(name).log"))
+            try #require(await process.waitForExit(within: 60), "\(name) did not exit: \(process.text)")
+            return process
+        }
+        let fed = root.appendingPathComponent("fed")
+        let folders = OperatorFolders(root: fed)
+
+        let initialized = try await run("init", tessera, ["pki", "init", "--out", fed.path])
+        #expect(initialized.process.terminationStatus == 0, "\(initialized.text)")
+        let trustFiles = try FileManager.default.contentsOfDirectory(atPath: folders.trustDirectory.path).sorted()
+        #expect(trustFiles == ["ca.pem", "revoked.signed"])
+        #expect(
+            FileManager.default.fileExists(atPath: folders.privateDirectory.appendingPathComponent("ca-key.pem").path))
+
+        let site = root.appendingPathComponent("site-1")
+        let issued = try await run(
+            "issue", tessera,
+            [
+                "pki", "issue", "--ca", folders.privateDirectory.path, "--site", "site-1", "--out", site.path, "--days",
+                "30",
+            ])
+        #expect(issued.process.terminationStatus == 0, "\(issued.text)")
+        let identity = try IssuedIdentity.load(from: site)
+        let lifetime = identity.validUntil.timeIntervalSinceNow
+        #expect(lifetime > 29 * 86_400 && lifetime <= 30 * 86_400, "\(lifetime)")
+
+        // Revoking through the operator folder updates the trust folder the coordinator reads.
+        let revoked = try await run("revoke", tessera, ["pki", "revoke", "--ca", fed.path, "--site", "site-1"])
+        #expect(revoked.process.terminationStatus == 0, "\(revoked.text)")
+        #expect(try TrustFolder.open(folders.trustDirectory).revokedSerials().contains(identity.serial))
+
+        let refused = try await run(
+            "coordinator", coordinatorBinary,
+            [
+                "--experiment", root.appendingPathComponent("unused.yaml").path, "--listen", "127.0.0.1:0",
+                "--tls-dir", root.appendingPathComponent("coordinator").path, "--trust", folders.privateDirectory.path,
+            ])
+        #expect(refused.process.terminationStatus == 1, "\(refused.text)")
+        #expect(refused.text.contains("ca-key.pem") && refused.text.contains("tessera pki publish"), "\(refused.text)")
+    }
+}
