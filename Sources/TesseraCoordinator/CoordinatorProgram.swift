@@ -22,13 +22,19 @@ public struct CoordinatorProgram: Sendable {
     public var caDirectory: URL
     /// Where results go; the experiment's output directory when `nil`.
     public var resultsDirectory: URL?
+    /// The transport and session limits (`tessera-coordinator`'s limit flags).
+    public var limits: CoordinatorLimits
 
-    public init(experiment: URL, listen: Endpoint, tlsDirectory: URL, caDirectory: URL, resultsDirectory: URL? = nil) {
+    public init(
+        experiment: URL, listen: Endpoint, tlsDirectory: URL, caDirectory: URL, resultsDirectory: URL? = nil,
+        limits: CoordinatorLimits = CoordinatorLimits()
+    ) {
         self.experiment = experiment
         self.listen = listen
         self.tlsDirectory = tlsDirectory
         self.caDirectory = caDirectory
         self.resultsDirectory = resultsDirectory
+        self.limits = limits
     }
 
     /// The model a coordinator builds for `config`, without data.
@@ -66,10 +72,12 @@ public struct CoordinatorProgram: Sendable {
         plan.publicRandomness = .system
         let initial = try architecture.build(seed: config.seed).parameters
         let identity = try PeerCertificateIdentityResolver(caDirectory: caDirectory)
+        try limits.validate()
+        var configuration = try Self.trustConfiguration(caDirectory: caDirectory)
+        configuration.limits = limits
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
-            configuration: try Self.trustConfiguration(caDirectory: caDirectory), clock: MonotonicClock(),
-            logger: logger)
+            configuration: configuration, clock: MonotonicClock(), logger: logger)
         let directory =
             resultsDirectory
             ?? (config.resolvedOutputDirectory.hasPrefix("/")

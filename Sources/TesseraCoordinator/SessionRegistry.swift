@@ -14,6 +14,9 @@ enum SessionCloseReason: Sendable, Equatable {
     case replaced
     /// The session broke the protocol before Hello (a fatal Rejection was sent).
     case refused
+    /// The site overloaded the session (it stopped reading, or drew too many rejections):
+    /// RESOURCE_EXHAUSTED, and the participant reconnects with backoff.
+    case overloaded(String)
 }
 
 /// The coordinator's open session streams, and which one speaks for each site.
@@ -68,6 +71,11 @@ struct SessionRegistry {
 
     /// The site's registered stream.
     func stream(of site: SiteID) -> UInt64? { active[site] }
+
+    /// How many streams of `site` are open, registered or not.
+    func openStreams(of site: SiteID) -> Int {
+        connections.values.count { $0.site == site }
+    }
 
     /// Whether `id` is its site's registered stream.
     func isActive(_ id: UInt64) -> Bool {

@@ -43,11 +43,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Flag(help: "Log debug detail.")
     var verbose = false
 
+    @OptionGroup(title: "Transport limits")
+    var limits: LimitOptions
+
     func run() async throws {
         let program = CoordinatorProgram(
             experiment: URL(fileURLWithPath: experiment), listen: try Endpoint(parsing: listen),
             tlsDirectory: URL(fileURLWithPath: tlsDirectory), caDirectory: URL(fileURLWithPath: caDirectory),
-            resultsDirectory: results.map { URL(fileURLWithPath: $0) })
+            resultsDirectory: results.map { URL(fileURLWithPath: $0) }, limits: limits.limits)
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in
