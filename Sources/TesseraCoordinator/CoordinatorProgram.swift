@@ -26,10 +26,12 @@ public struct CoordinatorProgram: Sendable {
     /// How often `revoked.signed` is re-read; the sessions and model fetches of a revoked
     /// certificate end at the next read.
     public var revocationCheckInterval: Duration
+    /// The transport and session limits (`tessera-coordinator`'s limit flags).
+    public var limits: CoordinatorLimits
 
     public init(
         experiment: URL, listen: Endpoint, tlsDirectory: URL, trustDirectory: URL, resultsDirectory: URL? = nil,
-        revocationCheckInterval: Duration = .seconds(10)
+        revocationCheckInterval: Duration = .seconds(10), limits: CoordinatorLimits = CoordinatorLimits()
     ) {
         self.experiment = experiment
         self.listen = listen
@@ -37,6 +39,7 @@ public struct CoordinatorProgram: Sendable {
         self.trustDirectory = trustDirectory
         self.resultsDirectory = resultsDirectory
         self.revocationCheckInterval = revocationCheckInterval
+        self.limits = limits
     }
 
     /// The model a coordinator builds for `config`, without data.
@@ -91,10 +94,12 @@ public struct CoordinatorProgram: Sendable {
         plan.publicRandomness = .system
         let initial = try architecture.build(seed: config.seed).parameters
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
+        try limits.validate()
+        var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
+        configuration.limits = limits
         let coordinator = CoordinatorService(
             plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
-            configuration: Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval),
-            clock: MonotonicClock(), logger: logger)
+            configuration: configuration, clock: MonotonicClock(), logger: logger)
         let directory =
             resultsDirectory
             ?? (config.resolvedOutputDirectory.hasPrefix("/")

@@ -29,8 +29,11 @@ public import TesseraWire
 ///   mean-only strategy too), and at most ``uploadSlots`` uploads are assembled at once. A
 ///   masked-input request is sent only when a slot is free, and the stream of a participant that
 ///   opens an upload without a slot is not read until one frees, so its chunks wait in HTTP/2 flow
-///   control. A slot holder that makes no progress for ``Configuration/uploadStallTimeout`` is
-///   dropped.
+///   control. A slot holder whose upload moves less than
+///   ``CoordinatorLimits/minimumTransferBytesPerSecond`` over a window is dropped.
+/// - Bounds: every session's outbound queue, the rejections it may draw, what is kept of
+///   rejections and how often they are logged are bounded by ``Configuration/limits``; a site
+///   that floods the coordinator loses its session, not the coordinator its memory.
 ///   A masked input is added to the sum only once its last chunk is verified, never chunk by
 ///   chunk: a participant that dropped out half way would leave part of its input in the sum,
 ///   and removing it would need both its self-mask and pairwise-mask secrets, which SecAgg never
@@ -43,8 +46,11 @@ public actor CoordinatorService {
         public var finalModel: [Float]
         public var finalVersion: ModelVersion
         public var publishedVersions: [ModelVersion]
-        /// Every rejection sent (by the wire checks or by the round), in order.
+        /// The most recent rejections sent (by the wire checks or by the round), in order: at
+        /// most ``CoordinatorLimits/retainedRejections``.
         public var rejections: [RejectionRecord]
+        /// How many rejections each site drew in all, including those no longer kept.
+        public var rejectionTotals: [SiteID: Int]
         /// The most uploads that were assembled at once (at most
         /// ``CoordinatorService/uploadSlots``).
         public var peakConcurrentUploads: Int
@@ -72,11 +78,11 @@ public actor CoordinatorService {
         public var modelWindowBytes: Int
         /// Overrides the number of concurrent uploads that ``uploadBufferBytes`` gives.
         public var maximumConcurrentUploads: Int?
-        /// An upload holding a slot that makes no progress for this long is abandoned: its
-        /// session is closed (UNAVAILABLE) and the site counts as a dropout of the round, so a
-        /// stalled or malicious participant cannot keep the others waiting. For a masked input
-        /// the clock starts when the request is sent, so it must cover computing the masks.
-        public var uploadStallTimeout: Duration
+        /// The bounds on connections, sessions and transfers (see ``CoordinatorLimits``). An
+        /// upload holding a slot that moves too little is abandoned: its session is closed
+        /// (UNAVAILABLE) and the site counts as a dropout of the round, so a stalled or
+        /// malicious participant cannot keep the others waiting.
+        public var limits: CoordinatorLimits
         /// Checks the signing certificate a site offers in its Hello (it must name the site its
         /// TLS certificate names). `nil`: no site has a signing credential, so active-adversary
         /// rounds cannot run.
@@ -95,7 +101,7 @@ public actor CoordinatorService {
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
             missedHeartbeats: Int = 3, uploadBufferBytes: Int = 16 << 20, maximumConcurrentUploads: Int? = nil,
-            uploadStallTimeout: Duration = .seconds(30),
+            limits: CoordinatorLimits = CoordinatorLimits(),
             modelWindowBytes: Int = ModelStoreService.defaultMaximumWindowBytes,
             signingVerifier: (any SigningCredentialVerifier)? = nil,
             signedRevocationList: (@Sendable () -> [UInt8])? = nil,
@@ -112,7 +118,7 @@ public actor CoordinatorService {
             self.maximumChunkBytes = maximumChunkBytes
             self.missedHeartbeats = max(1, missedHeartbeats)
             self.maximumConcurrentUploads = maximumConcurrentUploads.map { max(1, $0) }
-            self.uploadStallTimeout = uploadStallTimeout
+            self.limits = limits
         }
     }
 
@@ -123,6 +129,8 @@ public actor CoordinatorService {
     public nonisolated let clock: any ServiceClock
     /// How many uploads are assembled at once (see ``Configuration/uploadBufferBytes``).
     public nonisolated let uploadSlots: Int
+    /// Admits TCP connections before their TLS handshake (see ``withServer(listeningOn:identityDirectory:caCertificate:_:)``).
+    public nonisolated let connections: ConnectionGate
     private let logger: Logger
     /// The serials read last and the model fetches to end when one is revoked.
     nonisolated let revocation = LiveRevocation()
@@ -138,7 +146,16 @@ public actor CoordinatorService {
         [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
     private var digests: [ModelVersion: ModelDigest]
     private var publishedVersions: [ModelVersion] = []
-    private var rejections: [RejectionRecord] = []
+    private var rejections: RejectionLedger
+    /// Rejections logged one line per site and interval.
+    private var rejectionLog: BurstLog<SiteID>
+    /// What each open session may still draw of rejections.
+    private var rejectionBudgets: [UInt64: RejectionBudget] = [:]
+    /// Sites whose session was closed for overload in the middle of an event: the machine hears
+    /// they are gone once that event is over (see ``notifyChange()``).
+    private var overloadedSites: [SiteID] = []
+    /// Session handlers waiting for their stream to be closed (see ``waitForClose(of:)``).
+    private var closeWatchers: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private let deadlines: AsyncStream<(token: Int, at: Duration)>
     private let deadlineContinuation: AsyncStream<(token: Int, at: Duration)>.Continuation
     private var started = false
@@ -160,8 +177,11 @@ public actor CoordinatorService {
         let uploadSlots =
             configuration.maximumConcurrentUploads ?? max(1, configuration.uploadBufferBytes / max(1, uploadBytes))
         self.uploadSlots = uploadSlots
-        self.slots = UploadSlots(capacity: uploadSlots)
+        self.slots = UploadSlots(capacity: uploadSlots, progress: configuration.limits.transferProgress)
         self.logger = logger
+        self.connections = ConnectionGate(limits: configuration.limits, clock: clock, logger: logger)
+        self.rejections = RejectionLedger(capacity: configuration.limits.retainedRejections)
+        self.rejectionLog = BurstLog(interval: configuration.limits.rejectionLogInterval)
         (deadlines, deadlineContinuation) = AsyncStream.makeStream(of: (token: Int, at: Duration).self)
     }
 
@@ -174,7 +194,8 @@ public actor CoordinatorService {
                     store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
                     maximumWindowBytes: configuration.modelWindowBytes,
                     maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
-                    clock: clock),
+                    progress: configuration.limits.transferProgress,
+                    admissionTimeout: configuration.limits.fetchAdmissionTimeout, clock: clock),
                 identity: identity, revocation: revocation),
         ]
     }
@@ -272,25 +293,25 @@ public actor CoordinatorService {
     public var outcome: Outcome {
         Outcome(
             records: machine.records, completedRounds: machine.completedRounds, finalModel: machine.globalModel,
-            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections,
-            peakConcurrentUploads: slots.peak)
+            finalVersion: machine.version, publishedVersions: publishedVersions, rejections: rejections.records,
+            rejectionTotals: rejections.totals, peakConcurrentUploads: slots.peak)
     }
 
     // MARK: Liveness
 
-    /// Closes the sessions whose upload stalled and those that went silent (no envelope, not
-    /// even a heartbeat, for ``Configuration/missedHeartbeats`` intervals). The heartbeat timer
-    /// calls it every interval.
+    /// Closes the sessions whose upload moved too little over the last window and those that
+    /// went silent (no envelope, not even a heartbeat, for ``Configuration/missedHeartbeats``
+    /// intervals), and logs what the rejection log held back. The heartbeat timer calls it
+    /// every interval.
     func checkLiveness() {
         defer { notifyChange() }
         let now = clock.now
-        let stallTimeout = configuration.uploadStallTimeout
-        for id in slots.stalledHolders(now: now, timeout: stallTimeout) {
+        for (id, verdict) in slots.slowHolders(now: now) {
             guard let site = sessions.connections[id]?.site else { continue }
-            logger.warning(
-                "closing a session whose upload stalled (no chunk for \(stallTimeout))", metadata: ["site": "\(site)"])
-            drop(id, reason: "your upload made no progress for \(stallTimeout); reconnect")
+            logger.warning("closing a session whose upload is too slow: \(verdict)", metadata: ["site": "\(site)"])
+            drop(id, reason: "your upload is too slow: \(verdict); reconnect")
         }
+        for summary in rejectionLog.flush(now: now) { logSuppressed(summary) }
         // A stream waiting for an upload slot is silent because this coordinator is not reading it.
         let limit = configuration.heartbeatInterval * configuration.missedHeartbeats
         for id in sessions.silentStreams(now: now, limit: limit, excluding: Set(slots.waitingReaders)) {
@@ -301,8 +322,7 @@ public actor CoordinatorService {
         // The coordinator's own heartbeat: a site that hears nothing for its silence limit
         // takes the coordinator for gone and reconnects.
         for id in sessions.activeStreams {
-            let envelope = sessions.connections[id]!.encoder.heartbeat()
-            sessions.connections[id]!.outbound.yield(envelope)
+            enqueue(sessions.connections[id]!.encoder.heartbeat(), on: id)
         }
     }
 
@@ -352,15 +372,33 @@ public actor CoordinatorService {
     // MARK: Streams (called by the session handler)
 
     /// A new stream from `site` (already authenticated); its outbound envelopes come out of the
-    /// returned sequence, which finishes when the coordinator closes the stream.
+    /// returned sequence, which finishes when the coordinator closes the stream. Throws
+    /// RESOURCE_EXHAUSTED when the site has ``CoordinatorLimits/maximumSessionsPerSite`` open.
     func connect(
         site: SiteID, certificateSerial: String? = nil
-    ) -> (id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>) {
+    ) throws(RPCError) -> (
+        id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>
+    ) {
         defer { notifyChange() }
-        let (stream, continuation) = AsyncStream.makeStream(of: Tessera_V1_CoordinatorEnvelope.self)
+        let limits = configuration.limits
+        guard sessions.openStreams(of: site) < limits.maximumSessionsPerSite else {
+            logger.warning(
+                "refused a session: the site has the most sessions allowed open",
+                metadata: ["site": "\(site)", "open": "\(limits.maximumSessionsPerSite)"])
+            throw RPCError(
+                code: .resourceExhausted,
+                message:
+                    "site \(site) already has \(limits.maximumSessionsPerSite) sessions open (the most allowed); close one or wait for it to time out"
+            )
+        }
+        // Bounded: a site that stops reading fills its queue and loses the session (see `enqueue`).
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: Tessera_V1_CoordinatorEnvelope.self, bufferingPolicy: .bufferingOldest(limits.maximumQueuedEnvelopes))
         let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
         let id = sessions.open(
             site: site, outbound: continuation, decoder: decoder, now: clock.now, certificateSerial: certificateSerial)
+        rejectionBudgets[id] = RejectionBudget(
+            maximum: limits.maximumRejectionsPerSession, window: limits.rejectionWindow)
         if machine.isFinished { close(id, .experimentFinished) }
         if let serial = certificateSerial, revocation.isRevoked(serial) {
             close(id, .revoked(LiveRevocation.reason(site: site, serial: serial)))
@@ -381,6 +419,41 @@ public actor CoordinatorService {
         logger.info("participant left", metadata: ["site": "\(site)"])
         handle(.participantGone(site))
         return reason
+    }
+
+    /// What the coordinator holds per session and of rejections: each count bounded by the open
+    /// sessions, the sites, or ``CoordinatorLimits/retainedRejections`` (for tests).
+    struct RetainedState: Sendable, Equatable {
+        var sessions: Int
+        var rejectionBudgets: Int
+        var closeWatchers: Int
+        var rejectionRecords: Int
+        var rejectionLogBursts: Int
+    }
+
+    var retainedState: RetainedState {
+        RetainedState(
+            sessions: sessions.connections.count, rejectionBudgets: rejectionBudgets.count,
+            closeWatchers: closeWatchers.count, rejectionRecords: rejections.records.count,
+            rejectionLogBursts: rejectionLog.bursts.count)
+    }
+
+    /// Returns once the coordinator has closed stream `id` (at once if it has), or the task is
+    /// cancelled.
+    func waitForClose(of id: UInt64) async {
+        guard sessions.connections[id] != nil else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled || sessions.connections[id] == nil { return continuation.resume() }
+                closeWatchers[id] = continuation
+            }
+        } onCancel: {
+            Task { await self.resumeCloseWatcher(id) }
+        }
+    }
+
+    private func resumeCloseWatcher(_ id: UInt64) {
+        closeWatchers.removeValue(forKey: id)?.resume()
     }
 
     /// Ends the session of `site` (an operator's kick, or a test): the site counts as gone and
@@ -405,7 +478,7 @@ public actor CoordinatorService {
         let inbound: ParticipantInbound?
         defer { releaseUploadSlotIfDone(id) }
         // Heartbeats keep a session alive but are no progress of its upload.
-        if !envelope.isHeartbeat { slots.recordProgress(id, now: now) }
+        if !envelope.isHeartbeat { slots.recordProgress(id, bytes: envelope.uploadBytes, now: now) }
         do {
             inbound = try sessions.connections[id]!.decoder.decode(envelope, expecting: expected)
         } catch {
@@ -453,7 +526,7 @@ public actor CoordinatorService {
             signedRevocationList: configuration.signedRevocationList?() ?? [])
         do {
             let envelope = try sessions.connections[id]!.encoder.welcome(welcome)
-            sessions.connections[id]!.outbound.yield(envelope)
+            enqueue(envelope, on: id)
         } catch {
             logger.error("could not encode the welcome", metadata: ["site": "\(site)", "error": "\(error)"])
         }
@@ -502,6 +575,8 @@ public actor CoordinatorService {
     private func close(_ id: UInt64, _ reason: SessionCloseReason?) {
         guard sessions.close(id, reason: reason) != nil else { return }
         heldRequests[id] = nil
+        rejectionBudgets[id] = nil
+        closeWatchers.removeValue(forKey: id)?.resume()
         let (woken, grants) = slots.remove(id, now: clock.now)
         if woken { suspendedReaders.removeValue(forKey: id)?.resume() }
         carryOut(grants)
@@ -516,20 +591,69 @@ public actor CoordinatorService {
 
     private func reject(_ rejection: Rejection, on id: UInt64) {
         guard let site = sessions.connections[id]?.site else { return }
-        rejections.append(RejectionRecord(site: site, rejection: rejection))
-        logger.warning(
-            "rejected a participant message",
-            metadata: ["site": "\(site)", "reason": "\(UntrustedText.loggable(rejection.reason, limit: 300))"])
+        record(RejectionRecord(site: site, rejection: rejection))
         do {
             let position = sessions.connections[id]!.expected?.position
             let envelope = try sessions.connections[id]!.encoder.rejection(rejection, at: position)
-            sessions.connections[id]!.outbound.yield(envelope)
+            enqueue(envelope, on: id)
         } catch {
             logger.error("could not encode a rejection", metadata: ["site": "\(site)", "error": "\(error)"])
         }
+        guard sessions.connections[id] != nil, rejectionBudgets[id]?.spend(now: clock.now) == false else { return }
+        let limits = configuration.limits
+        overload(
+            id,
+            reason:
+                "\(limits.maximumRejectionsPerSession) of this session's messages were rejected within \(limits.rejectionWindow); the session is closed"
+        )
     }
 
+    /// Keeps `record` (bounded) and logs it, one line per site and interval.
+    private func record(_ record: RejectionRecord) {
+        rejections.append(record)
+        let (log, ended) = rejectionLog.record(record.site, now: clock.now)
+        if let ended { logSuppressed(ended) }
+        guard log else { return }
+        logger.warning(
+            "rejected a participant message",
+            metadata: [
+                "site": "\(record.site)", "reason": "\(UntrustedText.loggable(record.rejection.reason, limit: 300))",
+            ])
+    }
+
+    private func logSuppressed(_ summary: BurstLog<SiteID>.Summary) {
+        logger.warning(
+            "rejected \(summary.suppressed) more messages of the site in \(summary.interval) (not logged one by one)",
+            metadata: ["site": "\(summary.key)", "total": "\(rejections.totals[summary.key] ?? 0)"])
+    }
+
+    /// Queues `envelope` for stream `id`. A full queue means the site has not read its messages
+    /// for ``CoordinatorLimits/maximumQueuedEnvelopes`` of them: its session is closed rather
+    /// than a protocol message dropped.
+    private func enqueue(_ envelope: Tessera_V1_CoordinatorEnvelope, on id: UInt64) {
+        guard let connection = sessions.connections[id] else { return }
+        guard case .dropped = connection.outbound.yield(envelope) else { return }
+        overload(
+            id,
+            reason:
+                "the site did not read the coordinator's messages: \(configuration.limits.maximumQueuedEnvelopes) are queued, the most allowed; the session is closed"
+        )
+    }
+
+    /// Closes stream `id` with RESOURCE_EXHAUSTED. The machine hears that its site is gone when
+    /// the event under way is over, since this may run in the middle of carrying out its actions.
+    private func overload(_ id: UInt64, reason: String) {
+        guard let site = sessions.connections[id]?.site else { return }
+        logger.warning("closing a session: \(reason)", metadata: ["site": "\(site)"])
+        let wasActive = sessions.deactivate(id)
+        close(id, .overloaded(reason))
+        if wasActive { overloadedSites.append(site) }
+    }
+
+    /// Called at the end of every event: tells the machine of the sites that lost their session
+    /// for overload meanwhile, then resumes the watchers whose condition holds.
     private func notifyChange() {
+        while !overloadedSites.isEmpty { handle(.participantGone(overloadedSites.removeFirst())) }
         guard !watchers.isEmpty else { return }
         let state = sessionState
         var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
@@ -569,6 +693,7 @@ public actor CoordinatorService {
         guard let continuation = suspendedReaders.removeValue(forKey: id) else { return }
         carryOut(slots.remove(id, now: clock.now).grants)
         continuation.resume()
+        notifyChange()
     }
 
     /// Frees the slot of stream `id` once its upload has begun and nothing is partly received
@@ -623,7 +748,7 @@ public actor CoordinatorService {
             if let id = sessions.stream(of: site) {
                 reject(rejection, on: id)
             } else {
-                rejections.append(RejectionRecord(site: site, rejection: rejection))
+                record(RejectionRecord(site: site, rejection: rejection))
             }
         case .publish(let model):
             digests[model.version] = modelStore.put(model.parameters)
@@ -724,10 +849,27 @@ public actor CoordinatorService {
             let stage = sessions.connections[id]!.stage
             let envelope = try sessions.connections[id]!.encoder.encode(
                 message, experimentID: experimentID, currentStage: stage, modelDigest: modelDigest)
-            sessions.connections[id]!.outbound.yield(envelope)
+            enqueue(envelope, on: id)
         } catch {
             logger.error(
                 "could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
+        }
+    }
+}
+
+extension Tessera_V1_ParticipantEnvelope {
+    /// The bytes of upload this envelope carries (chunk payloads and SecAgg messages), by which
+    /// an upload holding a slot is judged.
+    var uploadBytes: Int {
+        switch body {
+        case .plaintextUpdateChunk(let chunk)?: chunk.values.count
+        case .secagg(let payload)?:
+            switch payload.body {
+            case .maskedInputChunk(let chunk)?: chunk.words.count
+            case .message(let message)?: message.count
+            case nil: 0
+            }
+        default: 0
         }
     }
 }

@@ -1,5 +1,6 @@
 public import GRPCCore
 import Synchronization
+import TesseraTransport
 public import TesseraFederation
 public import TesseraWire
 

@@ -65,8 +65,11 @@ public final class BoundedModelStore: ModelStore {
 /// a running fetch to end. What the coordinator buffers for downloads is therefore the budget,
 /// whatever the number of participants, and the first sites to ask get the whole model first
 /// (they can train and upload while the others still download) instead of every site
-/// finishing last. A receiver whose window stays full for ``stallTimeout`` (it stopped
-/// crediting) loses its fetch, so it cannot keep a place in the budget from the others.
+/// finishing last. An admitted fetch must keep the rate of ``progress`` (bytes sent, which
+/// past the first window follow the receiver's credits): one that stops crediting, or credits
+/// a chunk now and then, loses its fetch, so it cannot keep a place in the budget from the
+/// others. A fetch that waits longer than ``admissionTimeout`` to be admitted fails with
+/// RESOURCE_EXHAUSTED.
 ///
 /// The window trades a site's download speed (about window ÷ round-trip time) against the
 /// coordinator's memory: TLS keeps, per connection, an output buffer as large as the largest
@@ -80,7 +83,10 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     public let maximumWindowBytes: Int
     /// How many bytes all fetches together may have sent and not yet had credited back.
     public let maximumBytesInFlight: Int
-    public let stallTimeout: Duration
+    /// The rate an admitted fetch must keep.
+    public let progress: TransferProgress
+    /// How long a fetch may wait to be admitted.
+    public let admissionTimeout: Duration
     private let clock: any ServiceClock
 
     /// The default window: 4 chunks.
@@ -95,7 +101,8 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
         store: any ModelStore, maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
         maximumWindowBytes: Int = Self.defaultMaximumWindowBytes,
         maximumBytesInFlight: Int = Self.defaultWindowsInFlight * Self.defaultMaximumWindowBytes,
-        stallTimeout: Duration = .seconds(30), clock: any ServiceClock
+        progress: TransferProgress = TransferProgress(), admissionTimeout: Duration = .seconds(60),
+        clock: any ServiceClock
     ) {
         self.clock = clock
         self.store = store
@@ -104,17 +111,18 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
         // Never below one window: every fetch can be admitted.
         self.maximumBytesInFlight = max(self.maximumWindowBytes, maximumBytesInFlight)
         self.admission = FetchAdmission(budget: self.maximumBytesInFlight)
-        self.stallTimeout = stallTimeout
+        self.progress = progress
+        self.admissionTimeout = admissionTimeout
     }
 
     public func fetchModel(
         request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>, response: RPCWriter<Tessera_V1_ModelChunk>,
         context: ServerContext
     ) async throws {
-        let watch = StallWatch(clock: clock)
+        let watch = ProgressWatch(progress: progress, clock: clock)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await serve(request, into: response, watch: watch) }
-            group.addTask { try await watch.run(timeout: stallTimeout) }
+            group.addTask { try await watch.run() }
             // The fetch ends, or the watch fires first (which cancels the fetch).
             try await group.next()
             group.cancelAll()
@@ -124,7 +132,7 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     private func serve(
         _ request: RPCAsyncSequence<Tessera_V1_FetchModelMessage, any Error>,
         into response: RPCWriter<Tessera_V1_ModelChunk>,
-        watch: StallWatch
+        watch: ProgressWatch
     ) async throws {
         var messages = request.makeAsyncIterator()
         guard let first = try await messages.next() else {
@@ -141,17 +149,16 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
                 code: .notFound, message: "no model with digest \(fetch.digest.hex) is held by this coordinator.")
         }
         let window = min(fetch.windowBytes, maximumWindowBytes)
-        try await admission.acquire(window)
+        try await admission.acquire(window, timeout: admissionTimeout, clock: clock)
         defer { admission.release(window) }
+        watch.begin()
         // Sent and not credited back yet.
         var outstanding = 0
         for (index, var chunk) in chunker.modelChunks(of: parameters, digest: fetch.digest).enumerated() {
             if index == 0 { chunk.windowBytes = UInt64(window) }
             while outstanding + chunk.data.count > window {
-                watch.arm()
                 // The receiver went away: nothing more to send.
                 guard let next = try await messages.next() else { return }
-                watch.disarm()
                 do {
                     // A credit beyond what is outstanding buys nothing: never more than the window in flight.
                     outstanding -= min(outstanding, try ModelFetchRequest.credit(of: next))
@@ -161,6 +168,7 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
             }
             try await response.write(chunk)
             outstanding += chunk.data.count
+            watch.record(chunk.data.count)
         }
     }
 }
@@ -222,6 +230,36 @@ final class FetchAdmission: Sendable {
         }
     }
 
+    /// Takes `bytes` like ``acquire(_:)``, but fails with RESOURCE_EXHAUSTED if they are not
+    /// granted within `timeout` of `clock`.
+    func acquire(_ bytes: Int, timeout: Duration, clock: any ServiceClock) async throws {
+        let granted = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await self.acquire(bytes)
+                return true
+            }
+            group.addTask {
+                try await clock.sleep(for: timeout)
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            if first { return true }
+            // The waiter may have been admitted as the timeout fired: then give the bytes back.
+            while let admitted = try? await group.next() {
+                if admitted { release(bytes) }
+            }
+            return false
+        }
+        guard granted else {
+            throw RPCError(
+                code: .resourceExhausted,
+                message:
+                    "the coordinator is serving as many model fetches as its budget allows, and this one waited \(timeout) for its turn; retry later"
+            )
+        }
+    }
+
     /// Gives back `bytes` taken by ``acquire(_:)``.
     func release(_ bytes: Int) {
         let bytes = min(bytes, budget)
@@ -248,71 +286,82 @@ final class FetchAdmission: Sendable {
     var waiting: Int { state.withLock { $0.waiters.count } }
 }
 
-/// Fires when a fetch has waited for credits longer than a timeout: it sleeps only while the
-/// fetch is armed (waiting for a credit), until the instant the wait would become a stall.
-private final class StallWatch: Sendable {
+/// Ends a fetch that moves too little: from when it is admitted (``begin()``), it wakes every
+/// third of the window and throws once the fetch's ``ProgressMeter`` says that the last whole
+/// window carried less than the rate asks.
+private final class ProgressWatch: Sendable {
     private struct State {
-        /// Since when the fetch waits for a credit (nil while it is sending).
-        var armedAt: Duration?
-        /// Counts arm and disarm calls: a wake-up for an older arming is not a stall.
-        var epoch: UInt64 = 0
-        var sleeper: CheckedContinuation<Void, Never>?
+        var meter: ProgressMeter?
+        var waiter: CheckedContinuation<Void, Never>?
     }
+    private let progress: TransferProgress
     private let clock: any ServiceClock
     private let state = Mutex(State())
 
-    init(clock: any ServiceClock) {
+    init(progress: TransferProgress, clock: any ServiceClock) {
+        self.progress = progress
         self.clock = clock
     }
 
-    func arm() { set(armedAt: clock.now) }
-    func disarm() { set(armedAt: nil) }
-
-    private func set(armedAt: Duration?) {
-        let sleeper = state.withLock { state in
-            state.armedAt = armedAt
-            state.epoch += 1
-            defer { state.sleeper = nil }
-            return state.sleeper
+    /// The fetch was admitted: its window starts now.
+    func begin() {
+        let now = clock.now
+        let waiter = state.withLock { state in
+            state.meter = progress.meter(startingAt: now)
+            defer { state.waiter = nil }
+            return state.waiter
         }
-        sleeper?.resume()
+        waiter?.resume()
     }
 
-    /// Returns only by throwing: an RPC error when the fetch stalled, or cancellation.
-    func run(timeout: Duration) async throws {
+    /// `bytes` were sent.
+    func record(_ bytes: Int) {
+        let now = clock.now
+        state.withLock { $0.meter?.record(bytes, now: now) }
+    }
+
+    /// Returns only by throwing: an RPC error when the fetch is too slow, or cancellation.
+    func run() async throws {
+        let start = try await started()
+        // No rate to keep: wait for the fetch to end.
+        while progress.minimumBytesPerSecond == 0 { try await clock.sleep(for: .seconds(3600)) }
+        var check = start + progress.window
         while true {
-            let (epoch, since) = try await nextArming()
-            try await clock.sleep(until: since + timeout)
-            if state.withLock({ $0.epoch == epoch }) {
+            try await clock.sleep(until: check)
+            let now = clock.now
+            if let verdict = state.withLock({ state in
+                state.meter.flatMap { $0.isTooSlow(now: now) ? $0.verdict(now: now) : nil }
+            }) {
                 throw RPCError(
                     code: .deadlineExceeded,
                     message:
-                        "the model fetch sent no credit for \(timeout) with its window full; the fetch is ended so that others can use its share of the budget."
+                        "the model fetch is too slow: \(verdict); it is ended so that others can use its share of the budget."
                 )
             }
+            check = max(check, now) + progress.window / 3
         }
     }
 
-    /// The current arming, once the fetch is armed.
-    private func nextArming() async throws -> (epoch: UInt64, since: Duration) {
+    /// When the fetch was admitted, once it is.
+    private func started() async throws -> Duration {
         while true {
             try Task.checkCancellation()
-            if let armed = state.withLock({ state in state.armedAt.map { (state.epoch, $0) } }) { return armed }
+            if let start = state.withLock({ $0.meter?.started }) { return start }
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLock { state in
-                        if state.armedAt != nil || Task.isCancelled { return true }
-                        state.sleeper = continuation
+                        if state.meter != nil || Task.isCancelled { return true }
+                        state.waiter = continuation
                         return false
                     }
                     if resumeNow { continuation.resume() }
                 }
             } onCancel: {
-                let sleeper = state.withLock { state in
-                    defer { state.sleeper = nil }
-                    return state.sleeper
+                let waiter = state.withLock { state in
+                    defer { state.waiter = nil }
+                    return state.waiter
                 }
-                sleeper?.resume()
+                waiter?.resume()
             }
         }
     }

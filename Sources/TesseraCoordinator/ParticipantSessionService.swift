@@ -7,6 +7,10 @@ import TesseraWire
 struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol {
     let coordinator: CoordinatorService
 
+    /// Once the coordinator closes a stream, how long what is queued for the site may take to
+    /// leave before the RPC ends without it: a site that reads nothing cannot keep it open.
+    static let closeGracePeriod = Duration.seconds(5)
+
     func session(
         request: StreamingServerRequest<Tessera_V1_ParticipantEnvelope>, context: ServerContext
     ) async throws -> StreamingServerResponse<Tessera_V1_CoordinatorEnvelope> {
@@ -18,7 +22,8 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
         }
         let site = peer.site
         return StreamingServerResponse { writer in
-            let (id, outbound) = await coordinator.connect(site: site, certificateSerial: peer.certificateSerial)
+            let (id, outbound) = try await coordinator.connect(site: site, certificateSerial: peer.certificateSerial)
+            let clock = coordinator.clock
             let inboundFailure = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
                     for await envelope in outbound {
@@ -38,6 +43,11 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                         return error
                     }
                 }
+                group.addTask {
+                    await coordinator.waitForClose(of: id)
+                    try? await clock.sleep(for: Self.closeGracePeriod)
+                    return nil
+                }
                 // Whichever side ends first ends the session.
                 let first = await group.next() ?? nil
                 group.cancelAll()
@@ -56,6 +66,8 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
                 throw RPCError(code: .unavailable, message: reason)
             case .revoked(let reason)?:
                 throw RPCError(code: .permissionDenied, message: reason)
+            case .overloaded(let reason)?:
+                throw RPCError(code: .resourceExhausted, message: reason)
             case .replaced?:
                 throw RPCError(
                     code: .failedPrecondition,

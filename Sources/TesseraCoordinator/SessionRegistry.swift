@@ -16,6 +16,9 @@ enum SessionCloseReason: Sendable, Equatable {
     case refused
     /// The certificate that opened the stream was revoked: PERMISSION_DENIED with the reason.
     case revoked(String)
+    /// The site overloaded the session (it stopped reading, or drew too many rejections):
+    /// RESOURCE_EXHAUSTED, and the participant reconnects with backoff.
+    case overloaded(String)
 }
 
 /// The coordinator's open session streams, and which one speaks for each site.
@@ -73,6 +76,11 @@ struct SessionRegistry {
 
     /// The site's registered stream.
     func stream(of site: SiteID) -> UInt64? { active[site] }
+
+    /// How many streams of `site` are open, registered or not.
+    func openStreams(of site: SiteID) -> Int {
+        connections.values.count { $0.site == site }
+    }
 
     /// Whether `id` is its site's registered stream.
     func isActive(_ id: UInt64) -> Bool {

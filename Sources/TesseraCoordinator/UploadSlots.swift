@@ -6,8 +6,9 @@
 /// in ``waitingReaders`` until a slot frees), or the coordinator wants to ask it for its masked
 /// input (the request waits in ``deferredRequests``, so nothing of that upload is in flight
 /// before its slot is granted). A freed slot goes to a waiting reader first (its upload is
-/// already on its way), then to the oldest held-back request. A holder that makes no progress for
-/// the stall timeout is reported by ``stalledHolders(now:timeout:)``.
+/// already on its way), then to the oldest held-back request. A holder is judged by the bytes it
+/// moves (see ``ProgressMeter``): one too slow over a whole window is reported by
+/// ``slowHolders(now:)``, so a site that drips a chunk now and then cannot keep a slot.
 struct UploadSlots {
     /// Who a freed slot went to.
     enum Grant: Equatable {
@@ -18,21 +19,24 @@ struct UploadSlots {
     }
 
     private struct Holder {
-        /// When the slot was granted or the upload last made progress.
-        var progress: Duration
+        /// The upload's bytes since the slot was granted.
+        var meter: ProgressMeter
         /// Whether anything but heartbeats arrived since the slot was granted.
         var opened = false
     }
 
     let capacity: Int
+    /// The rate a holder must keep.
+    let progress: TransferProgress
     private var holders: [UInt64: Holder] = [:]
     private(set) var waitingReaders: [UInt64] = []
     private(set) var deferredRequests: [(id: UInt64, round: Int)] = []
     /// The most slots held at once.
     private(set) var peak = 0
 
-    init(capacity: Int) {
+    init(capacity: Int, progress: TransferProgress = TransferProgress()) {
         self.capacity = max(1, capacity)
+        self.progress = progress
     }
 
     var inUse: Int { holders.count }
@@ -61,10 +65,11 @@ struct UploadSlots {
         deferredRequests.append((id, round))
     }
 
-    /// An envelope other than a heartbeat arrived on a slot holder: the upload progressed.
-    mutating func recordProgress(_ id: UInt64, now: Duration) {
+    /// An envelope other than a heartbeat, carrying `bytes` of upload, arrived on stream `id`:
+    /// if it holds a slot, its upload has begun and moved that much.
+    mutating func recordProgress(_ id: UInt64, bytes: Int, now: Duration) {
         guard holders[id] != nil else { return }
-        holders[id]!.progress = now
+        holders[id]!.meter.record(bytes, now: now)
         holders[id]!.opened = true
     }
 
@@ -93,13 +98,15 @@ struct UploadSlots {
         deferredRequests.removeAll { $0.round == round }
     }
 
-    /// The holders that made no progress for longer than `timeout`.
-    func stalledHolders(now: Duration, timeout: Duration) -> [UInt64] {
-        holders.filter { now - $0.value.progress > timeout }.map(\.key).sorted()
+    /// The holders whose upload moved too little over the last window, with why.
+    func slowHolders(now: Duration) -> [(id: UInt64, verdict: String)] {
+        holders.filter { $0.value.meter.isTooSlow(now: now) }.sorted { $0.key < $1.key }.map {
+            ($0.key, $0.value.meter.verdict(now: now))
+        }
     }
 
     private mutating func grant(_ id: UInt64, now: Duration) {
-        holders[id] = Holder(progress: now)
+        holders[id] = Holder(meter: progress.meter(startingAt: now))
         peak = max(peak, holders.count)
     }
 

@@ -56,12 +56,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
     }
 
+    @OptionGroup(title: "Transport limits")
+    var limits: LimitOptions
+
     func run() async throws {
         let program = CoordinatorProgram(
             experiment: URL(fileURLWithPath: experiment), listen: try Endpoint(parsing: listen),
             tlsDirectory: URL(fileURLWithPath: tlsDirectory), trustDirectory: URL(fileURLWithPath: trustDirectory),
             resultsDirectory: results.map { URL(fileURLWithPath: $0) },
-            revocationCheckInterval: .seconds(revocationCheckInterval))
+            revocationCheckInterval: .seconds(revocationCheckInterval), limits: limits.limits)
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in

@@ -16,7 +16,7 @@ import Testing
     static let chunkBytes = WireProtocol.defaultChunkBytes
 
     func withStore<Result: Sendable>(
-        budget: Int = 4 << 20, stallTimeout: Duration = .seconds(30), clock: ManualClock = ManualClock(),
+        budget: Int = 4 << 20, progress: TransferProgress = TransferProgress(), clock: ManualClock = ManualClock(),
         _ body:
             @Sendable (Tessera_V1_ModelStore.Client<InProcessTransport.Client>, ModelDigest, ModelStoreService)
             async throws
@@ -26,7 +26,7 @@ import Testing
         let digest = store.put(Self.parameters)
         let transport = InProcessTransport()
         let service = ModelStoreService(
-            store: store, maximumBytesInFlight: budget, stallTimeout: stallTimeout, clock: clock)
+            store: store, maximumBytesInFlight: budget, progress: progress, clock: clock)
         return try await withGRPCServer(transport: transport.server, services: [service]) { _ in
             try await withGRPCClient(transport: transport.client) { client in
                 try await body(Tessera_V1_ModelStore.Client(wrapping: client), digest, service)
@@ -202,12 +202,13 @@ import Testing
         #expect(events.entries == ["first request ended", "second got its first chunk"])
     }
 
-    /// A receiver that keeps its window full without crediting loses the fetch after exactly
-    /// the stall timeout of the store's clock, so that it cannot hold its share of the budget.
-    @Test(.timeLimit(.minutes(1))) func aFetchThatStopsCreditingIsEndedAfterTheStallTimeout() async throws {
+    /// A receiver that keeps its window full without crediting loses the fetch exactly when it
+    /// has held its share for a whole window, so that it cannot hold its share of the budget.
+    @Test(.timeLimit(.minutes(1))) func aFetchThatStopsCreditingIsEndedAfterAWholeWindow() async throws {
         let clock = ManualClock()
         let timeout = Duration.seconds(30)
-        let outcome: RPCError.Code? = try await withStore(stallTimeout: timeout, clock: clock) { store, digest, _ in
+        let progress = TransferProgress(window: timeout)
+        let outcome: RPCError.Code? = try await withStore(progress: progress, clock: clock) { store, digest, _ in
             do {
                 try await store.fetchModel(
                     requestProducer: { writer in
@@ -233,6 +234,46 @@ import Testing
         }
         #expect(outcome == .deadlineExceeded)
         #expect(clock.now == timeout)
+    }
+
+    /// A receiver that credits one chunk every 29 s never leaves its window full for 30 s, but
+    /// moves 2 KiB/s: it is judged by its rate when the first whole window ends, and loses the
+    /// fetch with a reason that says so.
+    @Test(.timeLimit(.minutes(1))) func aFetchThatCreditsAChunkNowAndThenIsEndedForItsRate() async throws {
+        let clock = ManualClock()
+        let progress = TransferProgress(minimumBytesPerSecond: 16 << 10, window: .seconds(30))
+        let (credits, credit) = AsyncStream.makeStream(of: Int.self)
+        let error: RPCError? = try await withStore(progress: progress, clock: clock) { store, digest, _ in
+            do {
+                try await store.fetchModel(
+                    requestProducer: { writer in
+                        try await writer.write(.request(digest: digest, windowBytes: Self.chunkBytes))
+                        for await bytes in credits { try await writer.write(.credit(bytes)) }
+                    },
+                    onResponse: { response in
+                        var received = 0
+                        for try await chunk in response.messages {
+                            received += 1
+                            if received == 1 {
+                                // The first chunk at 0 s; its credit at 29 s lets the second go.
+                                clock.advance(to: .seconds(29))
+                                credit.yield(chunk.data.count)
+                            } else {
+                                // The watch judges at 30 s: one chunk in the window, not 480 KiB.
+                                await clock.waitForSleeper(until: .seconds(30))
+                                clock.advance(to: .seconds(30))
+                            }
+                        }
+                    })
+                return nil
+            } catch let error as RPCError {
+                return error
+            }
+        }
+        credit.finish()
+        #expect(error?.code == .deadlineExceeded)
+        #expect(error?.message.contains("too slow") == true, "\(String(describing: error))")
+        #expect(clock.now == .seconds(30))
     }
 }
 
@@ -266,6 +307,28 @@ import Testing
         #expect(admission.available == 0)
         admission.release(8)
         admission.release(2)
+        #expect(admission.available == 10)
+    }
+}
+
+/// A fetch that waits too long for its share of the budget fails, and gives back nothing it
+/// did not take.
+@Suite struct FetchAdmissionTimeoutTests {
+    @Test(.timeLimit(.minutes(1))) func aFetchThatWaitsLongerThanTheTimeoutFailsClearly() async throws {
+        let admission = FetchAdmission(budget: 10)
+        let clock = ManualClock()
+        try await admission.acquire(10, timeout: .seconds(60), clock: clock)
+        let waiter = Task { try await admission.acquire(4, timeout: .seconds(60), clock: clock) }
+        while admission.waiting < 1 { await Task.yield() }
+        await clock.waitForSleeper(until: .seconds(60))
+        clock.advance(to: .seconds(60) - .milliseconds(1))
+        #expect(admission.waiting == 1)
+        clock.advance(to: .seconds(60))
+        let error = await #expect(throws: RPCError.self) { try await waiter.value }
+        #expect(error?.code == .resourceExhausted)
+        #expect(error?.message.contains("waited 60") == true, "\(String(describing: error))")
+        #expect(admission.waiting == 0)
+        admission.release(10)
         #expect(admission.available == 10)
     }
 }

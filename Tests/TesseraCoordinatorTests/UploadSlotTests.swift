@@ -78,8 +78,8 @@ import Testing
 
     /// One site sends the first chunk of its masked input and then nothing more (heartbeats
     /// still flow). With one slot it would block every other upload; the coordinator closes its
-    /// session at the first liveness check after the 30 s stall timeout (at 40 s on the manual
-    /// clock: at 30 s it has made no progress for exactly the timeout, not more), the others
+    /// session at the first liveness check once it has held the slot for a whole 30 s window
+    /// (at 30 s on the manual clock) with less than the rate moved, the others
     /// upload, and the round completes through dropout recovery without it. (All four sites are
     /// connected before the experiment starts, so the staller is always in round 1; the cohort
     /// minimum of 3 lets the round go on without it.)
@@ -98,7 +98,7 @@ import Testing
             // 256-byte chunks: the 610-parameter model's masked input is 10 chunks.
             configuration: CoordinatorService.Configuration(
                 heartbeatInterval: .seconds(10), maximumChunkBytes: 256, maximumConcurrentUploads: 1,
-                uploadStallTimeout: .seconds(30)
+                limits: CoordinatorLimits(transferWindow: .seconds(30))
             ).withTestFederation,
             clock: clock, logger: testLogger())
         let clients = (try experiment.agents()).map { agent in
@@ -131,16 +131,17 @@ import Testing
                     await coordinator.waitUntil { $0.connectedSites.count == 4 }
                     group.addTask { await coordinator.run() }
                     for await _ in stalls { break }
-                    // Liveness checks at 10, 20 and 30 s: the upload is stalled, but not for longer
-                    // than the timeout yet. Every site's heartbeats (the staller's too) arrive, and
-                    // the coordinator's check and the four heartbeat loops wait for 40 s.
-                    clock.advance(to: .seconds(30))
+                    // Liveness checks at 10 and 20 s: the upload has moved nothing, but it has not
+                    // held its slot for a whole window yet. Every site's heartbeats (the staller's
+                    // too) arrive, and the coordinator's check and the four heartbeat loops wait
+                    // for 30 s, when the window is whole and the staller is judged.
+                    clock.advance(to: .seconds(20))
                     await coordinator.waitUntil { state in
-                        state.lastHeard.count == 4 && state.lastHeard.values.allSatisfy { $0 == .seconds(30) }
+                        state.lastHeard.count == 4 && state.lastHeard.values.allSatisfy { $0 == .seconds(20) }
                     }
-                    await clock.waitForSleepers { $0.count { $0 == .seconds(40) } == 5 }
+                    await clock.waitForSleepers { $0.count { $0 == .seconds(30) } == 5 }
                     #expect(await coordinator.connectedSites.contains(staller))
-                    clock.advance(to: .seconds(40))
+                    clock.advance(to: .seconds(30))
                     var outcome: CoordinatorService.Outcome?
                     for try await result in group where result != nil {
                         outcome = result
@@ -184,7 +185,8 @@ import Testing
                     strategy: try experiment.config.makeStrategy(),
                     participants: (try experiment.agents()),
                     configuration: .init(
-                        maximumChunkBytes: 256, maximumConcurrentUploads: 1, uploadStallTimeout: .seconds(20)),
+                        maximumChunkBytes: 256, maximumConcurrentUploads: 1,
+                        limits: CoordinatorLimits(transferWindow: .seconds(20))),
                     taps: [staller: tap], clock: clock, logger: testLogger())
             }
             // The masked-input stage began at time 0: its deadline is at 5 s.

@@ -80,21 +80,38 @@ import Testing
         #expect(result10 == [.request(3)])
     }
 
-    /// A holder is stalled once it has made no progress for longer than the timeout: exactly the
-    /// timeout is not a stall yet. Progress is counted only once an upload has begun.
-    @Test func aHolderIsStalledOnlyAfterMoreThanTheTimeoutWithoutProgress() {
-        var slots = UploadSlots(capacity: 2)
-        let result11 = slots.acquire(1, now: .zero)
-        #expect(result11)
-        let result12 = slots.acquire(2, now: .seconds(5))
-        #expect(result12)
+    /// A holder is judged by the bytes it moved over the last window, once it has held its slot
+    /// for a whole window: a chunk now and then is not enough, a steady upload is. Progress is
+    /// counted only for a stream that holds a slot.
+    @Test func aHolderIsTooSlowWhenItsLastWindowCarriedLessThanTheRate() {
+        let progress = TransferProgress(minimumBytesPerSecond: 1000, window: .seconds(30))
+        var slots = UploadSlots(capacity: 3, progress: progress)
+        for id: UInt64 in [1, 2, 3] {
+            let granted = slots.acquire(id, now: .zero)
+            #expect(granted)
+        }
         #expect(!slots.hasOpenedUpload(1))
-        slots.recordProgress(1, now: .seconds(20))
+        // 1 drips a 256-byte chunk every 10 s; 2 sends 10 kB every 10 s; 3 sends nothing.
+        func send(from: Int, through: Int) {
+            for second in stride(from: from, through: through, by: 10) {
+                slots.recordProgress(1, bytes: 256, now: .seconds(second))
+                slots.recordProgress(2, bytes: 10_000, now: .seconds(second))
+            }
+        }
+        send(from: 0, through: 20)
         #expect(slots.hasOpenedUpload(1))
-        #expect(slots.stalledHolders(now: .seconds(35), timeout: .seconds(30)).isEmpty)
-        #expect(slots.stalledHolders(now: .seconds(35) + .milliseconds(1), timeout: .seconds(30)) == [2])
-        #expect(slots.stalledHolders(now: .seconds(51), timeout: .seconds(30)) == [1, 2])
-        slots.recordProgress(3, now: .seconds(1))
-        #expect(!slots.holds(3), "progress of a stream without a slot grants nothing")
+        #expect(!slots.hasOpenedUpload(3))
+        let early = slots.slowHolders(now: .seconds(30) - .milliseconds(1))
+        #expect(early.isEmpty, "no holder is judged before it has had a whole window")
+        send(from: 30, through: 30)
+        let judged = slots.slowHolders(now: .seconds(30)).map(\.id)
+        #expect(judged == [1, 3])
+        send(from: 40, through: 60)
+        let later = slots.slowHolders(now: .seconds(60)).map(\.id)
+        #expect(later == [1, 3])
+        let verdict = slots.slowHolders(now: .seconds(60))[0].verdict
+        #expect(verdict.contains("768 bytes in the last 30"), "\(verdict)")
+        slots.recordProgress(4, bytes: 1 << 20, now: .seconds(1))
+        #expect(!slots.holds(4), "progress of a stream without a slot grants nothing")
     }
 }
