@@ -2,6 +2,7 @@ public import GRPCCore
 import Synchronization
 import TesseraTransport
 public import TesseraFederation
+import TesseraTransport
 public import TesseraWire
 
 /// What the coordinator knows of revocation between two reads of its list: the serials it read

@@ -12,6 +12,7 @@ final class SilenceWatch: Sendable {
         var limit: Duration
         var lastHeard: Duration
         var busy = false
+        /// The watch, waiting for the site to read again or for its deadline to move earlier.
         var sleeper: CheckedContinuation<Void, Never>?
     }
     private let state: Mutex<State>
@@ -22,9 +23,15 @@ final class SilenceWatch: Sendable {
 
     var limit: Duration { state.withLock { $0.limit } }
 
-    /// Sets the limit (the Welcome names the heartbeat interval).
+    /// Sets the limit (the Welcome names the heartbeat interval); a watch asleep until the old
+    /// deadline wakes to take the new one.
     func setLimit(_ limit: Duration) {
-        state.withLock { $0.limit = limit }
+        let sleeper = state.withLock { state in
+            state.limit = limit
+            defer { state.sleeper = nil }
+            return state.sleeper
+        }
+        sleeper?.resume()
     }
 
     /// An envelope arrived at `now`; the site works on it until ``idle(at:)``.
@@ -51,7 +58,13 @@ final class SilenceWatch: Sendable {
     func run(clock: any ServiceClock) async throws {
         while true {
             let deadline = try await nextDeadline()
-            try await clock.sleep(until: deadline)
+            // Until the deadline, or until the limit changes (then the deadline is taken again).
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await clock.sleep(until: deadline) }
+                group.addTask { await self.wake(busy: nil) }
+                try await group.next()
+                group.cancelAll()
+            }
             let silent = state.withLock { state in
                 !state.busy && clock.now - state.lastHeard >= state.limit ? state.limit : nil
             }
@@ -69,22 +82,30 @@ final class SilenceWatch: Sendable {
         while true {
             try Task.checkCancellation()
             if let deadline = state.withLock({ $0.busy ? nil : $0.lastHeard + $0.limit }) { return deadline }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state in
-                        if !state.busy || Task.isCancelled { return true }
-                        state.sleeper = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
+            await wake(busy: true)
+        }
+    }
+
+    /// Returns at the next ``idle(at:)`` or ``setLimit(_:)`` (at once if `busy` is given and
+    /// the site's state is not that), or when the task is cancelled.
+    private func wake(busy: Bool?) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if Task.isCancelled || busy.map({ $0 != state.busy }) == true { return true }
+                    let previous = state.sleeper
+                    state.sleeper = continuation
+                    previous?.resume()
+                    return false
                 }
-            } onCancel: {
-                let sleeper = state.withLock { state in
-                    defer { state.sleeper = nil }
-                    return state.sleeper
-                }
-                sleeper?.resume()
+                if resumeNow { continuation.resume() }
             }
+        } onCancel: {
+            let sleeper = state.withLock { state in
+                defer { state.sleeper = nil }
+                return state.sleeper
+            }
+            sleeper?.resume()
         }
     }
 }

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCInProcessTransport
 import Synchronization
 import TesseraFederation
+import TesseraSimulation
 import TesseraTesting
 import TesseraTransport
 import TesseraWire
@@ -38,7 +39,7 @@ import Testing
         let experiment: PreparedExperiment
         let coordinator: CoordinatorService
         let clock = ManualClock()
-        let revoked = Mutex<Set<String>>([])
+        let revoked = Locked<Set<String>>([])
         let siteA: SiteID
         let siteB: SiteID
 
@@ -57,7 +58,7 @@ import Testing
                 ]),
                 configuration: CoordinatorService.Configuration(
                     heartbeatInterval: .seconds(1_000), maximumChunkBytes: 4, modelWindowBytes: 4,
-                    revokedSerials: { revoked.withLock { $0 } }, revocationCheckInterval: .seconds(10)
+                    revokedSerials: { revoked.value.withLock { $0 } }, revocationCheckInterval: .seconds(10)
                 ).withTestFederation,
                 clock: clock, logger: testLogger())
         }
@@ -139,7 +140,7 @@ import Testing
                     await coordinator.waitUntil { $0.connectedSites == [siteA, siteB].sorted() }
                     // The first read (at 0 s) is done once the next one is scheduled.
                     await clock.waitForSleepers { $0.contains(.seconds(10)) }
-                    harness.revoked.withLock { $0 = ["a1"] }
+                    harness.revoked.value.withLock { $0 = ["a1"] }
                     clock.advance(to: .seconds(10) - .milliseconds(1))
                     #expect(await coordinator.connectedSites == [siteA, siteB].sorted())
 
@@ -193,7 +194,7 @@ import Testing
                     }
                     var firstChunk = first.makeAsyncIterator()
                     _ = await firstChunk.next()
-                    harness.revoked.withLock { $0 = ["a1"] }
+                    harness.revoked.value.withLock { $0 = ["a1"] }
                     clock.advance(to: .seconds(10))
                     var result: Result<Int, RPCError>?
                     for try await ended in group {
@@ -233,4 +234,10 @@ import Testing
         #expect(harness.coordinator.revocation.isRevoked("a1"))
         #expect(harness.coordinator.revocation.isRevoked(nil) == false)
     }
+}
+
+/// A value behind a lock, shareable by reference (a `Mutex` cannot be copied into a struct).
+final class Locked<Value: Sendable>: Sendable {
+    let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
 }

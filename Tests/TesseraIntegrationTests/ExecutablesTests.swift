@@ -66,6 +66,7 @@ import Testing
         let root = try ProcessSupport.temporaryRoot("tessera-sigterm")
         defer { try? FileManager.default.removeItem(at: root) }
         let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+        try ca.publishTrust(to: root.appendingPathComponent("trust"))
         _ = try ca.issueCoordinator(to: root.appendingPathComponent("coordinator"))
         let experiment = root.appendingPathComponent("experiment.yaml")
         try """

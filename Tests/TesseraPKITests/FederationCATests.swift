@@ -72,7 +72,8 @@ struct FederationCATests {
             #expect(leaf.signatureAlgorithm == .ecdsaWithSHA256)
             #expect(ca.certificate.publicKey.isValidSignature(leaf.signature, for: leaf))
             let days = leaf.notValidAfter.timeIntervalSince(Date()) / 86_400
-            #expect(abs(days - 825) < 0.01)
+            #expect(abs(days - Double(FederationCA.defaultLeafValidityDays)) < 0.01)
+            #expect(FederationCA.defaultLeafValidityDays == 365)
         }
     }
 

@@ -11,14 +11,14 @@ struct OperatorFoldersTests {
         try await withTemporaryDirectory { root in
             let folders = OperatorFolders(root: root.appendingPathComponent("fed"))
             let ca = try FederationCA.initializeOperatorFolders(at: folders.root)
-            #expect(ca.directory == folders.privateDirectory)
+            #expect(ca.directory.standardizedFileURL.path == folders.privateDirectory.standardizedFileURL.path)
             #expect(try permissions(folders.privateDirectory) == 0o700)
             #expect(
                 FileManager.default.fileExists(
                     atPath: folders.privateDirectory.appendingPathComponent("ca-key.pem").path))
             let trustFiles = try FileManager.default.contentsOfDirectory(atPath: folders.trustDirectory.path).sorted()
             #expect(trustFiles == ["ca.pem", "revoked.signed"])
-            #expect(ca.trustDirectory?.standardizedFileURL == folders.trustDirectory.standardizedFileURL)
+            #expect(ca.trustDirectory?.standardizedFileURL.path == folders.trustDirectory.standardizedFileURL.path)
 
             let trust = try TrustFolder.open(folders.trustDirectory)
             #expect(trust.caCertificate == ca.certificate)

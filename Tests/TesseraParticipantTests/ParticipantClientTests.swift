@@ -63,12 +63,15 @@ import Testing
     }
 
     /// Runs a client against `coordinator` while `drive` moves the clock; returns the log.
+    /// The silence deadline is 3 heartbeat intervals once welcomed, and `welcomeTimeout` before.
     func run(
         _ coordinator: RecordingCoordinator, events: AsyncStream<RecordingCoordinator.Event>,
+        welcomeTimeout: Duration = .seconds(30),
         drive: @Sendable (AsyncStream<RecordingCoordinator.Event>.Iterator) async throws -> Void
     ) async throws -> [RecordingCoordinator.Event] {
         let client = ParticipantClient(
-            agent: try agent(), configuration: .init(backoffBase: .seconds(2), backoffCap: .seconds(60)),
+            agent: try agent(),
+            configuration: .init(backoffBase: .seconds(2), backoffCap: .seconds(60), welcomeTimeout: welcomeTimeout),
             clock: coordinator.clock, logger: testLogger())
         let transport = InProcessTransport()
         try await withGRPCServer(transport: transport.server, services: [coordinator]) { _ in
@@ -92,11 +95,11 @@ import Testing
             var iterator = iterator
             #expect(await iterator.next() == .opened(.zero))
             #expect(await iterator.next() == .hello(.zero))
-            // Welcomed at time 0: the first heartbeat is due at 10 s.
-            await clock.waitForSleeper(until: .seconds(10))
+            // Welcomed at time 0: the first heartbeat is due at 10 s, the silence deadline at 30 s.
+            await clock.waitForSleepers { $0 == [.seconds(10), .seconds(30)] }
             clock.advance(to: .seconds(10) - .milliseconds(1))
-            // The heartbeat, and the silence deadline (3 missed coordinator heartbeats).
-            #expect(clock.pendingDeadlines == [.seconds(10), .seconds(30)])
+            // Nothing is due before the heartbeat (the silence deadline, 30 s, is later).
+            #expect(clock.pendingDeadlines.first == .seconds(10))
             clock.advance(to: .seconds(10))
             #expect(await iterator.next() == .heartbeat(.seconds(10)))
             await clock.waitForSleeper(until: .seconds(20))
@@ -112,24 +115,25 @@ import Testing
         let clock = ManualClock()
         let (events, sink) = AsyncStream.makeStream(of: RecordingCoordinator.Event.self)
         let coordinator = RecordingCoordinator(clock: clock, refusals: 2, heartbeats: 1, events: sink)
-        let log = try await run(coordinator, events: events) { iterator in
+        // A long welcome timeout tells the backoff apart from a refused session's silence deadline.
+        let log = try await run(coordinator, events: events, welcomeTimeout: .seconds(1_000)) { iterator in
             var iterator = iterator
             #expect(await iterator.next() == .opened(.zero))
             // Nothing else sleeps on the clock while the client backs off (heartbeats start
             // only with a Welcome).
-            await clock.waitForSleepers { !$0.isEmpty }
+            await clock.waitForSleepers { $0.contains { $0 < .seconds(500) } }
             let first = try #require(clock.pendingDeadlines.first)
             #expect(first <= .seconds(2))
             clock.advance(to: first)
             #expect(await iterator.next() == .opened(first))
-            await clock.waitForSleepers { !$0.isEmpty }
-            let second = try #require(clock.pendingDeadlines.first)
+            await clock.waitForSleepers { $0.contains { $0 > first && $0 < first + .seconds(500) } }
+            let second = try #require(clock.pendingDeadlines.first { $0 > first })
             #expect(second - first <= .seconds(4))
             clock.advance(to: second)
             #expect(await iterator.next() == .opened(second))
             #expect(await iterator.next() == .hello(second))
             // Welcomed: the session ends at its first heartbeat.
-            await clock.waitForSleeper(until: second + .seconds(10))
+            await clock.waitForSleepers { $0.contains(second + .seconds(10)) }
             clock.advance(to: second + .seconds(10))
         }
         #expect(log.count { if case .opened = $0 { true } else { false } } == 3)

@@ -90,7 +90,7 @@ import Testing
         let clock: ManualClock
         let script: @Sendable (Int) -> Behaviour
         let opened: AsyncStream<Duration>.Continuation
-        private let count = Mutex(0)
+        private let count = SessionCounter()
 
         init(
             clock: ManualClock, opened: AsyncStream<Duration>.Continuation,
@@ -104,7 +104,7 @@ import Testing
         func session(
             request: StreamingServerRequest<Tessera_V1_ParticipantEnvelope>, context: ServerContext
         ) async throws -> StreamingServerResponse<Tessera_V1_CoordinatorEnvelope> {
-            let index = count.withLock { count in
+            let index = count.value.withLock { count in
                 count += 1
                 return count
             }
@@ -167,12 +167,14 @@ import Testing
         let coordinator = ScriptedSessions(clock: clock, opened: openedSink) {
             $0 == 1 ? .welcomeThenSilence : .welcomeThenEnd
         }
-        let ended = try await run(coordinator, configuration: .init(backoffBase: .seconds(2), backoffCap: .seconds(60)))
-        {
+        // A long welcome timeout, so that a deadline at 30 s can only be the one the Welcome set.
+        let configuration = ParticipantClient.Configuration(
+            backoffBase: .seconds(2), backoffCap: .seconds(60), welcomeTimeout: .seconds(1_000))
+        let ended = try await run(coordinator, configuration: configuration) {
             var opens = opened.makeAsyncIterator()
             #expect(await opens.next() == .zero)
             // Welcomed at 0 with a 10 s interval: the silence deadline is 30 s.
-            await clock.waitForSleepers { $0.contains(.seconds(30)) }
+            await clock.waitForSleepers { $0.contains(.seconds(10)) && $0.contains(.seconds(30)) }
             clock.advance(to: .seconds(30) - .milliseconds(1))
             clock.advance(to: .seconds(30))
             // Closed at 30 s, reopened after a backoff of at most 2 s.
@@ -191,13 +193,17 @@ import Testing
         let coordinator = ScriptedSessions(clock: clock, opened: openedSink) { _ in .replaced }
         let ended = try await run(
             coordinator,
-            configuration: .init(backoffBase: .seconds(2), backoffCap: .seconds(60), replacedSessionRetries: 2)
+            configuration: .init(
+                backoffBase: .seconds(2), backoffCap: .seconds(60), welcomeTimeout: .seconds(1_000),
+                replacedSessionRetries: 2)
         ) {
             var opens = opened.makeAsyncIterator()
             #expect(await opens.next() == .zero)
             for _ in 0..<2 {
-                await clock.waitForSleepers { !$0.isEmpty }
-                let next = try #require(clock.pendingDeadlines.first)
+                // The backoff (a session's welcome deadline is 1000 s away).
+                let now = clock.now
+                await clock.waitForSleepers { $0.contains { $0 > now && $0 < now + .seconds(500) } }
+                let next = try #require(clock.pendingDeadlines.first { $0 > now && $0 < now + .seconds(500) })
                 clock.advance(to: next)
                 #expect(await opens.next() == next)
             }
@@ -206,4 +212,9 @@ import Testing
         #expect(error.code == .sessionRefused)
         #expect(error.message.contains("replaced") && error.message.contains("3 times"), "\(error.message)")
     }
+}
+
+/// How many sessions a scripted coordinator has opened, shared by its copies.
+final class SessionCounter: Sendable {
+    let value = Mutex(0)
 }
