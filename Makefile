@@ -5,6 +5,7 @@
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
 #   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
+#   make fuzz    build Fuzz/ with libFuzzer and AddressSanitizer, run every fuzz target FUZZ_SECONDS (120) each
 
 SWIFT ?= swift
 RELEASE_FLAGS := -c release
@@ -13,10 +14,11 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench deps bench-deps build build-release format lint clean
+.PHONY: run test bench fuzz deps bench-deps build build-release format lint clean
 
 # Generated protobuf code is left as protoc-gen-swift writes it.
-FORMATTED := $(shell find Sources Tests Benchmarks -name '*.swift' -not -path '*/Generated/*' | sort) Package.swift
+FORMATTED := $(shell find Sources Tests Benchmarks Fuzz/Sources -name '*.swift' -not -path '*/Generated/*' | sort) \
+	Package.swift Fuzz/Package.swift
 
 deps:
 	@bash Scripts/install-deps.sh
@@ -42,13 +44,18 @@ test: deps lint
 bench: bench-deps build-release
 	$(TESSERA) bench all
 
+# Each target's corpus is copied, so the committed seeds do not grow; inputs that crash, leak or
+# time out are copied to Fuzz/Regressions/<target>/, which `make test` replays.
+fuzz: deps
+	@bash Scripts/fuzz.sh
+
 format:
-	@echo "swift format --in-place (Sources, Tests, Benchmarks, Package.swift)"
+	@echo "swift format --in-place (Sources, Tests, Benchmarks, Fuzz, Package.swift)"
 	@$(SWIFT) format --in-place --parallel $(FORMATTED)
 
 lint:
-	@echo "swift format lint --strict (Sources, Tests, Benchmarks, Package.swift)"
+	@echo "swift format lint --strict (Sources, Tests, Benchmarks, Fuzz, Package.swift)"
 	@$(SWIFT) format lint --strict --parallel $(FORMATTED)
 
 clean:
-	rm -rf .build
+	rm -rf .build Fuzz/.build

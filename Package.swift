@@ -37,6 +37,7 @@ let package = Package(
         .library(name: "TesseraCoordinator", targets: ["TesseraCoordinator"]),
         .library(name: "TesseraParticipant", targets: ["TesseraParticipant"]),
         .library(name: "TesseraTesting", targets: ["TesseraTesting"]),
+        .library(name: "TesseraFuzzTargets", targets: ["TesseraFuzzTargets"]),
         .executable(name: "tessera-coordinator", targets: ["tessera-coordinator"]),
         .executable(name: "tessera-participant", targets: ["tessera-participant"]),
     ],
@@ -201,6 +202,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Fuzz targets: what `Fuzz/` runs under libFuzzer and `make test` replays from the
+        // committed corpora (see README, "Fuzzing").
+        .target(
+            name: "TesseraFuzzTargets",
+            dependencies: [
+                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport", "TesseraPKI",
+                "TesseraParticipant", "TesseraData", "TesseraTensor",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Benchmarks (reached through `tessera bench`)
         .target(
             name: "TesseraBenchmarks",
@@ -341,6 +357,17 @@ let package = Package(
         .testTarget(
             name: "TesseraCryptoTests",
             dependencies: ["TesseraCrypto", "TesseraSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraFuzzTargetsTests",
+            dependencies: [
+                "TesseraFuzzTargets", "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto",
+                "TesseraPKI",
+                "TesseraTensor", "TesseraSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
