@@ -3,6 +3,8 @@
 #   make run     install what is missing, build, run the quick-start federation (5 sites, secure aggregation)
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
+#   make soak    build in release, run load and abuse against tessera-coordinator on 127.0.0.1
+#                (about 30 minutes; SOAK_MINUTES=2 SOAK_ROUNDS=1000 for a trial of about 6)
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
 #   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
 
@@ -13,7 +15,7 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench deps bench-deps build build-release format lint clean
+.PHONY: run test bench soak deps bench-deps build build-release format lint clean
 
 # Generated protobuf code is left as protoc-gen-swift writes it.
 FORMATTED := $(shell find Sources Tests Benchmarks -name '*.swift' -not -path '*/Generated/*' | sort) Package.swift
@@ -41,6 +43,16 @@ test: deps lint
 
 bench: bench-deps build-release
 	$(TESSERA) bench all
+
+# Not part of `make test`: every phase is bounded in time and stops its coordinator. SOAK_ARGS
+# passes more options to `tessera bench soak` (see `tessera bench --help`), for example
+# `--coordinator-arg=--some-limit=N` for each tessera-coordinator it starts.
+SOAK_MINUTES ?= 10
+SOAK_ROUNDS ?= 10000
+SOAK_ARGS ?=
+
+soak: deps build-release
+	$(TESSERA) bench soak --minutes $(SOAK_MINUTES) --rounds $(SOAK_ROUNDS) $(SOAK_ARGS)
 
 format:
 	@echo "swift format --in-place (Sources, Tests, Benchmarks, Package.swift)"
