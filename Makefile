@@ -3,6 +3,8 @@
 #   make run     install what is missing, build, run the quick-start federation (5 sites, secure aggregation)
 #   make test    install what is missing, build, run the whole test suite
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
+#   make soak    build in release, run load and abuse against tessera-coordinator on 127.0.0.1
+#                (about 30 minutes; SOAK_MINUTES=2 SOAK_ROUNDS=1000 for a trial of about 6)
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
 #   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
 #   make fuzz    build Fuzz/ with libFuzzer and AddressSanitizer, run every fuzz target FUZZ_SECONDS (120) each
@@ -14,7 +16,7 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench fuzz deps bench-deps build build-release format lint clean
+.PHONY: run test bench fuzz soak deps bench-deps build build-release format lint clean
 
 # Generated protobuf code is left as protoc-gen-swift writes it.
 FORMATTED := $(shell find Sources Tests Benchmarks Fuzz/Sources -name '*.swift' -not -path '*/Generated/*' | sort) \
@@ -48,6 +50,16 @@ bench: bench-deps build-release
 # time out are copied to Fuzz/Regressions/<target>/, which `make test` replays.
 fuzz: deps
 	@bash Scripts/fuzz.sh
+
+# Not part of `make test`: every phase is bounded in time and stops its coordinator. SOAK_ARGS
+# passes more options to `tessera bench soak` (see `tessera bench --help`), for example
+# `--coordinator-arg=--some-limit=N` for each tessera-coordinator it starts.
+SOAK_MINUTES ?= 10
+SOAK_ROUNDS ?= 10000
+SOAK_ARGS ?=
+
+soak: deps build-release
+	$(TESSERA) bench soak --minutes $(SOAK_MINUTES) --rounds $(SOAK_ROUNDS) $(SOAK_ARGS)
 
 format:
 	@echo "swift format --in-place (Sources, Tests, Benchmarks, Fuzz, Package.swift)"

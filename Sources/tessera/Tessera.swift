@@ -52,11 +52,12 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run benchmarks against references measured in the same run.")
 
+    /// `soak` is not part of `all`: it runs for about half an hour (see `make soak`).
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case all, tensor, crypto, secagg, runtime
+        case all, tensor, crypto, secagg, runtime, soak
     }
 
-    @Argument(help: "Which suite: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Argument(help: "Which suite: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")) (all leaves out soak).")
     var suite: Suite = .all
 
     @Flag(help: "Smaller sizes, for a quick look (figures are not comparable with full runs).")
@@ -65,8 +66,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Python interpreter with numpy, for the reference.")
     var python = "python3"
 
+    @OptionGroup(title: "Soak (tessera bench soak)") var soak: SoakArguments
+
     func run() async throws {
         let reporter = BenchReporter()
+        if suite == .soak {
+            try await SoakBenchmark.run(reporter: reporter, options: soak.options)
+            return
+        }
         if suite == .all || suite == .tensor {
             try TensorBenchmark.run(reporter: reporter, python: python, quick: quick)
         }
@@ -81,6 +88,45 @@ struct Bench: AsyncParsableCommand {
         if suite == .all || suite == .runtime {
             try await RuntimeBenchmark.run(reporter: reporter, quick: quick)
         }
+    }
+}
+
+/// The soak's sizes and the coordinator it starts; `make soak` passes `SOAK_MINUTES` and
+/// `SOAK_ROUNDS` here.
+struct SoakArguments: ParsableArguments {
+    enum Phase: String, ExpressibleByArgument, CaseIterable {
+        case flood, sessions, rounds
+    }
+
+    @Option(help: "Run only these phases (repeatable): \(Phase.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var phase: [Phase] = []
+    @Option(help: "Minutes the idle sessions heartbeat (sampled once a minute; the first is warm-up).")
+    var minutes = 10
+    @Option(help: "Concurrent idle site sessions, each with its own certificate and TLS connection.")
+    var sessions = 500
+    @Option(help: "Sessions that then fetch the model at once (0: no fetch flood).")
+    var fetchSites = 100
+    @Option(help: "Rounds of the no-attack phase.")
+    var rounds = 10_000
+    @Option(help: "Silent TCP connections held open while the real sites run rounds.")
+    var floodConnections = 1_000
+    @Option(help: "Rounds the real sites must complete under the flood.")
+    var floodRounds = 20
+    @Option(help: "The coordinator's soft file-descriptor limit (0: inherit this process's).")
+    var coordinatorFileLimit = 1_024
+    @Option(
+        parsing: .unconditionalSingleValue,
+        help: "An argument for every tessera-coordinator the soak starts (repeatable), e.g. a transport limit.")
+    var coordinatorArg: [String] = []
+
+    var options: SoakBenchmark.Options {
+        SoakBenchmark.Options(
+            phases: phase.isEmpty
+                ? Set(SoakBenchmark.Options.Phase.allCases)
+                : Set(phase.compactMap { SoakBenchmark.Options.Phase(rawValue: $0.rawValue) }),
+            minutes: minutes, sessions: sessions, fetchSites: fetchSites, rounds: rounds,
+            floodConnections: floodConnections, floodRounds: floodRounds, coordinatorFileLimit: coordinatorFileLimit,
+            coordinatorArguments: coordinatorArg)
     }
 }
 
