@@ -106,7 +106,9 @@ enum ParticipantSeeds {
                 round: round,
                 .unmaskingResponse(
                     UnmaskingResponseMessage(
-                        roundID: 9, sender: 2, selfMaskShares: [PeerShare(peer: 1, share: share, nonce: [UInt8](repeating: 7, count: 32))], keyShares: []))),
+                        roundID: 9, sender: 2,
+                        selfMaskShares: [PeerShare(peer: 1, share: share, nonce: [UInt8](repeating: 7, count: 32))],
+                        keyShares: []))),
         ]
         for (setup, name) in [(UInt8(0), "secure-assembled"), (UInt8(8), "secure-streamed")] {
             var encoder = ParticipantEnvelopeEncoder(maximumChunkBytes: 16)
@@ -191,7 +193,8 @@ enum SecAggSeeds {
             ConsistencySignatureMessage(roundID: 9, sender: 5, signature: [UInt8](repeating: 3, count: 64))),
         .unmaskingResponse(
             UnmaskingResponseMessage(
-                roundID: 9, sender: 5, selfMaskShares: [PeerShare(peer: 6, share: share, nonce: [UInt8](repeating: 7, count: 32))],
+                roundID: 9, sender: 5,
+                selfMaskShares: [PeerShare(peer: 6, share: share, nonce: [UInt8](repeating: 7, count: 32))],
                 keyShares: [PeerShare(peer: 7, share: share, nonce: [UInt8](repeating: 7, count: 32))])),
     ]
 
