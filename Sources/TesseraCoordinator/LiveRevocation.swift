@@ -1,6 +1,5 @@
 public import GRPCCore
 import Synchronization
-import TesseraTransport
 public import TesseraFederation
 import TesseraTransport
 public import TesseraWire
