@@ -1,4 +1,5 @@
 import COpenSSL
+import CSodium
 
 /// SHA-256 (FIPS 180-4), through OpenSSL's EVP digest interface.
 ///
@@ -88,5 +89,20 @@ public struct SHA256: Sendable {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finalize()
+    }
+
+    /// The SHA-256 digest of a short message (at most a few hundred bytes), through libsodium's
+    /// one-shot function: no context to allocate and no OpenSSL provider lookup, which cost more
+    /// than the hashing itself at this size. SecAgg share commitments are hashed by the
+    /// thousand per round; large inputs (model files) belong to ``hash(_:)``.
+    public static func hashShort(_ bytes: [UInt8]) -> [UInt8] {
+        Sodium.ensureInitialized()
+        return [UInt8](unsafeUninitializedCapacity: byteCount) { digest, initialised in
+            withNonNullBytes(bytes) { input, length in
+                // Cannot fail: libsodium's SHA-256 one-shot always returns 0.
+                _ = crypto_hash_sha256(digest.baseAddress!, input, length)
+            }
+            initialised = byteCount
+        }
     }
 }

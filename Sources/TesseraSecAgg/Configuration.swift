@@ -184,16 +184,23 @@ public enum SecAggProtocol {
     public static func shareCommitment(
         roundID: UInt64, owner: UInt32, holder: UInt32, kind: ShareKind, share: ShamirShare, nonce: [UInt8]
     ) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + serializedShareLength + nonce.count)
-        w.raw(Array("tessera-secagg-share-commitment-v1".utf8))
+        var w = ByteWriter(capacity: commitmentTag.count + 25 + serializedShareLength + nonce.count)
+        w.raw(commitmentTag)
         w.u64(roundID)
         w.u32(owner)
         w.u32(holder)
         w.u8(kind.rawValue)
-        w.blob(share.serialized())
+        // `blob(share.serialized())`, written in place: the server computes one per returned share.
+        w.u32(UInt32(truncatingIfNeeded: 9 + 8 * share.values.count))
+        w.u8(ShamirShare.serializationVersion)
+        w.u32(share.x)
+        w.u32(UInt32(truncatingIfNeeded: share.values.count))
+        for value in share.values { w.u64(value) }
         w.blob(nonce)
-        return SHA256.hash(w.bytes)
+        return SHA256.hashShort(w.bytes)
     }
+
+    private static let commitmentTag = Array("tessera-secagg-share-commitment-v1".utf8)
 
     /// What an owner signs in ShareKeys (active setting): its commitments, in increasing holder
     /// order, so the coordinator judges returned shares against the owner's own commitments and

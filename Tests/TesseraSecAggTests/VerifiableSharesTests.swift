@@ -224,6 +224,22 @@ struct VerifiableSharesTests {
             c(nonce: [UInt8](repeating: 8, count: SecAggProtocol.commitmentNonceLength)),
         ]
         for variant in variants { #expect(variant != base) }
+        // The in-place encoding is the documented one: the serialized share as a blob.
+        var w = ByteWriter()
+        w.raw(Array("tessera-secagg-share-commitment-v1".utf8))
+        w.u64(1)
+        w.u32(2)
+        w.u32(4)
+        w.u8(ShareKind.selfMask.rawValue)
+        w.blob(share.serialized())
+        w.blob(nonce)
+        #expect(base == SHA256.hash(w.bytes))
+    }
+
+    @Test("The short-message SHA-256 agrees with the streaming one", arguments: [0, 1, 55, 56, 64, 150, 1000])
+    func shortHashAgrees(length: Int) {
+        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        #expect(SHA256.hashShort(bytes) == SHA256.hash(bytes))
     }
 }
 
