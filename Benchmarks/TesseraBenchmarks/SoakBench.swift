@@ -155,7 +155,7 @@ public enum SoakBenchmark {
                 try await runSites(clients, port: coordinator.port)
                 sitesDone.open()
             }
-            while !sitesDone.isOpen, ContinuousClock.now < deadline {
+            while !sitesDone.isOpen, coordinator.isRunning, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
                 flood.maintain()
                 if let sample = coordinator.sample() { peakFiles = max(peakFiles, sample.openFiles) }
@@ -166,6 +166,8 @@ public enum SoakBenchmark {
         let stillOpen = flood.openConnections
         // Closed first: a coordinator at its descriptor limit could not even write its results.
         flood.close()
+        // Before the coordinator is stopped: did it end by itself, and how?
+        let ended = coordinator.ending
         if !(await coordinator.waitForExit(within: .seconds(30))) { await coordinator.stop() }
         let completed = coordinator.completedRounds()
 
@@ -176,6 +178,9 @@ public enum SoakBenchmark {
             "  sites \(finished ? "finished the experiment" : "did not finish within \(Int(limit.inSeconds)) s"); "
                 + "the coordinator closed \(flood.closedByCoordinator) flood connections (reopened), "
                 + "\(flood.openFailures) could not be opened here, \(stillOpen) were open at the end")
+        if let ended, ended != "exit status 0" {
+            reporter.note("  the coordinator ended by itself during the phase: \(ended)")
+        }
         if let baseline {
             reporter.note(
                 "  coordinator with the flood: \(baseline.openFiles) open descriptors before the sites started, peak \(peakFiles); "
@@ -250,7 +255,9 @@ public enum SoakBenchmark {
             for minute in 0...minutes {
                 try await Task.sleep(until: start + .seconds(60 * minute))
                 guard let sample = coordinator.sample() else {
-                    throw BenchmarkError("the coordinator exited during the sessions phase:\n\(coordinator.logTail())")
+                    throw BenchmarkError(
+                        "the coordinator ended (\(coordinator.ending ?? "?")) during the sessions phase:\n\(coordinator.logTail())"
+                    )
                 }
                 let open = sessions.tally.open
                 samples.append((minute, sample, open))
@@ -366,7 +373,11 @@ public enum SoakBenchmark {
         }
         reportSamples()
         let elapsed = (ContinuousClock.now - started).inSeconds
-        if !(await coordinator.waitForExit(within: .seconds(120))) { await coordinator.stop() }
+        let exited = await coordinator.waitForExit(within: .seconds(120))
+        if exited, let ended = coordinator.ending, ended != "exit status 0" {
+            reporter.note("  the coordinator ended with \(ended)")
+        }
+        if !exited { await coordinator.stop() }
         let completed = coordinator.completedRounds()
 
         reporter.figure(

@@ -45,13 +45,14 @@ final class SoakCoordinator: @unchecked Sendable {
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", pki.coordinatorIdentity.path,
                 "--ca", pki.coordinatorCADirectory.path, "--results", directory.appendingPathComponent("results").path,
             ] + extraArguments
+        let command = [binary.path] + arguments
         let process = Process()
         if fileLimit > 0 {
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -S -n \(fileLimit) && exec \"$0\" \"$@\"", binary.path] + arguments
+            process.arguments = ["-c", "ulimit -S -n \(fileLimit) && exec \"$0\" \"$@\""] + command
         } else {
-            process.executableURL = binary
-            process.arguments = arguments
+            process.executableURL = URL(fileURLWithPath: command[0])
+            process.arguments = Array(command.dropFirst())
         }
         let stdout = directory.appendingPathComponent("coordinator.out")
         log = directory.appendingPathComponent("coordinator.log")
@@ -133,6 +134,16 @@ final class SoakCoordinator: @unchecked Sendable {
         }
         Self.running.withLock { _ = $0.remove(pid) }
         return logText
+    }
+
+    /// How the coordinator ended, if it has: "exit status N" or "signal N" (a crash).
+    var ending: String? {
+        guard !process.isRunning else { return nil }
+        switch process.terminationReason {
+        case .exit: return "exit status \(process.terminationStatus)"
+        case .uncaughtSignal: return "signal \(process.terminationStatus)"
+        @unknown default: return "status \(process.terminationStatus)"
+        }
     }
 
     var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
