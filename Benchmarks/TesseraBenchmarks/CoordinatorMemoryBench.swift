@@ -114,18 +114,7 @@ enum CoordinatorMemoryBenchmark {
         guard let port else { throw BenchmarkError("the coordinator did not start:\n\(coordinatorLog())") }
 
         let started = ContinuousClock.now
-        let endpoint = Endpoint(host: "127.0.0.1", port: port)
-        // The sites train concurrently here: one OpenBLAS thread each (see CoordinatorService.run(alongside:)).
-        try await TensorRuntime.withThreadCount(1) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (client, identity) in clients {
-                    group.addTask {
-                        try await client.run(connectingTo: endpoint, security: .identityDirectory(identity))
-                    }
-                }
-                try await group.waitForAll()
-            }
-        }
+        try await SoakBenchmark.runSites(clients, port: port)
         let elapsed = ContinuousClock.now - started
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         stdout += String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
