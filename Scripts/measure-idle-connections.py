@@ -25,7 +25,7 @@ def open_fds(pid):
 
 def closed_by_peer(sock):
     try:
-        return sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b""
+        return sock.recv(1, socket.MSG_PEEK) == b""
     except BlockingIOError:
         return False
     except OSError:
@@ -39,15 +39,24 @@ def main():
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1"])
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument(
+        "--source-addresses", type=int, default=1,
+        help="spread the connections over 127.0.0.2 .. 127.0.0.(N+1) (IPv4 only)")
     args = parser.parse_args()
     assert args.connections <= 5000 and args.seconds <= 300, "bounded by design"
+    assert 1 <= args.source_addresses <= 250
 
     base_rss, base_fds = resident_kb(args.pid), open_fds(args.pid)
     print(f"before: rss_kb={base_rss} fds={base_fds}")
     sockets, failed = [], 0
-    for _ in range(args.connections):
+    for index in range(args.connections):
+        source = None
+        if args.source_addresses > 1:
+            source = (f"127.0.0.{2 + index % args.source_addresses}", 0)
         try:
-            sockets.append(socket.create_connection((args.host, args.port), timeout=2))
+            connection = socket.create_connection((args.host, args.port), timeout=2, source_address=source)
+            connection.setblocking(False)
+            sockets.append(connection)
         except OSError:
             failed += 1
     print(f"opened {len(sockets)} connections ({failed} failed to connect)")
