@@ -1,6 +1,6 @@
 public import GRPCCore
 import Synchronization
-public import TesseraFederation
+import TesseraFederation
 import TesseraTransport
 public import TesseraWire
 

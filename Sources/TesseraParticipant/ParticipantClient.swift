@@ -5,7 +5,7 @@ import Synchronization
 public import TesseraFederation
 import TesseraSecAgg
 public import TesseraTransport
-public import TesseraWire
+package import TesseraWire
 
 /// A site's side of the federation: one outbound session stream to the coordinator, driving a
 /// ``ParticipantAgent`` (the same agent the simulation uses).

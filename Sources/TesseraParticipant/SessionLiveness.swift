@@ -1,5 +1,5 @@
 import Synchronization
-public import TesseraTransport
+import TesseraTransport
 
 /// Decides when the coordinator has gone silent: nothing (no message, not even a heartbeat)
 /// arrived for ``limit`` while the site was waiting to read.
