@@ -34,6 +34,7 @@ let package = Package(
         .library(name: "TesseraWire", targets: ["TesseraWire"]),
         .library(name: "TesseraPKI", targets: ["TesseraPKI"]),
         .library(name: "TesseraTransport", targets: ["TesseraTransport"]),
+        .library(name: "TesseraState", targets: ["TesseraState"]),
         .library(name: "TesseraCoordinator", targets: ["TesseraCoordinator"]),
         .library(name: "TesseraParticipant", targets: ["TesseraParticipant"]),
         .library(name: "TesseraTesting", targets: ["TesseraTesting"]),
@@ -56,6 +57,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: C libraries (system packages; the only places C is declared)
@@ -154,10 +156,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The coordinator's durable state: SQLite through GRDB (WAL) and the content-addressed
+        // model blobs. No gRPC here, so the CLI can read a state folder without a server.
+        .target(
+            name: "TesseraState",
+            dependencies: [
+                "TesseraFederation", "TesseraSupport", "TesseraTensor", "TesseraCrypto",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "TesseraCoordinator",
             dependencies: [
-                "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraTensor",
+                "TesseraState", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraTensor",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -352,6 +364,11 @@ let package = Package(
                 "TesseraTesting", "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
                 "TesseraSimulation", "TesseraPKI",
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraStateTests",
+            dependencies: ["TesseraState", "TesseraFederation", "TesseraTensor", "TesseraSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -8,7 +8,7 @@
 # when neither is possible. Safe to run again: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libopenblas-dev libsodium-dev libssl-dev pkg-config python3)
+packages=(libopenblas-dev libsodium-dev libssl-dev libsqlite3-dev pkg-config python3)
 want_numpy=0
 [[ "${1:-}" == "--bench" ]] && want_numpy=1
 

@@ -764,6 +764,8 @@ public actor CoordinatorService {
             deadlineContinuation.finish()
         case .log(let line):
             logger.info("\(line)")
+        case .roundStarted, .siteOutcomes:
+            break
         }
     }
 

@@ -42,6 +42,11 @@ public enum CoordinatorAction: Sendable {
     case reject(site: SiteID, reason: String)
     /// Register the new global model before the next round starts.
     case publish(PublishedModel)
+    /// A round is about to send its first message: record that it started (its attempt and
+    /// public seed) before anything of it leaves, so a restart knows to run it again afresh.
+    case roundStarted(round: Int, attempt: Int, publicSeed: String)
+    /// How each selected site ended the round, and the breakers as they stand after it.
+    case siteOutcomes(round: Int, outcomes: [SiteID: SiteRoundOutcome], breakers: [SiteID: CircuitBreaker])
     case roundFinished(RoundRecord)
     case experimentFinished(completedRounds: Int, finalVersion: ModelVersion)
     /// A progress line for people (stage changes, dropouts, misbehaviour).
@@ -72,6 +77,12 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var isFinished = false
     /// Connected participants (the registry selection draws from).
     public private(set) var available: [SiteID: ParticipantDescriptor] = [:]
+    /// Each site's circuit breaker, on this machine's clock (`now`). Selection skips a site
+    /// whose breaker is open; the runtime seeds it from the participant registry.
+    public var breakers: [SiteID: CircuitBreaker] = [:]
+    /// The attempt of the round that starts next: 0 normally; a restarted coordinator runs the
+    /// round it abandoned again as a later attempt, with fresh public randomness.
+    private var pendingAttempt = 0
 
     /// Reads the clock that `now` comes from, after the aggregation's computation; `nil` (a
     /// driver on virtual time) counts that computation as instantaneous.
@@ -128,6 +139,30 @@ public struct CoordinatorStateMachine: Sendable {
         self.version = ModelVersion(major: plan.versionMajor, minor: plan.versionMinor, patch: completedRounds)
     }
 
+    /// Where a restarted coordinator picks an experiment up.
+    public struct ResumePoint: Sendable {
+        /// The records of every round that finished (completed or failed), in order.
+        public var records: [RoundRecord]
+        /// The attempt the next round starts as: one more than the attempts already made of it,
+        /// so an abandoned round never reuses its public randomness.
+        public var nextAttempt: Int
+
+        public init(records: [RoundRecord], nextAttempt: Int) {
+            self.records = records
+            self.nextAttempt = nextAttempt
+        }
+    }
+
+    /// A machine that resumes after the finished rounds of `resume`, from `model` (the model of
+    /// the last completed round) and a strategy already restored to its state then.
+    public init(plan: FederationPlan, model: [Float], strategy: any FederatedStrategy, resume: ResumePoint) {
+        let completed = resume.records.filter { $0.status == .completed }.count
+        self.init(plan: plan, initialModel: model, strategy: strategy, completedRounds: completed)
+        self.records = resume.records
+        self.round = resume.records.map(\.round).max() ?? 0
+        self.pendingAttempt = max(0, resume.nextAttempt)
+    }
+
     // MARK: Events
 
     public mutating func handle(_ event: CoordinatorEvent, now: Double) -> [CoordinatorAction] {
@@ -172,13 +207,17 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// Participants that can take part: they offer the dataset, and in the active-adversary
     /// setting they have a signing credential.
-    private var eligible: [ParticipantDescriptor] {
-        CohortSelection.eligible(candidates, dataset: plan.datasetName)
+    private func eligible(at now: Double) -> [ParticipantDescriptor] {
+        CohortSelection.eligible(candidates(at: now), dataset: plan.datasetName)
     }
 
-    private var candidates: [ParticipantDescriptor] {
-        guard plan.secureAggregation?.activeAdversary == true else { return Array(available.values) }
-        return available.values.filter { $0.signing != nil }
+    /// The connected sites whose breaker allows selection (and, in the active-adversary
+    /// setting, that have a signing credential).
+    private func candidates(at now: Double) -> [ParticipantDescriptor] {
+        available.values.filter { descriptor in
+            if plan.secureAggregation?.activeAdversary == true, descriptor.signing == nil { return false }
+            return breakers[descriptor.site]?.allowsSelection(at: now) ?? true
+        }
     }
 
     private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
@@ -194,12 +233,12 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .waitingForParticipants(let since) = phase else { return }
-        let randomness = RoundRandomness(plan: plan, round: round)
+        let randomness = RoundRandomness(plan: plan, round: round, attempt: pendingAttempt)
         var random = randomness.generator("cohort")
         let selection: CohortSelection
         do {
             selection = try CohortSelection.select(
-                from: candidates, dataset: plan.datasetName, rule: plan.selection, random: &random)
+                from: candidates(at: now), dataset: plan.datasetName, rule: plan.selection, random: &random)
         } catch {
             // `available` is keyed by site, so no site is listed twice: there are too few eligible
             // participants, and the round waits for more until its selection deadline.
@@ -230,6 +269,8 @@ public struct CoordinatorStateMachine: Sendable {
             .log(
                 "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"
             ))
+        actions.append(.roundStarted(round: round, attempt: pendingAttempt, publicSeed: randomness.hex))
+        pendingAttempt = 0
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
             let secure = context.secure?.assignment(forIndex: UInt32(offset + 1))
@@ -500,14 +541,19 @@ public struct CoordinatorStateMachine: Sendable {
         case .waitingForParticipants(let since):
             let context = RoundContext(
                 round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection,
-                randomness: RoundRandomness(plan: plan, round: round))
+                randomness: RoundRandomness(plan: plan, round: round, attempt: pendingAttempt))
+            let eligibleNow = eligible(at: now)
             var reason =
-                "only \(eligible.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)"
-            let unsigned = CohortSelection.eligible(available.values, dataset: plan.datasetName).count - eligible.count
+                "only \(eligibleNow.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)"
+            let benched = CohortSelection.eligible(available.values, dataset: plan.datasetName)
+                .filter { !(breakers[$0.site]?.allowsSelection(at: now) ?? true) }.count
+            let unsigned =
+                CohortSelection.eligible(available.values, dataset: plan.datasetName).count - eligibleNow.count - benched
             if unsigned > 0 {
                 reason +=
                     " (\(unsigned) more connected without a signing certificate, which the active-adversary setting needs)"
             }
+            if benched > 0 { reason += " (\(benched) more benched by their circuit breaker)" }
             failRound(context, reason: reason, now: now, into: &actions)
         case .running(let context):
             let late = (context.plaintextEvaluation ? context.evaluators : context.expected)
@@ -750,7 +796,7 @@ public struct CoordinatorStateMachine: Sendable {
             context.round == plan.rounds || (plan.evaluationEvery > 0 && context.round % plan.evaluationEvery == 0)
         // A site that left this round and came back is not asked: its answer would be refused
         // as coming from a site gone from the round.
-        var evaluators = eligible.map(\.site).filter { !context.gone.contains($0) }
+        var evaluators = eligible(at: now).map(\.site).filter { !context.gone.contains($0) }
         if plan.evaluationFraction < 1, !evaluators.isEmpty {
             var rng = context.randomness.generator("evaluators")
             rng.shuffle(&evaluators)
@@ -854,8 +900,41 @@ public struct CoordinatorStateMachine: Sendable {
             evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt,
             publicSeed: context.randomness.hex)
         records.append(record)
+        recordOutcomes(of: context, completed: true, now: now, into: &actions)
         actions.append(.roundFinished(record))
         startNextRound(now: now, into: &actions)
+    }
+
+    /// Records how each selected site ended the round in its breaker: a contributor resets it,
+    /// a site that dropped out or misbehaved counts a failure, and the others of a failed round
+    /// count nothing. A site benched by this round is left out of the next selections.
+    private mutating func recordOutcomes(
+        of context: RoundContext, completed: Bool, now: Double, into actions: inout [CoordinatorAction]
+    ) {
+        guard !context.cohort.isEmpty else { return }
+        let contributors = Set(context.contributors)
+        var outcomes: [SiteID: SiteRoundOutcome] = [:]
+        for site in context.cohort {
+            if contributors.contains(site) {
+                outcomes[site] = .contributed
+            } else if completed || context.gone.contains(site) || context.dropped.contains(site) {
+                outcomes[site] = .failed
+            } else {
+                outcomes[site] = .roundFailed
+            }
+        }
+        var changed: [SiteID: CircuitBreaker] = [:]
+        for (site, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+            var breaker = breakers[site] ?? CircuitBreaker()
+            if breaker.record(outcome, at: now, policy: plan.circuitBreaker), case .open(let until) = breaker.state {
+                actions.append(
+                    .log(
+                        "\(site) failed \(breaker.consecutiveFailures) rounds in a row: benched for \(Int(until - now)) s"))
+            }
+            breakers[site] = breaker
+            changed[site] = breaker
+        }
+        actions.append(.siteOutcomes(round: context.round, outcomes: outcomes, breakers: changed))
     }
 
     private mutating func failRound(
@@ -866,6 +945,7 @@ public struct CoordinatorStateMachine: Sendable {
             contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
             seconds: now - context.startedAt, publicSeed: context.randomness.hex)
         records.append(record)
+        recordOutcomes(of: context, completed: false, now: now, into: &actions)
         actions.append(.log("round \(context.round) failed: \(reason)"))
         for site in context.cohort where !context.gone.contains(site) && !context.dropped.contains(site) {
             actions.append(.send(to: site, .leaveRound(round: context.round, reason: "round failed: \(reason)")))

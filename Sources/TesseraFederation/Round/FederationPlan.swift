@@ -207,6 +207,8 @@ public struct FederationPlan: Sendable {
     public var versionMinor: Int
     public var seed: UInt64
     public var publicRandomness: PublicRandomness
+    /// When a failing site is benched (the coordinator's `--breaker-*` flags set it).
+    public var circuitBreaker = CircuitBreakerPolicy()
 
     public init(
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,

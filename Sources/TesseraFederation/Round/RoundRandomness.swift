@@ -14,13 +14,16 @@ import TesseraTensor
 struct RoundRandomness: Sendable {
     let seed: [UInt8]
 
-    init(plan: FederationPlan, round: Int) {
+    /// - Parameter attempt: 0 for a round's first run; a round run again after a restart uses a
+    ///   later attempt, which draws randomness unrelated to the abandoned one's.
+    init(plan: FederationPlan, round: Int, attempt: Int = 0) {
         switch plan.publicRandomness {
         case .fromSeed:
             var hasher = SHA256()
             hasher.update(Array("tessera public randomness".utf8))
             withUnsafeBytes(of: plan.seed.littleEndian) { hasher.update($0) }
             withUnsafeBytes(of: UInt64(round).littleEndian) { hasher.update($0) }
+            if attempt > 0 { withUnsafeBytes(of: UInt64(attempt).littleEndian) { hasher.update($0) } }
             seed = hasher.finalize()
         case .system:
             var generator = SecureRandomGenerator()

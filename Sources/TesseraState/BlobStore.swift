@@ -1,0 +1,94 @@
+public import Foundation
+import TesseraCrypto
+import TesseraSupport
+
+/// Content-addressed files: `blobs/sha256/<64 hex digits>`, each named by the SHA-256 of its
+/// bytes.
+///
+/// A blob is written durably (a synced temporary file renamed into place, then the folder
+/// synced) and only then may a database row name it, so a committed row never points at a
+/// missing or torn file. Writing the same bytes twice is a no-op; a blob is never modified.
+/// Blobs no row names (left by a crash between the write and the commit) are harmless and
+/// removed by ``collectGarbage(keeping:)``.
+public struct BlobStore: Sendable {
+    public let directory: URL
+
+    /// Opens (creating if needed) `root/blobs/sha256`.
+    public init(root: URL) throws(StateError) {
+        directory = root.appendingPathComponent("blobs", isDirectory: true).appendingPathComponent(
+            "sha256", isDirectory: true)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw StateError(.cannotOpen, "cannot create the blob folder \(directory.path)", cause: error)
+        }
+    }
+
+    /// The SHA-256 of `bytes` in lowercase hex: a blob's name.
+    public static func digest(of bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(bytes)) }
+
+    public func url(of digest: String) -> URL { directory.appendingPathComponent(digest) }
+
+    /// Stores `bytes` durably and returns their digest.
+    @discardableResult
+    public func put(_ bytes: [UInt8]) throws(StateError) -> String {
+        let digest = Self.digest(of: bytes)
+        let url = url(of: digest)
+        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int, size == bytes.count
+        {
+            return digest
+        }
+        do {
+            try DurableFile.write(bytes, to: url, permissions: 0o644)
+        } catch {
+            throw StateError.fromWrite(error, what: "the model blob \(digest)")
+        }
+        return digest
+    }
+
+    /// The bytes of blob `digest`, checked against it.
+    public func get(_ digest: String) throws(StateError) -> [UInt8] {
+        guard digest.count == 64, Hex.decode(digest) != nil else {
+            throw StateError(.corrupt, "'\(digest)' is not a SHA-256 digest")
+        }
+        let url = url(of: digest)
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try Data(contentsOf: url))
+        } catch {
+            throw StateError(.notFound, "the blob \(url.path) cannot be read", cause: error)
+        }
+        guard Self.digest(of: bytes) == digest else {
+            throw StateError(.corrupt, "the blob \(url.path) does not hash to its name: the file was changed or torn")
+        }
+        return bytes
+    }
+
+    /// Removes blobs that no row names, and temporary files a crash left behind.
+    /// Returns how many files it removed.
+    @discardableResult
+    public func collectGarbage(keeping referenced: Set<String>) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return 0 }
+        var removed = 0
+        for name in names where !referenced.contains(name) {
+            if (try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))) != nil { removed += 1 }
+        }
+        return removed
+    }
+}
+
+extension StateError {
+    /// Maps a failed durable write to what an operator must do about it.
+    static func fromWrite(_ error: DurableFileError, what: String) -> StateError {
+        switch error.errno {
+        case ENOSPC, EDQUOT:
+            StateError(.diskFull, "the disk is full: cannot write \(what); the last committed state is intact", cause: error)
+        case EROFS, EACCES, EPERM:
+            StateError(
+                .readOnly, "the state folder is not writable: cannot write \(what); the last committed state is intact",
+                cause: error)
+        default:
+            StateError(.io, "cannot write \(what)", cause: error)
+        }
+    }
+}
