@@ -92,6 +92,7 @@ enum CoordinatorMemoryBenchmark {
             (process.arguments ?? []) + [
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", coordinatorIdentity.path,
                 "--trust", trustDirectory.path, "--results", root.appendingPathComponent("results").path,
+                "--state", root.appendingPathComponent("state").path,
             ]
         let output = Pipe()
         process.standardOutput = output

@@ -44,6 +44,7 @@ final class SoakCoordinator: @unchecked Sendable {
             [
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", pki.coordinatorIdentity.path,
                 "--ca", pki.coordinatorCADirectory.path, "--results", directory.appendingPathComponent("results").path,
+                "--state", directory.appendingPathComponent("state").path,
             ] + extraArguments
         let command = [binary.path] + arguments
         let process = Process()

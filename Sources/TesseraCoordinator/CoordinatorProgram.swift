@@ -5,16 +5,21 @@ public import TesseraFederation
 import TesseraPKI
 import TesseraTensor
 public import TesseraTransport
+public import TesseraState
 
-/// What `tessera-coordinator` does, reachable from tests: load the experiment, serve it over
-/// mTLS until it finishes (or SIGTERM/SIGINT asks for a graceful stop), then write the results
-/// and the final model.
+/// What `tessera-coordinator` does, reachable from tests: open the state folder, queue the
+/// experiment it was given (unless that experiment is already there, unfinished), and run the
+/// unfinished experiments one after another over mTLS, each resumed from its last committed
+/// round. SIGTERM/SIGINT asks for a graceful stop; a kill loses at most the round in progress.
 ///
 /// The coordinator holds no data, so it cannot infer the model's shape from a dataset: the
 /// experiment file must give `model.inputs` and `model.classes`. Participants offer the dataset
 /// named after the experiment (`name:` in the file).
 public struct CoordinatorProgram: Sendable {
-    public var experiment: URL
+    /// The experiment to queue on start (`--experiment`); `nil` runs what the state has queued.
+    public var experiment: URL?
+    /// The state folder (`--state`): `state.sqlite` and the model blobs.
+    public var stateDirectory: URL
     public var listen: Endpoint
     /// The coordinator's identity directory (`cert.pem`, `key.pem`).
     public var tlsDirectory: URL
@@ -28,18 +33,24 @@ public struct CoordinatorProgram: Sendable {
     public var revocationCheckInterval: Duration
     /// The transport and session limits (`tessera-coordinator`'s limit flags).
     public var limits: CoordinatorLimits
+    /// When a failing site is benched (`--breaker-failures`, `--breaker-cool-down`).
+    public var circuitBreaker: CircuitBreakerPolicy
 
     public init(
-        experiment: URL, listen: Endpoint, tlsDirectory: URL, trustDirectory: URL, resultsDirectory: URL? = nil,
-        revocationCheckInterval: Duration = .seconds(10), limits: CoordinatorLimits = CoordinatorLimits()
+        experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
+        tlsDirectory: URL, trustDirectory: URL, resultsDirectory: URL? = nil,
+        revocationCheckInterval: Duration = .seconds(10), limits: CoordinatorLimits = CoordinatorLimits(),
+        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
     ) {
         self.experiment = experiment
+        self.stateDirectory = stateDirectory
         self.listen = listen
         self.tlsDirectory = tlsDirectory
         self.trustDirectory = trustDirectory
         self.resultsDirectory = resultsDirectory
         self.revocationCheckInterval = revocationCheckInterval
         self.limits = limits
+        self.circuitBreaker = circuitBreaker
     }
 
     /// The model a coordinator builds for `config`, without data.
@@ -80,52 +91,174 @@ public struct CoordinatorProgram: Sendable {
             revocationCheckInterval: revocationCheckInterval)
     }
 
-    /// Runs to the end; `onListening` receives the bound port (useful with port 0).
+    /// Runs every unfinished experiment to its end (or until a graceful stop); `onListening`
+    /// receives the bound port of each experiment's server (useful with port 0).
     public func run(logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
-        let started = Date()
         // First: a coordinator given the CA's private key stops before it does anything else.
         let trust = try Self.openTrust(trustDirectory)
-        let config = try ExperimentConfig.load(from: experiment)
+        try limits.validate()
+        let state = try CoordinatorState(directory: stateDirectory)
+        try state.markAllDisconnected()
+        logger.info("state: \(stateDirectory.path)")
+        if let experiment {
+            try Self.queue(experiment, in: state, logger: logger)
+        }
+        var finished: Set<Int64> = []
+        while let next = try state.unfinishedExperiments().first(where: { !finished.contains($0.id) }) {
+            finished.insert(next.id)
+            let stopped = try await runExperiment(next, state: state, trust: trust, logger: logger, onListening: onListening)
+            if stopped { return }
+        }
+        logger.info("no experiment left to run")
+    }
+
+    /// Queues the experiment in `file`, unless an unfinished experiment with the same
+    /// configuration is in the state already: a restarted coordinator given the same
+    /// `--experiment` resumes it instead of starting it over.
+    @discardableResult
+    static func queue(_ file: URL, in state: CoordinatorState, logger: Logger) throws -> ExperimentRecord {
+        let config = try ExperimentConfig.load(from: file)
         try config.validateForRuntime()
         let architecture = try Self.architecture(of: config)
+        if let existing = try state.unfinishedExperiments().first(where: { $0.configHash == config.configHash }) {
+            logger.info("experiment \(existing.id) (\(existing.name)) is unfinished in the state: resuming it")
+            return existing
+        }
+        let yaml = try String(contentsOf: file, encoding: .utf8)
+        let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
+        let record = try state.submit(
+            ExperimentSubmission(
+                name: config.name, configYAML: yaml, configHash: config.configHash, source: file.standardizedFileURL.path,
+                architecture: architecture.summary, rounds: config.rounds, submittedBy: "local:\(user)"))
+        logger.info(
+            "queued experiment \(record.id) (\(record.name)), model versions \(record.versionMajor).\(record.versionMinor).x")
+        return record
+    }
+
+    /// Runs (or resumes) one experiment; returns whether the coordinator was asked to stop.
+    private func runExperiment(
+        _ record: ExperimentRecord, state: CoordinatorState, trust: TrustFolder, logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void
+    ) async throws -> Bool {
+        let started = Date()
+        let config: ExperimentConfig
+        let architecture: ModelArchitecture
+        do {
+            config = try ExperimentConfig.parse(
+                yaml: record.configYAML, source: record.source ?? "experiment \(record.id)",
+                baseDirectory: record.source.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path })
+            try config.validateForRuntime()
+            architecture = try Self.architecture(of: config)
+        } catch {
+            // What was queued no longer loads (a newer Tessera validates more): the experiment
+            // fails with the reason, and the queue goes on.
+            logger.error("experiment \(record.id) (\(record.name)) cannot run: \(error)")
+            try state.finish(record.id, as: .failed, message: "its configuration does not load: \(error)")
+            return false
+        }
         var plan = config.federationPlan(datasetName: config.name, architecture: architecture)
+        plan.versionMajor = record.versionMajor
+        plan.versionMinor = record.versionMinor
+        plan.circuitBreaker = circuitBreaker
         // A deployment draws each round's public randomness from the CSPRNG; the round records
         // keep it.
         plan.publicRandomness = .system
-        let initial = try architecture.build(seed: config.seed).parameters
+
+        let run = try state.beginRun(of: record.id)
+        let checkpoint = try state.checkpoint(of: record.id)
+        var strategy = try config.makeStrategy()
+        var model = try architecture.build(seed: config.seed).parameters
+        if let latest = checkpoint.latestModel {
+            model = try Self.parameters(of: latest, in: state, architecture: architecture)
+            if let saved = checkpoint.strategyState { try strategy.restore(saved) }
+            logger.info(
+                "resuming experiment \(record.id) (\(record.name)) after round \(checkpoint.records.last?.round ?? 0) from model \(latest.version)"
+            )
+        } else if !checkpoint.records.isEmpty || checkpoint.nextAttempt > 0 {
+            logger.info("resuming experiment \(record.id) (\(record.name)) from its initial model")
+        }
+        let clock = MonotonicClock()
+        var machine = CoordinatorStateMachine(
+            plan: plan, model: model, strategy: strategy,
+            resume: .init(records: checkpoint.records, nextAttempt: checkpoint.nextAttempt))
+        let recorder = try ExperimentRecorder(state: state, experiment: record, run: run, architecture: architecture)
+        machine.breakers = try recorder.breakers(now: clock.now.inSeconds)
+
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
-        try limits.validate()
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
         configuration.limits = limits
         let coordinator = CoordinatorService(
-            plan: plan, initialModel: initial, strategy: try config.makeStrategy(), identity: identity,
-            configuration: configuration, clock: MonotonicClock(), logger: logger)
-        let directory =
-            resultsDirectory
-            ?? (config.resolvedOutputDirectory.hasPrefix("/")
-                ? URL(fileURLWithPath: config.resolvedOutputDirectory)
-                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
-                    config.resolvedOutputDirectory))
+            machine: machine, identity: identity, configuration: configuration, persistence: recorder, clock: clock,
+            logger: logger)
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
             caCertificate: trust.caCertificateURL, logger: logger, onListening: onListening)
         logger.info(
             "trust: \(trust.directory.path); revocation list re-read every \(revocationCheckInterval)")
         logger.info(
-            "experiment \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"")
+            "experiment \(record.id) \(config.name): \(plan.rounds) rounds of \(architecture.summary); dataset \"\(config.name)\"; versions \(plan.versionMajor).\(plan.versionMinor).x"
+        )
         try await ProgramLifecycle.run(service, name: "coordinator", logger: logger)
 
+        if let failure = await coordinator.failure {
+            throw TesseraRuntimeError(
+                .invalidConfiguration,
+                "stopped: the state in \(stateDirectory.path) could not be committed; the last committed round is intact, and a restart resumes from it",
+                cause: failure)
+        }
+        let finished = await coordinator.isFinished
         let outcome = await coordinator.outcome
-        let participants = outcome.records.map(\.cohortSize).max() ?? 0
-        let paths = try FederationArtifacts.write(
-            outcome, config: config, architecture: architecture, participants: participants, startedAt: started,
-            to: directory)
+        if finished {
+            let status: ExperimentStatus =
+                outcome.completedRounds == 0 && plan.rounds > 0 ? .failed : .completed
+            try state.finish(
+                record.id, as: status, message: "\(outcome.completedRounds) of \(plan.rounds) rounds completed")
+        } else {
+            try state.appendLog(record.id, ["run \(run) stopped by the operator; a restart resumes the experiment"])
+        }
+        let paths = try writeResults(of: record, config: config, architecture: architecture, state: state, startedAt: started)
         logger.info(
             "\(outcome.completedRounds) of \(plan.rounds) rounds completed; results in \(paths.results.csv.deletingLastPathComponent().path), model \(paths.model.lastPathComponent)"
         )
         if let peak = ProcessMemory.peakResidentBytes() {
             logger.info("peak resident memory: \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
         }
+        return !finished
+    }
+
+    /// The parameters of a registered version, read from its blob.
+    static func parameters(
+        of model: RegisteredModel, in state: CoordinatorState, architecture: ModelArchitecture
+    ) throws -> [Float] {
+        let file = try Safetensors.decode(try state.artifact(of: model))
+        let built = try architecture.build(seed: 0)
+        try built.loadNamedParameters(file.tensors)
+        return built.parameters
+    }
+
+    /// Writes `rounds.csv`, `results.json`, `report.html` and `model.safetensors` from the
+    /// state, so they always match what it committed.
+    func writeResults(
+        of record: ExperimentRecord, config: ExperimentConfig, architecture: ModelArchitecture,
+        state: CoordinatorState, startedAt: Date
+    ) throws -> FederationArtifacts.Paths {
+        let directory =
+            resultsDirectory
+            ?? (config.resolvedOutputDirectory.hasPrefix("/")
+                ? URL(fileURLWithPath: config.resolvedOutputDirectory)
+                : URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(
+                    config.resolvedOutputDirectory))
+        let checkpoint = try state.checkpoint(of: record.id)
+        var model = try architecture.build(seed: config.seed).parameters
+        var version = ModelVersion(major: record.versionMajor, minor: record.versionMinor, patch: 0)
+        if let latest = checkpoint.latestModel {
+            model = try Self.parameters(of: latest, in: state, architecture: architecture)
+            version = latest.version
+        }
+        return try ExperimentArtifacts.write(
+            records: checkpoint.records, finalModel: model, finalVersion: version, config: config,
+            architecture: architecture, participants: checkpoint.records.map(\.cohortSize).max() ?? 0,
+            transport: "gRPC", startedAt: record.startedAt ?? startedAt, to: directory)
     }
 }
 

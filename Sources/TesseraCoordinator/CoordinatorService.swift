@@ -132,6 +132,11 @@ public actor CoordinatorService {
     /// Admits TCP connections before their TLS handshake (see ``withServer(listeningOn:identityDirectory:caCertificate:_:)``).
     public nonisolated let connections: ConnectionGate
     private let logger: Logger
+    /// Where rounds are committed before the next message leaves; `nil` keeps state in memory.
+    public nonisolated let persistence: (any RoundPersistence)?
+    /// Why the run stopped early, if a commit failed (see ``handle(_:)``).
+    public private(set) var failure: (any Error)?
+    /// The descriptors of the registered sites, for the persistence's registry.
     /// The serials read last and the model fetches to end when one is revoked.
     nonisolated let revocation = LiveRevocation()
 
@@ -165,9 +170,24 @@ public actor CoordinatorService {
         modelStore: any ModelStore = BoundedModelStore(), configuration: Configuration = Configuration(),
         clock: any ServiceClock, logger: Logger
     ) {
-        var machine = CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy)
+        self.init(
+            machine: CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy),
+            identity: identity, modelStore: modelStore, configuration: configuration, persistence: nil, clock: clock,
+            logger: logger)
+    }
+
+    /// A coordinator that runs `machine` (a new experiment, or one resumed from the state) and
+    /// commits every round through `persistence` before the next message leaves.
+    public init(
+        machine: CoordinatorStateMachine, identity: any IdentityResolver,
+        modelStore: any ModelStore = BoundedModelStore(), configuration: Configuration = Configuration(),
+        persistence: (any RoundPersistence)?, clock: any ServiceClock, logger: Logger
+    ) {
+        var machine = machine
+        let initialModel = machine.globalModel
         machine.clock = { clock.now.inSeconds }
         self.machine = machine
+        self.persistence = persistence
         self.digests = [machine.version: modelStore.put(initialModel)]
         self.modelStore = modelStore
         self.identity = identity
@@ -366,7 +386,18 @@ public actor CoordinatorService {
         guard let site = sessions.connections[id]?.site else { return }
         let wasActive = sessions.deactivate(id)
         close(id, reason)
-        if wasActive { handle(.participantGone(site)) }
+        if wasActive { siteGone(site) }
+    }
+
+    /// A site's registered session ended: the registry records it, and the machine counts the
+    /// site gone.
+    private func siteGone(_ site: SiteID) {
+        do {
+            try persistence?.siteDisconnected(site)
+        } catch {
+            logger.error("cannot record the site's disconnection: \(error)", metadata: ["site": "\(site)"])
+        }
+        handle(.participantGone(site))
     }
 
     // MARK: Streams (called by the session handler)
@@ -375,7 +406,7 @@ public actor CoordinatorService {
     /// returned sequence, which finishes when the coordinator closes the stream. Throws
     /// RESOURCE_EXHAUSTED when the site has ``CoordinatorLimits/maximumSessionsPerSite`` open.
     func connect(
-        site: SiteID, certificateSerial: String? = nil
+        site: SiteID, certificateSerial: String? = nil, certificateFingerprint: String? = nil
     ) throws(RPCError) -> (
         id: UInt64, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>
     ) {
@@ -396,7 +427,8 @@ public actor CoordinatorService {
             of: Tessera_V1_CoordinatorEnvelope.self, bufferingPolicy: .bufferingOldest(limits.maximumQueuedEnvelopes))
         let decoder = ParticipantEnvelopeDecoder(maximumChunkBytes: configuration.maximumChunkBytes)
         let id = sessions.open(
-            site: site, outbound: continuation, decoder: decoder, now: clock.now, certificateSerial: certificateSerial)
+            site: site, outbound: continuation, decoder: decoder, now: clock.now, certificateSerial: certificateSerial,
+            certificateFingerprint: certificateFingerprint)
         rejectionBudgets[id] = RejectionBudget(
             maximum: limits.maximumRejectionsPerSession, window: limits.rejectionWindow)
         if machine.isFinished { close(id, .experimentFinished) }
@@ -417,7 +449,7 @@ public actor CoordinatorService {
         close(id, nil)
         guard wasActive else { return reason }
         logger.info("participant left", metadata: ["site": "\(site)"])
-        handle(.participantGone(site))
+        siteGone(site)
         return reason
     }
 
@@ -463,7 +495,7 @@ public actor CoordinatorService {
         guard let id = sessions.deactivate(site: site) else { return }
         close(id, .unavailable(reason))
         logger.notice("ended a session", metadata: ["site": "\(site)", "reason": "\(reason)"])
-        handle(.participantGone(site))
+        siteGone(site)
     }
 
     /// One envelope from stream `id`.
@@ -539,6 +571,11 @@ public actor CoordinatorService {
                 "site": "\(site)", "datasets": "\(UntrustedText.loggableList(offers))",
                 "version": "\(UntrustedText.loggable(descriptor.softwareVersion, limit: 64))",
             ])
+        do {
+            try persistence?.siteConnected(descriptor, fingerprint: sessions.connections[id]?.certificateFingerprint)
+        } catch {
+            logger.error("cannot record the site in the participant registry: \(error)", metadata: ["site": "\(site)"])
+        }
         handle(.participantAvailable(descriptor))
     }
 
@@ -653,7 +690,7 @@ public actor CoordinatorService {
     /// Called at the end of every event: tells the machine of the sites that lost their session
     /// for overload meanwhile, then resumes the watchers whose condition holds.
     private func notifyChange() {
-        while !overloadedSites.isEmpty { handle(.participantGone(overloadedSites.removeFirst())) }
+        while !overloadedSites.isEmpty { siteGone(overloadedSites.removeFirst()) }
         guard !watchers.isEmpty else { return }
         let state = sessionState
         var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
@@ -723,7 +760,22 @@ public actor CoordinatorService {
     // MARK: The machine
 
     private func handle(_ event: CoordinatorEvent) {
-        let actions = machine.handle(event, now: clock.now.inSeconds)
+        guard failure == nil else { return }
+        let now = clock.now.inSeconds
+        let actions = machine.handle(event, now: now)
+        if let persistence {
+            // Committed before any of it is carried out: a finished round is on disk before the
+            // next round's first message leaves, and a round's start before its own first.
+            do {
+                try persistence.persist(actions, now: now)
+            } catch {
+                logger.critical(
+                    "cannot commit the coordinator's state; stopping so that nothing runs ahead of the disk: \(error)")
+                failure = error
+                deadlineContinuation.finish()
+                return
+            }
+        }
         // A round that ends (a failed round ends in the middle of a stage) asks nothing more:
         // drop its held-back requests before the actions free slots, or a freed slot would send
         // one of them to a site about to be told to leave that round.

@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 public import TesseraFederation
 public import TesseraPKI
 public import TesseraTransport
+import TesseraState
 
 /// Establishes which site opened a session stream.
 ///
@@ -31,10 +32,13 @@ public struct PeerIdentity: Sendable, Hashable {
     /// The client certificate's serial, canonical hex (``SerialNumberHex``); `nil` when the
     /// transport carries no certificate (in-process).
     public var certificateSerial: String?
+    /// SHA-256 (hex) of the certificate's DER bytes: what the participant registry records.
+    public var certificateFingerprint: String?
 
-    public init(site: SiteID, certificateSerial: String? = nil) {
+    public init(site: SiteID, certificateSerial: String? = nil, certificateFingerprint: String? = nil) {
         self.site = site
         self.certificateSerial = certificateSerial
+        self.certificateFingerprint = certificateFingerprint
     }
 }
 
@@ -89,7 +93,10 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
                 group.addTask { try await validator.validate(leaf: certificate) }
                 return try await group.next()!
             }
-            return PeerIdentity(site: site, certificateSerial: SerialNumberHex.string(of: certificate))
+            let fingerprint = (try? certificate.derBytes()).map(BlobStore.digest(of:))
+            return PeerIdentity(
+                site: site, certificateSerial: SerialNumberHex.string(of: certificate),
+                certificateFingerprint: fingerprint)
         } catch {
             throw TesseraRuntimeError(.unauthenticated, "the client certificate was refused: \(error)")
         }

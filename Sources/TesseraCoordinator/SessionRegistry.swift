@@ -31,6 +31,8 @@ struct SessionRegistry {
         let site: SiteID
         /// The serial of the certificate that opened the stream (`nil` in process).
         var certificateSerial: String?
+        /// SHA-256 (hex) of that certificate (`nil` in process).
+        var certificateFingerprint: String?
         let outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation
         var encoder = CoordinatorEnvelopeEncoder()
         var decoder: ParticipantEnvelopeDecoder
@@ -55,11 +57,12 @@ struct SessionRegistry {
     mutating func open(
         site: SiteID, outbound: AsyncStream<Tessera_V1_CoordinatorEnvelope>.Continuation,
         decoder: ParticipantEnvelopeDecoder,
-        now: Duration, certificateSerial: String? = nil
+        now: Duration, certificateSerial: String? = nil, certificateFingerprint: String? = nil
     ) -> UInt64 {
         lastID += 1
         connections[lastID] = Connection(
-            site: site, certificateSerial: certificateSerial, outbound: outbound, decoder: decoder, lastSeen: now)
+            site: site, certificateSerial: certificateSerial, certificateFingerprint: certificateFingerprint,
+            outbound: outbound, decoder: decoder, lastSeen: now)
         return lastID
     }
 

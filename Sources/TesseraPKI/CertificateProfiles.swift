@@ -152,7 +152,7 @@ struct LeafIssuer: Sendable {
 
 extension Certificate {
     /// The DER bytes, as TLS stacks and the wire protocol carry a certificate.
-    func derBytes() throws -> [UInt8] {
+    public func derBytes() throws -> [UInt8] {
         var serializer = DER.Serializer()
         do {
             try serializer.serialize(self)

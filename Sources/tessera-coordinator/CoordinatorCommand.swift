@@ -16,15 +16,31 @@ enum CoordinatorMain {
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera-coordinator",
-        abstract: "Run one federated experiment: serve its rounds to the sites over mTLS, then write the results.",
+        abstract: "Run federated experiments: serve their rounds to the sites over mTLS, keeping every round in the state folder.",
         discussion: """
             The experiment file must set model.inputs and model.classes (the coordinator holds no data). \
-            Sites offer the dataset named after the experiment. SIGTERM or SIGINT stops gracefully: completed \
-            rounds and the model reached so far are written.
+            Sites offer the dataset named after the experiment. Every completed round is committed to the state \
+            folder (--state) before the next round starts: after a crash or a kill, start the coordinator again \
+            with the same arguments and it resumes every unfinished experiment at its last completed round. \
+            SIGTERM or SIGINT stops gracefully. Results are written from the state when an experiment ends or stops.
             """)
 
-    @Option(help: "The experiment file (YAML).")
-    var experiment: String
+    @Option(
+        help: ArgumentHelp(
+            "The experiment file (YAML) to queue on start.",
+            discussion:
+                "Skipped when the state already holds an unfinished experiment with the same configuration: it is resumed instead. Without --experiment, the experiments already queued in the state run."
+        ))
+    var experiment: String?
+
+    @Option(name: .customLong("state"), help: "The state folder (state.sqlite and the model blobs).")
+    var stateDirectory = "tessera-state"
+
+    @Option(help: "Failed rounds in a row after which a site is benched (its circuit breaker opens).")
+    var breakerFailures = 3
+
+    @Option(help: "Seconds a benched site sits out before it is let back on probation (doubling on each new bench).")
+    var breakerCoolDown: Double = 600
 
     @Option(help: "Where to listen, HOST:PORT (port 0 picks a free port; the log shows it).")
     var listen: String
@@ -54,6 +70,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard revocationCheckInterval.isFinite, revocationCheckInterval >= 0.1, revocationCheckInterval <= 86_400 else {
             throw ValidationError("--revocation-check-interval must be between 0.1 and 86400 seconds.")
         }
+        guard (1...1000).contains(breakerFailures) else {
+            throw ValidationError("--breaker-failures must be between 1 and 1000.")
+        }
+        guard breakerCoolDown.isFinite, breakerCoolDown >= 0, breakerCoolDown <= 7 * 86_400 else {
+            throw ValidationError("--breaker-cool-down must be between 0 and 604800 seconds.")
+        }
     }
 
     @OptionGroup(title: "Transport limits")
@@ -61,10 +83,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let program = CoordinatorProgram(
-            experiment: URL(fileURLWithPath: experiment), listen: try Endpoint(parsing: listen),
+            experiment: experiment.map { URL(fileURLWithPath: $0) },
+            stateDirectory: URL(fileURLWithPath: stateDirectory), listen: try Endpoint(parsing: listen),
             tlsDirectory: URL(fileURLWithPath: tlsDirectory), trustDirectory: URL(fileURLWithPath: trustDirectory),
             resultsDirectory: results.map { URL(fileURLWithPath: $0) },
-            revocationCheckInterval: .seconds(revocationCheckInterval), limits: limits.limits)
+            revocationCheckInterval: .seconds(revocationCheckInterval), limits: limits.limits,
+            circuitBreaker: CircuitBreakerPolicy(failureThreshold: breakerFailures, coolDown: breakerCoolDown))
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in

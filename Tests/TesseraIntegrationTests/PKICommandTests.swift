@@ -49,6 +49,7 @@ import Testing
             [
                 "--experiment", root.appendingPathComponent("unused.yaml").path, "--listen", "127.0.0.1:0",
                 "--tls-dir", root.appendingPathComponent("coordinator").path, "--trust", folders.privateDirectory.path,
+                "--state", root.appendingPathComponent("state").path,
             ])
         #expect(refused.process.terminationStatus == 1, "\(refused.text)")
         #expect(refused.text.contains("ca-key.pem") && refused.text.contains("tessera pki publish"), "\(refused.text)")

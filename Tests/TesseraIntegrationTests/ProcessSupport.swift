@@ -92,16 +92,20 @@ enum ProcessSupport {
     /// Starts `tessera-coordinator` on 127.0.0.1 port 0 and reads the port it reports on
     /// standard output ("listening on port N"). `port` is `nil` if it exited or stayed silent
     /// for `timeout` (it is then stopped); the log says why.
+    /// - Parameter state: the state folder; `nil` uses one next to `results` (`results-state`),
+    ///   so a coordinator started again on the same results resumes from the same state.
     static func startCoordinator(
         binary: URL, experiment: URL, tlsDirectory: URL, trustDirectory: URL, results: URL, log: URL,
-        timeout: TimeInterval = 30
+        state: URL? = nil, timeout: TimeInterval = 30
     ) throws -> (process: LoggedProcess, port: Int?) {
+        let state = state ?? results.deletingLastPathComponent().appendingPathComponent(
+            results.lastPathComponent + "-state")
         let output = Pipe()
         let coordinator = try LoggedProcess(
             name: "coordinator", executable: binary,
             arguments: [
                 "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", tlsDirectory.path,
-                "--trust", trustDirectory.path, "--results", results.path,
+                "--trust", trustDirectory.path, "--results", results.path, "--state", state.path,
             ],
             log: log, standardOutput: output)
         // Reading standard output blocks: a coordinator that neither reports nor exits is stopped

@@ -40,13 +40,17 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     /// The round's public randomness (hex): the seed its cohort, graph permutation and SecAgg
     /// round ids came from, so a run can be audited and replayed.
     public var publicSeed: String?
+    /// Which run of this round produced the record: `nil` for the first; a coordinator restarted
+    /// mid-round runs the round again from its start as attempt 1, 2, … with fresh randomness.
+    public var attempt: Int?
 
     public init(
         round: Int, status: Status = .completed, failureReason: String? = nil, modelVersion: String? = nil,
         cohortSize: Int, contributors: Int, dropouts: Int, trainLoss: Double? = nil, evalLoss: Double? = nil,
         evalAccuracy: Double? = nil, evalAUC: Double? = nil, stageSeconds: [String: Double] = [:], seconds: Double,
-        publicSeed: String? = nil
+        publicSeed: String? = nil, attempt: Int? = nil
     ) {
+        self.attempt = attempt
         self.round = round
         self.status = status
         self.failureReason = failureReason

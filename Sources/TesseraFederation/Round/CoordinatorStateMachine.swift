@@ -83,6 +83,8 @@ public struct CoordinatorStateMachine: Sendable {
     /// The attempt of the round that starts next: 0 normally; a restarted coordinator runs the
     /// round it abandoned again as a later attempt, with fresh public randomness.
     private var pendingAttempt = 0
+    /// The attempt of the current round (see ``ResumePoint/nextAttempt``).
+    public private(set) var attempt = 0
 
     /// Reads the clock that `now` comes from, after the aggregation's computation; `nil` (a
     /// driver on virtual time) counts that computation as instantaneous.
@@ -226,6 +228,8 @@ public struct CoordinatorStateMachine: Sendable {
             return
         }
         round += 1
+        attempt = pendingAttempt
+        pendingAttempt = 0
         phase = .waitingForParticipants(since: now)
         scheduleDeadline(plan.deadlines.selection, into: &actions)
         tryToSelect(now: now, into: &actions)
@@ -233,7 +237,7 @@ public struct CoordinatorStateMachine: Sendable {
 
     private mutating func tryToSelect(now: Double, into actions: inout [CoordinatorAction]) {
         guard case .waitingForParticipants(let since) = phase else { return }
-        let randomness = RoundRandomness(plan: plan, round: round, attempt: pendingAttempt)
+        let randomness = RoundRandomness(plan: plan, round: round, attempt: attempt)
         var random = randomness.generator("cohort")
         let selection: CohortSelection
         do {
@@ -269,8 +273,7 @@ public struct CoordinatorStateMachine: Sendable {
             .log(
                 "round \(round): selected \(cohort.count) of \(selection.eligibleCount) eligible participants (target \(selection.target))"
             ))
-        actions.append(.roundStarted(round: round, attempt: pendingAttempt, publicSeed: randomness.hex))
-        pendingAttempt = 0
+        actions.append(.roundStarted(round: round, attempt: attempt, publicSeed: randomness.hex))
         for (offset, site) in cohort.enumerated() {
             task.seed = Self.trainingSeed(experimentSeed: plan.seed, round: round, position: offset)
             let secure = context.secure?.assignment(forIndex: UInt32(offset + 1))
@@ -541,7 +544,7 @@ public struct CoordinatorStateMachine: Sendable {
         case .waitingForParticipants(let since):
             let context = RoundContext(
                 round: round, cohort: [], target: 0, startedAt: since, stageStartedAt: since, stage: .selection,
-                randomness: RoundRandomness(plan: plan, round: round, attempt: pendingAttempt))
+                randomness: RoundRandomness(plan: plan, round: round, attempt: attempt))
             let eligibleNow = eligible(at: now)
             var reason =
                 "only \(eligibleNow.count) eligible participants after \(Int(plan.deadlines.selection)) s; the minimum is \(plan.selection.minimum)"
@@ -898,7 +901,7 @@ public struct CoordinatorStateMachine: Sendable {
             trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss,
             evalAccuracy: context.evaluation?.accuracy,
             evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt,
-            publicSeed: context.randomness.hex)
+            publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil)
         records.append(record)
         recordOutcomes(of: context, completed: true, now: now, into: &actions)
         actions.append(.roundFinished(record))
@@ -943,7 +946,7 @@ public struct CoordinatorStateMachine: Sendable {
         let record = RoundRecord(
             round: context.round, status: .failed, failureReason: reason, cohortSize: context.cohort.count,
             contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
-            seconds: now - context.startedAt, publicSeed: context.randomness.hex)
+            seconds: now - context.startedAt, publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil)
         records.append(record)
         recordOutcomes(of: context, completed: false, now: now, into: &actions)
         actions.append(.log("round \(context.round) failed: \(reason)"))
