@@ -7,6 +7,8 @@
 #                (about 30 minutes; SOAK_MINUTES=2 SOAK_ROUNDS=1000 for a trial of about 6)
 #   make format  apply the checked-in .swift-format to Sources, Tests and Benchmarks
 #   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
+#   make crash-test  kill the real coordinator with SIGKILL at random moments of a federation of real
+#                processes, 20 times (CRASH_TRIALS), and check every experiment resumes and completes
 #   make fuzz    build Fuzz/ with libFuzzer and AddressSanitizer, run every fuzz target FUZZ_SECONDS (120) each
 
 SWIFT ?= swift
@@ -16,7 +18,7 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench fuzz soak deps bench-deps build build-release format lint clean
+.PHONY: run test bench fuzz soak crash-test deps bench-deps build build-release format lint clean
 
 # Generated protobuf code is left as protoc-gen-swift writes it.
 FORMATTED := $(shell find Sources Tests Benchmarks Fuzz/Sources -name '*.swift' -not -path '*/Generated/*' | sort) \
@@ -42,6 +44,13 @@ run: deps
 test: deps lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# `make test` runs the same test with 3 trials.
+CRASH_TRIALS ?= 20
+
+crash-test: deps
+	$(SWIFT) build --build-tests
+	TESSERA_CRASH_TRIALS=$(CRASH_TRIALS) $(SWIFT) test --skip-build --filter CoordinatorCrashTests
 
 bench: bench-deps build-release
 	$(TESSERA) bench all

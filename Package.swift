@@ -362,7 +362,7 @@ let package = Package(
             name: "TesseraIntegrationTests",
             dependencies: [
                 "TesseraTesting", "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
-                "TesseraSimulation", "TesseraPKI",
+                "TesseraSimulation", "TesseraPKI", "TesseraState", "TesseraTensor",
             ],
             swiftSettings: swiftSettings
         ),

@@ -35,6 +35,9 @@ public struct CoordinatorProgram: Sendable {
     public var limits: CoordinatorLimits
     /// When a failing site is benched (`--breaker-failures`, `--breaker-cool-down`).
     public var circuitBreaker: CircuitBreakerPolicy
+    /// Queue ``experiment`` even if an experiment with the same configuration already finished
+    /// (`--again`).
+    public var runAgain = false
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
@@ -101,7 +104,18 @@ public struct CoordinatorProgram: Sendable {
         try state.markAllDisconnected()
         logger.info("state: \(stateDirectory.path)")
         if let experiment {
-            try Self.queue(experiment, in: state, logger: logger)
+            let record = try Self.queue(experiment, in: state, again: runAgain, logger: logger)
+            if record.status.isFinished {
+                // Already run (a coordinator restarted after the end, or killed while it wrote
+                // the results): write the results again from the state, run nothing.
+                let config = try ExperimentConfig.load(from: experiment)
+                let paths = try writeResults(
+                    of: record, config: config, architecture: try Self.architecture(of: config), state: state,
+                    startedAt: Date())
+                logger.notice(
+                    "experiment \(record.id) (\(record.name)) with this configuration is already \(record.status); results written again to \(paths.results.csv.deletingLastPathComponent().path). Pass --again to run it once more."
+                )
+            }
         }
         var finished: Set<Int64> = []
         while let next = try state.unfinishedExperiments().first(where: { !finished.contains($0.id) }) {
@@ -112,16 +126,22 @@ public struct CoordinatorProgram: Sendable {
         logger.info("no experiment left to run")
     }
 
-    /// Queues the experiment in `file`, unless an unfinished experiment with the same
-    /// configuration is in the state already: a restarted coordinator given the same
-    /// `--experiment` resumes it instead of starting it over.
+    /// Queues the experiment in `file`, unless the state already has an experiment with the
+    /// same configuration: a coordinator restarted with the same `--experiment` resumes it if it
+    /// is unfinished, and does not run it again if it finished (unless `again`).
     @discardableResult
-    static func queue(_ file: URL, in state: CoordinatorState, logger: Logger) throws -> ExperimentRecord {
+    static func queue(
+        _ file: URL, in state: CoordinatorState, again: Bool = false, logger: Logger
+    ) throws -> ExperimentRecord {
         let config = try ExperimentConfig.load(from: file)
         try config.validateForRuntime()
         let architecture = try Self.architecture(of: config)
-        if let existing = try state.unfinishedExperiments().first(where: { $0.configHash == config.configHash }) {
+        let same = try state.experiments().filter { $0.configHash == config.configHash }
+        if let existing = same.first(where: { !$0.status.isFinished }) {
             logger.info("experiment \(existing.id) (\(existing.name)) is unfinished in the state: resuming it")
+            return existing
+        }
+        if !again, let existing = same.last {
             return existing
         }
         let yaml = try String(contentsOf: file, encoding: .utf8)

@@ -33,6 +33,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
         ))
     var experiment: String?
 
+    @Flag(
+        name: .customLong("again"),
+        help: "Run --experiment once more even if the state holds a finished experiment with the same configuration.")
+    var runAgain = false
+
     @Option(name: .customLong("state"), help: "The state folder (state.sqlite and the model blobs).")
     var stateDirectory = "tessera-state"
 
@@ -82,13 +87,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
     var limits: LimitOptions
 
     func run() async throws {
-        let program = CoordinatorProgram(
+        var program = CoordinatorProgram(
             experiment: experiment.map { URL(fileURLWithPath: $0) },
             stateDirectory: URL(fileURLWithPath: stateDirectory), listen: try Endpoint(parsing: listen),
             tlsDirectory: URL(fileURLWithPath: tlsDirectory), trustDirectory: URL(fileURLWithPath: trustDirectory),
             resultsDirectory: results.map { URL(fileURLWithPath: $0) },
             revocationCheckInterval: .seconds(revocationCheckInterval), limits: limits.limits,
             circuitBreaker: CircuitBreakerPolicy(failureThreshold: breakerFailures, coolDown: breakerCoolDown))
+        program.runAgain = runAgain
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in

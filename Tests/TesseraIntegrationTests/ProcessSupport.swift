@@ -96,7 +96,7 @@ enum ProcessSupport {
     ///   so a coordinator started again on the same results resumes from the same state.
     static func startCoordinator(
         binary: URL, experiment: URL, tlsDirectory: URL, trustDirectory: URL, results: URL, log: URL,
-        state: URL? = nil, timeout: TimeInterval = 30
+        state: URL? = nil, listen: String = "127.0.0.1:0", timeout: TimeInterval = 30
     ) throws -> (process: LoggedProcess, port: Int?) {
         let state = state ?? results.deletingLastPathComponent().appendingPathComponent(
             results.lastPathComponent + "-state")
@@ -104,7 +104,7 @@ enum ProcessSupport {
         let coordinator = try LoggedProcess(
             name: "coordinator", executable: binary,
             arguments: [
-                "--experiment", experiment.path, "--listen", "127.0.0.1:0", "--tls-dir", tlsDirectory.path,
+                "--experiment", experiment.path, "--listen", listen, "--tls-dir", tlsDirectory.path,
                 "--trust", trustDirectory.path, "--results", results.path, "--state", state.path,
             ],
             log: log, standardOutput: output)
@@ -193,6 +193,9 @@ final class LoggedProcess: @unchecked Sendable {
     func waitForExit(within timeout: TimeInterval) async -> Bool {
         await events.wait(within: timeout) { _, exited in exited }
     }
+
+    /// Kills the process at once (SIGKILL): no handler runs, nothing is flushed.
+    func killNow() { kill(process.processIdentifier, SIGKILL) }
 
     /// Freezes the process (SIGSTOP): its connections stay open, it sends nothing.
     func pause() { kill(process.processIdentifier, SIGSTOP) }
