@@ -234,7 +234,7 @@ let package = Package(
             name: "TesseraBenchmarks",
             dependencies: [
                 "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation",
-                "TesseraCoordinator",
+                "TesseraCoordinator", "TesseraState",
                 "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraPKI", "TesseraWire",
                 .product(name: "Logging", package: "swift-log"),
                 // The runtime benchmark's references: the TLS stack alone, and gRPC's transport alone.

@@ -184,25 +184,11 @@ public struct CoordinatorProgram: Sendable {
         // keep it.
         plan.publicRandomness = .system
 
-        let run = try state.beginRun(of: record.id)
-        let checkpoint = try state.checkpoint(of: record.id)
-        var strategy = try config.makeStrategy()
-        var model = try architecture.build(seed: config.seed).parameters
-        if let latest = checkpoint.latestModel {
-            model = try Self.parameters(of: latest, in: state, architecture: architecture)
-            if let saved = checkpoint.strategyState { try strategy.restore(saved) }
-            logger.info(
-                "resuming experiment \(record.id) (\(record.name)) after round \(checkpoint.records.last?.round ?? 0) from model \(latest.version)"
-            )
-        } else if !checkpoint.records.isEmpty || checkpoint.nextAttempt > 0 {
-            logger.info("resuming experiment \(record.id) (\(record.name)) from its initial model")
-        }
         let clock = MonotonicClock()
-        var machine = CoordinatorStateMachine(
-            plan: plan, model: model, strategy: strategy,
-            resume: .init(records: checkpoint.records, nextAttempt: checkpoint.nextAttempt))
-        let recorder = try ExperimentRecorder(state: state, experiment: record, run: run, architecture: architecture)
-        machine.breakers = try recorder.breakers(now: clock.now.inSeconds)
+        let (machine, recorder) = try Self.resume(
+            record, config: config, architecture: architecture, plan: plan, state: state, now: clock.now.inSeconds,
+            logger: logger)
+        let run = recorder.run
 
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
@@ -244,6 +230,34 @@ public struct CoordinatorProgram: Sendable {
             logger.info("peak resident memory: \(String(format: "%.1f", Double(peak) / 1_048_576)) MiB")
         }
         return !finished
+    }
+
+    /// Starts a run of `record` and rebuilds its machine from the state: the finished rounds,
+    /// the latest model and strategy state, the attempt of the next round and the sites'
+    /// breakers (moved onto the clock whose current instant is `now`).
+    public static func resume(
+        _ record: ExperimentRecord, config: ExperimentConfig, architecture: ModelArchitecture, plan: FederationPlan,
+        state: CoordinatorState, now: Double, logger: Logger
+    ) throws -> (CoordinatorStateMachine, ExperimentRecorder) {
+        let run = try state.beginRun(of: record.id)
+        let checkpoint = try state.checkpoint(of: record.id)
+        var strategy = try config.makeStrategy()
+        var model = try architecture.build(seed: config.seed).parameters
+        if let latest = checkpoint.latestModel {
+            model = try Self.parameters(of: latest, in: state, architecture: architecture)
+            if let saved = checkpoint.strategyState { try strategy.restore(saved) }
+            logger.info(
+                "resuming experiment \(record.id) (\(record.name)) after round \(checkpoint.records.last?.round ?? 0) from model \(latest.version)"
+            )
+        } else if !checkpoint.records.isEmpty || checkpoint.nextAttempt > 0 {
+            logger.info("resuming experiment \(record.id) (\(record.name)) from its initial model")
+        }
+        var machine = CoordinatorStateMachine(
+            plan: plan, model: model, strategy: strategy,
+            resume: .init(records: checkpoint.records, nextAttempt: checkpoint.nextAttempt))
+        let recorder = try ExperimentRecorder(state: state, experiment: record, run: run, architecture: architecture)
+        machine.breakers = try recorder.breakers(now: now)
+        return (machine, recorder)
     }
 
     /// The parameters of a registered version, read from its blob.

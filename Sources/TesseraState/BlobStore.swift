@@ -32,18 +32,11 @@ public struct BlobStore: Sendable {
     /// Stores `bytes` durably and returns their digest.
     @discardableResult
     public func put(_ bytes: [UInt8]) throws(StateError) -> String {
-        let digest = Self.digest(of: bytes)
-        let url = url(of: digest)
-        if let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? Int, size == bytes.count
-        {
-            return digest
-        }
         do {
-            try DurableFile.write(bytes, to: url, permissions: 0o644)
+            return try DurableFile.writeContentAddressed(bytes, in: directory) { Self.digest(of: $0) }
         } catch {
-            throw StateError.fromWrite(error, what: "the model blob \(digest)")
+            throw StateError.fromWrite(error, what: "a model blob of \(bytes.count) bytes")
         }
-        return digest
     }
 
     /// The bytes of blob `digest`, checked against it.

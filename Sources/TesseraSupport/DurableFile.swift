@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -68,6 +69,56 @@ public enum DurableFile {
         }
         renamed = true
         try syncDirectory(directory, destination: destination)
+    }
+
+    /// Writes `bytes` durably into `directory` under the name `name(bytes)` (a content address)
+    /// and returns that name.
+    ///
+    /// The same guarantees as ``write(_:to:permissions:)``, but the name is computed while the
+    /// file is flushed: hashing a large blob and `fsync`ing it take comparable time, and neither
+    /// needs the other until the rename. A file already under that name holds the same bytes,
+    /// so replacing it is harmless.
+    public static func writeContentAddressed(
+        _ bytes: [UInt8], in directory: URL, name: @Sendable ([UInt8]) -> String
+    ) throws(DurableFileError) -> String {
+        let placeholder = directory.appending(path: "blob")
+        let directoryPath = directory.path(percentEncoded: false)
+        let (fd, temporary) = try createTemporary(besides: placeholder, destination: directoryPath)
+        var renamed = false
+        defer { if !renamed { unlink(temporary) } }
+        let computed = Mutex<String?>(nil)
+        let synced = Mutex<Int32>(0)
+        do throws(DurableFileError) {
+            try writeAll(bytes, to: fd, temporary: temporary, destination: directoryPath)
+            DispatchQueue.concurrentPerform(iterations: 2) { task in
+                if task == 0 {
+                    var result: Int32 = 0
+                    repeat { result = fsync(fd) == 0 ? 0 : errno } while result == EINTR
+                    synced.withLock { $0 = result }
+                } else {
+                    let value = name(bytes)
+                    computed.withLock { $0 = value }
+                }
+            }
+            let error = synced.withLock { $0 }
+            guard error == 0 else {
+                throw DurableFileError(.sync, path: directoryPath, errno: error, "cannot fsync '\(temporary)'")
+            }
+        } catch {
+            close(fd)
+            throw error
+        }
+        guard close(fd) == 0 else {
+            throw failure(.close, directoryPath, "cannot close '\(temporary)'")
+        }
+        let fileName = computed.withLock { $0 } ?? ""
+        let destination = directory.appending(path: fileName).path(percentEncoded: false)
+        guard rename(temporary, destination) == 0 else {
+            throw failure(.rename, destination, "cannot rename '\(temporary)' to '\(destination)'")
+        }
+        renamed = true
+        try syncDirectory(directoryPath, destination: destination)
+        return fileName
     }
 
     /// Opens a new, empty temporary file in `url`'s directory, named after the destination and a

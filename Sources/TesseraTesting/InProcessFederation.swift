@@ -26,11 +26,13 @@ public enum InProcessFederation {
     ///     afterwards.
     ///   - taps: the sites that misbehave, and how (see ``SiteTap``).
     ///   - clock: the time of the coordinator and of every site.
+    ///   - persistence: where the coordinator commits its rounds (`nil`: in memory).
     public static func run(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
         configuration: CoordinatorService.Configuration = .init(),
         configure: @Sendable (SiteID, inout ParticipantClient.Configuration) -> Void = { _, _ in },
-        taps: [SiteID: SiteTap] = [:], clock: any ServiceClock = MonotonicClock(), logger: Logger
+        taps: [SiteID: SiteTap] = [:], clock: any ServiceClock = MonotonicClock(),
+        persistence: (any RoundPersistence)? = nil, logger: Logger
     ) async throws -> CoordinatorService.Outcome {
         var tokens: [String: SiteID] = [:]
         var clients: [ParticipantClient] = []
@@ -47,9 +49,9 @@ public enum InProcessFederation {
                     logger: logger))
         }
         let coordinator = CoordinatorService(
-            plan: plan, initialModel: initialModel, strategy: strategy,
-            identity: InProcessIdentityResolver(tokens: tokens),
-            configuration: configuration.withTestFederation, clock: clock, logger: logger)
+            machine: CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy),
+            identity: InProcessIdentityResolver(tokens: tokens), configuration: configuration.withTestFederation,
+            persistence: persistence, clock: clock, logger: logger)
         let transport = InProcessTransport()
         return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withGRPCClient(transport: transport.client) { client in

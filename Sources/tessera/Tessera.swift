@@ -54,7 +54,7 @@ struct Bench: AsyncParsableCommand {
 
     /// `soak` is not part of `all`: it runs for about half an hour (see `make soak`).
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case all, tensor, crypto, secagg, runtime, soak
+        case all, tensor, crypto, secagg, runtime, state, soak
     }
 
     @Argument(help: "Which suite: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")) (all leaves out soak).")
@@ -87,6 +87,9 @@ struct Bench: AsyncParsableCommand {
         }
         if suite == .all || suite == .runtime {
             try await RuntimeBenchmark.run(reporter: reporter, quick: quick)
+        }
+        if suite == .all || suite == .state {
+            try await StateBenchmark.run(reporter: reporter, quick: quick)
         }
     }
 }

@@ -29,6 +29,20 @@ public struct PublishedModel: Sendable {
     public var trainLoss: Double?
     /// The strategy's optimiser state, persisted with the version so a restart continues it.
     public var strategyState: StrategyState
+
+    public init(
+        experimentID: String, version: ModelVersion, parent: ModelVersion, round: Int, parameters: [Float],
+        contributors: Int, trainLoss: Double?, strategyState: StrategyState
+    ) {
+        self.experimentID = experimentID
+        self.version = version
+        self.parent = parent
+        self.round = round
+        self.parameters = parameters
+        self.contributors = contributors
+        self.trainLoss = trainLoss
+        self.strategyState = strategyState
+    }
 }
 
 /// Something the coordinator asks its runtime to do. The state machine performs no I/O: the
