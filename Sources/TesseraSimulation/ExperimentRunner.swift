@@ -13,9 +13,25 @@ public enum ExperimentRunner {
         public var completedRounds: Int
         public var paths: ResultsWriter.Paths
         public var modelPath: URL
+        /// The SHA-256 of the model file: the same for the same experiment file and seed.
+        public var modelSHA256: String
         public var seconds: Double
         /// The in-memory driver's outcome (transcript, rejections); `nil` for other transports.
         public var outcome: InMemoryFederation.Outcome?
+
+        public init(
+            experiment: String, records: [RoundRecord], completedRounds: Int, artifacts: ExperimentArtifacts.Paths,
+            seconds: Double, outcome: InMemoryFederation.Outcome? = nil
+        ) {
+            self.experiment = experiment
+            self.records = records
+            self.completedRounds = completedRounds
+            self.paths = artifacts.results
+            self.modelPath = artifacts.model
+            self.modelSHA256 = artifacts.modelSHA256
+            self.seconds = seconds
+            self.outcome = outcome
+        }
     }
 
     /// Everything a run needs, built from an experiment file: the participants with their
@@ -78,18 +94,17 @@ public enum ExperimentRunner {
         _ prepared: Prepared, records: [RoundRecord], finalModel: [Float], finalVersion: ModelVersion,
         transport: String,
         outputRoot: URL?
-    ) throws -> (paths: ResultsWriter.Paths, model: URL) {
+    ) throws -> ExperimentArtifacts.Paths {
         let config = prepared.config
         let root = outputRoot ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         let directory =
             config.resolvedOutputDirectory.hasPrefix("/")
             ? URL(fileURLWithPath: config.resolvedOutputDirectory)
             : root.appendingPathComponent(config.resolvedOutputDirectory)
-        let written = try ExperimentArtifacts.write(
+        return try ExperimentArtifacts.write(
             records: records, finalModel: finalModel, finalVersion: finalVersion, config: config,
             architecture: prepared.architecture, participants: prepared.data.sites.count, transport: transport,
             startedAt: prepared.startedAt, to: directory)
-        return (written.results, written.model)
     }
 
     /// Runs one (variant-free) configuration through the in-memory driver.
@@ -105,7 +120,12 @@ public enum ExperimentRunner {
         let federation = InMemoryFederation(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
             participants: prepared.agents, log: progress)
+        // One OpenBLAS thread, as in the gRPC harnesses: how a product is split over threads can
+        // change its rounding, and the model must not depend on the transport or the core count.
+        let threads = TensorRuntime.threadCount
+        TensorRuntime.setThreadCount(1)
         let outcome = federation.run()
+        TensorRuntime.setThreadCount(threads)
         let finalVersion =
             outcome.published.last?.version
             ?? ModelVersion(major: prepared.plan.versionMajor, minor: prepared.plan.versionMinor, patch: 0)
@@ -114,7 +134,6 @@ public enum ExperimentRunner {
             transport: "in-memory", outputRoot: outputRoot)
         return Report(
             experiment: config.name, records: outcome.records, completedRounds: outcome.completedRounds,
-            paths: written.paths, modelPath: written.model, seconds: Date().timeIntervalSince(prepared.startedAt),
-            outcome: outcome)
+            artifacts: written, seconds: Date().timeIntervalSince(prepared.startedAt), outcome: outcome)
     }
 }

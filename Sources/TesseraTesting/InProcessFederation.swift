@@ -12,7 +12,8 @@ public import TesseraTransport
 /// model store, rejections) without sockets or certificates.
 ///
 /// Sites are identified by ``InProcessIdentityResolver`` tokens that this harness makes and
-/// hands out; nothing else can connect.
+/// hands out; nothing else can connect. The experiment starts once every site is connected, so
+/// the outcome does not depend on the order they connect in.
 ///
 /// ```swift
 /// let outcome = try await InProcessFederation.run(plan: plan, initialModel: w0, strategy: FedAvg(),
@@ -36,6 +37,7 @@ public enum InProcessFederation {
     ) async throws -> CoordinatorService.Outcome {
         var tokens: [String: SiteID] = [:]
         var clients: [ParticipantClient] = []
+        let arrivals = SiteArrivals(expecting: participants.map(\.site))
         for agent in participants {
             let token = UUID().uuidString
             tokens[token] = agent.site
@@ -43,10 +45,16 @@ public enum InProcessFederation {
                 backoffBase: .milliseconds(50), backoffCap: .seconds(1))
             configure(agent.site, &clientConfiguration)
             clientConfiguration.metadata = InProcessIdentityResolver.metadata(token: token)
+            var tap = taps[agent.site] ?? SiteTap()
+            let inspect = tap.inspectInbound
+            let arrived = arrivals.observer(for: agent.site)
+            tap.inspectInbound = { inbound in
+                arrived(inbound)
+                inspect?(inbound)
+            }
             clients.append(
                 ParticipantClient.tapped(
-                    agent: agent, configuration: clientConfiguration, tap: taps[agent.site] ?? SiteTap(), clock: clock,
-                    logger: logger))
+                    agent: agent, configuration: clientConfiguration, tap: tap, clock: clock, logger: logger))
         }
         let coordinator = CoordinatorService(
             machine: CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy),
@@ -56,7 +64,8 @@ public enum InProcessFederation {
         return try await withGRPCServer(transport: transport.server, services: coordinator.services) { _ in
             try await withGRPCClient(transport: transport.client) { client in
                 try await coordinator.run(
-                    alongside: clients.map { participant in { try await participant.run(using: client) } })
+                    alongside: clients.map { participant in { try await participant.run(using: client) } },
+                    startingWhenAllOf: arrivals)
             }
         }
     }

@@ -10,7 +10,8 @@ public import TesseraTransport
 /// throwaway federation CA issues the coordinator's and every site's certificate, the
 /// coordinator listens on a free port, and every participant connects to it as a deployed
 /// site would. This is `tessera simulate --transport loopback`: the full network path,
-/// handshakes and identity checks included, without leaving the machine.
+/// handshakes and identity checks included, without leaving the machine. The experiment starts
+/// once every site is connected, so the outcome does not depend on the order they connect in.
 public enum LoopbackFederation {
     /// Runs the experiment to the end and returns the coordinator's outcome. The throwaway PKI
     /// lives in a temporary directory that is removed afterwards.
@@ -27,6 +28,7 @@ public enum LoopbackFederation {
         let coordinatorIdentity = root.appendingPathComponent("coordinator")
         _ = try ca.issueCoordinator(hosts: ["127.0.0.1", "localhost"], to: coordinatorIdentity, validityDays: 1)
         var sites: [(ParticipantClient, ClientSecurity)] = []
+        let arrivals = SiteArrivals(expecting: participants.map(\.site))
         for agent in participants {
             let identity = root.appendingPathComponent("site-\(sites.count + 1)")
             _ = try ca.issue(site: agent.site, to: identity, validityDays: 1)
@@ -34,13 +36,12 @@ public enum LoopbackFederation {
             // list), as `tessera-participant` does.
             let files = IssuedIdentity.Files(directory: identity)
             let trust = try SiteTrust(identityDirectory: identity, caCertificate: files.caCertificate, logger: logger)
-            let client = ParticipantClient(
+            let client = ParticipantClient.tapped(
                 agent: agent,
                 configuration: .init(
                     backoffBase: .milliseconds(50), backoffCap: .seconds(1),
                     revocationListReceived: { trust.offer(signedRevocationList: $0) }),
-                clock: clock,
-                logger: logger)
+                tap: SiteTap(inspectInbound: arrivals.observer(for: agent.site)), clock: clock, logger: logger)
             let security = ClientSecurity.mutualTLS(
                 certificate: files.certificate, privateKey: files.privateKey, caCertificate: files.caCertificate,
                 checkCoordinator: trust.coordinatorCheck)
@@ -66,7 +67,7 @@ public enum LoopbackFederation {
             return try await coordinator.run(
                 alongside: sites.map { client, security in
                     { try await client.run(connectingTo: endpoint, security: security) }
-                })
+                }, startingWhenAllOf: arrivals)
         }
     }
 }

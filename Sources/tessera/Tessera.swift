@@ -184,13 +184,23 @@ struct Simulate: AsyncParsableCommand {
             --transport memory hands messages over directly instead \
             (faster; the driver the tests use). Results (rounds.csv, results.json, report.html) and \
             the final model (model.safetensors) go to the experiment's output_directory (default \
-            results/<name>). A file with variants runs each variant in turn.
+            results/<name>). A file with variants runs each variant in turn. The final model is a \
+            function of the experiment file and its seed: the same bytes, and SHA-256, whatever the \
+            transport and the order the sites connect in.
             """)
 
     enum Transport: String, ExpressibleByArgument, CaseIterable {
         case inProcess = "in-process"
         case loopback
         case memory
+
+        var simulation: SimulationTransport {
+            switch self {
+            case .inProcess: .inProcess
+            case .loopback: .loopback
+            case .memory: .memory
+            }
+        }
     }
 
     @Argument(help: "The experiment YAML file.") var file: String
@@ -217,48 +227,19 @@ struct Simulate: AsyncParsableCommand {
         let show: @Sendable (String) -> Void = { line in
             if !quiet || Simulate.isRoundSummary(line) { print(line) }
         }
+        let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
         for run in runs {
             let started = Date()
-            let records: [RoundRecord]
-            let completed: Int
-            let paths: ResultsWriter.Paths
-            let modelPath: URL
-            switch transport {
-            case .memory:
-                let report = try ExperimentRunner.run(run, progress: show)
-                (records, completed, paths, modelPath) = (
-                    report.records, report.completedRounds, report.paths, report.modelPath
-                )
-            case .inProcess, .loopback:
-                let prepared = try ExperimentRunner.prepare(run, progress: show)
-                let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
-                // The coordinator checks the simulated sites' signing certificates against their CA.
-                let configuration = CoordinatorService.Configuration(signingVerifier: prepared.signing?.verifier)
-                let outcome =
-                    transport == .loopback
-                    ? try await LoopbackFederation.run(
-                        plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
-                        participants: prepared.agents, configuration: configuration, logger: logger)
-                    : try await InProcessFederation.run(
-                        plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
-                        participants: prepared.agents, configuration: configuration, logger: logger)
-                let written = try ExperimentRunner.finish(
-                    prepared, records: outcome.records, finalModel: outcome.finalModel,
-                    finalVersion: outcome.finalVersion,
-                    transport: transport == .loopback ? "gRPC HTTP/2 + mTLS (loopback)" : "gRPC in-process",
-                    outputRoot: nil)
-                (records, completed, paths, modelPath) = (
-                    outcome.records, outcome.completedRounds, written.paths, written.model
-                )
-            }
-            let last = records.last { $0.status == .completed }
+            let report = try await ExperimentRunner.run(
+                run, transport: transport.simulation, progress: show, logger: logger)
+            let last = report.records.last { $0.status == .completed }
             print(
                 String(
-                    format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
+                    format: "%@: %d of %d rounds completed in %.1f s%@", run.name, report.completedRounds, run.rounds,
                     Date().timeIntervalSince(started),
                     last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
-            print("report: \(paths.html.path)")
-            print("model:  \(modelPath.path)")
+            print("report: \(report.paths.html.path)")
+            print("model:  \(report.modelPath.path) (sha256 \(report.modelSHA256))")
         }
     }
 

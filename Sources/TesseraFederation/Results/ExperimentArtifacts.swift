@@ -1,4 +1,6 @@
 public import Foundation
+import TesseraCrypto
+import TesseraSupport
 import TesseraTensor
 
 /// Writes everything an experiment run leaves behind, in one layout whatever ran it (the
@@ -8,6 +10,9 @@ public enum ExperimentArtifacts {
     public struct Paths: Sendable {
         public var results: ResultsWriter.Paths
         public var model: URL
+        /// The SHA-256 of the model file (lowercase hex): what the model is addressed by. A
+        /// simulation gives the same digest for the same experiment file and seed.
+        public var modelSHA256: String
     }
 
     public static func write(
@@ -38,6 +43,7 @@ public enum ExperimentArtifacts {
                 "experiment": config.name, "config_hash": config.configHash, "version": finalVersion.description,
                 "architecture": architecture.summary,
             ])
-        return Paths(results: paths, model: modelPath)
+        let digest = Hex.encode(SHA256.hash([UInt8](try Data(contentsOf: modelPath))))
+        return Paths(results: paths, model: modelPath, modelSHA256: digest)
     }
 }

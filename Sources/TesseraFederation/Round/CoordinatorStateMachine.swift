@@ -456,7 +456,7 @@ public struct CoordinatorStateMachine: Sendable {
                 // Added now and not kept. The round's state is out of `phase` (put back below)
                 // so that the running sum has a single reference and is added to in place.
                 takeRunningRound()
-                context.plaintextSum!.add(delta, weight: Double(weight), from: site)
+                context.plaintextSum!.add(delta, weight: UInt32(clamping: weight), from: site)
             } else {
                 context.updates.append(ClientUpdate(delta: delta, sampleCount: weight, participant: site))
             }
@@ -715,6 +715,9 @@ public struct CoordinatorStateMachine: Sendable {
                 aggregate(context, .mean(mean), now: now, into: &actions)
             }
         } else {
+            // Updates arrive in any order; the strategy sees them sorted by site, so that its
+            // result (a robust rule's tie-breaks, the loss mean) is a function of the updates alone.
+            context.updates.sort { ($0.participant ?? "") < ($1.participant ?? "") }
             context.contributors = context.plaintextSum?.contributors ?? context.updates.compactMap(\.participant)
             guard context.contributors.count >= max(1, plan.selection.minimum) else {
                 failRound(
@@ -903,7 +906,9 @@ public struct CoordinatorStateMachine: Sendable {
         _ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]
     ) {
         var context = context
-        context.evaluation = EvaluationMetrics.weightedMean(Array(context.evaluations.values))
+        // Summed in site order, not in the dictionary's (per-process) or arrival order.
+        context.evaluation = EvaluationMetrics.weightedMean(
+            context.evaluations.sorted { $0.key < $1.key }.map(\.value))
         completeRound(context, now: now, into: &actions)
     }
 
@@ -1043,31 +1048,6 @@ struct RoundContext: Sendable {
         let position = Int(index) - 1
         return roster.indices.contains(position) ? roster[position] : nil
     }
-}
-
-/// A plaintext round's sample-weighted sum of updates, added to as each update arrives, for
-/// strategies that need only the mean (``FederatedStrategy/requiresIndividualUpdates`` false):
-/// the coordinator then holds one vector of Doubles however many sites take part, instead of
-/// every update until the round closes, and the aggregation at the round's end is one division
-/// (Benchmarks/RESULTS.md has the measurements).
-///
-/// The arithmetic is ``Aggregation``'s weighted mean, done in the same order (updates in
-/// arrival order, each coordinate summed in Double from zero, divided by the sum of the weights
-/// in that order), so the mean is the same to the bit as aggregating all updates at the end.
-struct PlaintextSum: Sendable {
-    private(set) var sum: [Double] = []
-    private(set) var totalWeight = 0.0
-    private(set) var contributors: [SiteID] = []
-
-    mutating func add(_ delta: [Float], weight: Double, from site: SiteID) {
-        if sum.isEmpty { sum = [Double](repeating: 0, count: delta.count) }
-        Aggregation.accumulate(delta, weight: weight, into: &sum)
-        totalWeight += weight
-        contributors.append(site)
-    }
-
-    /// The weighted mean of the updates added so far.
-    var mean: [Float] { Aggregation.divide(sum, by: totalWeight) }
 }
 
 struct SecureRound: Sendable {

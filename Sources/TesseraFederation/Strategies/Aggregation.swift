@@ -4,8 +4,9 @@
 /// vector, so each can be tested on its own against hand-computed values. The strategies
 /// (``FedAvg``, ``FedAdam``, ``Krum``, …) call these and add their server optimiser.
 ///
-/// Sums are accumulated in `Double` and rounded to `Float` once at the end, so the result does
-/// not depend on update order beyond the last bit and long cohorts do not lose precision.
+/// Sums are accumulated in `Double` and rounded to `Float` once at the end, so long cohorts do
+/// not lose precision; the sample-weighted mean of a round's updates (``weightedMean(_:)``) is
+/// summed exactly in bins, so it does not depend on the updates' order at all.
 ///
 /// The robust rules live next to their strategies: ``coordinateMedian(_:)`` in `Median.swift`,
 /// ``trimmedMean(_:trimFraction:)`` in `TrimmedMean.swift`, ``krumScores(_:byzantine:)``,
@@ -69,9 +70,8 @@ public enum Aggregation {
         }
     }
 
-    /// `sum[j] += weight · x[j]` for every coordinate, in Double. The one kernel of every
-    /// weighted mean here (a tile of ``weightedMean(_:weights:)``, the coordinator's running sum
-    /// of a plaintext round), so they agree to the bit. `vector` must be as long as `sum`.
+    /// `sum[j] += weight · x[j]` for every coordinate, in Double: a tile of
+    /// ``weightedMean(_:weights:)``. `vector` must be as long as `sum`.
     @inline(__always)
     static func accumulate(
         _ vector: UnsafeBufferPointer<Float>, weight: Double, into sum: UnsafeMutableBufferPointer<Double>
@@ -89,32 +89,26 @@ public enum Aggregation {
         for j in 0..<sum.count { mean[j] = Float(sum[j] / total) }
     }
 
-    /// ``accumulate(_:weight:into:)`` on whole arrays: one update into a running sum.
-    static func accumulate(_ vector: [Float], weight: Double, into sum: inout [Double]) {
-        sum.withUnsafeMutableBufferPointer { sum in
-            vector.withUnsafeBufferPointer { vector in accumulate(vector, weight: weight, into: sum) }
-        }
-    }
-
-    /// ``divide(_:by:into:)`` into a new array: a running sum's mean.
-    static func divide(_ sum: [Double], by total: Double) -> [Float] {
-        [Float](unsafeUninitializedCapacity: sum.count) { mean, initialized in
-            sum.withUnsafeBufferPointer { sum in divide(sum, by: total, into: mean) }
-            initialized = sum.count
-        }
-    }
-
     /// The sample-weighted mean update `Σ n_k Δ_k / Σ n_k` of a plaintext round (FedAvg's
     /// aggregate, McMahan et al. 2017).
+    ///
+    /// Summed with ``ReproducibleSum``: the result does not depend on the order of `updates`, to
+    /// the bit, and equals the coordinator's running sum of the same updates (``PlaintextSum``).
     public static func weightedMean(_ updates: [ClientUpdate]) throws(AggregationError) -> [Float] {
         try checkVectors(updates.map(\.delta), labels: updates.map(\.participant))
-        for update in updates where update.sampleCount < 0 {
+        for update in updates where !(0...Int(UInt32.max)).contains(update.sampleCount) {
             throw AggregationError(
                 .invalidWeight,
                 "\(label(update.participant, fallback: "An update")) reports \(update.sampleCount) samples; "
-                    + "sample counts cannot be negative.")
+                    + "sample counts must lie in 0...\(UInt32.max).")
         }
-        return try checkedWeightedMean(updates.map(\.delta), weights: updates.map { Double($0.sampleCount) })
+        guard updates.contains(where: { $0.sampleCount > 0 }) else {
+            throw AggregationError(
+                .invalidWeight, "All \(updates.count) updates report zero samples, so there is nothing to average.")
+        }
+        var sum = ReproducibleSum(count: updates[0].delta.count)
+        for update in updates { sum.add(update.delta, weight: UInt32(update.sampleCount)) }
+        return sum.mean
     }
 
     /// The unweighted mean `Σ x_k / n` (Multi-Krum's average of the selected updates).
