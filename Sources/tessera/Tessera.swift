@@ -248,12 +248,13 @@ struct Simulate: AsyncParsableCommand {
                     outcome.records, outcome.completedRounds, written.paths, written.model
                 )
             }
-            let last = records.last { $0.status == .completed }
+            // The central test set's accuracy when there is one; never a training figure.
+            let final = RoundRecord.finalAccuracy(of: records)
             print(
                 String(
                     format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
                     Date().timeIntervalSince(started),
-                    last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
+                    final.map { String(format: ", final accuracy %.4f (%@)", $0.value, $0.source) } ?? ""))
             print("report: \(paths.html.path)")
             print("model:  \(modelPath.path)")
         }

@@ -207,6 +207,10 @@ public struct FederationPlan: Sendable {
     public var versionMinor: Int
     public var seed: UInt64
     public var publicRandomness: PublicRandomness
+    /// Evaluates every model the coordinator publishes on its central test set
+    /// (`evaluation.dataset`, ``ExperimentConfig/makeCentralEvaluator(architecture:)``); the
+    /// round records carry the result as `central*`. `nil` (default): no central evaluation.
+    public var centralEvaluator: CentralEvaluator?
 
     public init(
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,
