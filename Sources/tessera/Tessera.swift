@@ -255,7 +255,8 @@ struct Simulate: AsyncParsableCommand {
                     format: "%@: %d of %d rounds completed in %.1f s%@", run.name, completed, run.rounds,
                     Date().timeIntervalSince(started),
                     final.map { String(format: ", final accuracy %.4f (%@)", $0.value, $0.source) }
-                        ?? ", no accuracy measured for the final model (no site held rows out, and no central test set)"))
+                        ?? ", no accuracy measured for the final model (no site held rows out, and no central test set)"
+                ))
             print("report: \(paths.html.path)")
             print("model:  \(modelPath.path)")
         }
