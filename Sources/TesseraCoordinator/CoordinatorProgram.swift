@@ -180,6 +180,7 @@ public struct CoordinatorProgram: Sendable {
         plan.versionMajor = record.versionMajor
         plan.versionMinor = record.versionMinor
         plan.circuitBreaker = circuitBreaker
+        plan.centralEvaluator = try config.makeCentralEvaluator(architecture: architecture)
         // A deployment draws each round's public randomness from the CSPRNG; the round records
         // keep it.
         plan.publicRandomness = .system

@@ -147,6 +147,9 @@ public final class ExperimentRecorder: RoundPersistence {
         metrics["loss"] = record.evalLoss
         metrics["accuracy"] = record.evalAccuracy
         metrics["auc"] = record.evalAUC
+        metrics["central_loss"] = record.centralLoss
+        metrics["central_accuracy"] = record.centralAccuracy
+        metrics["central_auc"] = record.centralAUC
         return metrics
     }
 }

@@ -105,8 +105,14 @@ public enum FedProxSynthetic {
 
     /// Generates every device's data; deterministic for a seed.
     ///
+    /// - Parameter heldOutSeed: draws fresh samples from the same devices: the sizes, models
+    ///   and feature distributions still come from `seed`, but the samples come from streams
+    ///   of this seed, so a held-out test set shares the training data's distribution and none
+    ///   of its rows. `nil` (default) draws the samples from `seed`.
     /// - Throws: `DataError.invalidArgument` for non-positive sizes or negative spreads.
-    public static func generate(_ configuration: Configuration = Configuration(), seed: UInt64) throws -> [Device] {
+    public static func generate(
+        _ configuration: Configuration = Configuration(), seed: UInt64, heldOutSeed: UInt64? = nil
+    ) throws -> [Device] {
         let c = configuration
         guard c.devices >= 1, c.dimension >= 1, c.classes >= 2, c.minimumSamples >= 0 else {
             throw DataError(
@@ -166,6 +172,7 @@ public enum FedProxSynthetic {
                 weights = (0..<c.dimension * c.classes).map { _ in Float(modelMeans[k] + rng.nextGaussian()) }
                 bias = (0..<c.classes).map { _ in Float(modelMeans[k] + rng.nextGaussian()) }
             }
+            if let heldOutSeed { rng = TesseraRandom(seed: heldOutSeed).derived(1_000_000 + UInt64(k)) }
             let n = sizes[k]
             var x = [Float](repeating: 0, count: n * c.dimension)
             var y = [Float](repeating: 0, count: n)
@@ -189,8 +196,10 @@ public enum FedProxSynthetic {
     }
 
     /// Just the per-device datasets.
-    public static func datasets(_ configuration: Configuration = Configuration(), seed: UInt64) throws -> [Dataset] {
-        try generate(configuration, seed: seed).map(\.dataset)
+    public static func datasets(
+        _ configuration: Configuration = Configuration(), seed: UInt64, heldOutSeed: UInt64? = nil
+    ) throws -> [Dataset] {
+        try generate(configuration, seed: seed, heldOutSeed: heldOutSeed).map(\.dataset)
     }
 
     /// `argmax_c (x W + b)_c` for the sample starting at `row`; the first maximum wins.

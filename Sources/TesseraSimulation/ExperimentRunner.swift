@@ -62,7 +62,15 @@ public enum ExperimentRunner {
         progress("data: \(data.sites.count) participants, \(data.inputs) features, \(data.classes) classes")
         for line in data.summary.split(separator: "\n").prefix(40) { progress("  \(line)") }
         let architecture = try config.model.architecture(dataInputs: data.inputs, dataClasses: data.classes)
-        let plan = config.federationPlan(datasetName: ExperimentData.datasetName, architecture: architecture)
+        var plan = config.federationPlan(datasetName: ExperimentData.datasetName, architecture: architecture)
+        plan.centralEvaluator = try config.makeCentralEvaluator(architecture: architecture)
+        if let central = plan.centralEvaluator { progress(central.description) }
+        if config.dataset.testFraction == 0 {
+            progress(
+                "dataset.test_fraction is 0: the sites hold no rows out and do not evaluate"
+                    + (plan.centralEvaluator == nil
+                        ? "; name a central test set in evaluation.dataset for accuracy" : ""))
+        }
         let signing = plan.secureAggregation?.activeAdversary == true ? try SimulatedSigning() : nil
         let agents = try simulatedAgents(
             config: config, plan: plan, data: data, softwareVersion: "tessera-simulate", signing: signing)

@@ -232,12 +232,15 @@ struct Simulate: AsyncParsableCommand {
             let started = Date()
             let report = try await ExperimentRunner.run(
                 run, transport: transport.simulation, progress: show, logger: logger)
-            let last = report.records.last { $0.status == .completed }
+            // The central test set's accuracy when there is one; never a training figure.
+            let final = RoundRecord.finalAccuracy(of: report.records)
             print(
                 String(
                     format: "%@: %d of %d rounds completed in %.1f s%@", run.name, report.completedRounds, run.rounds,
                     Date().timeIntervalSince(started),
-                    last?.evalAccuracy.map { String(format: ", final accuracy %.4f", $0) } ?? ""))
+                    final.map { String(format: ", final accuracy %.4f (%@)", $0.value, $0.source) }
+                        ?? ", no accuracy measured for the final model (no site held rows out, and no central test set)"
+                ))
             print("report: \(report.paths.html.path)")
             print("model:  \(report.modelPath.path) (sha256 \(report.modelSHA256))")
         }

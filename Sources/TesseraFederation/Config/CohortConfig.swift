@@ -173,6 +173,15 @@ public struct DeadlinesConfig: Sendable, Hashable, Codable {
 }
 
 /// `evaluation:` — when and where the global model is evaluated.
+///
+/// ```yaml
+/// evaluation:
+///   every: 1          # the sites evaluate on their held-out rows after every round
+///   dataset:          # and the coordinator evaluates every new model on a central test set
+///     kind: csv
+///     paths: [../Datasets-sample/clinical-risk/test.csv]
+///     label_column: readmitted_30d
+/// ```
 public struct EvaluationConfig: Sendable, Hashable, Codable {
     /// Evaluate after every `every`-th round (and always after the last). Default 1.
     public var every: Int
@@ -184,23 +193,42 @@ public struct EvaluationConfig: Sendable, Hashable, Codable {
     /// Default 0.5: a site that never answers delays the next round by about one evaluation
     /// instead of the whole evaluation deadline; 1 waits for every evaluator.
     public var quorum: Double
+    /// The coordinator's central test set, in the `dataset:` style (`kind` and its keys, without
+    /// `test_fraction`; `seed` for generated rows): every model the coordinator publishes is
+    /// evaluated on it, and the results show it as its own "central test set" columns and
+    /// curves, beside the sites' held-out figures. It is how to report accuracy on one fixed test
+    /// set, as papers do. Default `nil`: no central evaluation.
+    public var dataset: DatasetConfig?
 
-    public init(every: Int = 1, fraction: Double = 1, quorum: Double = 0.5) {
+    public init(every: Int = 1, fraction: Double = 1, quorum: Double = 0.5, dataset: DatasetConfig? = nil) {
         self.every = every
         self.fraction = fraction
         self.quorum = quorum
+        self.dataset = dataset
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case every, fraction, quorum
+        case every, fraction, quorum, dataset
     }
 
     public init(from decoder: any Decoder) throws {
         let (c, _) = try decoder.configSection(CodingKeys.self)
         let d = EvaluationConfig()
+        var dataset: DatasetConfig?
+        if c.contains(.dataset), try !c.decodeNil(forKey: .dataset) {
+            dataset = try DatasetConfig(decoding: c.superDecoder(forKey: .dataset), role: .evaluation)
+        }
         self.init(
             every: try c.value(.every, default: d.every), fraction: try c.value(.fraction, default: d.fraction),
-            quorum: try c.value(.quorum, default: d.quorum))
+            quorum: try c.value(.quorum, default: d.quorum), dataset: dataset)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(every, forKey: .every)
+        try c.encode(fraction, forKey: .fraction)
+        try c.encode(quorum, forKey: .quorum)
+        if let dataset { try dataset.encode(to: c.superEncoder(forKey: .dataset), role: .evaluation) }
     }
 
     /// Whether round `round` (1-based) of `rounds` evaluates.
@@ -213,5 +241,6 @@ public struct EvaluationConfig: Sendable, Hashable, Codable {
         try rules.positive(every, "every")
         try rules.leftOpen(fraction, 0, 1, "fraction")
         try rules.leftOpen(quorum, 0, 1, "quorum")
+        try dataset?.validate(at: "evaluation.dataset", role: .evaluation)
     }
 }

@@ -224,12 +224,13 @@ extension Decoder {
         try configSection(keys).0
     }
 
-    /// ``strictContainer(keyedBy:)`` and the keys the mapping holds.
+    /// ``strictContainer(keyedBy:)`` and the keys the mapping holds; the keys in `excluded` are
+    /// refused as unknown too (a section that shares its keys with another, less one).
     func configSection<Key: CodingKey & CaseIterable>(
-        _ keys: Key.Type
+        _ keys: Key.Type, excluding excluded: Set<String> = []
     ) throws -> (KeyedDecodingContainer<Key>, Set<String>) {
         let everything = try container(keyedBy: AnyConfigKey.self)
-        let accepted = Key.allCases.map(\.stringValue)
+        let accepted = Key.allCases.map(\.stringValue).filter { !excluded.contains($0) }
         let present = everything.allKeys.map(\.stringValue)
         for key in present where !accepted.contains(key) {
             throw ConfigError(

@@ -28,6 +28,10 @@ import Foundation
 ///
 /// Relative paths are resolved against the directory of the experiment file (see
 /// ``ExperimentConfig/resolve(_:)``), so an experiment runs the same from any working directory.
+///
+/// The same description names the coordinator's central test set (`evaluation.dataset`, see
+/// ``EvaluationConfig/dataset``), without `test_fraction` (every row of it is held out) and with
+/// `seed` for the generated kinds.
 public struct DatasetConfig: Sendable, Hashable, Codable {
     public enum Kind: String, ConfigChoice {
         /// CSV files with a header row; one file per site under `natural` partitioning.
@@ -48,6 +52,9 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         /// paths, the five quick-start hospitals generated from the experiment's seed. The label
         /// is the format's `readmitted_30d` unless `label_column` says otherwise.
         case clinicalRisk = "clinical_risk"
+
+        /// Whether the kind can generate its rows (`clinical_risk` does when it lists no paths).
+        var isGenerated: Bool { self == .clinicalRisk || self == .syntheticFedProx || self == .syntheticIID }
     }
 
     /// Default `synthetic_iid`: needs no files, so an experiment file with no `dataset:`
@@ -90,14 +97,21 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
     /// Standardise features to zero mean and unit variance with each participant's *own*
     /// training-split statistics (pooled statistics would need a federated pass and would leak
     /// site summaries). Default `false`: data is used as given; set `true` for tabular data
-    /// whose features have different units.
+    /// whose features have different units. A central test set is standardised with its own
+    /// statistics, as each site is.
     public var standardise: Bool
+    /// `evaluation.dataset` of a generated kind only: seeds the rows drawn for the central test
+    /// set. The generator's models and site profiles are the training data's (they come from the
+    /// experiment's seed), so the rows share its distribution but not its draws. `nil` (default)
+    /// derives a seed from the experiment's (``ExperimentConfig/centralEvaluationSeed``).
+    public var seed: UInt64?
 
     public init(
         kind: Kind = .syntheticIID, paths: [String] = [], labelColumn: String? = nil, featureColumns: [String]? = nil,
         excludeColumns: [String] = [], delimiter: String = ",", features: String? = nil, images: String? = nil,
         labels: String? = nil, alpha: Double = 1, beta: Double = 1, dimension: Int = 60, classes: Int = 10,
-        maxSamplesPerParticipant: Int? = nil, testFraction: Double = 0.2, standardise: Bool = false
+        maxSamplesPerParticipant: Int? = nil, testFraction: Double = 0.2, standardise: Bool = false,
+        seed: UInt64? = nil
     ) {
         self.kind = kind
         self.paths = paths
@@ -115,6 +129,7 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         self.maxSamplesPerParticipant = maxSamplesPerParticipant
         self.testFraction = testFraction
         self.standardise = standardise
+        self.seed = seed
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -125,7 +140,14 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         case delimiter, features, images, labels, alpha, beta, dimension, classes
         case maxSamplesPerParticipant = "max_samples_per_participant"
         case testFraction = "test_fraction"
-        case standardise
+        case standardise, seed
+    }
+
+    /// Where a dataset description stands: `dataset:` (the participants' data) or
+    /// `evaluation.dataset` (the coordinator's central test set). They differ in two keys:
+    /// `test_fraction` (training only) and `seed` (evaluation only, generated kinds).
+    enum Role: Sendable {
+        case training, evaluation
     }
 
     static func keys(for kind: Kind) -> [String] {
@@ -140,6 +162,15 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             return common + ["alpha", "beta", "dimension", "classes", "max_samples_per_participant"]
         case .syntheticIID: return common + ["dimension", "classes", "max_samples_per_participant"]
         }
+    }
+
+    /// The keys of `kind` in `evaluation.dataset`.
+    static func evaluationKeys(for kind: Kind) -> [String] {
+        keys(for: kind).filter { $0 != "test_fraction" } + (kind.isGenerated ? ["seed"] : [])
+    }
+
+    static func keys(for kind: Kind, role: Role) -> [String] {
+        role == .training ? keys(for: kind) : evaluationKeys(for: kind)
     }
 
     /// Whether the source already comes split into participants (files per site, or a
@@ -170,12 +201,24 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let (c, present) = try decoder.configSection(CodingKeys.self)
+        try self.init(decoding: decoder, role: .training)
+    }
+
+    init(decoding decoder: any Decoder, role: Role) throws {
+        if role == .evaluation,
+            try decoder.container(keyedBy: AnyConfigKey.self).contains(AnyConfigKey(stringValue: "test_fraction"))
+        {
+            throw ConfigError(
+                .unknownKey, at: ConfigPath.components(decoder.codingPath) + [.key("test_fraction")],
+                "does not apply to an evaluation set: every row of it is held out")
+        }
+        let (c, present) = try decoder.configSection(
+            CodingKeys.self, excluding: role == .training ? ["seed"] : ["test_fraction"])
         let d = DatasetConfig()
         let kind = try c.choice(Kind.self, forKey: .kind, default: d.kind)
         try decoder.rejectInapplicable(
-            present: present, allowed: Self.keys(for: kind), usage: Kind.usage(Self.keys), label: "dataset kind",
-            chosen: kind.rawValue)
+            present: present, allowed: Self.keys(for: kind, role: role),
+            usage: Kind.usage { Self.keys(for: $0, role: role) }, label: "dataset kind", chosen: kind.rawValue)
         self.init(
             kind: kind, paths: try c.value(.paths, default: d.paths), labelColumn: try c.optional(.labelColumn),
             featureColumns: try c.optional(.featureColumns),
@@ -187,12 +230,16 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             classes: try c.value(.classes, default: d.classes),
             maxSamplesPerParticipant: try c.optional(.maxSamplesPerParticipant),
             testFraction: try c.value(.testFraction, default: d.testFraction),
-            standardise: try c.value(.standardise, default: d.standardise))
+            standardise: try c.value(.standardise, default: d.standardise), seed: try c.optional(.seed))
     }
 
     public func encode(to encoder: any Encoder) throws {
+        try encode(to: encoder, role: .training)
+    }
+
+    func encode(to encoder: any Encoder, role: Role) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        let allowed = Self.keys(for: kind)
+        let allowed = Self.keys(for: kind, role: role)
         try c.encode(kind, forKey: .kind)
         try c.encode(paths, forKey: .paths, ifIn: allowed)
         try c.encode(labelColumn, forKey: .labelColumn, ifIn: allowed)
@@ -207,12 +254,14 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
         try c.encode(dimension, forKey: .dimension, ifIn: allowed)
         try c.encode(classes, forKey: .classes, ifIn: allowed)
         try c.encode(maxSamplesPerParticipant, forKey: .maxSamplesPerParticipant, ifIn: allowed)
-        try c.encode(testFraction, forKey: .testFraction)
+        try c.encode(testFraction, forKey: .testFraction, ifIn: allowed)
         try c.encode(standardise, forKey: .standardise)
+        try c.encode(seed, forKey: .seed, ifIn: allowed)
     }
 
-    func validate() throws(ConfigError) {
-        let rules = ConfigRules("dataset")
+    /// Checks the section's own values; `prefix` is where it stands in the file.
+    func validate(at prefix: String = "dataset", role: Role = .training) throws(ConfigError) {
+        let rules = ConfigRules(prefix)
         switch kind {
         case .csv:
             guard !paths.isEmpty else {
@@ -273,8 +322,17 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             try rules.check(classes >= 2, "classes", "must be at least 2, got \(classes)")
         }
         if let cap = maxSamplesPerParticipant { try rules.positive(cap, "max_samples_per_participant") }
-        try rules.halfOpen(testFraction, 0, 1, "test_fraction")
+        if role == .training { try rules.halfOpen(testFraction, 0, 1, "test_fraction") }
+        if role == .evaluation, seed != nil, !isGenerated {
+            throw ConfigError(
+                .conflict, at: rules.path("seed"),
+                "applies to generated rows only; with paths the rows of kind \(kind.rawValue) come from the files")
+        }
     }
+
+    /// Whether the rows are generated rather than read (a generator kind, or `clinical_risk`
+    /// without files).
+    var isGenerated: Bool { kind.isGenerated && paths.isEmpty }
 }
 
 /// `partitioning:` — how examples are spread over the simulated participants.

@@ -31,6 +31,7 @@ extension ExperimentConfig {
 
         try validateModelAgainstData()
         try validatePartitioning()
+        try validateCentralEvaluation()
         if strategy.name == .fedprox {
             try rules.conflict(
                 unless: localTraining.proximalMu > 0, "local_training.proximal_mu",
@@ -60,6 +61,52 @@ extension ExperimentConfig {
             )
         }
     }
+
+    /// The central test set must fit the model and, when generated, draw fresh rows from the
+    /// training data's own generator: another generator's rows would measure another task.
+    private func validateCentralEvaluation() throws(ConfigError) {
+        guard let central = evaluation.dataset else { return }
+        let rules = ConfigRules("evaluation.dataset")
+        if let known = central.knownInputs {
+            if let inputs = model.inputs {
+                try rules.conflict(
+                    unless: known == inputs, central.kind == .idx ? "kind" : "dimension",
+                    "gives \(known) features but model.inputs is \(inputs)")
+            }
+            if let training = dataset.knownInputs {
+                try rules.conflict(
+                    unless: known == training, central.kind == .idx ? "kind" : "dimension",
+                    "gives \(known) features but the training dataset has \(training)")
+            }
+        }
+        if let known = central.knownClasses, let classes = model.classes ?? dataset.knownClasses {
+            try rules.conflict(
+                unless: known == classes, "classes", "is \(known) but the model has \(classes) classes")
+        }
+        guard central.isGenerated else { return }
+        try rules.conflict(
+            unless: central.kind == dataset.kind, "kind",
+            "\(central.kind.rawValue) generates its rows, but the training data is dataset kind "
+                + "\(dataset.kind.rawValue): a generated test set draws fresh rows from the training data's own "
+                + "generator; use kind \(dataset.kind.rawValue), or list test files")
+        if central.kind == .syntheticFedProx {
+            try rules.conflict(
+                unless: central.alpha == dataset.alpha, "alpha",
+                "is \(central.alpha) but dataset.alpha is \(dataset.alpha); the test set's generator must be the training data's"
+            )
+            try rules.conflict(
+                unless: central.beta == dataset.beta, "beta",
+                "is \(central.beta) but dataset.beta is \(dataset.beta); the test set's generator must be the training data's"
+            )
+        }
+        try rules.conflict(
+            unless: centralEvaluationSeed != seed, "seed",
+            "is the experiment's seed, which would draw the training rows again; choose another seed or omit it")
+    }
+
+    /// The seed of a generated central test set: `evaluation.dataset.seed`, or one derived from
+    /// the experiment's seed that never equals it.
+    public var centralEvaluationSeed: UInt64 { evaluation.dataset?.seed ?? (seed ^ 0x9E37_79B9_7F4A_7C15) }
 
     private func validatePartitioning() throws(ConfigError) {
         let rules = ConfigRules("partitioning")

@@ -20,7 +20,7 @@ public enum ExperimentArtifacts {
         architecture: ModelArchitecture, participants: Int, transport: String, startedAt: Date, to directory: URL
     ) throws -> Paths {
         let training = config.localTraining
-        let results = ExperimentResults(
+        var results = ExperimentResults(
             experiment: config.name, configHash: config.configHash, seed: config.seed,
             startedAt: ISO8601DateFormatter().string(from: startedAt), rounds: records,
             summary: [
@@ -33,6 +33,7 @@ public enum ExperimentArtifacts {
                     + "\(training.optimizer.rawValue) lr \(training.learningRate)"
                     + (training.proximalMu > 0 ? ", μ = \(training.proximalMu)" : ""),
             ])
+        if let central = config.centralTestSetSummary { results.summary["central test set"] = central }
         let paths = try ResultsWriter.write(results, to: directory)
         let model = try architecture.build(seed: config.seed)
         model.parameters = finalModel

@@ -6,6 +6,10 @@ import TesseraSupport
 /// `report.html` (a self-contained page with accuracy and loss curves as inline SVG that opens
 /// offline).
 ///
+/// The sites' held-out figures are `eval_*`; the coordinator's central test set
+/// (`evaluation.dataset`) has its own `central_*` columns and curves, present when the run has
+/// central figures, so the two are never mixed up.
+///
 /// Each file is replaced atomically and durably (`TesseraSupport`'s `DurableFile`), so a crash
 /// or a failed write leaves the previous complete file in place rather than a truncated one.
 public enum ResultsWriter {
@@ -52,10 +56,13 @@ public enum ResultsWriter {
 
     public static func csv(_ results: ExperimentResults) -> String {
         let stages = stageNames(results)
+        let central = results.rounds.contains { $0.hasCentralEvaluation }
         var header = [
             "round", "status", "model_version", "cohort_size", "contributors", "dropouts", "train_loss", "eval_loss",
-            "eval_accuracy", "eval_auc", "seconds",
+            "eval_accuracy", "eval_auc",
         ]
+        if central { header += ["central_loss", "central_accuracy", "central_auc"] }
+        header.append("seconds")
         header += stages.map { "stage_\($0)_seconds" }
         header.append("failure_reason")
         var lines = [header.joined(separator: ",")]
@@ -63,8 +70,9 @@ public enum ResultsWriter {
             var row: [String] = [
                 String(r.round), r.status.rawValue, r.modelVersion ?? "", String(r.cohortSize), String(r.contributors),
                 String(r.dropouts), number(r.trainLoss), number(r.evalLoss), number(r.evalAccuracy), number(r.evalAUC),
-                number(r.seconds),
             ]
+            if central { row += [number(r.centralLoss), number(r.centralAccuracy), number(r.centralAUC)] }
+            row.append(number(r.seconds))
             row += stages.map { number(r.stageSeconds[$0]) }
             row.append(csvField(r.failureReason ?? ""))
             lines.append(row.joined(separator: ","))
@@ -92,12 +100,15 @@ public enum ResultsWriter {
             series: [
                 series("evaluation accuracy", SVGLineChart.palette[0]) { $0.evalAccuracy },
                 series("evaluation AUC", SVGLineChart.palette[2]) { $0.evalAUC },
+                series("central test set accuracy", SVGLineChart.palette[4]) { $0.centralAccuracy },
+                series("central test set AUC", SVGLineChart.palette[5]) { $0.centralAUC },
             ].filter { !$0.points.isEmpty })
         let loss = SVGLineChart(
             title: "Loss per round", xLabel: "round", yLabel: "loss",
             series: [
                 series("training loss", SVGLineChart.palette[1]) { $0.trainLoss },
                 series("evaluation loss", SVGLineChart.palette[3]) { $0.evalLoss },
+                series("central test set loss", SVGLineChart.palette[4]) { $0.centralLoss },
             ].filter { !$0.points.isEmpty })
         let cohort = SVGLineChart(
             title: "Participants per round", xLabel: "round", yLabel: "participants",
@@ -116,7 +127,9 @@ public enum ResultsWriter {
             ("config hash", results.configHash),
             ("rounds", "\(completed.count) completed, \(results.rounds.count - completed.count) failed"),
         ]
-        if let acc = last?.evalAccuracy { summaryRows.append(("final accuracy", String(format: "%.4f", acc))) }
+        if let final = results.finalAccuracy {
+            summaryRows.append(("final accuracy", String(format: "%.4f (%@)", final.value, final.source)))
+        }
         if let version = last?.modelVersion { summaryRows.append(("final model version", version)) }
         summaryRows += results.summary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
 
@@ -142,12 +155,21 @@ public enum ResultsWriter {
         page += "</table>\n<div class=\"charts\">\n\(accuracy.render())\n\(loss.render())\n\(cohort.render())\n</div>\n"
         page += "<h2>Rounds</h2>\n<table>\n<tr><th>round</th><th>status</th><th>model</th><th>cohort</th>"
         page += "<th>contributors</th><th>dropouts</th><th>train loss</th><th>eval loss</th><th>accuracy</th>"
-        page += "<th>AUC</th><th>seconds</th><th>note</th></tr>\n"
+        page += "<th>AUC</th>"
+        let central = results.rounds.contains { $0.hasCentralEvaluation }
+        if central {
+            page += "<th>central test set loss</th><th>central test set accuracy</th><th>central test set AUC</th>"
+        }
+        page += "<th>seconds</th><th>note</th></tr>\n"
         for r in results.rounds {
             page += "<tr class=\"\(r.status.rawValue)\"><td>\(r.round)</td><td class=\"text\">\(r.status.rawValue)</td>"
             page += "<td class=\"text\">\(escapeHTML(r.modelVersion ?? ""))</td><td>\(r.cohortSize)</td>"
             page += "<td>\(r.contributors)</td><td>\(r.dropouts)</td><td>\(number(r.trainLoss))</td>"
             page += "<td>\(number(r.evalLoss))</td><td>\(number(r.evalAccuracy))</td><td>\(number(r.evalAUC))</td>"
+            if central {
+                page += "<td>\(number(r.centralLoss))</td><td>\(number(r.centralAccuracy))</td>"
+                page += "<td>\(number(r.centralAUC))</td>"
+            }
             page += "<td>\(number(r.seconds))</td><td class=\"text\">\(escapeHTML(r.failureReason ?? ""))</td></tr>\n"
         }
         page += "</table>\n<p>Files: rounds.csv, results.json (same directory).</p>\n</body></html>\n"

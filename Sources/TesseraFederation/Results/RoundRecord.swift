@@ -29,10 +29,16 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public var dropouts: Int
     /// Sample-weighted mean training loss reported by the contributors.
     public var trainLoss: Double?
-    /// Sample-weighted evaluation metrics on the participants' held-out data.
+    /// Sample-weighted evaluation metrics on the participants' held-out data. A site with no
+    /// held-out rows does not evaluate, so these never come from training rows.
     public var evalLoss: Double?
     public var evalAccuracy: Double?
     public var evalAUC: Double?
+    /// The published model's metrics on the coordinator's central test set
+    /// (`evaluation.dataset`), when the experiment names one.
+    public var centralLoss: Double?
+    public var centralAccuracy: Double?
+    public var centralAUC: Double?
     /// Seconds spent in each stage, keyed by stage name (`train`, `advertise_keys`, …).
     public var stageSeconds: [String: Double]
     /// Wall time of the whole round in seconds.
@@ -47,8 +53,9 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     public init(
         round: Int, status: Status = .completed, failureReason: String? = nil, modelVersion: String? = nil,
         cohortSize: Int, contributors: Int, dropouts: Int, trainLoss: Double? = nil, evalLoss: Double? = nil,
-        evalAccuracy: Double? = nil, evalAUC: Double? = nil, stageSeconds: [String: Double] = [:], seconds: Double,
-        publicSeed: String? = nil, attempt: Int? = nil
+        evalAccuracy: Double? = nil, evalAUC: Double? = nil, centralLoss: Double? = nil,
+        centralAccuracy: Double? = nil, centralAUC: Double? = nil, stageSeconds: [String: Double] = [:],
+        seconds: Double, publicSeed: String? = nil, attempt: Int? = nil
     ) {
         self.attempt = attempt
         self.round = round
@@ -62,6 +69,9 @@ public struct RoundRecord: Codable, Sendable, Hashable {
         self.evalLoss = evalLoss
         self.evalAccuracy = evalAccuracy
         self.evalAUC = evalAUC
+        self.centralLoss = centralLoss
+        self.centralAccuracy = centralAccuracy
+        self.centralAUC = centralAUC
         self.stageSeconds = stageSeconds
         self.seconds = seconds
         self.publicSeed = publicSeed
@@ -69,6 +79,14 @@ public struct RoundRecord: Codable, Sendable, Hashable {
 }
 
 extension RoundRecord {
+    /// ``ExperimentResults/finalAccuracy`` of these records.
+    public static func finalAccuracy(of records: [RoundRecord]) -> (value: Double, source: String)? {
+        guard let last = records.last(where: { $0.status == .completed }) else { return nil }
+        if let central = last.centralAccuracy { return (central, "central test set") }
+        if let held = last.evalAccuracy { return (held, "sites' held-out data") }
+        return nil
+    }
+
     /// The one progress line per round that the CLI, the coordinator's log and the reports use.
     public var summaryLine: String {
         var line = "round \(round): \(status.rawValue)"
@@ -76,10 +94,15 @@ extension RoundRecord {
         if let trainLoss { line += ", train loss \(Self.fixed(trainLoss))" }
         if let evalAccuracy { line += ", accuracy \(Self.fixed(evalAccuracy))" }
         if let evalAUC { line += ", AUC \(Self.fixed(evalAUC))" }
+        if let centralAccuracy { line += ", central test set accuracy \(Self.fixed(centralAccuracy))" }
+        if let centralAUC { line += ", central test set AUC \(Self.fixed(centralAUC))" }
         if let modelVersion { line += ", model \(modelVersion)" }
         if let failureReason { line += " — \(failureReason)" }
         return line
     }
+
+    /// Whether the round carries central test-set metrics.
+    public var hasCentralEvaluation: Bool { centralLoss != nil || centralAccuracy != nil || centralAUC != nil }
 
     private static func fixed(_ value: Double) -> String { String(format: "%.4f", value) }
 }
@@ -93,6 +116,13 @@ public struct ExperimentResults: Codable, Sendable, Hashable {
     public var rounds: [RoundRecord]
     /// Free-form facts shown at the top of the report (strategy, secure aggregation, …).
     public var summary: [String: String]
+
+    /// The accuracy a run reports as its result, and on what: the central test set's when the
+    /// last completed round has one, else the sites' held-out figure. `nil` when neither was
+    /// measured (no site held rows out, and no central test set): never a training figure.
+    public var finalAccuracy: (value: Double, source: String)? {
+        RoundRecord.finalAccuracy(of: rounds)
+    }
 
     public init(
         experiment: String, configHash: String, seed: UInt64, startedAt: String, rounds: [RoundRecord] = [],

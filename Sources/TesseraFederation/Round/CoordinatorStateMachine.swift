@@ -913,14 +913,20 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     private mutating func completeRound(_ context: RoundContext, now: Double, into actions: inout [CoordinatorAction]) {
+        var context = context
+        let central = centralEvaluation(round: context.round, now: now, into: &actions)
+        if let central { context.stageSeconds[Self.centralEvaluationStage] = central.seconds }
+        let now = now + (central?.seconds ?? 0)
         let record = RoundRecord(
             round: context.round, status: .completed, modelVersion: version.description,
             cohortSize: context.cohort.count,
             contributors: context.contributors.count, dropouts: context.cohort.count - context.contributors.count,
             trainLoss: context.trainLoss, evalLoss: context.evaluation?.loss,
             evalAccuracy: context.evaluation?.accuracy,
-            evalAUC: context.evaluation?.auc, stageSeconds: context.stageSeconds, seconds: now - context.startedAt,
-            publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil)
+            evalAUC: context.evaluation?.auc, centralLoss: central?.metrics?.loss,
+            centralAccuracy: central?.metrics?.accuracy, centralAUC: central?.metrics?.auc,
+            stageSeconds: context.stageSeconds, seconds: now - context.startedAt, publicSeed: context.randomness.hex,
+            attempt: attempt > 0 ? attempt : nil)
         records.append(record)
         recordOutcomes(of: context, completed: true, now: now, into: &actions)
         actions.append(.roundFinished(record))
@@ -957,6 +963,31 @@ public struct CoordinatorStateMachine: Sendable {
             changed[site] = breaker
         }
         actions.append(.siteOutcomes(round: context.round, outcomes: outcomes, breakers: changed))
+    }
+
+    /// The name of the central evaluation's entry in a round's stage times.
+    static let centralEvaluationStage = "central_evaluation"
+
+    /// The current global model on the plan's central test set, and the seconds it took on
+    /// ``clock``; `nil` without a central evaluator. A failed or implausible evaluation is
+    /// logged and leaves the round's central metrics empty: the model is published either way.
+    private func centralEvaluation(
+        round: Int, now: Double, into actions: inout [CoordinatorAction]
+    ) -> (metrics: EvaluationMetrics?, seconds: Double)? {
+        guard let evaluator = plan.centralEvaluator else { return nil }
+        let started = clock?() ?? now
+        var metrics: EvaluationMetrics?
+        do {
+            let result = try evaluator.evaluate(globalModel)
+            if let problem = result.implausibility {
+                actions.append(.log("round \(round): no central evaluation: it gave \(problem)"))
+            } else {
+                metrics = result
+            }
+        } catch {
+            actions.append(.log("round \(round): no central evaluation: \(error)"))
+        }
+        return (metrics, max(0, (clock?() ?? started) - started))
     }
 
     private mutating func failRound(

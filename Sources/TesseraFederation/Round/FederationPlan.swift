@@ -209,6 +209,10 @@ public struct FederationPlan: Sendable {
     public var publicRandomness: PublicRandomness
     /// When a failing site is benched (the coordinator's `--breaker-*` flags set it).
     public var circuitBreaker = CircuitBreakerPolicy()
+    /// Evaluates every model the coordinator publishes on its central test set
+    /// (`evaluation.dataset`, ``ExperimentConfig/makeCentralEvaluator(architecture:)``); the
+    /// round records carry the result as `central*`. `nil` (default): no central evaluation.
+    public var centralEvaluator: CentralEvaluator?
 
     public init(
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,

@@ -6,6 +6,8 @@ import TesseraTensor
 /// A participant's local data for one dataset name: what it trains on and what it evaluates on.
 public struct LocalData: Sendable {
     public var train: Dataset
+    /// The held-out rows the site evaluates on; `nil` (`test_fraction: 0`) means the site does
+    /// not evaluate: it refuses evaluation requests rather than report training rows as held out.
     public var test: Dataset?
 
     public init(train: Dataset, test: Dataset? = nil) {
@@ -337,9 +339,17 @@ public final class ParticipantAgent {
         guard let local = data[instruction.datasetName] else {
             return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
         }
+        // Metrics on training rows would be reported as held-out ones: a site without held-out
+        // rows does not evaluate (the coordinator records no figure rather than a flattering one).
+        guard let heldOut = local.test else {
+            return refuse(
+                round: round,
+                "it holds no held-out rows of '\(instruction.datasetName)' (test_fraction 0) and does not evaluate on "
+                    + "its training rows")
+        }
         do {
             let metrics = try trainer(for: instruction.architecture).evaluate(
-                parameters: instruction.parameters, on: local.test ?? local.train)
+                parameters: instruction.parameters, on: heldOut)
             guard let assignment = instruction.secure else { return [.evaluation(round: round, metrics)] }
             secure = nil
             let weight = UInt32(clamping: min(metrics.sampleCount, Int(assignment.maxWeight)))
