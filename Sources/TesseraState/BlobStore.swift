@@ -11,10 +11,25 @@ import TesseraSupport
 /// Blobs no row names (left by a crash between the write and the commit) are harmless and
 /// removed by ``collectGarbage(keeping:)``.
 public struct BlobStore: Sendable {
+    /// Writes one blob's file durably.
+    typealias FileWriter = @Sendable (_ bytes: [UInt8], _ url: URL) throws(DurableFileError) -> Void
+
     public let directory: URL
+    /// ``DurableFile/write(_:to:permissions:)`` outside tests, which replace it (through
+    /// `@testable import`) to play a read-only folder: tests run as root, whom mode bits do not stop.
+    let writeFile: FileWriter
+
+    static let durableWrite: FileWriter = { bytes, url throws(DurableFileError) in
+        try DurableFile.write(bytes, to: url, permissions: 0o644)
+    }
 
     /// Opens (creating if needed) `root/blobs/sha256`.
     public init(root: URL) throws(StateError) {
+        try self.init(root: root, writeFile: Self.durableWrite)
+    }
+
+    init(root: URL, writeFile: @escaping FileWriter) throws(StateError) {
+        self.writeFile = writeFile
         directory = root.appendingPathComponent("blobs", isDirectory: true).appendingPathComponent(
             "sha256", isDirectory: true)
         do {
@@ -39,7 +54,7 @@ public struct BlobStore: Sendable {
             return digest
         }
         do {
-            try DurableFile.write(bytes, to: url, permissions: 0o644)
+            try writeFile(bytes, url)
         } catch {
             throw StateError.fromWrite(error, what: "the model blob \(digest)")
         }
@@ -81,7 +96,8 @@ extension StateError {
     /// Maps a failed durable write to what an operator must do about it.
     static func fromWrite(_ error: DurableFileError, what: String) -> StateError {
         switch error.errno {
-        case ENOSPC, EDQUOT:
+        // EFBIG: the file-size limit (RLIMIT_FSIZE) or the file system's largest file was reached.
+        case ENOSPC, EDQUOT, EFBIG:
             StateError(.diskFull, "the disk is full: cannot write \(what); the last committed state is intact", cause: error)
         case EROFS, EACCES, EPERM:
             StateError(
