@@ -16,7 +16,9 @@ struct StateFolderOptions: ParsableArguments {
 
 /// Who a change made from the CLI is recorded as.
 struct ActorOptions: ParsableArguments {
-    @Option(name: .customLong("as"), help: "Record the change as NAME (default local:$USER).")
+    @Option(
+        name: .customLong("as"),
+        help: ArgumentHelp("Record the change as NAME (default local:$USER).", valueName: "name"))
     var actor: String?
 
     var name: String {
