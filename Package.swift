@@ -257,6 +257,7 @@ let package = Package(
                 "TesseraFederation",
                 "TesseraSimulation",
                 "TesseraPKI",
+                "TesseraState",
                 "TesseraCoordinator",
                 "TesseraTransport",
                 "TesseraTesting",

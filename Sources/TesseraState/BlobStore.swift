@@ -11,10 +11,26 @@ import TesseraSupport
 /// Blobs no row names (left by a crash between the write and the commit) are harmless and
 /// removed by ``collectGarbage(keeping:)``.
 public struct BlobStore: Sendable {
+    /// Writes one blob's file durably into a folder, named by its digest; returns the digest.
+    typealias FileWriter = @Sendable (_ bytes: [UInt8], _ directory: URL) throws(DurableFileError) -> String
+
     public let directory: URL
+    /// ``DurableFile/writeContentAddressed(_:in:name:)`` outside tests, which replace it (through
+    /// `@testable import`) to play a read-only folder: tests run as root, whom mode bits do not stop.
+    let writeFile: FileWriter
+
+    static let durableWrite: FileWriter = { bytes, directory throws(DurableFileError) in
+        // The digest is computed while the file is flushed: both take about as long.
+        try DurableFile.writeContentAddressed(bytes, in: directory) { digest(of: $0) }
+    }
 
     /// Opens (creating if needed) `root/blobs/sha256`.
     public init(root: URL) throws(StateError) {
+        try self.init(root: root, writeFile: Self.durableWrite)
+    }
+
+    init(root: URL, writeFile: @escaping FileWriter) throws(StateError) {
+        self.writeFile = writeFile
         directory = root.appendingPathComponent("blobs", isDirectory: true).appendingPathComponent(
             "sha256", isDirectory: true)
         do {
@@ -33,7 +49,7 @@ public struct BlobStore: Sendable {
     @discardableResult
     public func put(_ bytes: [UInt8]) throws(StateError) -> String {
         do {
-            return try DurableFile.writeContentAddressed(bytes, in: directory) { Self.digest(of: $0) }
+            return try writeFile(bytes, directory)
         } catch {
             throw StateError.fromWrite(error, what: "a model blob of \(bytes.count) bytes")
         }
@@ -74,7 +90,8 @@ extension StateError {
     /// Maps a failed durable write to what an operator must do about it.
     static func fromWrite(_ error: DurableFileError, what: String) -> StateError {
         switch error.errno {
-        case ENOSPC, EDQUOT:
+        // EFBIG: the file-size limit (RLIMIT_FSIZE) or the file system's largest file was reached.
+        case ENOSPC, EDQUOT, EFBIG:
             StateError(.diskFull, "the disk is full: cannot write \(what); the last committed state is intact", cause: error)
         case EROFS, EACCES, EPERM:
             StateError(

@@ -20,7 +20,14 @@ public final class CoordinatorState: Sendable {
 
     /// Opens the state folder, creating it and its database on first use and applying any
     /// migration the database lacks.
-    public init(directory: URL, now: @escaping @Sendable () -> Date = { Date() }) throws(StateError) {
+    public convenience init(directory: URL, now: @escaping @Sendable () -> Date = { Date() }) throws(StateError) {
+        try self.init(directory: directory, now: now, writeBlob: BlobStore.durableWrite)
+    }
+
+    /// `writeBlob` lets tests play a disk that refuses the blob of a commit.
+    init(
+        directory: URL, now: @escaping @Sendable () -> Date, writeBlob: @escaping BlobStore.FileWriter
+    ) throws(StateError) {
         self.directory = directory
         self.now = now
         do {
@@ -28,7 +35,7 @@ public final class CoordinatorState: Sendable {
         } catch {
             throw StateError(.cannotOpen, "cannot create the state folder \(directory.path)", cause: error)
         }
-        blobs = try BlobStore(root: directory)
+        blobs = try BlobStore(root: directory, writeFile: writeBlob)
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in

@@ -55,10 +55,12 @@ extension CoordinatorState: ModelRegistry {
             throw RegistryError(.invalidTransition, "\(target.reference) is already in \(stage)")
         }
         guard target.stage.canMove(to: stage) else {
+            let allowed = ModelStage.allCases.filter { target.stage.canMove(to: $0) }.map(\.rawValue)
             throw RegistryError(
                 .invalidTransition,
-                "\(target.reference) cannot move from \(target.stage) to \(stage): allowed are "
-                    + ModelStage.allCases.filter { target.stage.canMove(to: $0) }.map(\.rawValue).joined(separator: ", "))
+                "\(target.reference) cannot move from \(target.stage) to \(stage): "
+                    + (allowed.isEmpty
+                        ? "\(target.stage) is final" : "allowed are " + allowed.joined(separator: ", ")))
         }
         let at = now()
         return try write("the promotion of \(target.reference)") { db in

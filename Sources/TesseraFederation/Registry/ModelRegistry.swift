@@ -15,10 +15,20 @@ public enum ModelStage: String, Codable, Sendable, Hashable, CaseIterable, Custo
     public func canMove(to next: ModelStage) -> Bool {
         switch (self, next) {
         case (.candidate, .staging), (.candidate, .production), (.candidate, .archived): true
-        case (.staging, .production), (.staging, .archived), (.staging, .candidate): false
+        case (.staging, .production), (.staging, .archived): true
         case (.production, .archived), (.production, .staging): true
         default: false
         }
+    }
+
+    /// Parses a stage name as the CLI takes it (`--stage production`).
+    public init(parsing text: String) throws(RegistryError) {
+        guard let stage = ModelStage(rawValue: text.lowercased()) else {
+            throw RegistryError(
+                .invalidQuery,
+                "'\(text)' is not a stage: use one of " + Self.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        self = stage
     }
 
     public var description: String { rawValue }
@@ -169,6 +179,7 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Value: String, Sendable, Hashable {
             case invalidReference, notFound, ambiguous, invalidTransition, invalidQuery, corruptArtifact
+            case incompatibleModels
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -185,6 +196,8 @@ public struct RegistryError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let invalidQuery = Code(.invalidQuery)
         /// An artifact whose bytes do not hash to its recorded digest.
         public static let corruptArtifact = Code(.corruptArtifact)
+        /// Two versions that cannot be compared tensor by tensor (different names or shapes).
+        public static let incompatibleModels = Code(.incompatibleModels)
 
         public var description: String { value.rawValue }
     }
