@@ -102,7 +102,10 @@ public struct CoordinatorProgram: Sendable {
         try limits.validate()
         let state = try CoordinatorState(directory: stateDirectory)
         try state.markAllDisconnected()
-        logger.info("state: \(stateDirectory.path)")
+        // No commit is in flight yet: blobs a crash left without a row can go.
+        let removed = try state.collectGarbage()
+        let cleaned = removed > 0 ? " (removed \(removed) unreferenced files)" : ""
+        logger.info("state: \(stateDirectory.path)\(cleaned)")
         if let experiment {
             let record = try Self.queue(experiment, in: state, again: runAgain, logger: logger)
             if record.status.isFinished {
@@ -207,6 +210,13 @@ public struct CoordinatorProgram: Sendable {
         )
         try await ProgramLifecycle.run(service, name: "coordinator", logger: logger)
 
+        if let cancelled = await coordinator.failure as? ExperimentCancelled {
+            logger.notice("\(cancelled); going on with the queue")
+            let paths = try writeResults(
+                of: record, config: config, architecture: architecture, state: state, startedAt: started)
+            logger.info("results of the rounds it completed in \(paths.results.csv.deletingLastPathComponent().path)")
+            return false
+        }
         if let failure = await coordinator.failure {
             throw TesseraRuntimeError(
                 .invalidConfiguration,

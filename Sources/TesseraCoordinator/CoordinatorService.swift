@@ -768,6 +768,11 @@ public actor CoordinatorService {
             // next round's first message leaves, and a round's start before its own first.
             do {
                 try persistence.persist(actions, now: now)
+            } catch let cancelled as ExperimentCancelled {
+                logger.notice("stopping at the round boundary: \(cancelled)")
+                failure = cancelled
+                deadlineContinuation.finish()
+                return
             } catch {
                 logger.critical(
                     "cannot commit the coordinator's state; stopping so that nothing runs ahead of the disk: \(error)")

@@ -92,6 +92,12 @@ public final class ExperimentRecorder: RoundPersistence {
                     if $0.log.count > Self.maximumPendingLogLines { $0.log.removeFirst() }
                 }
             case .roundStarted(let round, let attempt, let seed):
+                // The round boundary is where a cancellation takes effect: the round just
+                // finished is committed (it came first in the batch), the next never starts.
+                let current = try state.experiment(experiment.id)
+                if current.status == .cancelled {
+                    throw ExperimentCancelled(experiment: experiment.id, message: current.message)
+                }
                 let log = pending.withLock { pending in defer { pending.log = [] }; return pending.log }
                 try state.recordRoundStart(
                     experiment: experiment.id, run: run, round: round, attempt: attempt, publicSeed: seed, logLines: log)
@@ -130,9 +136,11 @@ public final class ExperimentRecorder: RoundPersistence {
         try state.siteConnected(
             SiteAnnouncement(
                 site: descriptor.site, fingerprint: fingerprint ?? "", softwareVersion: descriptor.softwareVersion,
-                cores: descriptor.cores,
+                cores: descriptor.cores, memoryBytes: descriptor.memoryBytes,
                 datasets: descriptor.datasets.sorted { $0.key < $1.key }.map {
-                    DatasetOfferRecord(name: $0.key, rows: $0.value)
+                    DatasetOfferRecord(
+                        name: $0.key, rows: $0.value, features: descriptor.schemas[$0.key]?.features,
+                        schemaHash: descriptor.schemas[$0.key]?.hash)
                 }))
     }
 
@@ -152,6 +160,15 @@ public final class ExperimentRecorder: RoundPersistence {
         metrics["central_auc"] = record.centralAUC
         return metrics
     }
+}
+
+/// The experiment was cancelled (`tessera experiments cancel`) while it ran: its coordinator
+/// stops at the next round boundary.
+public struct ExperimentCancelled: Error, Sendable, CustomStringConvertible {
+    public var experiment: Int64
+    public var message: String?
+
+    public var description: String { "experiment \(experiment) was cancelled" + (message.map { ": \($0)" } ?? "") }
 }
 
 extension CircuitBreaker {

@@ -199,10 +199,12 @@ public final class ParticipantClient: Sendable {
         let store = Tessera_V1_ModelStore.Client(wrapping: client)
         let outbox = Outbox()
         let descriptor = agent.descriptor
-        let hello = ParticipantHello(
+        var hello = ParticipantHello(
             datasets: descriptor.datasets, cores: max(1, descriptor.cores),
             softwareVersion: configuration.softwareVersion,
             signingCertificate: descriptor.signing?.certificate ?? [])
+        hello.schemas = descriptor.schemas
+        hello.memoryBytes = Int(clamping: min(ProcessInfo.processInfo.physicalMemory, UInt64(WireProtocol.maximumMemoryBytes)))
         try outbox.send { encoder in [try encoder.hello(hello)] }
         let tamper = interception.tamper
         let inspectInbound = interception.inspectInbound

@@ -1,5 +1,6 @@
 import Foundation
 public import TesseraFederation
+import TesseraSupport
 
 // MARK: - Hello
 
@@ -17,6 +18,10 @@ public struct ParticipantHello: Sendable, Hashable {
     /// The site's signing certificate (DER), empty when it has none. The coordinator checks it
     /// before it enters the registry (see ``descriptor(site:signing:)``).
     public var signingCertificate: [UInt8]
+    /// Dataset name → its schema, for the datasets whose schema the site reports.
+    public var schemas: [String: DatasetSchema] = [:]
+    /// The machine's memory in bytes, when reported.
+    public var memoryBytes: Int?
 
     public init(
         datasets: [String: Int], cores: Int = 1, softwareVersion: String = "", signingCertificate: [UInt8] = [],
@@ -34,13 +39,16 @@ public struct ParticipantHello: Sendable, Hashable {
         self.init(
             datasets: descriptor.datasets, cores: descriptor.cores, softwareVersion: descriptor.softwareVersion,
             signingCertificate: descriptor.signing?.certificate ?? [])
+        schemas = descriptor.schemas.filter { descriptor.datasets[$0.key] != nil }
+        memoryBytes = descriptor.memoryBytes
     }
 
     /// The registry entry of the participant whose certificate names `site`, with the signing
     /// credential the coordinator verified from ``signingCertificate``.
     public func descriptor(site: SiteID, signing: SigningCredential? = nil) -> ParticipantDescriptor {
         ParticipantDescriptor(
-            site: site, datasets: datasets, cores: cores, softwareVersion: softwareVersion, signing: signing)
+            site: site, datasets: datasets, cores: cores, softwareVersion: softwareVersion, signing: signing,
+            schemas: schemas, memoryBytes: memoryBytes)
     }
 }
 
@@ -56,10 +64,15 @@ extension Tessera_V1_Hello {
             var offer = Tessera_V1_DatasetOffer()
             offer.name = name
             offer.sampleCount = try checkedUInt64(count, wireField("DatasetOffer", "sample_count"))
+            if let schema = hello.schemas[name] {
+                offer.featureCount = UInt32(clamping: max(0, schema.features))
+                offer.schemaHash = schema.hash
+            }
             offers.append(offer)
         }
         datasets = offers
         signingCertificate = Data(hello.signingCertificate)
+        memoryBytes = UInt64(clamping: max(0, hello.memoryBytes ?? 0))
     }
 }
 
@@ -73,6 +86,7 @@ extension ParticipantHello {
                 "\(wire.datasets.count) dataset offers; at most \(WireProtocol.maximumDatasetOffers) are accepted.")
         }
         var datasets: [String: Int] = [:]
+        var schemas: [String: DatasetSchema] = [:]
         for offer in wire.datasets {
             _ = try checkedText(offer.name, limit: WireProtocol.maximumNameBytes, wireField("DatasetOffer", "name"))
             guard !offer.name.isEmpty else {
@@ -83,6 +97,24 @@ extension ParticipantHello {
                     wireField("DatasetOffer", "name"), "dataset \"\(offer.name)\" is offered twice.")
             }
             datasets[offer.name] = try checkedSampleCount(offer.sampleCount, wireField("DatasetOffer", "sample_count"))
+            guard offer.featureCount <= WireProtocol.maximumFeatureCount else {
+                throw WireError.outOfRange(
+                    wireField("DatasetOffer", "feature_count"),
+                    "\(offer.featureCount) features; at most \(WireProtocol.maximumFeatureCount) are accepted.")
+            }
+            guard offer.schemaHash.utf8.count <= 64, offer.schemaHash.utf8.allSatisfy({ Hex.digitValue($0) != nil })
+            else {
+                throw WireError.outOfRange(
+                    wireField("DatasetOffer", "schema_hash"), "a schema hash is at most 64 hexadecimal digits.")
+            }
+            if offer.featureCount > 0 || !offer.schemaHash.isEmpty {
+                schemas[offer.name] = DatasetSchema(features: Int(offer.featureCount), hash: offer.schemaHash)
+            }
+        }
+        guard wire.memoryBytes <= UInt64(WireProtocol.maximumMemoryBytes) else {
+            throw WireError.outOfRange(
+                wireField("Hello", "memory_bytes"),
+                "\(wire.memoryBytes) bytes; at most \(WireProtocol.maximumMemoryBytes) are accepted.")
         }
         guard wire.signingCertificate.count <= SecureRoundAssignment.maximumCredentialBytes else {
             throw WireError.outOfRange(
@@ -96,6 +128,8 @@ extension ParticipantHello {
                 wire.softwareVersion, limit: WireProtocol.maximumNameBytes, wireField("Hello", "software_version")),
             signingCertificate: [UInt8](wire.signingCertificate),
             protocolVersion: wire.protocolVersion)
+        self.schemas = schemas
+        self.memoryBytes = wire.memoryBytes > 0 ? Int(wire.memoryBytes) : nil
     }
 }
 

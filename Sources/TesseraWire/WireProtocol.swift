@@ -43,6 +43,10 @@ public enum WireProtocol {
     /// The longest dataset name, software version or other short name a peer may send, in
     /// UTF-8 bytes.
     public static let maximumNameBytes = 256
+    /// The largest feature count a dataset offer may report.
+    public static let maximumFeatureCount = 1 << 24
+    /// The largest machine memory a Hello may report, in bytes (1 PiB).
+    public static let maximumMemoryBytes = 1 << 50
     /// The longest failure or rejection reason a peer may send, in UTF-8 bytes.
     public static let maximumReasonBytes = 4096
 }

@@ -189,6 +189,12 @@ final class LoggedProcess: @unchecked Sendable {
         await events.wait(within: timeout) { log, _ in log.contains(line) }
     }
 
+    /// Whether `condition` (of the log so far and whether the process has exited) holds within
+    /// `timeout` seconds.
+    func waitFor(within timeout: TimeInterval, _ condition: @escaping @Sendable (String, Bool) -> Bool) async -> Bool {
+        await events.wait(within: timeout, condition)
+    }
+
     /// Whether the process exits within `timeout` seconds.
     func waitForExit(within timeout: TimeInterval) async -> Bool {
         await events.wait(within: timeout) { _, exited in exited }

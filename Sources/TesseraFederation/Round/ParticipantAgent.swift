@@ -104,7 +104,21 @@ public final class ParticipantAgent {
             site: site, datasets: data.mapValues(\.train.count), cores: 1, softwareVersion: softwareVersion,
             signing: signer.map {
                 SigningCredential(certificate: $0.certificate, publicKey: $0.key.publicKey.rawRepresentation)
-            })
+            },
+            schemas: data.mapValues { Self.schema(of: $0.train) })
+    }
+
+    /// The schema a dataset reports: its feature count, and SHA-256 over its sample shape,
+    /// feature names and class names (what must agree across sites for one model to fit all).
+    static func schema(of dataset: Dataset) -> DatasetSchema {
+        var text = "shape=" + dataset.sampleShape.map(String.init).joined(separator: "x")
+        text += ";features=" + (dataset.featureNames ?? []).joined(separator: ",")
+        text += ";classes=" + (dataset.classNames ?? []).joined(separator: ",")
+        let hex = SHA256.hash(Array(text.utf8)).map { byte in
+            let digits = Array("0123456789abcdef")
+            return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+        }.joined()
+        return DatasetSchema(features: dataset.featuresPerSample, hash: hex)
     }
 
     /// Handles one coordinator message and returns the replies.

@@ -6,6 +6,19 @@ public import TesseraSecAgg
 public typealias SiteID = String
 
 /// What a connected participant tells the coordinator about itself (its registry entry).
+/// What a site reports of a dataset's features: how many per sample, and a hash of their
+/// names, shape and classes, so an operator can see two sites whose columns differ.
+public struct DatasetSchema: Sendable, Hashable {
+    public var features: Int
+    /// Lowercase hex, at most 64 characters.
+    public var hash: String
+
+    public init(features: Int, hash: String) {
+        self.features = features
+        self.hash = hash
+    }
+}
+
 public struct ParticipantDescriptor: Sendable, Hashable {
     public var site: SiteID
     /// Datasets it offers, with their training sample counts.
@@ -15,11 +28,18 @@ public struct ParticipantDescriptor: Sendable, Hashable {
     /// The site's signing credential, checked by the coordinator when the site joined; `nil`
     /// when it offered none (it then cannot take part in active-adversary rounds).
     public var signing: SigningCredential?
+    /// The feature schema of each offered dataset, when the site reports it (the participant
+    /// registry shows it; selection does not use it).
+    public var schemas: [String: DatasetSchema]
+    /// Memory of the site's machine in bytes, when reported.
+    public var memoryBytes: Int?
 
     public init(
         site: SiteID, datasets: [String: Int], cores: Int = 1, softwareVersion: String = "",
-        signing: SigningCredential? = nil
+        signing: SigningCredential? = nil, schemas: [String: DatasetSchema] = [:], memoryBytes: Int? = nil
     ) {
+        self.schemas = schemas
+        self.memoryBytes = memoryBytes
         self.site = site
         self.datasets = datasets
         self.cores = cores

@@ -291,6 +291,10 @@ public nonisolated struct Tessera_V1_Hello: Sendable {
   /// which verify it themselves. Empty: the site cannot take part in active-adversary rounds.
   public var signingCertificate: Data = Data()
 
+  /// Memory of the participant's machine in bytes (0: not reported), for the coordinator's
+  /// participant registry. At most 2^50.
+  public var memoryBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -305,6 +309,13 @@ public nonisolated struct Tessera_V1_DatasetOffer: Sendable {
 
   /// Training samples it holds for this dataset.
   public var sampleCount: UInt64 = 0
+
+  /// Features per sample (0: not reported). At most 2^24.
+  public var featureCount: UInt32 = 0
+
+  /// A hash of the feature schema (names, shape, classes) in lowercase hex, at most 64
+  /// characters (empty: not reported): sites whose schemas differ show it in the registry.
+  public var schemaHash: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -961,7 +972,7 @@ nonisolated extension Tessera_V1_CoordinatorEnvelope: SwiftProtobuf.Message, Swi
 
 nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}software_version\0\u{1}cores\0\u{1}datasets\0\u{3}signing_certificate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{3}software_version\0\u{1}cores\0\u{1}datasets\0\u{3}signing_certificate\0\u{3}memory_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -974,6 +985,7 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.cores) }()
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.datasets) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.signingCertificate) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.memoryBytes) }()
       default: break
       }
     }
@@ -995,6 +1007,9 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.signingCertificate.isEmpty {
       try visitor.visitSingularBytesField(value: self.signingCertificate, fieldNumber: 5)
     }
+    if self.memoryBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.memoryBytes, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1004,6 +1019,7 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.cores != rhs.cores {return false}
     if lhs.datasets != rhs.datasets {return false}
     if lhs.signingCertificate != rhs.signingCertificate {return false}
+    if lhs.memoryBytes != rhs.memoryBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1011,7 +1027,7 @@ nonisolated extension Tessera_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tessera_V1_DatasetOffer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DatasetOffer"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}sample_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}sample_count\0\u{3}feature_count\0\u{3}schema_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1021,6 +1037,8 @@ nonisolated extension Tessera_V1_DatasetOffer: SwiftProtobuf.Message, SwiftProto
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sampleCount) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.featureCount) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.schemaHash) }()
       default: break
       }
     }
@@ -1033,12 +1051,20 @@ nonisolated extension Tessera_V1_DatasetOffer: SwiftProtobuf.Message, SwiftProto
     if self.sampleCount != 0 {
       try visitor.visitSingularUInt64Field(value: self.sampleCount, fieldNumber: 2)
     }
+    if self.featureCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.featureCount, fieldNumber: 3)
+    }
+    if !self.schemaHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.schemaHash, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tessera_V1_DatasetOffer, rhs: Tessera_V1_DatasetOffer) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.sampleCount != rhs.sampleCount {return false}
+    if lhs.featureCount != rhs.featureCount {return false}
+    if lhs.schemaHash != rhs.schemaHash {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
