@@ -70,7 +70,8 @@ import Testing
         defer { participant.stop() }
         try #require(await participant.waitForExit(within: 20), "\(participant.text)")
         #expect(
-            participant.process.terminationReason == .exit && participant.process.terminationStatus == 1,
+            participant.process.terminationReason == .exit
+                && participant.process.terminationStatus == ParticipantProgram.exitStatusNeedsAttention,
             "\(participant.text)")
         #expect(
             participant.text.contains("TESSERA_PARTICIPANT_FAILPOINT=die-on-share-keys is not a failpoint"),
