@@ -59,19 +59,22 @@ import Testing
         let root = try ProcessSupport.temporaryRoot("tessera-pki-researcher")
         defer { try? FileManager.default.removeItem(at: root) }
         var step = 0
-        func run(_ arguments: [String]) async throws -> LoggedProcess {
+        /// Runs `tessera pki ARGUMENTS`; returns its exit status and its standard output and error.
+        func run(_ arguments: [String]) async throws -> (status: Int32, text: String) {
             step += 1
+            let output = Pipe()
             let process = try LoggedProcess(
                 name: "step-\(step)", executable: tessera, arguments: ["pki"] + arguments,
-                log: root.appendingPathComponent("step-\(step).log"))
+                log: root.appendingPathComponent("step-\(step).log"), standardOutput: output)
             try #require(await process.waitForExit(within: 60), "did not exit: \(process.text)")
-            return process
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (process.process.terminationStatus, printed + process.text)
         }
         let fed = root.appendingPathComponent("fed")
-        #expect(try await run(["init", "--out", fed.path]).process.terminationStatus == 0)
+        #expect(try await run(["init", "--out", fed.path]).status == 0)
         let alice = root.appendingPathComponent("alice")
         let issued = try await run(["issue", "--ca", fed.path, "--researcher", "alice", "--out", alice.path])
-        #expect(issued.process.terminationStatus == 0, "\(issued.text)")
+        #expect(issued.status == 0, "\(issued.text)")
         #expect(issued.text.contains("tessera://researcher/alice"), "\(issued.text)")
         let identity = try IssuedIdentity.load(from: alice)
         #expect(identity.role == .researcher && identity.name == "alice")
@@ -83,11 +86,11 @@ import Testing
         let both = try await run([
             "issue", "--ca", fed.path, "--researcher", "bob", "--site", "bob", "--out", root.path,
         ])
-        #expect(both.process.terminationStatus != 0)
+        #expect(both.status != 0)
         #expect(both.text.contains("exactly one of --site NAME, --coordinator, --researcher NAME"), "\(both.text)")
 
         let revoked = try await run(["revoke", "--ca", fed.path, "--researcher", "alice"])
-        #expect(revoked.process.terminationStatus == 0, "\(revoked.text)")
+        #expect(revoked.status == 0, "\(revoked.text)")
         #expect(revoked.text.contains("(researcher alice)"), "\(revoked.text)")
         let trust = OperatorFolders(root: fed).trustDirectory
         #expect(try TrustFolder.open(trust).revokedSerials().contains(identity.serial))

@@ -141,7 +141,7 @@ import Testing
         {
             let process = try LoggedProcess(
                 name: log, executable: participantBinary,
-                arguments: ["--config", root.appendingPathComponent("\(site).yaml").path],
+                arguments: ["--config", root.appendingPathComponent("\(site).yaml").path, "--once"],
                 log: root.appendingPathComponent("\(log).log"),
                 environment: [ParticipantFailpoint.environmentVariable: failpoint?.rawValue],
                 onExit: onExit)
