@@ -84,6 +84,21 @@ struct LeafIssuer: Sendable {
             notValidBefore: notValidBefore, notValidAfter: notValidAfter)
     }
 
+    /// A researcher's or operator's TLS client certificate: CN and SAN URI
+    /// `tessera://<role>/<name>` name the person, `clientAuth` and the role's Tessera usage only
+    /// (see ``PeerRole``), so it can neither serve as the coordinator nor join rounds as a site.
+    func client(
+        role: PeerRole, name: String, publicKey: Certificate.PublicKey, notValidBefore: Date, notValidAfter: Date
+    ) throws -> Certificate {
+        guard let usage = role.roleUsage, let prefix = role.uriPrefix else {
+            throw PKIError(.invalidCertificate, "a \(role.rawValue) certificate is not a researcher's or operator's")
+        }
+        return try leaf(
+            what: "\(role.rawValue) \(SiteName.quoted(name))", commonName: name,
+            alternativeNames: [.uniformResourceIdentifier(prefix + name)], usages: [.clientAuth, usage],
+            publicKey: publicKey, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+    }
+
     /// The coordinator's server certificate: the reserved CN, DNS/IP SANs, no site URI.
     func coordinator(
         hosts: [String], publicKey: Certificate.PublicKey, notValidBefore: Date, notValidAfter: Date

@@ -321,6 +321,50 @@ public struct FederationCA: Sendable {
             role: .coordinator)
     }
 
+    /// Issues a researcher's TLS client certificate into `directory`: CN and SAN URI
+    /// `tessera://researcher/<name>`, `clientAuth` and the researcher usage
+    /// (``PeerRole/researcher``). A researcher submits, lists and cancels its own experiments
+    /// and reads models; the coordinator refuses it as a site. The directory also receives
+    /// `ca.pem` and the current `revoked.signed`. Names follow ``SiteName``'s rules, in a
+    /// namespace of their own: a researcher may share a site's name.
+    public func issueResearcher(
+        _ name: String, to directory: URL, validityDays: Int = FederationCA.defaultLeafValidityDays
+    ) throws -> IssuedIdentity {
+        try issueClient(role: .researcher, name: name, to: directory, validityDays: validityDays)
+    }
+
+    /// Issues an operator's TLS client certificate into `directory`, as ``issueResearcher(_:to:validityDays:)``
+    /// does with the operator role (``PeerRole/operator``): a researcher's rights, plus
+    /// cancelling any experiment and changing model stages.
+    public func issueOperator(
+        _ name: String, to directory: URL, validityDays: Int = FederationCA.defaultLeafValidityDays
+    ) throws -> IssuedIdentity {
+        try issueClient(role: .operator, name: name, to: directory, validityDays: validityDays)
+    }
+
+    private func issueClient(
+        role: PeerRole, name: String, to directory: URL, validityDays: Int
+    ) throws -> IssuedIdentity {
+        try SiteName.validate(name, as: "\(role.rawValue) name")
+        let what = "the identity of \(role.rawValue) \(SiteName.quoted(name))"
+        let window = try Self.window(validityDays: validityDays, for: what)
+        let files = IssuedIdentity.Files(directory: directory)
+        try Self.refuseExisting([files.certificate, files.privateKey], what: what)
+        let key = P256.Signing.PrivateKey()
+        let leaf = try issuer.client(
+            role: role, name: name, publicKey: Certificate.PublicKey(key.publicKey), notValidBefore: window.start,
+            notValidAfter: window.end)
+        let recorded: IssuedCertificate.Role = role == .operator ? .operator : .researcher
+        try record([(leaf, recorded)], name: name, directory: directory)
+
+        try PEMFile.makeDirectory(directory)
+        try PEMFile.writeAtomically(key.pemRepresentation + "\n", to: files.privateKey, mode: 0o600, overwrite: false)
+        try PEMFile.writeAtomically(try PEMFile.pem(of: leaf), to: files.certificate, mode: 0o644, overwrite: false)
+        try writeFederationFiles(to: files)
+        return IssuedIdentity(
+            directory: directory, certificate: leaf, caCertificate: certificate, name: name, role: recorded)
+    }
+
     private static func window(validityDays: Int, for what: String) throws -> (start: Date, end: Date) {
         guard validityDays > 0 else {
             throw PKIError(
@@ -417,21 +461,42 @@ public struct FederationCA: Sendable {
 
     /// Revokes every certificate `issued.json` records for `site`: its TLS and its signing
     /// certificate, and those of earlier issues (all of them must go). Returns the entries added
-    /// now; empty when all were already revoked.
+    /// now; empty when all were already revoked. A researcher or operator of the same name keeps
+    /// its certificate (names are per role).
     @discardableResult
     public func revoke(site: String) throws -> [RevokedCertificate] {
         if site != SiteName.reserved { try SiteName.validate(site) }
-        return try PEMFile.withExclusiveLock(on: directory) {
-            let serials = try issuedCertificates().filter { $0.site == site }.map(\.serial)
+        let roles: Set<IssuedCertificate.Role> = site == SiteName.reserved ? [.coordinator] : [.site, .siteSigning]
+        return try revoke(name: site, roles: roles, what: "site")
+    }
+
+    /// Revokes every certificate `issued.json` records for the researcher `name`, as
+    /// ``revoke(site:)`` does for a site: the coordinator refuses it from its next connection on.
+    @discardableResult
+    public func revoke(researcher name: String) throws -> [RevokedCertificate] {
+        try SiteName.validate(name, as: "researcher name")
+        return try revoke(name: name, roles: [.researcher], what: "researcher")
+    }
+
+    /// Revokes every certificate `issued.json` records for the operator `name`.
+    @discardableResult
+    public func revoke(operator name: String) throws -> [RevokedCertificate] {
+        try SiteName.validate(name, as: "operator name")
+        return try revoke(name: name, roles: [.operator], what: "operator")
+    }
+
+    private func revoke(name: String, roles: Set<IssuedCertificate.Role>, what: String) throws -> [RevokedCertificate] {
+        try PEMFile.withExclusiveLock(on: directory) {
+            let serials = try issuedCertificates().filter { $0.site == name && roles.contains($0.role) }.map(\.serial)
             guard !serials.isEmpty else {
                 throw PKIError(
                     .unknownSite,
-                    "\(issuedURL.path) records no certificate for site \(SiteName.quoted(site)); revoke it by serial instead"
+                    "\(issuedURL.path) records no certificate for \(what) \(SiteName.quoted(name)); revoke it by serial instead"
                 )
             }
             let already = try revokedSerials()
             let fresh = serials.filter { !already.contains($0) }
-            return try appendRevocations(fresh.map { ($0, site) })
+            return try appendRevocations(fresh.map { ($0, name) })
         }
     }
 

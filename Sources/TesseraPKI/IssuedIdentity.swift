@@ -1,7 +1,7 @@
 public import Foundation
 public import X509
 
-/// A site's (or the coordinator's) TLS identity as written by ``FederationCA``: a directory
+/// A site's (or the coordinator's, a researcher's, an operator's) TLS identity as written by ``FederationCA``: a directory
 /// with `cert.pem`, `key.pem` (mode 0600) and `ca.pem`, plus `revoked.signed`, and for a site
 /// its signing certificate and key (``SiteSigningIdentity``).
 ///
@@ -42,7 +42,7 @@ public struct IssuedIdentity: Sendable {
     public let certificate: Certificate
     /// The federation CA certificate (`ca.pem`).
     public let caCertificate: Certificate
-    /// The site name, or `coordinator`.
+    /// The site, researcher or operator name, or `coordinator`.
     public let name: String
     public let role: IssuedCertificate.Role
 
@@ -79,11 +79,16 @@ public struct IssuedIdentity: Sendable {
         guard caCertificate.publicKey.isValidSignature(certificate.signature, for: certificate) else {
             throw PKIError(.untrustedIssuer, "\(files.certificate.path) was not signed by \(files.caCertificate.path)")
         }
-        let isCoordinator = (try? certificate.extensions.extendedKeyUsage)??.contains(.serverAuth) ?? false
-        let name = isCoordinator ? SiteName.reserved : try SiteIdentity.siteName(of: certificate)
+        let peer = try PeerIdentity(certificate: certificate)
+        let role: IssuedCertificate.Role =
+            switch peer.role {
+            case .site: .site
+            case .coordinator: .coordinator
+            case .researcher: .researcher
+            case .operator: .operator
+            }
         return IssuedIdentity(
-            directory: directory, certificate: certificate, caCertificate: caCertificate, name: name,
-            role: isCoordinator ? .coordinator : .site)
+            directory: directory, certificate: certificate, caCertificate: caCertificate, name: peer.name, role: role)
     }
 
     /// Reads `key.pem` (refusing it if other users can read it).

@@ -2,7 +2,9 @@ public import Foundation
 import SwiftASN1
 public import X509
 
-/// Decides, on each new connection, whether the peer is a site of this federation and which.
+/// Decides, on each new connection, whether the peer is a site of this federation and which
+/// (``validate(chain:)``), or, for the requests of researchers and operators, which peer of
+/// which role it is (``identify(chain:)``).
 ///
 /// The coordinator calls ``validate(leaf:)`` with the certificate the peer presented in the
 /// mTLS handshake (grpc-swift-nio-transport exposes it to the server as `peerCertificate`) and
@@ -52,8 +54,42 @@ public struct PeerValidator: Sendable {
     }
 
     /// Validates a presented chain, leaf first; any further certificates are treated as
-    /// untrusted intermediates. Returns the leaf's site name.
+    /// untrusted intermediates. Returns the leaf's site name; a researcher's or operator's
+    /// certificate is refused (``PKIError/Code-swift.struct/wrongRole``): it never joins rounds.
     public func validate(chain: [Certificate]) async throws -> String {
+        let leaf = try await verify(chain: chain)
+        let site = try SiteIdentity.siteName(of: leaf)
+        try refuseRevoked(leaf, as: "site \(site)")
+        return site
+    }
+
+    /// Validates a client's chain as ``validate(chain:)`` does (the federation CA, the dates,
+    /// `clientAuth`, revocation), for any role, and returns the role and name it proves: what
+    /// the coordinator authorizes a request by (``PeerIdentity/allows(_:)``), e.g. only a
+    /// researcher or an operator may submit experiments.
+    public func identify(chain: [Certificate]) async throws -> PeerIdentity {
+        let leaf = try await verify(chain: chain)
+        let peer = try PeerIdentity(certificate: leaf)
+        try refuseRevoked(leaf, as: "\(peer)")
+        return peer
+    }
+
+    /// Parses DER certificates (as TLS libraries hand them over) and identifies the peer
+    /// (``identify(chain:)``).
+    public func identify(derEncodedChain: [[UInt8]]) async throws -> PeerIdentity {
+        try await identify(chain: try Self.parse(derEncodedChain))
+    }
+
+    private func refuseRevoked(_ leaf: Certificate, as who: String) throws {
+        let serial = SerialNumberHex.string(leaf.serialNumber)
+        let revoked = try revocation.revokedSerials(caCertificate: caCertificate, refusing: who)
+        if revoked.contains(serial) {
+            throw PKIError(.revoked, "the certificate of \(who) (serial \(serial)) has been revoked")
+        }
+    }
+
+    /// The chain checks every client passes, whatever its role; returns the leaf.
+    private func verify(chain: [Certificate]) async throws -> Certificate {
         guard let leaf = chain.first else {
             throw PKIError(.invalidCertificate, "the peer presented no certificate")
         }
@@ -76,19 +112,16 @@ public struct PeerValidator: Sendable {
             }
             return nil
         }
-
-        let site = try SiteIdentity.siteName(of: leaf)
-
-        let revoked = try revocation.revokedSerials(caCertificate: caCertificate, refusing: "site \(site)")
-        if revoked.contains(serial) {
-            throw PKIError(.revoked, "the certificate of site \(site) (serial \(serial)) has been revoked")
-        }
-        return site
+        return leaf
     }
 
     /// Parses DER certificates (as TLS libraries hand them over) and validates them.
     public func validate(derEncodedChain: [[UInt8]]) async throws -> String {
-        let chain = try derEncodedChain.enumerated().map { index, der in
+        try await validate(chain: try Self.parse(derEncodedChain))
+    }
+
+    private static func parse(_ derEncodedChain: [[UInt8]]) throws -> [Certificate] {
+        try derEncodedChain.enumerated().map { index, der in
             do {
                 return try Certificate(derEncoded: der)
             } catch {
@@ -97,7 +130,6 @@ public struct PeerValidator: Sendable {
                 )
             }
         }
-        return try await validate(chain: chain)
     }
 
     static func allowsClientAuth(_ certificate: Certificate) -> Bool {

@@ -34,11 +34,16 @@ public struct IssuedCertificate: Codable, Hashable, Sendable {
         case coordinator
         /// A site's Ed25519 signing certificate (`signing-cert.pem`).
         case siteSigning = "site-signing"
+        /// A researcher's TLS client certificate (``PeerRole/researcher``).
+        case researcher
+        /// An operator's TLS client certificate (``PeerRole/operator``).
+        case `operator`
     }
 
     /// Canonical hex serial number.
     public var serial: String
-    /// The site name, or `coordinator`.
+    /// The site, researcher or operator name, or `coordinator` (the key is `site` for the files
+    /// written before other roles existed).
     public var site: String
     public var role: Role
     public var notValidBefore: Date

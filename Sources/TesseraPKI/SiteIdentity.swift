@@ -17,10 +17,16 @@ public enum SiteName {
 
     /// Throws ``PKIError/Code-swift.struct/invalidSiteName`` unless `name` is a valid site name.
     public static func validate(_ name: String) throws {
+        try validate(name, as: "site name")
+    }
+
+    /// The same rules for any peer's name (researchers and operators too); `what` names it in
+    /// the error.
+    static func validate(_ name: String, as what: String) throws {
         guard !name.isEmpty, name.utf8.count <= maximumLength else {
             throw PKIError(
                 .invalidSiteName,
-                "site name \(quoted(name)) must be 1 to \(maximumLength) characters of [A-Za-z0-9._-]")
+                "\(what) \(quoted(name)) must be 1 to \(maximumLength) characters of [A-Za-z0-9._-]")
         }
         let allowed = name.utf8.allSatisfy { byte in
             switch byte {
@@ -34,13 +40,13 @@ public enum SiteName {
         guard allowed else {
             throw PKIError(
                 .invalidSiteName,
-                "site name \(quoted(name)) may only contain letters, digits, '.', '_' and '-'")
+                "\(what) \(quoted(name)) may only contain letters, digits, '.', '_' and '-'")
         }
         guard name != ".", name != ".." else {
-            throw PKIError(.invalidSiteName, "site name \(quoted(name)) is a path component, not a name")
+            throw PKIError(.invalidSiteName, "\(what) \(quoted(name)) is a path component, not a name")
         }
         guard name.lowercased() != reserved else {
-            throw PKIError(.invalidSiteName, "site name \(quoted(name)) is reserved for the coordinator's certificate")
+            throw PKIError(.invalidSiteName, "\(what) \(quoted(name)) is reserved for the coordinator's certificate")
         }
     }
 
@@ -72,9 +78,12 @@ public enum SiteIdentity {
     ///
     /// Throws ``PKIError/Code-swift.struct/invalidIdentity`` when the certificate carries more
     /// than one Tessera URI, a malformed one, a name that fails ``SiteName/validate(_:)``, a
-    /// URI and common name that disagree, or no usable identity at all.
+    /// URI and common name that disagree, or no usable identity at all, and
+    /// ``PKIError/Code-swift.struct/wrongRole`` for a researcher's or operator's certificate
+    /// (``PeerRole``), which never names a site, whatever its common name.
     public static func siteName(of certificate: Certificate) throws -> String {
         let subject = "certificate with serial \(SerialNumberHex.string(certificate.serialNumber))"
+        try RoleURIs.refuseNonSiteRoles(of: certificate, subject: subject)
         let sans: SubjectAlternativeNames?
         do {
             sans = try certificate.extensions.subjectAlternativeNames

@@ -15,7 +15,14 @@ package import TesseraWire
 /// coordinator message to the agent and sends its replies (updates and masked inputs in
 /// chunks), and sends heartbeats while idle. When the stream fails it reconnects with full
 /// jitter exponential backoff; when the coordinator ends the session cleanly (the experiment is
-/// over) ``run(using:)`` returns, unless ``Configuration/reconnectAfterSessionEnds`` is set.
+/// over) ``run(using:)`` returns, unless ``Configuration/reconnectAfterSessionEnds`` is set: then
+/// the site is a service that waits for the coordinator's next experiment, reconnecting for as
+/// long as it runs (a coordinator restart is a session that fails, then a new one).
+///
+/// Nothing here lasts one experiment: the first accepted task of an experiment empties the model
+/// cache, and the agent checks every SecAgg message against the experiment it took part in
+/// (``ParticipantAgent/handle(_:experimentID:)``), so a process serves experiment after
+/// experiment and refuses a message of one it did not accept.
 ///
 /// Liveness: a coordinator that sends nothing, not even its heartbeat, for
 /// ``Configuration/missedCoordinatorHeartbeats`` intervals while the site waits is taken for
@@ -111,7 +118,7 @@ public final class ParticipantClient: Sendable {
     let clock: any ServiceClock
     private let agent: LockedAgent
     private let logger: Logger
-    private let cache: Mutex<[(digest: ModelDigest, parameters: [Float])]> = Mutex([])
+    private let cache = Mutex(ModelCache())
 
     /// The agent is owned by the client from now on; do not use it elsewhere.
     public convenience init(
@@ -147,11 +154,18 @@ public final class ParticipantClient: Sendable {
         var generator = SystemRandomNumberGenerator()
         while !Task.isCancelled {
             let welcomed = SessionFlag()
+            let tasked = SessionFlag()
             do {
-                try await session(using: client, welcomed: welcomed)
-                logger.info("the coordinator ended the session")
-                if !configuration.reconnectAfterSessionEnds { return }
-                attempt = 0
+                try await session(using: client, welcomed: welcomed, tasked: tasked)
+                guard configuration.reconnectAfterSessionEnds else {
+                    logger.info("the coordinator ended the session")
+                    return
+                }
+                logger.info("the coordinator ended the session; waiting for its next experiment")
+                // A coordinator that ends every session at once (it has nothing for this site)
+                // must not be redialled in a tight loop: only a session that carried work
+                // starts the backoff over.
+                if tasked.isSet { attempt = 0 }
             } catch let error as TesseraRuntimeError where error.code == .sessionRefused {
                 logger.error("the coordinator refused this site: \(error.message)")
                 throw error
@@ -193,7 +207,7 @@ public final class ParticipantClient: Sendable {
     }
 
     private func session<Transport: ClientTransport>(
-        using client: GRPCClient<Transport>, welcomed: SessionFlag
+        using client: GRPCClient<Transport>, welcomed: SessionFlag, tasked: SessionFlag
     ) async throws {
         let sessions = Tessera_V1_ParticipantSession.Client(wrapping: client)
         let store = Tessera_V1_ModelStore.Client(wrapping: client)
@@ -215,7 +229,7 @@ public final class ParticipantClient: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await self.session(
-                    sessions: sessions, store: store, outbox: outbox, welcomed: welcomed, silence: silence,
+                    sessions: sessions, store: store, outbox: outbox, flags: (welcomed, tasked), silence: silence,
                     tamper: tamper, inspectInbound: inspectInbound)
             }
             group.addTask { try await silence.run(clock: clock) }
@@ -226,7 +240,7 @@ public final class ParticipantClient: Sendable {
 
     private func session<Transport: ClientTransport>(
         sessions: Tessera_V1_ParticipantSession.Client<Transport>, store: Tessera_V1_ModelStore.Client<Transport>,
-        outbox: Outbox, welcomed: SessionFlag, silence: SilenceWatch,
+        outbox: Outbox, flags: (welcomed: SessionFlag, tasked: SessionFlag), silence: SilenceWatch,
         tamper: (@Sendable (Tessera_V1_ParticipantEnvelope) -> [Tessera_V1_ParticipantEnvelope])?,
         inspectInbound: (@Sendable (CoordinatorInbound) -> Void)?
     ) async throws {
@@ -274,19 +288,19 @@ public final class ParticipantClient: Sendable {
                         silence.setLimit(welcome.heartbeatInterval * self.configuration.missedCoordinatorHeartbeats)
                     }
                     try await self.handle(
-                        inbound, header: decoder.lastHeader, outbox: outbox, store: store, welcomed: welcomed)
+                        inbound, header: decoder.lastHeader, outbox: outbox, store: store, flags: flags)
                 }
             })
     }
 
     private func handle<Transport: ClientTransport>(
         _ inbound: CoordinatorInbound, header: EnvelopeHeader?, outbox: Outbox,
-        store: Tessera_V1_ModelStore.Client<Transport>, welcomed: SessionFlag
+        store: Tessera_V1_ModelStore.Client<Transport>, flags: (welcomed: SessionFlag, tasked: SessionFlag)
     ) async throws {
         let message: CoordinatorMessage
         switch inbound {
         case .welcome(let welcome):
-            welcomed.set()
+            flags.welcomed.set()
             outbox.welcome(heartbeatInterval: welcome.heartbeatInterval)
             outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
@@ -312,6 +326,8 @@ public final class ParticipantClient: Sendable {
                 try reply([refusal], header: header, outbox: outbox)
                 return
             }
+            flags.tasked.set()
+            enter(spec.experimentID, round: spec.round)
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
             if spec.round > 1 {
                 logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)")
@@ -329,6 +345,8 @@ public final class ParticipantClient: Sendable {
                 try reply([refusal], header: header, outbox: outbox)
                 return
             }
+            flags.tasked.set()
+            enter(spec.experimentID, round: spec.round)
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
             logger.info("round \(spec.round): round finished with new model \(spec.modelVersion); evaluating it")
             message = .evaluate(try spec.instruction(parameters: parameters))
@@ -338,13 +356,20 @@ public final class ParticipantClient: Sendable {
             logger.info("round \(round): left the round (\(reason))")
             message = .leaveRound(round: round, reason: reason)
         }
-        let replies = await agent.handleOnDedicatedThread(message)
+        let replies = await agent.handleOnDedicatedThread(message, experimentID: header?.experimentID ?? "")
         try reply(replies, header: header, outbox: outbox)
         // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
         // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
         if case .secAgg(_, .shareKeysRequest) = message, await agent.prepareAheadOnDedicatedThread() {
             logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
         }
+    }
+
+    /// A task of `experiment` passed the site policy: a new experiment starts with an empty model
+    /// cache (the agent drops its own round state when it takes the task).
+    private func enter(_ experiment: String, round: Int) {
+        guard cache.withLock({ $0.enter(experiment) }) else { return }
+        logger.info("experiment \(experiment): taking part from round \(round)")
     }
 
     private func reply(_ replies: [ParticipantMessage], header: EnvelopeHeader?, outbox: Outbox) throws {
@@ -385,7 +410,7 @@ public final class ParticipantClient: Sendable {
     private func model<Transport: ClientTransport>(
         _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>
     ) async throws -> [Float] {
-        if let cached = cache.withLock({ $0.first { $0.digest == digest }?.parameters }) { return cached }
+        if let cached = cache.withLock({ $0.parameters(for: digest) }) { return cached }
         let parameters: [Float]
         let progress = FetchProgressWatch(
             minimumBytesPerSecond: configuration.fetchMinimumBytesPerSecond, window: configuration.fetchProgressWindow)
@@ -409,10 +434,7 @@ public final class ParticipantClient: Sendable {
             throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
         }
         let size = max(1, configuration.modelCacheSize)
-        cache.withLock { cache in
-            cache.append((digest, parameters))
-            if cache.count > size { cache.removeFirst(cache.count - size) }
-        }
+        cache.withLock { $0.insert(digest: digest, parameters: parameters, capacity: size) }
         return parameters
     }
 
@@ -484,8 +506,8 @@ private final class LockedAgent: @unchecked Sendable {
     /// Local training is seconds to minutes of CPU: it runs on a thread of its own so the
     /// concurrency pool stays free for the session (heartbeats keep flowing while it trains;
     /// on a one-core host they would otherwise stop and the coordinator would close the session).
-    func handleOnDedicatedThread(_ message: CoordinatorMessage) async -> [ParticipantMessage] {
-        await onDedicatedThread { $0.handle(message) }
+    func handleOnDedicatedThread(_ message: CoordinatorMessage, experimentID: String) async -> [ParticipantMessage] {
+        await onDedicatedThread { $0.handle(message, experimentID: experimentID) }
     }
 
     /// ``ParticipantAgent/prepareAhead()`` (masking a secure input: as long as the masks take),
@@ -547,7 +569,32 @@ private final class Outbox: Sendable {
     }
 }
 
-/// Whether a session got as far as the coordinator's Welcome (then backoff starts over).
+/// The models of the experiment this site takes part in, by digest, the newest last. A new
+/// experiment starts from an empty cache: a long-running site holds no model of a finished one.
+private struct ModelCache {
+    private(set) var experimentID: String?
+    private var entries: [(digest: ModelDigest, parameters: [Float])] = []
+
+    /// Makes `experiment` the cache's; returns whether it was another one.
+    mutating func enter(_ experiment: String) -> Bool {
+        guard experiment != experimentID else { return false }
+        experimentID = experiment
+        entries.removeAll()
+        return true
+    }
+
+    func parameters(for digest: ModelDigest) -> [Float]? {
+        entries.first { $0.digest == digest }?.parameters
+    }
+
+    mutating func insert(digest: ModelDigest, parameters: [Float], capacity: Int) {
+        entries.append((digest, parameters))
+        if entries.count > capacity { entries.removeFirst(entries.count - capacity) }
+    }
+}
+
+/// Whether a session got as far as the coordinator's Welcome (then backoff starts over), or
+/// carried a task.
 private final class SessionFlag: Sendable {
     private let value = Mutex(false)
     var isSet: Bool { value.withLock { $0 } }

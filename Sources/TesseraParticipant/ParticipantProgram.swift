@@ -10,7 +10,9 @@ public import TesseraWire
 import X509
 
 /// What `tessera-participant` does: load and check the site's data, then keep a session with
-/// the coordinator until it ends the experiment (or SIGTERM/SIGINT).
+/// the coordinator: as a service by default (``Mode/service``: it waits for experiment after
+/// experiment and reconnects whenever the coordinator goes away, until SIGTERM/SIGINT), or until
+/// the coordinator ends the first session cleanly (``Mode/once``).
 ///
 /// For fault-injection tests only, the environment variable `TESSERA_PARTICIPANT_FAILPOINT`
 /// makes the process kill itself at an exact point of the secure-aggregation protocol, as a
@@ -18,13 +20,38 @@ import X509
 /// (see ``ParticipantFailpoint``). Any other non-empty value is a startup error. Never set it on
 /// a real site.
 public struct ParticipantProgram: Sendable {
+    /// How long the participant stays.
+    public enum Mode: String, Sendable, CaseIterable {
+        /// A long-running site (the default, and what the systemd unit runs): the session is
+        /// reopened after the coordinator ends it, and reconnection after any failure goes on with
+        /// jittered exponential backoff for as long as the process runs. Only a refusal a person
+        /// must act on (a revoked or replaced identity, a protocol the coordinator does not speak)
+        /// stops it.
+        case service
+        /// One experiment (`--once`): the process exits once the coordinator ends a session
+        /// cleanly, as scripts and tests of one run want.
+        case once
+    }
+
     public var configFile: URL
     /// The fault to inject (`nil`, the default, for a real site).
     public var failpoint: ParticipantFailpoint?
+    public var mode: Mode
 
-    public init(configFile: URL, failpoint: ParticipantFailpoint? = nil) {
+    public init(configFile: URL, mode: Mode = .service, failpoint: ParticipantFailpoint? = nil) {
         self.configFile = configFile
+        self.mode = mode
         self.failpoint = failpoint
+    }
+
+    /// The client configuration a site file and a mode give (the revocation hook aside).
+    public static func clientConfiguration(
+        for config: ParticipantSiteConfig, mode: Mode
+    ) -> ParticipantClient.Configuration {
+        var configuration = config.connection.applied(to: ParticipantClient.Configuration())
+        configuration.reconnectAfterSessionEnds = mode == .service
+        configuration.maximumAttempts = nil
+        return configuration
     }
 
     public func run(logger: Logger) async throws {
@@ -60,12 +87,15 @@ public struct ParticipantProgram: Sendable {
                 failpoint.die()
             }
         }
+        var configuration = Self.clientConfiguration(for: config, mode: mode)
+        configuration.revocationListReceived = { trust.offer(signedRevocationList: $0) }
+        let connection = config.connection
+        logger.info(
+            "\(mode == .service ? "service mode: waits for experiment after experiment and reconnects for as long as it runs" : "once: exits when the coordinator ends the experiment"); backoff \(connection.backoffBase) to \(connection.backoffCap), coordinator silent after \(connection.missedHeartbeats) heartbeats, keepalive \(connection.keepaliveInterval.map { "\($0)" } ?? "off")"
+        )
         let client = ParticipantClient(
-            agent: agent,
-            configuration: ParticipantClient.Configuration(revocationListReceived: {
-                trust.offer(signedRevocationList: $0)
-            }),
-            interception: interception, clock: MonotonicClock(), logger: logger)
+            agent: agent, configuration: configuration, interception: interception, clock: MonotonicClock(),
+            logger: logger)
         let security = ClientSecurity.mutualTLS(
             certificate: config.certificate, privateKey: config.privateKey, caCertificate: config.caCertificate,
             checkCoordinator: trust.coordinatorCheck)
@@ -76,6 +106,23 @@ public struct ParticipantProgram: Sendable {
 }
 
 extension ParticipantProgram {
+    /// The exit status `tessera-participant` reports for `error`: ``exitStatusNeedsAttention``
+    /// when restarting cannot help and a person must act (an unusable site file, identity or
+    /// data; the coordinator refused this site), 1 otherwise. The systemd unit does not restart
+    /// on the first.
+    public static func exitStatus(for error: any Error) -> Int32 {
+        switch error {
+        case let error as TesseraRuntimeError
+        where error.code == .invalidConfiguration || error.code == .sessionRefused:
+            exitStatusNeedsAttention
+        case is PKIError: exitStatusNeedsAttention
+        default: 1
+        }
+    }
+
+    /// `EX_CONFIG` of sysexits.h: the unit file's `RestartPreventExitStatus`.
+    public static let exitStatusNeedsAttention: Int32 = 78
+
     /// What `tessera-participant --print-policy` prints: the effective policy of `configFile`
     /// (the defaults when `nil`) as a `policy:` section a site file can take, each key marked
     /// as the default or not. Nothing is connected to and no data is read.

@@ -22,6 +22,8 @@ public import TesseraTransport
 /// policy:                        # optional: what this site accepts (every key optional, see SitePolicy)
 ///   minimum_cohort: 5
 ///   max_corruption_rate: 0.2
+/// connection:                    # optional: how the session is kept (every key optional, in seconds;
+///   backoff_cap: 60              #   see SiteConnectionSettings)
 /// ```
 ///
 /// Relative paths are resolved against the file's directory. The file goes through the
@@ -46,6 +48,9 @@ public struct ParticipantSiteConfig: Sendable {
     /// What this site accepts whatever the coordinator asks: the `policy:` section, with
     /// ``SitePolicy``'s defaults for every key it does not write.
     public var policy: SitePolicy
+    /// How the session is kept: the `connection:` section, with
+    /// ``SiteConnectionSettings``' defaults for every key it does not write.
+    public var connection = SiteConnectionSettings()
 
     public static func load(from url: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
         let text: String
@@ -167,11 +172,12 @@ private struct SiteFile: Decodable {
     var ca: String?
     var datasets: [String: Dataset]
     var policy: SitePolicy
+    var connection: SiteConnectionSettings
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case coordinator, identity, certificate
         case privateKey = "private_key"
-        case ca, datasets, policy
+        case ca, datasets, policy, connection
     }
 
     init(from decoder: any Decoder) throws {
@@ -198,6 +204,9 @@ private struct SiteFile: Decodable {
         self.datasets = datasets
         // An empty `policy:` is the defaults, like an absent one.
         policy = try fields.decodeIfPresent(SitePolicy.self, forKey: .policy) ?? SitePolicy()
+        connection =
+            try fields.decodeIfPresent(SiteConnectionSettings.self, forKey: .connection)
+            ?? SiteConnectionSettings()
     }
 
     /// The configuration with every path resolved against `base`. The identity files must
@@ -252,6 +261,103 @@ private struct SiteFile: Decodable {
         return ParticipantSiteConfig(
             coordinator: coordinator, certificate: certificateFile.url, privateKey: keyFile.url,
             caCertificate: caFile.url, site: site,
-            datasets: entries, policy: policy)
+            datasets: entries, policy: policy, connection: connection)
+    }
+}
+
+/// The `connection:` section of a site file: how `tessera-participant` keeps its session with
+/// the coordinator. Every key is optional and in seconds (`missed_heartbeats` is a count); the
+/// defaults are ``ParticipantClient/Configuration``'s.
+///
+/// | key | default | accepted | what it does |
+/// |---|---|---|---|
+/// | `backoff_base` | 0.5 | (0, 3600] | the first reconnection delay's ceiling, doubled after each failed attempt (full jitter) |
+/// | `backoff_cap` | 30 | [`backoff_base`, 86400] | the ceiling never exceeds this |
+/// | `missed_heartbeats` | 3 | 1 to 100 | the coordinator is taken for gone after this many of its heartbeat intervals without a message |
+/// | `welcome_timeout` | 30 | [1, 3600] | how long to wait for the Welcome after opening a session |
+/// | `keepalive_interval` | 60 | 0 (off) or [5, 86400] | HTTP/2 PING after this long without a frame (the coordinator refuses pings more often than every 5 s) |
+/// | `keepalive_timeout` | 20 | [1, 3600] | how long a PING may go unanswered before the connection is closed |
+public struct SiteConnectionSettings: Sendable, Hashable {
+    public var backoffBase: Duration
+    public var backoffCap: Duration
+    public var missedHeartbeats: Int
+    public var welcomeTimeout: Duration
+    /// `nil`: no keepalive PINGs.
+    public var keepaliveInterval: Duration?
+    public var keepaliveTimeout: Duration
+
+    /// The bounds the keys are checked against, in seconds.
+    static let backoffRange: ClosedRange<Double> = 0...3_600
+    static let capLimit: Double = 86_400
+    static let heartbeatRange = 1...100
+    static let timeoutRange: ClosedRange<Double> = 1...3_600
+    static let keepaliveRange: ClosedRange<Double> = 5...86_400
+
+    public init(
+        backoffBase: Duration? = nil, backoffCap: Duration? = nil, missedHeartbeats: Int? = nil,
+        welcomeTimeout: Duration? = nil, keepaliveInterval: Duration?? = nil, keepaliveTimeout: Duration? = nil
+    ) {
+        let defaults = ParticipantClient.Configuration()
+        self.backoffBase = backoffBase ?? defaults.backoffBase
+        self.backoffCap = backoffCap ?? defaults.backoffCap
+        self.missedHeartbeats = missedHeartbeats ?? defaults.missedCoordinatorHeartbeats
+        self.welcomeTimeout = welcomeTimeout ?? defaults.welcomeTimeout
+        self.keepaliveInterval = keepaliveInterval ?? defaults.keepaliveInterval
+        self.keepaliveTimeout = keepaliveTimeout ?? defaults.keepaliveTimeout
+    }
+
+    /// `configuration` with these settings.
+    public func applied(to configuration: ParticipantClient.Configuration) -> ParticipantClient.Configuration {
+        var configuration = configuration
+        configuration.backoffBase = backoffBase
+        configuration.backoffCap = backoffCap
+        configuration.missedCoordinatorHeartbeats = missedHeartbeats
+        configuration.welcomeTimeout = welcomeTimeout
+        configuration.keepaliveInterval = keepaliveInterval
+        configuration.keepaliveTimeout = keepaliveTimeout
+        return configuration
+    }
+}
+
+extension SiteConnectionSettings: Decodable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case backoffBase = "backoff_base"
+        case backoffCap = "backoff_cap"
+        case missedHeartbeats = "missed_heartbeats"
+        case welcomeTimeout = "welcome_timeout"
+        case keepaliveInterval = "keepalive_interval"
+        case keepaliveTimeout = "keepalive_timeout"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let fields = try decoder.strictContainer(keyedBy: CodingKeys.self)
+        func seconds(_ key: CodingKeys, _ valid: (Double) -> Bool, _ accepted: String) throws -> Duration? {
+            guard let value = try fields.decodeIfPresent(Double.self, forKey: key) else { return nil }
+            guard value.isFinite, valid(value) else {
+                throw ConfigError(.invalidValue, at: key, in: fields, "must be \(accepted) seconds, got \(value)")
+            }
+            return .milliseconds(Int64((value * 1_000).rounded()))
+        }
+        let base = try seconds(.backoffBase, { $0 > 0 && Self.backoffRange.contains($0) }, "in (0, 3600]")
+        let cap = try seconds(.backoffCap, { $0 > 0 && $0 <= Self.capLimit }, "in (0, 86400]")
+        let missed = try fields.decodeIfPresent(Int.self, forKey: .missedHeartbeats)
+        if let missed, !Self.heartbeatRange.contains(missed) {
+            throw ConfigError(
+                .invalidValue, at: CodingKeys.missedHeartbeats, in: fields, "must be 1 to 100, got \(missed)")
+        }
+        let welcome = try seconds(.welcomeTimeout, Self.timeoutRange.contains, "in [1, 3600]")
+        let keepalive = try seconds(
+            .keepaliveInterval, { $0 == 0 || Self.keepaliveRange.contains($0) },
+            "0 (no keepalive) or in [5, 86400] (the coordinator refuses pings more often than every 5 s)")
+        let keepaliveTimeout = try seconds(.keepaliveTimeout, Self.timeoutRange.contains, "in [1, 3600]")
+        self.init(
+            backoffBase: base, backoffCap: cap, missedHeartbeats: missed, welcomeTimeout: welcome,
+            keepaliveInterval: keepalive.map { $0 == .zero ? nil : $0 }, keepaliveTimeout: keepaliveTimeout)
+        guard backoffCap >= backoffBase else {
+            let key: CodingKeys = cap == nil ? .backoffBase : .backoffCap
+            throw ConfigError(
+                .conflict, at: key, in: fields,
+                "backoff_cap (\(backoffCap)) must be at least backoff_base (\(backoffBase))")
+        }
     }
 }

@@ -10,8 +10,17 @@ struct ParticipantCommand: AsyncParsableCommand {
         abstract: "Join a federation: train on this site's data and send only masked updates to the coordinator.",
         discussion: """
             The site file names the coordinator (HOST:PORT), this site's certificate, key and CA, and its \
-            datasets (name → CSV path and label column), and optionally its policy: what it accepts whatever the \
-            coordinator asks. Data never leaves the site; the connection is outbound only.
+            datasets (name → CSV path and label column), and optionally its policy (what it accepts whatever the \
+            coordinator asks) and its connection settings. Data never leaves the site; the connection is outbound \
+            only.
+
+            It runs as a service: it stays connected, takes part in each experiment that names one of its datasets, \
+            and reconnects with jittered exponential backoff whenever the coordinator goes away, until SIGTERM. \
+            --once exits when the coordinator ends the first experiment instead.
+
+            Exit status: 0 after SIGTERM/SIGINT (or, with --once, after the experiment); 78 when a person must act \
+            (an unusable site file or data, or the coordinator refused this site: revoked, replaced by another \
+            instance, another protocol version), which the systemd unit does not restart; 1 otherwise.
             """)
 
     @Option(help: "The site file (YAML).")
@@ -23,6 +32,9 @@ struct ParticipantCommand: AsyncParsableCommand {
             default or set, and exit without connecting.
             """)
     var printPolicy = false
+
+    @Flag(help: "Leave once the coordinator ends the first experiment, instead of serving experiment after experiment.")
+    var once = false
 
     @Flag(help: "Log debug detail.")
     var verbose = false
@@ -43,11 +55,12 @@ struct ParticipantCommand: AsyncParsableCommand {
             }
             guard let config else { throw ValidationError("Missing expected argument '--config <config>'") }
             let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
-            let program = ParticipantProgram(configFile: URL(fileURLWithPath: config), failpoint: failpoint)
+            let program = ParticipantProgram(
+                configFile: URL(fileURLWithPath: config), mode: once ? .once : .service, failpoint: failpoint)
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.participant", verbose: verbose))
         } catch {
             FileHandle.standardError.write(Data("tessera-participant: \(error)\n".utf8))
-            throw ExitCode.failure
+            throw ExitCode(ParticipantProgram.exitStatus(for: error))
         }
     }
 }

@@ -11,7 +11,8 @@ import TesseraPKI
 struct PKI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki",
-        abstract: "Create the federation CA, issue site and coordinator certificates, revoke them.",
+        abstract:
+            "Create the federation CA, issue site, coordinator, researcher and operator certificates, revoke them.",
         subcommands: [Init.self, Issue.self, Revoke.self, List.self, Publish.self])
 }
 
@@ -60,16 +61,22 @@ extension PKI {
         }
     }
 
-    /// `tessera pki issue --ca DIR (--site NAME [--signing-only] | --coordinator [--host H …]) --out DIR`.
+    /// `tessera pki issue --ca DIR (--site NAME [--signing-only] | --coordinator [--host H …] | --researcher NAME |
+    /// --operator NAME) --out DIR`.
     struct Issue: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Issue a site's certificates, or the coordinator's server certificate.",
+            abstract:
+                "Issue a site's certificates, the coordinator's server certificate, or a researcher's or operator's.",
             discussion: """
                 Writes cert.pem, key.pem (mode 0600), ca.pem and revoked.signed into --out; for a site also \
                 signing-cert.pem and signing-key.pem (mode 0600), the Ed25519 certificate and key it signs its \
                 secure-aggregation keys with. Site certificates name the site as CN and as the URI \
                 tessera://site/<name>. --signing-only adds the signing certificate to a site folder issued \
-                before signing certificates existed.
+                before signing certificates existed. A researcher certificate (--researcher NAME, URI \
+                tessera://researcher/<name>) lets its holder submit, list and cancel its own experiments and read \
+                models (tessera submit, tessera experiments); an operator certificate (--operator NAME) also \
+                cancels any experiment and changes model stages. Neither can join rounds as a site, and no site \
+                certificate can submit.
                 """)
 
         @Option(name: .long, help: "The CA folder (OUT/ca-private of `tessera pki init`, or OUT itself).")
@@ -80,6 +87,12 @@ extension PKI {
 
         @Flag(name: .long, help: "Issue the coordinator's certificate (serverAuth and clientAuth) instead of a site's.")
         var coordinator = false
+
+        @Option(name: .long, help: "Issue a researcher's certificate for this name (rules of site names).")
+        var researcher: String?
+
+        @Option(name: .customLong("operator"), help: "Issue an operator's certificate for this name.")
+        var operatorName: String?
 
         @Option(
             name: .long,
@@ -104,8 +117,10 @@ extension PKI {
         var validityDays = FederationCA.defaultLeafValidityDays
 
         func validate() throws {
-            guard (site != nil) != coordinator else {
-                throw ValidationError("Pass exactly one of --site NAME or --coordinator.")
+            let roles = [site != nil, coordinator, researcher != nil, operatorName != nil].filter { $0 }.count
+            guard roles == 1 else {
+                throw ValidationError(
+                    "Pass exactly one of --site NAME, --coordinator, --researcher NAME or --operator NAME.")
             }
             if !host.isEmpty && !coordinator {
                 throw ValidationError("--host applies to --coordinator certificates only.")
@@ -131,6 +146,16 @@ extension PKI {
             if let site {
                 issued = try authority.issue(site: site, to: directory, validityDays: validityDays)
                 print("Issued site certificates for \"\(issued.name)\" (tessera://site/\(issued.name))")
+            } else if let researcher {
+                issued = try authority.issueResearcher(researcher, to: directory, validityDays: validityDays)
+                print(
+                    "Issued researcher certificate for \"\(issued.name)\" (tessera://researcher/\(issued.name)): it submits, lists and cancels its own experiments and reads models; it cannot join rounds"
+                )
+            } else if let operatorName {
+                issued = try authority.issueOperator(operatorName, to: directory, validityDays: validityDays)
+                print(
+                    "Issued operator certificate for \"\(issued.name)\" (tessera://operator/\(issued.name)): it manages every experiment and the model stages; it cannot join rounds"
+                )
             } else {
                 let hosts = host.isEmpty ? ["localhost", "127.0.0.1"] : host
                 issued = try authority.issueCoordinator(hosts: hosts, to: directory, validityDays: validityDays)
@@ -147,10 +172,11 @@ extension PKI {
         }
     }
 
-    /// `tessera pki revoke --ca DIR (--site NAME | --serial HEX)`.
+    /// `tessera pki revoke --ca DIR (--site NAME | --researcher NAME | --operator NAME | --serial HEX)`.
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a site's certificates (TLS and signing), or one certificate by serial.",
+            abstract:
+                "Revoke a site's certificates (TLS and signing), a researcher's or operator's, or one by serial.",
             discussion: """
                 Updates revoked.json and re-signs revoked.signed with the next sequence number, in the CA folder and \
                 in the trust folder beside it. A coordinator reading that trust folder refuses the certificate from \
@@ -164,22 +190,36 @@ extension PKI {
         @Option(name: .long, help: "Revoke every certificate issued to this site.")
         var site: String?
 
+        @Option(name: .long, help: "Revoke every certificate issued to this researcher.")
+        var researcher: String?
+
+        @Option(name: .customLong("operator"), help: "Revoke every certificate issued to this operator.")
+        var operatorName: String?
+
         @Option(name: .long, help: "Revoke the certificate with this serial (hex; colons and upper case accepted).")
         var serial: String?
 
         func validate() throws {
-            guard (site == nil) != (serial == nil) else {
-                throw ValidationError("Pass exactly one of --site NAME or --serial HEX.")
+            guard [site, researcher, operatorName, serial].compactMap({ $0 }).count == 1 else {
+                throw ValidationError(
+                    "Pass exactly one of --site NAME, --researcher NAME, --operator NAME or --serial HEX.")
             }
         }
 
         func run() throws {
             let authority = try FederationCA.load(from: URL(fileURLWithPath: ca))
             let entries: [RevokedCertificate]
-            if let site {
-                entries = try authority.revoke(site: site)
+            let named: (role: String, name: String)? =
+                site.map { ("site", $0) } ?? researcher.map { ("researcher", $0) }
+                ?? operatorName.map { ("operator", $0) }
+            if let named {
+                switch named.role {
+                case "site": entries = try authority.revoke(site: named.name)
+                case "researcher": entries = try authority.revoke(researcher: named.name)
+                default: entries = try authority.revoke(operator: named.name)
+                }
                 if entries.isEmpty {
-                    print("Every certificate of site \"\(site)\" was already revoked.")
+                    print("Every certificate of \(named.role) \"\(named.name)\" was already revoked.")
                     return
                 }
             } else if let serial {
@@ -189,7 +229,7 @@ extension PKI {
             }
             for entry in entries {
                 print(
-                    "Revoked serial \(entry.serial) (site \(entry.site ?? "unknown")) at \(PKI.format(entry.revokedAt))"
+                    "Revoked serial \(entry.serial) (\(named?.role ?? "issued to") \(entry.site ?? "unknown")) at \(PKI.format(entry.revokedAt))"
                 )
             }
             let signed = try authority.signedRevocationList()
@@ -234,6 +274,8 @@ extension PKI {
                 case .site: name = entry.site
                 case .siteSigning: name = "\(entry.site) (signing)"
                 case .coordinator: name = "(coordinator)"
+                case .researcher: name = "\(entry.site) (researcher)"
+                case .operator: name = "\(entry.site) (operator)"
                 }
                 print(
                     "  \(status.padding(toLength: 8, withPad: " ", startingAt: 0)) \(name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(entry.serial)  until \(PKI.format(entry.notValidAfter))  \(entry.directory)"

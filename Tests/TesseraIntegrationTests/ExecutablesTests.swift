@@ -33,7 +33,7 @@ import Testing
             let siteFile = root.appendingPathComponent("\(site).yaml")
             try ProcessSupport.writeSiteFile(to: siteFile, site: site, coordinatorPort: bound, experiment: "loopback")
             let participant = try LoggedProcess(
-                name: site, executable: participantBinary, arguments: ["--config", siteFile.path],
+                name: site, executable: participantBinary, arguments: ["--config", siteFile.path, "--once"],
                 log: root.appendingPathComponent("\(site).log"),
                 environment: [ParticipantFailpoint.environmentVariable: nil])
             participants.append(participant)

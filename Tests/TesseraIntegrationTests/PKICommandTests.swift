@@ -54,4 +54,46 @@ import Testing
         #expect(refused.process.terminationStatus == 1, "\(refused.text)")
         #expect(refused.text.contains("ca-key.pem") && refused.text.contains("tessera pki publish"), "\(refused.text)")
     }
+
+    @Test func pkiIssuesListsAndRevokesAResearcher() async throws {
+        let tessera = try #require(ProcessSupport.binary("tessera"), "build the executables first (swift build)")
+        let root = try ProcessSupport.temporaryRoot("tessera-pki-researcher")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var step = 0
+        /// Runs `tessera pki ARGUMENTS`; returns its exit status and its standard output and error.
+        func run(_ arguments: [String]) async throws -> (status: Int32, text: String) {
+            step += 1
+            let output = Pipe()
+            let process = try LoggedProcess(
+                name: "step-\(step)", executable: tessera, arguments: ["pki"] + arguments,
+                log: root.appendingPathComponent("step-\(step).log"), standardOutput: output)
+            try #require(await process.waitForExit(within: 60), "did not exit: \(process.text)")
+            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (process.process.terminationStatus, printed + process.text)
+        }
+        let fed = root.appendingPathComponent("fed")
+        #expect(try await run(["init", "--out", fed.path]).status == 0)
+        let alice = root.appendingPathComponent("alice")
+        let issued = try await run(["issue", "--ca", fed.path, "--researcher", "alice", "--out", alice.path])
+        #expect(issued.status == 0, "\(issued.text)")
+        #expect(issued.text.contains("tessera://researcher/alice"), "\(issued.text)")
+        let identity = try IssuedIdentity.load(from: alice)
+        #expect(identity.role == .researcher && identity.name == "alice")
+        #expect(!FileManager.default.fileExists(atPath: identity.files.signingPrivateKey.path))
+
+        let listed = try await run(["list", "--ca", fed.path])
+        #expect(listed.text.contains("alice (researcher)"), "\(listed.text)")
+
+        let both = try await run([
+            "issue", "--ca", fed.path, "--researcher", "bob", "--site", "bob", "--out", root.path,
+        ])
+        #expect(both.status != 0)
+        #expect(both.text.contains("exactly one of --site NAME, --coordinator, --researcher NAME"), "\(both.text)")
+
+        let revoked = try await run(["revoke", "--ca", fed.path, "--researcher", "alice"])
+        #expect(revoked.status == 0, "\(revoked.text)")
+        #expect(revoked.text.contains("(researcher alice)"), "\(revoked.text)")
+        let trust = OperatorFolders(root: fed).trustDirectory
+        #expect(try TrustFolder.open(trust).revokedSerials().contains(identity.serial))
+    }
 }

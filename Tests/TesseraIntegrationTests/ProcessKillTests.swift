@@ -70,7 +70,8 @@ import Testing
         defer { participant.stop() }
         try #require(await participant.waitForExit(within: 20), "\(participant.text)")
         #expect(
-            participant.process.terminationReason == .exit && participant.process.terminationStatus == 1,
+            participant.process.terminationReason == .exit
+                && participant.process.terminationStatus == ParticipantProgram.exitStatusNeedsAttention,
             "\(participant.text)")
         #expect(
             participant.text.contains("TESSERA_PARTICIPANT_FAILPOINT=die-on-share-keys is not a failpoint"),
@@ -140,7 +141,7 @@ import Testing
         {
             let process = try LoggedProcess(
                 name: log, executable: participantBinary,
-                arguments: ["--config", root.appendingPathComponent("\(site).yaml").path],
+                arguments: ["--config", root.appendingPathComponent("\(site).yaml").path, "--once"],
                 log: root.appendingPathComponent("\(log).log"),
                 environment: [ParticipantFailpoint.environmentVariable: failpoint?.rawValue],
                 onExit: onExit)

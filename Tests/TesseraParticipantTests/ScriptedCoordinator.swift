@@ -91,9 +91,14 @@ final class ScriptedCoordinator {
 
     /// Sends `message`; a task's model goes into the model store first, under its digest.
     ///
-    /// - Parameter announced: a parameter count for the task to announce instead of its own
-    ///   (empty) parameters, for a model too large to build: nothing is stored for it.
-    func send(_ message: CoordinatorMessage, announcing announced: Int? = nil) throws {
+    /// - Parameters:
+    ///   - announced: a parameter count for the task to announce instead of its own (empty)
+    ///     parameters, for a model too large to build: nothing is stored for it.
+    ///   - experimentID: the experiment the envelope names (a task must name the same).
+    func send(
+        _ message: CoordinatorMessage, announcing announced: Int? = nil,
+        experimentID: String = ScriptedCoordinator.experimentID
+    ) throws {
         var digest: ModelDigest?
         switch message {
         case .train(let instruction):
@@ -112,7 +117,7 @@ final class ScriptedCoordinator {
             break
         }
         var envelope = try encoder.encode(
-            message, experimentID: Self.experimentID, currentStage: .training, modelDigest: digest)
+            message, experimentID: experimentID, currentStage: .training, modelDigest: digest)
         if let announced {
             switch message {
             case .train: envelope.trainTask.parameterCount = UInt64(announced)

@@ -57,6 +57,13 @@ public struct SiteSigner: Sendable {
 /// The agent does not obey the coordinator: every task passes the site's ``SitePolicy`` first,
 /// and in the active-adversary setting every roster credential passes the site's own
 /// ``SigningCredentialVerifier``. A refusal is answered with a failure that says why.
+///
+/// One agent serves experiment after experiment (a long-running site). The first task of an
+/// experiment that passes the policy makes it the site's ``experimentID``: the round state of the
+/// one before (its SecAgg client, its trainers) is dropped, and from then on a protocol message
+/// of any other experiment is refused. What must outlive an experiment is kept across them: the
+/// SecAgg round ids already used (a roster is never replayed) and each experiment's evaluation
+/// ledger (going to another experiment and back buys no further evaluation).
 public final class ParticipantAgent {
     public let site: SiteID
     public private(set) var data: [String: LocalData]
@@ -74,9 +81,16 @@ public final class ParticipantAgent {
     /// SecAgg round ids this site has taken part in: a roster replayed from an earlier round
     /// (whose signed keys would verify again) is refused.
     private var usedSecAggRounds: Set<UInt64> = []
-    /// Evaluation requests answered in the newest round of the experiment this site has seen;
-    /// requests for an older round are refused, so going back a round buys no further answer.
-    private var evaluationsAnswered: (experiment: String, round: Int, count: Int) = ("", 0, 0)
+    /// Per experiment, the evaluation requests answered in the newest round of it this site has
+    /// seen; requests for an older round are refused, so going back a round buys no further
+    /// answer. The most recent ``retainedEvaluationLedgers`` experiments are kept, newest last.
+    private var evaluationLedgers: [(experiment: String, round: Int, count: Int)] = []
+    /// The experiment of the last task this site accepted (see the type's discussion).
+    public private(set) var experimentID: String?
+
+    /// How many experiments' evaluation ledgers are kept: a bound on what a site remembers for
+    /// ever, far above the experiments one coordinator interleaves.
+    public static let retainedEvaluationLedgers = 64
 
     /// Stands in for local training: given the global model and the task, returns the
     /// outcome. For benchmarks that time the runtime without the model's cost ("training
@@ -121,7 +135,32 @@ public final class ParticipantAgent {
         return DatasetSchema(features: dataset.featuresPerSample, hash: hex)
     }
 
-    /// Handles one coordinator message and returns the replies.
+    /// Handles one coordinator message of experiment `experimentID` (from its envelope header)
+    /// and returns the replies. A SecAgg request or a leave-round notice of an experiment other
+    /// than this site's ``experimentID`` is refused: its round numbers mean nothing here, and
+    /// answering it would hand this site's secure-aggregation state to a stranger's round.
+    public func handle(_ message: CoordinatorMessage, experimentID: String) -> [ParticipantMessage] {
+        let protocolMessage: (round: Int, what: String)? =
+            switch message {
+            case .secAgg(let round, let request): (round, "SecAgg \(request.stage) request")
+            case .leaveRound(let round, _): (round, "leave-round notice")
+            // A task names its experiment itself (from the same header), and may start a new one.
+            case .train, .evaluate: nil
+            }
+        if let protocolMessage, experimentID != self.experimentID {
+            let current = self.experimentID.map { "it takes part in \"\($0)\"" } ?? "it has accepted no task yet"
+            return refuse(
+                round: protocolMessage.round,
+                "a \(protocolMessage.what) of experiment \"\(experimentID)\", which this site did not accept (\(current))"
+            )
+        }
+        return handle(message)
+    }
+
+    /// Handles one coordinator message and returns the replies. Tasks name their experiment;
+    /// SecAgg requests and leave-round notices are taken as this site's current experiment's (the
+    /// in-memory simulation runs one). A network participant uses
+    /// ``handle(_:experimentID:)``, which checks the experiment of every message.
     public func handle(_ message: CoordinatorMessage) -> [ParticipantMessage] {
         switch message {
         case .train(let instruction):
@@ -156,6 +195,7 @@ public final class ParticipantAgent {
         try screen(
             experimentID: experimentID, round: round, architecture: architecture, parameterCount: parameterCount,
             secure: assignment, evaluation: evaluation)
+        enter(experimentID)
         guard let assignment else { return [:] }
         guard !usedSecAggRounds.contains(assignment.roundID) else {
             throw SecureRoundRefusal(
@@ -166,6 +206,14 @@ public final class ParticipantAgent {
         return try verifiedRoster(assignment)
     }
 
+    /// Makes `experiment` this site's: the round state of another one is dropped.
+    private func enter(_ experiment: String) {
+        guard experiment != experimentID else { return }
+        experimentID = experiment
+        secure = nil
+        trainers.removeAll()
+    }
+
     /// The policy checks a task passes before its model is fetched or anything is built: the
     /// network participant calls this as soon as a task arrives, and ``handle(_:)`` again. An
     /// evaluation in the clear reveals metrics, not an update: `share_metrics` decides on it.
@@ -173,16 +221,14 @@ public final class ParticipantAgent {
         experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
         secure assignment: SecureRoundAssignment?, evaluation: Bool
     ) throws {
-        if evaluationsAnswered.experiment != experimentID || round > evaluationsAnswered.round {
-            evaluationsAnswered = (experimentID, round, 0)
-        }
+        let ledger = evaluationLedger(of: experimentID, round: round)
         if evaluation {
-            guard round == evaluationsAnswered.round else {
+            guard round == ledger.round else {
                 throw SecureRoundRefusal(
-                    "round \(round) asks for an evaluation after round \(evaluationsAnswered.round) began; a past round gets none"
+                    "round \(round) asks for an evaluation after round \(ledger.round) began; a past round gets none"
                 )
             }
-            try policy.checkEvaluation(round: round, answeredThisRound: evaluationsAnswered.count)
+            try policy.checkEvaluation(round: round, answeredThisRound: ledger.count)
             if assignment == nil, !policy.releasesPerSiteMetrics {
                 throw SecureRoundRefusal(
                     "site policy share_metrics: round \(round) asks for this site's evaluation metrics in the clear; "
@@ -206,6 +252,24 @@ public final class ParticipantAgent {
         try policy.checkSecureRound(
             round: round, rosterSize: assignment.rosterSize, graph: assignment.graph, threshold: assignment.threshold,
             active: assignment.activeAdversary)
+    }
+
+    /// The ledger of `experiment`, moved to the newest place and advanced to `round` (a later
+    /// round starts from no answer).
+    private func evaluationLedger(of experiment: String, round: Int) -> (round: Int, count: Int) {
+        var ledger = (experiment: experiment, round: round, count: 0)
+        if let index = evaluationLedgers.firstIndex(where: { $0.experiment == experiment }) {
+            let kept = evaluationLedgers.remove(at: index)
+            if round <= kept.round { ledger = kept }
+        }
+        evaluationLedgers.append(ledger)
+        if evaluationLedgers.count > Self.retainedEvaluationLedgers { evaluationLedgers.removeFirst() }
+        return (ledger.round, ledger.count)
+    }
+
+    private func countEvaluation(of experiment: String) {
+        guard let index = evaluationLedgers.lastIndex(where: { $0.experiment == experiment }) else { return }
+        evaluationLedgers[index].count += 1
     }
 
     /// Active setting: every roster member's certificate, checked by this site. Its own entry
@@ -349,7 +413,7 @@ public final class ParticipantAgent {
         } catch {
             return refuse(round: round, "\(error)")
         }
-        evaluationsAnswered.count += 1
+        countEvaluation(of: instruction.experimentID)
         guard let local = data[instruction.datasetName] else {
             return [.failed(round: round, reason: "\(site) has no dataset named '\(instruction.datasetName)'")]
         }
