@@ -42,7 +42,12 @@ extension CoordinatorService {
                 return await self.run()
             }
             var outcome: Outcome?
-            for try await result in group where result != nil { outcome = result }
+            for try await result in group where result != nil {
+                outcome = result
+                // A coordinator that stopped before the end (a graceful stop, a failed commit)
+                // leaves its sites reconnecting: their loops end with it.
+                if await !self.isFinished { group.cancelAll() }
+            }
             guard let outcome else {
                 throw TesseraRuntimeError(
                     .invalidConfiguration, "the federation ended without the coordinator's outcome")
