@@ -16,7 +16,9 @@ struct Tessera: AsyncParsableCommand {
         commandName: "tessera",
         abstract: "Federated learning with secure aggregation.",
         version: TesseraVersion.current,
-        subcommands: [Simulate.self, Validate.self, PKI.self, Demo.self, Bench.self, Datasets.self])
+        subcommands: [
+            Simulate.self, Validate.self, Submit.self, Experiments.self, PKI.self, Demo.self, Bench.self, Datasets.self,
+        ])
 }
 
 enum TesseraVersion {

@@ -179,8 +179,7 @@ public nonisolated struct Tessera_V1_Experiment: Sendable {
   /// Clears the value of `message`. Subsequent reads from it will return its default value.
   public mutating func clearMessage() {self._message = nil}
 
-  /// The experiment YAML exactly as submitted (at most 1 MiB): in Show and Submit only, empty in
-  /// List.
+  /// The experiment YAML exactly as submitted (at most 1 MiB): in Show only, empty elsewhere.
   public var configYaml: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
