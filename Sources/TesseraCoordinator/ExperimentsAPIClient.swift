@@ -6,6 +6,9 @@ public import TesseraState
 public import TesseraTransport
 public import TesseraWire
 
+/// The client over HTTP/2 with mTLS: what `tessera submit` and `tessera experiments` use.
+public typealias RemoteExperimentsClient = ExperimentsAPIClient<HTTP2ClientTransport.Posix>
+
 /// A researcher's (or an operator's) client of a running coordinator's experiments API
 /// (`tessera submit`, `tessera experiments …`): requests go out with the caller's certificate,
 /// and answers come back as the state's own records, every field checked.
@@ -111,11 +114,21 @@ extension ExperimentsAPIClient where Transport == HTTP2ClientTransport.Posix {
                 )
             }
         }
-        let target: any ResolvableTarget =
-            endpoint.isIPv6Literal
-            ? .ipv6(address: endpoint.host, port: endpoint.port)
-            : endpoint.isIPv4Literal
-                ? .ipv4(address: endpoint.host, port: endpoint.port) : .dns(host: endpoint.host, port: endpoint.port)
+        if endpoint.isIPv6Literal {
+            return try await withConnection(
+                to: .ipv6(address: endpoint.host, port: endpoint.port), endpoint, identityDirectory, body)
+        } else if endpoint.isIPv4Literal {
+            return try await withConnection(
+                to: .ipv4(address: endpoint.host, port: endpoint.port), endpoint, identityDirectory, body)
+        }
+        return try await withConnection(
+            to: .dns(host: endpoint.host, port: endpoint.port), endpoint, identityDirectory, body)
+    }
+
+    private static func withConnection<Result: Sendable>(
+        to target: some ResolvableTarget, _ endpoint: TesseraTransport.Endpoint, _ identityDirectory: URL,
+        _ body: (ExperimentsAPIClient<HTTP2ClientTransport.Posix>) async throws -> Result
+    ) async throws -> Result {
         let transport: HTTP2ClientTransport.Posix
         do {
             transport = try HTTP2ClientTransport.Posix(

@@ -236,7 +236,7 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
         }
         var response = Tessera_V1_ShowModelResponse()
         response.model = try checked { try Tessera_V1_RegisteredModel(model) }
-        response.transitions = transitions.map(Tessera_V1_StageTransition.init)
+        response.transitions = transitions.map { Tessera_V1_StageTransition($0) }
         return ServerResponse(message: response)
     }
 
@@ -395,11 +395,12 @@ extension ExperimentRecord {
         guard let status = try ExperimentStatus(wire.status, field: field("status")) else {
             throw WireError(code: .missingField, message: "the experiment's status is missing.", field: field("status"))
         }
+        let startedAt: Date? = try wire.hasStartedAt ? date(wire.startedAt, "started_at") : nil
+        let finishedAt: Date? = try wire.hasFinishedAt ? date(wire.finishedAt, "finished_at") : nil
         self.init(
             id: id, name: wire.name, configYAML: wire.configYaml, configHash: wire.configHash, source: nil,
             status: status, submittedBy: wire.submittedBy, submittedAt: try date(wire.submittedAt, "submitted_at"),
-            startedAt: wire.hasStartedAt ? try date(wire.startedAt, "started_at") : nil,
-            finishedAt: wire.hasFinishedAt ? try date(wire.finishedAt, "finished_at") : nil,
+            startedAt: startedAt, finishedAt: finishedAt,
             versionMajor: try int(wire.versionMajor, "version_major"),
             versionMinor: try int(wire.versionMinor, "version_minor"), architecture: wire.architecture,
             roundsPlanned: try int(wire.roundsPlanned, "rounds_planned"), message: wire.hasMessage ? wire.message : nil)

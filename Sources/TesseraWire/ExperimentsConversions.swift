@@ -101,9 +101,10 @@ extension RegisteredModel {
         guard let stage = try ModelStage(wire.stage, field: field("stage")) else {
             throw WireError.missing(field("stage"), "the model's stage")
         }
+        let parent: ModelVersion? = try wire.hasParent ? ModelVersion(wire.parent) : nil
         self.init(
             name: wire.name, version: try ModelVersion(wire.version),
-            digest: wire.digest, parent: wire.hasParent ? try ModelVersion(wire.parent) : nil,
+            digest: wire.digest, parent: parent,
             experiment: try checkedInt64(wire.experiment, field("experiment")),
             run: try checkedInt64(wire.run, field("run")), round: try checkedInt(wire.round, field("round")),
             cohortSize: try checkedInt(wire.cohortSize, field("cohort_size")),
@@ -179,9 +180,10 @@ extension ModelQuery {
                 throw WireError.outOfRange(field("conditions"), error.message)
             }
         }
+        let experiment: Int64? = try wire.experiment == 0 ? nil : checkedInt64(wire.experiment, field("experiment"))
         self.init(
             name: wire.name.isEmpty ? nil : wire.name,
-            experiment: wire.experiment == 0 ? nil : try checkedInt64(wire.experiment, field("experiment")),
+            experiment: experiment,
             stage: try ModelStage(wire.stage, field: field("stage")), conditions: conditions,
             limit: try ExperimentsAPILimits.limit(
                 wire.limit, default: ExperimentsAPILimits.defaultListLimit,

@@ -60,7 +60,7 @@ enum RemoteCommands {
     /// (a validation error then prints exactly as `tessera validate` prints it).
     private static func call<Result: Sendable>(
         _ coordinator: String, _ identity: String,
-        _ body: @escaping @Sendable (ExperimentsAPIClient<HTTP2ClientTransport.Posix>) async throws -> Result
+        _ body: @escaping @Sendable (RemoteExperimentsClient) async throws -> Result
     ) async throws -> Result {
         let endpoint: Endpoint
         do {
@@ -69,7 +69,7 @@ enum RemoteCommands {
             throw CommandError("--coordinator \(coordinator): \(error.message)")
         }
         do {
-            return try await ExperimentsAPIClient.withConnection(
+            return try await RemoteExperimentsClient.withConnection(
                 to: endpoint, identityDirectory: URL(fileURLWithPath: identity), body)
         } catch let error as RPCError {
             switch error.code {
