@@ -1,9 +1,9 @@
-public import Foundation
+import Foundation
 public import GRPCCore
 public import Logging
-public import TesseraFederation
+import TesseraFederation
 public import TesseraState
-public import TesseraTransport
+import TesseraTransport
 public import TesseraWire
 
 /// What a caller of the experiments API may do, decided from its certificate: a researcher

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import TesseraFederation
 
 /// The bounds of `tessera.v1.ExperimentsService` (documented in `experiments.proto`). The
