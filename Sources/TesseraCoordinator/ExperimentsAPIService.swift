@@ -54,15 +54,19 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
     private let identity: any IdentityResolver
     private let authorize: ExperimentsAuthorization
     private let logger: Logger
+    private let onChange: @Sendable (ExperimentRecord) -> Void
 
+    /// `onChange` receives an experiment once it is committed as queued or cancelled: the
+    /// coordinator's queue wakes on it, and stops a running experiment that was cancelled.
     public init(
         state: CoordinatorState, identity: any IdentityResolver, authorize: @escaping ExperimentsAuthorization,
-        logger: Logger
+        logger: Logger, onChange: @escaping @Sendable (ExperimentRecord) -> Void = { _ in }
     ) {
         self.state = state
         self.identity = identity
         self.authorize = authorize
         self.logger = logger
+        self.onChange = onChange
     }
 
     // MARK: Experiments
@@ -98,6 +102,7 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
                     name: config.name, configYAML: message.configYaml, configHash: config.configHash, source: nil,
                     architecture: architecture.summary, rounds: config.rounds, submittedBy: role.actor))
         }
+        onChange(record)
         logger.info(
             "\(role) queued experiment \(record.id) (\(record.name)), model versions \(record.versionMajor).\(record.versionMinor).x"
         )
@@ -172,6 +177,7 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
             )
         }
         let cancelled = try stateCall("cancel experiment \(record.id)") { try state.cancel(record.id, by: role.actor) }
+        onChange(cancelled)
         logger.notice("\(role) cancelled experiment \(record.id) (\(record.name))")
         var response = Tessera_V1_CancelExperimentResponse()
         response.experiment = try Tessera_V1_Experiment(cancelled, includingConfig: false)

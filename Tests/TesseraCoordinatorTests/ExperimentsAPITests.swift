@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCInProcessTransport
+import Synchronization
 import TesseraCoordinator
 import TesseraFederation
 import TesseraState
@@ -41,6 +42,8 @@ import Testing
 
     struct Callers: Sendable {
         let state: CoordinatorState
+        /// Every experiment the service reported as changed, in order.
+        let changes: ChangeLog
         let alice: ExperimentsAPIClient<InProcessTransport.Client>
         let bob: ExperimentsAPIClient<InProcessTransport.Client>
         let ops: ExperimentsAPIClient<InProcessTransport.Client>
@@ -55,9 +58,10 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-api-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let state = try CoordinatorState(directory: folder, now: { Date(timeIntervalSince1970: 1_800_000_000) })
+        let changes = ChangeLog()
         let service = ExperimentsAPIService(
             state: state, identity: InProcessIdentityResolver(tokens: Self.tokens), authorize: Self.authorize,
-            logger: testLogger())
+            logger: testLogger(), onChange: { changes.append($0) })
         let transport = InProcessTransport()
         try await withGRPCServer(transport: transport.server, services: [service]) { _ in
             try await withGRPCClient(transport: transport.client) { client in
@@ -66,7 +70,8 @@ import Testing
                 }
                 try await body(
                     Callers(
-                        state: state, alice: caller("alice-token"), bob: caller("bob-token"), ops: caller("ops-token"),
+                        state: state, changes: changes, alice: caller("alice-token"), bob: caller("bob-token"),
+                        ops: caller("ops-token"),
                         site: caller("site-token"), stranger: caller("unknown-token"),
                         raw: Tessera_V1_ExperimentsService.Client(wrapping: client),
                         aliceMetadata: InProcessIdentityResolver.metadata(token: "alice-token")))
@@ -103,6 +108,9 @@ import Testing
             #expect(stored.source == nil)
             let queue = try api.state.unfinishedExperiments().map(\.id)
             #expect(queue == [record.id])
+            // The coordinator's queue is told, once the experiment is committed.
+            let told = api.changes.records.map { "\($0.id) \($0.status)" }
+            #expect(told == ["\(record.id) queued"])
         }
     }
 
@@ -178,6 +186,8 @@ import Testing
             let again = await refusal { _ = try await api.alice.cancel(alices.id) }
             #expect(again?.code == .failedPrecondition)
 
+            let told = api.changes.records.map { "\($0.id) \($0.status)" }
+            #expect(told == ["\(alices.id) queued", "\(bobs.id) queued", "\(alices.id) cancelled"])
             let byOperator = try await api.ops.cancel(bobs.id)
             #expect(byOperator.status == .cancelled)
             #expect(try api.state.experiment(bobs.id).message == "cancelled by operator:ops")
@@ -304,4 +314,11 @@ import Testing
             #expect(reference?.code == .invalidArgument)
         }
     }
+}
+
+/// What an ``ExperimentsAPIService`` reported through `onChange`.
+final class ChangeLog: Sendable {
+    private let stored = Mutex<[ExperimentRecord]>([])
+    func append(_ record: ExperimentRecord) { stored.withLock { $0.append(record) } }
+    var records: [ExperimentRecord] { stored.withLock { $0 } }
 }
