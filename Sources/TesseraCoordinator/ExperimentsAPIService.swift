@@ -138,13 +138,13 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
     ) async throws -> ServerResponse<Tessera_V1_ListExperimentsResponse> {
         let role = try await caller(request.metadata, context, doing: "listing experiments")
         let message = request.message
-        let (status, limit) = try checked { () throws(WireError) -> (ExperimentStatus?, Int) in
-            (
-                try ExperimentStatus(message.status, field: "tessera.v1.ListExperimentsRequest.status"),
-                try ExperimentsAPILimits.limit(
-                    message.limit, default: ExperimentsAPILimits.defaultListLimit,
-                    maximum: ExperimentsAPILimits.maximumListLimit, field: "tessera.v1.ListExperimentsRequest.limit")
-            )
+        let status = try checked {
+            try ExperimentStatus(message.status, field: "tessera.v1.ListExperimentsRequest.status")
+        }
+        let limit = try checked {
+            try ExperimentsAPILimits.limit(
+                message.limit, default: ExperimentsAPILimits.defaultListLimit,
+                maximum: ExperimentsAPILimits.maximumListLimit, field: "tessera.v1.ListExperimentsRequest.limit")
         }
         var records = try stateCall("list the experiments") { try state.experiments(status: status) }
         if message.mine { records.removeAll { $0.submittedBy != role.actor } }
@@ -218,7 +218,7 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
         let query = try checked { try ModelQuery(message) }
         let models = try stateCall("list the models") { try state.models(matching: query) }
         var response = Tessera_V1_ListModelsResponse()
-        response.models = try checked { () throws(WireError) in
+        response.models = try checked {
             var wire: [Tessera_V1_RegisteredModel] = []
             for model in models { wire.append(try Tessera_V1_RegisteredModel(model)) }
             return wire
@@ -279,10 +279,10 @@ public struct ExperimentsAPIService: Tessera_V1_ExperimentsService.ServiceProtoc
     }
 
     /// Runs a request check, refusing the request with INVALID_ARGUMENT when it fails.
-    private func checked<T>(_ body: () throws(WireError) -> T) throws(RPCError) -> T {
+    private func checked<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch {
+        } catch let error as WireError {
             throw RPCError(code: .invalidArgument, message: "\(error.field ?? "request"): \(error.message)")
         }
     }

@@ -40,8 +40,6 @@ struct Experiments: ParsableCommand {
         subcommands: [List.self, Show.self, Cancel.self, Logs.self])
 }
 
-extension ExperimentStatus: @retroactive ExpressibleByArgument {}
-
 extension Experiments {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -51,14 +49,23 @@ extension Experiments {
             help:
                 "Only experiments in this status: \(ExperimentStatus.allCases.map(\.rawValue).joined(separator: ", "))."
         )
-        var status: ExperimentStatus?
+        var status: String?
         @Flag(help: "Only the experiments you submitted.") var mine = false
         @Option(help: "Show the latest N (at most 1000).") var limit: Int?
         @OptionGroup var connection: CoordinatorConnectionOptions
 
         func run() async throws {
+            var chosen: ExperimentStatus?
+            if let status {
+                guard let known = ExperimentStatus(rawValue: status) else {
+                    throw ValidationError(
+                        "--status \(status): use one of \(ExperimentStatus.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                chosen = known
+            }
             try await RemoteCommands.list(
-                status: status, mine: mine, limit: limit, coordinator: connection.coordinator,
+                status: chosen, mine: mine, limit: limit, coordinator: connection.coordinator,
                 identity: connection.identity)
         }
     }

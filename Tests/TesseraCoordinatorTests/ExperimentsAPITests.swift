@@ -122,9 +122,10 @@ import Testing
         let yaml = Self.experiment() + "local_training: {epochs: 1, lerning_rate: 0.1}\n"
         try yaml.write(to: file, atomically: true, encoding: .utf8)
         // What `tessera validate typo.yaml` prints: the ConfigError of loading the file.
-        var validateSays = ""
+        let validateSays: String
         do {
             _ = try ExperimentConfig.load(from: file)
+            validateSays = ""
         } catch {
             validateSays = error.description
         }
