@@ -32,6 +32,28 @@ public struct ExperimentRecord: Codable, Sendable, Hashable {
     public var roundsPlanned: Int
     /// Why it failed or was cancelled, or the last word on it.
     public var message: String?
+
+    public init(
+        id: Int64, name: String, configYAML: String, configHash: String, source: String?, status: ExperimentStatus,
+        submittedBy: String, submittedAt: Date, startedAt: Date?, finishedAt: Date?, versionMajor: Int,
+        versionMinor: Int, architecture: String, roundsPlanned: Int, message: String?
+    ) {
+        self.id = id
+        self.name = name
+        self.configYAML = configYAML
+        self.configHash = configHash
+        self.source = source
+        self.status = status
+        self.submittedBy = submittedBy
+        self.submittedAt = submittedAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.versionMajor = versionMajor
+        self.versionMinor = versionMinor
+        self.architecture = architecture
+        self.roundsPlanned = roundsPlanned
+        self.message = message
+    }
 }
 
 /// What to submit: the experiment's configuration and where it came from.

@@ -175,70 +175,103 @@ struct Sites: ParsableCommand {
     }
 }
 
-/// `tessera experiments …`: the experiments a coordinator queued and ran.
+/// `tessera experiments …`: the experiments a coordinator queued and ran, read from its state
+/// folder (`--state`) or asked of a running coordinator (`--coordinator`, `--identity`).
 struct Experiments: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, inspect and cancel the coordinator's experiments, and read their logs.",
         subcommands: [List.self, Show.self, Logs.self, Cancel.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List experiments, oldest first.")
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Option(help: "Only experiments in this status: queued, running, completed, failed or cancelled.")
         var status: String?
+        @Flag(help: "With --coordinator: only the experiments you submitted.") var mine = false
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                var chosen: ExperimentStatus?
+                if let status {
+                    guard let known = ExperimentStatus(rawValue: status) else {
+                        throw ValidationError(
+                            "--status \(status): use one of \(ExperimentStatus.allCases.map(\.rawValue).joined(separator: ", "))"
+                        )
+                    }
+                    chosen = known
+                }
+                try await RemoteCommands.list(
+                    status: chosen, mine: mine, limit: nil, coordinator: coordinator, identity: identity)
+                return
+            }
             let state = try folder.open()
             print(try reportingStateErrors { try StateReport.listExperiments(in: state, status: status) })
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show an experiment: config hash, status, submitter, rounds and published versions.")
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Argument(help: "The experiment's id (tessera experiments list).") var id: Int64
         @Flag(help: "Also print the configuration as it was submitted.") var config = false
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                try await RemoteCommands.show(id: id, coordinator: coordinator, identity: identity)
+                return
+            }
             let state = try folder.open()
             print(try reportingStateErrors { try StateReport.showExperiment(id, in: state, configuration: config) })
         }
     }
 
-    struct Logs: ParsableCommand {
+    struct Logs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print an experiment's log, oldest first.")
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Argument(help: "The experiment's id.") var id: Int64
-        @Option(help: "Only the last N lines (1 to 100000).") var tail = 1000
+        @Option(help: "Only the last N lines (1 to 100000; at most 5000 with --coordinator).") var tail = 1000
 
         func validate() throws {
             guard (1...100_000).contains(tail) else { throw ValidationError("--tail must be from 1 to 100000") }
         }
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                try await RemoteCommands.logs(id: id, limit: tail, coordinator: coordinator, identity: identity)
+                return
+            }
             let state = try folder.open()
             print(try reportingStateErrors { try StateReport.experimentLogs(id, in: state, tail: tail) })
         }
     }
 
-    struct Cancel: ParsableCommand {
+    struct Cancel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Cancel a queued or running experiment.",
             discussion: """
-                Marks the experiment cancelled in the state folder. A queued experiment never starts; \
-                a running coordinator notices at its next round boundary and stops the experiment \
-                there (a round in flight is abandoned, never half-applied).
+                Marks the experiment cancelled. A queued experiment never starts; a running coordinator \
+                notices at its next round boundary and stops the experiment there (a round in flight is \
+                abandoned, never half-applied). With --coordinator, a researcher may cancel only the \
+                experiments it submitted; an operator any.
                 """)
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Argument(help: "The experiment's id.") var id: Int64
         @OptionGroup var actor: ActorOptions
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                try await RemoteCommands.cancel(id: id, coordinator: coordinator, identity: identity)
+                return
+            }
             let state = try folder.open()
             print(try reportingStateErrors { try StateReport.cancelExperiment(id, in: state, actor: actor.name) })
         }

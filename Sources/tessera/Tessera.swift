@@ -17,8 +17,8 @@ struct Tessera: AsyncParsableCommand {
         abstract: "Federated learning with secure aggregation.",
         version: TesseraVersion.current,
         subcommands: [
-            Simulate.self, Validate.self, PKI.self, Models.self, Sites.self, Experiments.self, Demo.self, Bench.self,
-            Datasets.self,
+            Simulate.self, Validate.self, Submit.self, PKI.self, Models.self, Sites.self, Experiments.self, Demo.self,
+            Bench.self, Datasets.self,
         ])
 }
 
