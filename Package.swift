@@ -169,7 +169,8 @@ let package = Package(
         .target(
             name: "TesseraCoordinator",
             dependencies: [
-                "TesseraState", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg", "TesseraTensor",
+                "TesseraState", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg",
+                "TesseraTensor",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),

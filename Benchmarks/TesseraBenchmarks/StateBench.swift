@@ -20,7 +20,8 @@ import TesseraTesting
 public enum StateBenchmark {
     public static func run(reporter: BenchReporter, quick: Bool) async throws {
         reporter.section("Durable state (SQLite in WAL mode, synchronous = FULL, content-addressed blobs)")
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-state-bench-\(UUID().uuidString)")
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-state-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         try commitAgainstWriteBound(reporter: reporter, root: root, quick: quick)
         try await durableRoundAgainstMemory(reporter: reporter, root: root, quick: quick)
@@ -82,7 +83,8 @@ public enum StateBenchmark {
             ratios.append(commit / bound)
         }
         reporter.note(
-            "model: \(parameters.count) parameters (\(String(format: "%.1f", Double(parameters.count * 4) / 1e6)) MB); \(pairs) interleaved pairs")
+            "model: \(parameters.count) parameters (\(String(format: "%.1f", Double(parameters.count * 4) / 1e6)) MB); \(pairs) interleaved pairs"
+        )
         reporter.figure(
             "state_commit_ms_per_round", BenchClock.median(commits) * 1000, unit: "ms",
             label: "round commit (encode, blob, rows)")
@@ -90,7 +92,8 @@ public enum StateBenchmark {
             "state_write_bound_ms", BenchClock.median(bounds) * 1000, unit: "ms",
             label: "reference: write + fsync of the same bytes")
         reporter.figure(
-            "state_commit_vs_write_bound", BenchClock.median(ratios), unit: "×", label: "commit / write bound (goal ≤ 1.5)")
+            "state_commit_vs_write_bound", BenchClock.median(ratios), unit: "×",
+            label: "commit / write bound (goal ≤ 1.5)")
     }
 
     /// Writes `bytes` to a new file and `fsync`s it: what any durable write of them costs at least.
@@ -144,7 +147,8 @@ public enum StateBenchmark {
                 plan: plan, initialModel: initial, strategy: try FedAvg(), participants: participants,
                 persistence: persistence, logger: logger)
             guard outcome.completedRounds == rounds else {
-                throw BenchmarkError("the durable-state benchmark completed \(outcome.completedRounds) of \(rounds) rounds")
+                throw BenchmarkError(
+                    "the durable-state benchmark completed \(outcome.completedRounds) of \(rounds) rounds")
             }
             return BenchClock.median(outcome.records.dropFirst().dropLast().map(\.seconds)) * 1000
         }
@@ -161,13 +165,15 @@ public enum StateBenchmark {
             ratios.append(onDisk / inMemory)
         }
         reporter.note(
-            "plain rounds of \(sites) in-process sites, \(initial.count) parameters, training stubbed; median of \(cycles) interleaved pairs")
+            "plain rounds of \(sites) in-process sites, \(initial.count) parameters, training stubbed; median of \(cycles) interleaved pairs"
+        )
         reporter.figure(
             "round_plain_memory_ms", BenchClock.median(memory), unit: "ms", label: "plain round, state in memory")
         reporter.figure(
             "round_plain_durable_ms", BenchClock.median(durable), unit: "ms", label: "plain round, durable state")
         reporter.figure(
-            "round_plain_durable_vs_memory", BenchClock.median(ratios), unit: "×", label: "durable / memory (goal ≤ 1.1)")
+            "round_plain_durable_vs_memory", BenchClock.median(ratios), unit: "×",
+            label: "durable / memory (goal ≤ 1.1)")
     }
 
     static func resume(reporter: BenchReporter, root: URL, quick: Bool) throws {

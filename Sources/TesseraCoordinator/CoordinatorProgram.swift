@@ -1,11 +1,12 @@
 public import Foundation
 public import Logging
 import ServiceLifecycle
+import Synchronization
 public import TesseraFederation
 import TesseraPKI
+public import TesseraState
 import TesseraTensor
 public import TesseraTransport
-public import TesseraState
 
 /// What `tessera-coordinator` does, reachable from tests: open the state folder, queue the
 /// experiment it was given (unless that experiment is already there, unfinished), and run the
@@ -38,6 +39,10 @@ public struct CoordinatorProgram: Sendable {
     /// Queue ``experiment`` even if an experiment with the same configuration already finished
     /// (`--again`).
     public var runAgain = false
+    /// Where the researcher API listens (`--api-listen`); with it the coordinator stays up when
+    /// its queue is empty and runs what researchers submit. `nil`: no API, and the coordinator
+    /// exits once the queue is empty.
+    public var apiListen: Endpoint?
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
@@ -120,13 +125,47 @@ public struct CoordinatorProgram: Sendable {
                 )
             }
         }
+        guard let apiListen else {
+            try await runQueue(state: state, trust: trust, logger: logger, onListening: onListening)
+            logger.info("no experiment left to run")
+            return
+        }
+        let (submissions, submitted) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try await ResearcherAPIServer.with(
+            listeningOn: apiListen, identityDirectory: tlsDirectory, trust: trust, state: state, logger: logger,
+            onChange: { _ in submitted.yield() }
+        ) { port in
+            logger.info("researcher API listening on \(Endpoint(host: apiListen.host, port: port)) (mTLS)")
+            onAPIListening(port)
+            while true {
+                if try await runQueue(state: state, trust: trust, logger: logger, onListening: onListening) { return }
+                logger.info("queue empty: waiting for experiments (tessera submit)")
+                let idle = IdleUntilSubmission(next: {
+                    for await _ in submissions { return true }
+                    return false
+                })
+                try await ProgramLifecycle.run(idle, name: "coordinator", logger: logger)
+                if !idle.woken.withLock({ $0 }) { return }
+            }
+        }
+    }
+
+    /// Receives the researcher API's bound port (useful with port 0).
+    public var onAPIListening: @Sendable (Int) -> Void = { _ in }
+
+    /// Runs the unfinished experiments in order until none is left; returns whether the
+    /// coordinator was asked to stop.
+    private func runQueue(
+        state: CoordinatorState, trust: TrustFolder, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) async throws -> Bool {
         var finished: Set<Int64> = []
         while let next = try state.unfinishedExperiments().first(where: { !finished.contains($0.id) }) {
             finished.insert(next.id)
-            let stopped = try await runExperiment(next, state: state, trust: trust, logger: logger, onListening: onListening)
-            if stopped { return }
+            let stopped = try await runExperiment(
+                next, state: state, trust: trust, logger: logger, onListening: onListening)
+            if stopped { return true }
         }
-        logger.info("no experiment left to run")
+        return false
     }
 
     /// Queues the experiment in `file`, unless the state already has an experiment with the
@@ -151,10 +190,12 @@ public struct CoordinatorProgram: Sendable {
         let user = ProcessInfo.processInfo.environment["USER"] ?? "operator"
         let record = try state.submit(
             ExperimentSubmission(
-                name: config.name, configYAML: yaml, configHash: config.configHash, source: file.standardizedFileURL.path,
+                name: config.name, configYAML: yaml, configHash: config.configHash,
+                source: file.standardizedFileURL.path,
                 architecture: architecture.summary, rounds: config.rounds, submittedBy: "local:\(user)"))
         logger.info(
-            "queued experiment \(record.id) (\(record.name)), model versions \(record.versionMajor).\(record.versionMinor).x")
+            "queued experiment \(record.id) (\(record.name)), model versions \(record.versionMajor).\(record.versionMinor).x"
+        )
         return record
     }
 
@@ -233,7 +274,8 @@ public struct CoordinatorProgram: Sendable {
         } else {
             try state.appendLog(record.id, ["run \(run) stopped by the operator; a restart resumes the experiment"])
         }
-        let paths = try writeResults(of: record, config: config, architecture: architecture, state: state, startedAt: started)
+        let paths = try writeResults(
+            of: record, config: config, architecture: architecture, state: state, startedAt: started)
         logger.info(
             "\(outcome.completedRounds) of \(plan.rounds) rounds completed; results in \(paths.results.csv.deletingLastPathComponent().path), model \(paths.model.lastPathComponent)"
         )
@@ -304,6 +346,23 @@ public struct CoordinatorProgram: Sendable {
             records: checkpoint.records, finalModel: model, finalVersion: version, config: config,
             architecture: architecture, participants: checkpoint.records.map(\.cohortSize).max() ?? 0,
             transport: "gRPC", startedAt: record.startedAt ?? startedAt, to: directory)
+    }
+}
+
+/// The coordinator between experiments: it ends when an experiment is submitted (``woken``)
+/// or when SIGTERM/SIGINT asks the coordinator to stop.
+final class IdleUntilSubmission: Service {
+    let next: @Sendable () async -> Bool
+    let woken = Mutex(false)
+
+    init(next: @escaping @Sendable () async -> Bool) {
+        self.next = next
+    }
+
+    func run() async throws {
+        let next = next
+        let submitted = try? await cancelWhenGracefulShutdown { await next() }
+        woken.withLock { $0 = submitted == true }
     }
 }
 

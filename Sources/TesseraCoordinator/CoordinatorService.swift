@@ -622,6 +622,13 @@ public actor CoordinatorService {
     private func closeAll() {
         let reason: SessionCloseReason =
             machine.isFinished ? .experimentFinished : .unavailable("the coordinator is shutting down")
+        for site in sessions.connectedSites {
+            do {
+                try persistence?.siteDisconnected(site)
+            } catch {
+                logger.error("cannot record the site's disconnection: \(error)", metadata: ["site": "\(site)"])
+            }
+        }
         sessions.deactivateAll()
         for id in Array(sessions.connections.keys) { close(id, reason) }
     }

@@ -3,8 +3,8 @@ public import GRPCCore
 import GRPCNIOTransportHTTP2
 public import TesseraFederation
 public import TesseraPKI
-public import TesseraTransport
 import TesseraState
+public import TesseraTransport
 
 /// Establishes which site opened a session stream.
 ///

@@ -23,7 +23,8 @@ struct ParticipantSessionService: Tessera_V1_ParticipantSession.ServiceProtocol 
         let site = peer.site
         return StreamingServerResponse { writer in
             let (id, outbound) = try await coordinator.connect(
-                site: site, certificateSerial: peer.certificateSerial, certificateFingerprint: peer.certificateFingerprint)
+                site: site, certificateSerial: peer.certificateSerial,
+                certificateFingerprint: peer.certificateFingerprint)
             let clock = coordinator.clock
             let inboundFailure = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {

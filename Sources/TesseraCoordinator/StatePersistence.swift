@@ -62,7 +62,11 @@ public final class ExperimentRecorder: RoundPersistence {
     /// stores and `model.safetensors` holds (the same metadata, so the same digest).
     public func artifact(_ parameters: [Float], version: ModelVersion) throws -> [UInt8] {
         let tensors = layout.map { entry in
-            (name: entry.name, tensor: Tensor(shape: entry.shape, scalars: Array(parameters[entry.offset..<entry.offset + entry.count])))
+            (
+                name: entry.name,
+                tensor: Tensor(
+                    shape: entry.shape, scalars: Array(parameters[entry.offset..<entry.offset + entry.count]))
+            )
         }
         var metadata = metadata
         metadata["version"] = version.description
@@ -98,9 +102,12 @@ public final class ExperimentRecorder: RoundPersistence {
                 if current.status == .cancelled {
                     throw ExperimentCancelled(experiment: experiment.id, message: current.message)
                 }
-                let log = pending.withLock { pending in defer { pending.log = [] }; return pending.log }
+                let log = pending.withLock { pending in
+                    defer { pending.log = [] }; return pending.log
+                }
                 try state.recordRoundStart(
-                    experiment: experiment.id, run: run, round: round, attempt: attempt, publicSeed: seed, logLines: log)
+                    experiment: experiment.id, run: run, round: round, attempt: attempt, publicSeed: seed, logLines: log
+                )
             case .roundFinished(let record):
                 let taken = pending.withLock { pending in
                     defer { pending = Pending() }
@@ -175,6 +182,7 @@ extension CircuitBreaker {
     /// The same breaker on a clock `offset` seconds ahead.
     func shifted(by offset: Double) -> CircuitBreaker {
         guard case .open(let until) = state else { return self }
-        return CircuitBreaker(state: .open(until: until + offset), consecutiveFailures: consecutiveFailures, trips: trips)
+        return CircuitBreaker(
+            state: .open(until: until + offset), consecutiveFailures: consecutiveFailures, trips: trips)
     }
 }

@@ -218,7 +218,8 @@ public final class ParticipantClient: Sendable {
             softwareVersion: configuration.softwareVersion,
             signingCertificate: descriptor.signing?.certificate ?? [])
         hello.schemas = descriptor.schemas
-        hello.memoryBytes = Int(clamping: min(ProcessInfo.processInfo.physicalMemory, UInt64(WireProtocol.maximumMemoryBytes)))
+        hello.memoryBytes = Int(
+            clamping: min(ProcessInfo.processInfo.physicalMemory, UInt64(WireProtocol.maximumMemoryBytes)))
         try outbox.send { encoder in [try encoder.hello(hello)] }
         let tamper = interception.tamper
         let inspectInbound = interception.inspectInbound

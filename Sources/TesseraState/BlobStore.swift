@@ -92,7 +92,8 @@ extension StateError {
         switch error.errno {
         // EFBIG: the file-size limit (RLIMIT_FSIZE) or the file system's largest file was reached.
         case ENOSPC, EDQUOT, EFBIG:
-            StateError(.diskFull, "the disk is full: cannot write \(what); the last committed state is intact", cause: error)
+            StateError(
+                .diskFull, "the disk is full: cannot write \(what); the last committed state is intact", cause: error)
         case EROFS, EACCES, EPERM:
             StateError(
                 .readOnly, "the state folder is not writable: cannot write \(what); the last committed state is intact",

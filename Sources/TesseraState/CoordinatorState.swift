@@ -86,7 +86,8 @@ public final class CoordinatorState: Sendable {
                     cause: error)
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
                 throw StateError(
-                    .readOnly, "the state folder is not writable: cannot commit \(what); the last committed state is intact",
+                    .readOnly,
+                    "the state folder is not writable: cannot commit \(what); the last committed state is intact",
                     cause: error)
             default:
                 throw StateError(.io, "cannot commit \(what); the last committed state is intact", cause: error)

@@ -61,7 +61,8 @@ extension CoordinatorState {
         try read { db in
             let rows =
                 if let status {
-                    try Row.fetchAll(db, sql: "SELECT * FROM experiments WHERE status = ? ORDER BY id", arguments: [status.rawValue])
+                    try Row.fetchAll(
+                        db, sql: "SELECT * FROM experiments WHERE status = ? ORDER BY id", arguments: [status.rawValue])
                 } else {
                     try Row.fetchAll(db, sql: "SELECT * FROM experiments ORDER BY id")
                 }
@@ -117,12 +118,14 @@ extension CoordinatorState {
         let at = Self.seconds(now())
         return try write("the start of a run of experiment \(id)") { db in
             try db.execute(
-                sql: "UPDATE runs SET ended_at = ?, end_reason = 'interrupted' WHERE experiment_id = ? AND ended_at IS NULL",
+                sql:
+                    "UPDATE runs SET ended_at = ?, end_reason = 'interrupted' WHERE experiment_id = ? AND ended_at IS NULL",
                 arguments: [at, id])
             let abandoned = try Int.fetchAll(
                 db, sql: "SELECT round FROM rounds WHERE experiment_id = ? AND status = 'started'", arguments: [id])
             try db.execute(
-                sql: "UPDATE rounds SET status = 'abandoned', finished_at = ? WHERE experiment_id = ? AND status = 'started'",
+                sql:
+                    "UPDATE rounds SET status = 'abandoned', finished_at = ? WHERE experiment_id = ? AND status = 'started'",
                 arguments: [at, id])
             try db.execute(
                 sql: """
@@ -198,7 +201,8 @@ extension CoordinatorState {
             }
             for (site, breaker) in commit.breakers {
                 try db.execute(
-                    sql: "UPDATE participants SET breaker_json = ? WHERE site = ?", arguments: [try Self.json(breaker), site])
+                    sql: "UPDATE participants SET breaker_json = ? WHERE site = ?",
+                    arguments: [try Self.json(breaker), site])
             }
             if let model = commit.model, let modelDigest {
                 try db.execute(
@@ -237,7 +241,8 @@ extension CoordinatorState {
                 try Int.fetchOne(
                     db, sql: "SELECT MAX(attempt) + 1 FROM rounds WHERE experiment_id = ? AND round = ?",
                     arguments: [id, next]) ?? 0
-            let runs = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE experiment_id = ?", arguments: [id]) ?? 0
+            let runs =
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE experiment_id = ?", arguments: [id]) ?? 0
             return (records, attempts, runs)
         }
         let latest = try modelRows(matching: ModelQuery(experiment: id, limit: 1)).first
@@ -332,7 +337,8 @@ extension CoordinatorState {
                 let file = try Safetensors.decode(bytes)
                 for (key, tensor) in file.tensors { state.vectors[key] = tensor.scalars }
             } catch {
-                throw StateError(.corrupt, "the strategy state \(digest) of \(model.reference) does not decode", cause: error)
+                throw StateError(
+                    .corrupt, "the strategy state \(digest) of \(model.reference) does not decode", cause: error)
             }
         }
         return state

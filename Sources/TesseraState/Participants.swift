@@ -47,7 +47,8 @@ extension CoordinatorState {
         guard !sites.isEmpty else { return }
         try write("the revocation of \(sites.count) sites") { db in
             for site in sites {
-                try db.execute(sql: "UPDATE participants SET revoked = 1, connected = 0 WHERE site = ?", arguments: [site])
+                try db.execute(
+                    sql: "UPDATE participants SET revoked = 1, connected = 0 WHERE site = ?", arguments: [site])
             }
         }
     }
@@ -72,7 +73,9 @@ extension CoordinatorState {
     }
 
     /// A site's latest round outcomes with their experiment and round, newest first.
-    public func roundHistory(of site: String, limit: Int = 20) throws(StateError) -> [(
+    public func roundHistory(
+        of site: String, limit: Int = 20
+    ) throws(StateError) -> [(
         experiment: Int64, round: Int, attempt: Int, outcome: SiteRoundOutcome, at: Date
     )] {
         try read { db in
@@ -92,7 +95,9 @@ extension CoordinatorState {
     public func breakers() throws(StateError) -> [String: CircuitBreaker] {
         try read { db in
             var breakers: [String: CircuitBreaker] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT site, breaker_json FROM participants WHERE breaker_json IS NOT NULL") {
+            for row in try Row.fetchAll(
+                db, sql: "SELECT site, breaker_json FROM participants WHERE breaker_json IS NOT NULL")
+            {
                 if let breaker = try Self.decode(CircuitBreaker.self, row["breaker_json"], what: "circuit breaker") {
                     breakers[row["site"]] = breaker
                 }

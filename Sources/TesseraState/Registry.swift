@@ -47,7 +47,9 @@ extension CoordinatorState: ModelRegistry {
     }
 
     @discardableResult
-    public func promote(_ reference: ModelReference, to stage: ModelStage, by actor: String, reason: String?) throws
+    public func promote(
+        _ reference: ModelReference, to stage: ModelStage, by actor: String, reason: String?
+    ) throws
         -> [StageTransition]
     {
         let target = try model(reference)
@@ -74,7 +76,8 @@ extension CoordinatorState: ModelRegistry {
         var transitions: [StageTransition] = []
         if stage == .production {
             let holders = try Row.fetchAll(
-                db, sql: "SELECT * FROM model_versions WHERE name = ? AND stage = 'production'", arguments: [target.name])
+                db, sql: "SELECT * FROM model_versions WHERE name = ? AND stage = 'production'",
+                arguments: [target.name])
             for row in holders {
                 let holder = model(from: row)
                 let holderID: Int64 = row["id"]
@@ -137,7 +140,8 @@ extension CoordinatorState: ModelRegistry {
 
     static func recordTransition(_ db: Database, id: Int64, _ transition: StageTransition) throws {
         try db.execute(
-            sql: "INSERT INTO stage_transitions (model_id, from_stage, to_stage, actor, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            sql:
+                "INSERT INTO stage_transitions (model_id, from_stage, to_stage, actor, at, reason) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [
                 id, transition.from.rawValue, transition.to.rawValue, transition.actor,
                 seconds(transition.at), transition.reason,
@@ -150,7 +154,8 @@ extension CoordinatorState: ModelRegistry {
         return RegisteredModel(
             name: row["name"],
             version: ModelVersion(major: row["major"], minor: row["minor"], patch: row["patch"]),
-            digest: row["digest"], parent: parent.flatMap(ModelVersion.init(parsing:)), experiment: row["experiment_id"],
+            digest: row["digest"], parent: parent.flatMap(ModelVersion.init(parsing:)),
+            experiment: row["experiment_id"],
             run: row["run_id"], round: row["round"], cohortSize: row["cohort_size"], contributors: row["contributors"],
             metrics: metrics ?? [:], configHash: row["config_hash"], architecture: row["architecture"],
             createdAt: Date(timeIntervalSince1970: row["created_at"]),

@@ -16,7 +16,8 @@ enum CoordinatorMain {
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera-coordinator",
-        abstract: "Run federated experiments: serve their rounds to the sites over mTLS, keeping every round in the state folder.",
+        abstract:
+            "Run federated experiments: serve their rounds to the sites over mTLS, keeping every round in the state folder.",
         discussion: """
             The experiment file must set model.inputs and model.classes (the coordinator holds no data). \
             Sites offer the dataset named after the experiment. Every completed round is committed to the state \
@@ -37,6 +38,14 @@ struct CoordinatorCommand: AsyncParsableCommand {
         name: .customLong("again"),
         help: "Run --experiment once more even if the state holds a finished experiment with the same configuration.")
     var runAgain = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve the researcher API (tessera submit, tessera experiments --coordinator) on HOST:PORT, with mTLS.",
+            discussion:
+                "With it the coordinator stays up when its queue is empty and runs what researchers submit, until SIGTERM or SIGINT. Only researcher and operator certificates are served."
+        ))
+    var apiListen: String?
 
     @Option(name: .customLong("state"), help: "The state folder (state.sqlite and the model blobs).")
     var stateDirectory = "tessera-state"
@@ -95,6 +104,10 @@ struct CoordinatorCommand: AsyncParsableCommand {
             revocationCheckInterval: .seconds(revocationCheckInterval), limits: limits.limits,
             circuitBreaker: CircuitBreakerPolicy(failureThreshold: breakerFailures, coolDown: breakerCoolDown))
         program.runAgain = runAgain
+        program.apiListen = try apiListen.map { try Endpoint(parsing: $0) }
+        program.onAPIListening = { port in
+            FileHandle.standardOutput.write(Data("researcher API listening on port \(port)\n".utf8))
+        }
         do {
             try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
                 port in

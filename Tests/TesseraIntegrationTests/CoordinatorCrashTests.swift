@@ -118,7 +118,8 @@ import Testing
                 trustDirectory: federation.root.appendingPathComponent("trust"), results: results, log: coordinatorLog,
                 state: state, listen: "127.0.0.1:\(federation.port)")
             defer { coordinator.stop() }
-            if port == nil, await coordinator.waitForExit(within: 30), coordinator.text.contains("is already completed") {
+            if port == nil, await coordinator.waitForExit(within: 30), coordinator.text.contains("is already completed")
+            {
                 // Killed after the experiment ended: the restart only writes the results again.
                 #expect(coordinator.process.terminationStatus == 0, "\(coordinator.text)")
                 log += coordinator.text

@@ -70,7 +70,9 @@ import Testing
         // The refused batch is the last one the coordinator produced: it stopped there, and
         // round 3, whose start was in that batch, never reached a site.
         let last = try #require(batches.last)
-        let finishesRoundTwo = last.contains { if case .roundFinished(let record) = $0 { record.round == 2 } else { false } }
+        let finishesRoundTwo = last.contains {
+            if case .roundFinished(let record) = $0 { record.round == 2 } else { false }
+        }
         #expect(finishesRoundTwo, "\(last)")
         #expect(outcome.publishedVersions.count == 1, "versions published: \(outcome.publishedVersions)")
         #expect(outcome.completedRounds <= 2)

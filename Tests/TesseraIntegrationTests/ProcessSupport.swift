@@ -98,8 +98,10 @@ enum ProcessSupport {
         binary: URL, experiment: URL, tlsDirectory: URL, trustDirectory: URL, results: URL, log: URL,
         state: URL? = nil, listen: String = "127.0.0.1:0", timeout: TimeInterval = 30
     ) throws -> (process: LoggedProcess, port: Int?) {
-        let state = state ?? results.deletingLastPathComponent().appendingPathComponent(
-            results.lastPathComponent + "-state")
+        let state =
+            state
+            ?? results.deletingLastPathComponent().appendingPathComponent(
+                results.lastPathComponent + "-state")
         let output = Pipe()
         let coordinator = try LoggedProcess(
             name: "coordinator", executable: binary,

@@ -26,10 +26,12 @@ struct CheckpointTests {
             experimentID = experiment.id
             let run = try state.beginRun(of: experiment.id)
             try state.recordRoundStart(experiment: experiment.id, run: run, round: 1, attempt: 0, publicSeed: "00")
-            let record = RoundRecord(round: 1, modelVersion: "1.0.1", cohortSize: 2, contributors: 2, dropouts: 0, seconds: 1)
+            let record = RoundRecord(
+                round: 1, modelVersion: "1.0.1", cohortSize: 2, contributors: 2, dropouts: 0, seconds: 1)
             let model = ModelArtifact(
                 version: ModelVersion(major: 1, minor: 0, patch: 1), parent: ModelVersion(major: 1, minor: 0, patch: 0),
-                bytes: [1, 2, 3], strategyState: StrategyState(strategy: "fedadam", rounds: 1, vectors: ["m": [0.5, 1]]),
+                bytes: [1, 2, 3],
+                strategyState: StrategyState(strategy: "fedadam", rounds: 1, vectors: ["m": [0.5, 1]]),
                 metrics: ["accuracy": 0.75])
             try state.commitRound(
                 RoundCommit(experiment: experiment.id, run: run, attempt: 0, record: record, model: model))

@@ -166,7 +166,9 @@ public protocol ModelRegistry: Sendable {
     /// Moves a version to `stage`, recording who and when. Promoting to `production`
     /// archives the version of the same name that held it.
     @discardableResult
-    func promote(_ reference: ModelReference, to stage: ModelStage, by actor: String, reason: String?) throws
+    func promote(
+        _ reference: ModelReference, to stage: ModelStage, by actor: String, reason: String?
+    ) throws
         -> [StageTransition]
     /// Every recorded stage change of a version, oldest first.
     func transitions(of reference: ModelReference) throws -> [StageTransition]

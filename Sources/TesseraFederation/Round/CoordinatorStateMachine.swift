@@ -565,7 +565,8 @@ public struct CoordinatorStateMachine: Sendable {
             let benched = CohortSelection.eligible(available.values, dataset: plan.datasetName)
                 .filter { !(breakers[$0.site]?.allowsSelection(at: now) ?? true) }.count
             let unsigned =
-                CohortSelection.eligible(available.values, dataset: plan.datasetName).count - eligibleNow.count - benched
+                CohortSelection.eligible(available.values, dataset: plan.datasetName).count - eligibleNow.count
+                - benched
             if unsigned > 0 {
                 reason +=
                     " (\(unsigned) more connected without a signing certificate, which the active-adversary setting needs)"
@@ -957,7 +958,8 @@ public struct CoordinatorStateMachine: Sendable {
             if breaker.record(outcome, at: now, policy: plan.circuitBreaker), case .open(let until) = breaker.state {
                 actions.append(
                     .log(
-                        "\(site) failed \(breaker.consecutiveFailures) rounds in a row: benched for \(Int(until - now)) s"))
+                        "\(site) failed \(breaker.consecutiveFailures) rounds in a row: benched for \(Int(until - now)) s"
+                    ))
             }
             breakers[site] = breaker
             changed[site] = breaker
