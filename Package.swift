@@ -171,6 +171,7 @@ let package = Package(
             dependencies: [
                 "TesseraState", "TesseraTransport", "TesseraFederation", "TesseraWire", "TesseraPKI", "TesseraSecAgg",
                 "TesseraTensor",
+                .product(name: "X509", package: "swift-certificates"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),

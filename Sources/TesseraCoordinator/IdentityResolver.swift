@@ -5,6 +5,7 @@ public import TesseraFederation
 public import TesseraPKI
 import TesseraState
 public import TesseraTransport
+import X509
 
 /// Establishes which site opened a session stream.
 ///
@@ -78,13 +79,22 @@ public struct PeerCertificateIdentityResolver: IdentityResolver {
         try await peer(metadata: metadata, context: context).site
     }
 
-    public func peer(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> PeerIdentity {
+    /// The client certificate of the connection `context` belongs to; without one, the call is
+    /// refused as unauthenticated (`what` requires mTLS).
+    static func clientCertificate(
+        in context: ServerContext, for what: String
+    ) throws(TesseraRuntimeError) -> Certificate {
         guard let tls = context.transportSpecific as? HTTP2ServerTransport.Posix.Context,
             let certificate = tls.peerCertificate
         else {
             throw TesseraRuntimeError(
-                .unauthenticated, "the peer presented no client certificate; sessions require mTLS.")
+                .unauthenticated, "the peer presented no client certificate; \(what) require mTLS.")
         }
+        return certificate
+    }
+
+    public func peer(metadata: Metadata, context: ServerContext) async throws(TesseraRuntimeError) -> PeerIdentity {
+        let certificate = try Self.clientCertificate(in: context, for: "sessions")
         do {
             // In a child task: a task keeps the memory its frames once took until it ends, and the
             // session's task lives as long as the session.
