@@ -262,7 +262,6 @@ let package = Package(
                 "TesseraState",
                 "TesseraCoordinator",
                 "TesseraTransport",
-                "TesseraState",
                 "TesseraTesting",
                 "TesseraBenchmarks",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
