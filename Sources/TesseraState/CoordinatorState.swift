@@ -84,6 +84,10 @@ public final class CoordinatorState: Sendable {
                 throw StateError(
                     .diskFull, "the disk is full: cannot commit \(what); the last committed state is intact",
                     cause: error)
+            case .SQLITE_CONSTRAINT:
+                throw StateError(
+                    .conflict, "cannot commit \(what): it contradicts what is committed; nothing of it was kept",
+                    cause: error)
             case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM:
                 throw StateError(
                     .readOnly,

@@ -89,9 +89,14 @@ extension CoordinatorState {
         precondition(status.isFinished, "finish(_:as:) takes a final status")
         let at = Self.seconds(now())
         try write("the end of experiment \(id)") { db in
+            // A cancellation is final: an experiment cancelled while its last round ran stays
+            // cancelled when its coordinator then reports it finished.
             try db.execute(
-                sql: "UPDATE experiments SET status = ?, finished_at = ?, message = ? WHERE id = ?",
-                arguments: [status.rawValue, at, message, id])
+                sql: """
+                    UPDATE experiments SET status = ?, finished_at = ?, message = ?
+                    WHERE id = ? AND (status != 'cancelled' OR ? = 'cancelled')
+                    """,
+                arguments: [status.rawValue, at, message, id, status.rawValue])
             try db.execute(
                 sql: "UPDATE runs SET ended_at = ?, end_reason = ? WHERE experiment_id = ? AND ended_at IS NULL",
                 arguments: [at, status.rawValue, id])

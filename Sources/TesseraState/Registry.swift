@@ -73,6 +73,15 @@ extension CoordinatorState: ModelRegistry {
     static func promote(
         _ db: Database, _ target: RegisteredModel, to stage: ModelStage, by actor: String, reason: String?, at: Date
     ) throws -> [StageTransition] {
+        // Checked again inside the transaction: a concurrent promotion may have moved it since.
+        let current = try String.fetchOne(
+            db, sql: "SELECT stage FROM model_versions WHERE id = ?", arguments: [try id(db, of: target)]
+        ).flatMap(ModelStage.init(rawValue:))
+        guard let current, current == target.stage else {
+            throw RegistryError(
+                .invalidTransition,
+                "\(target.reference) moved to \(current?.rawValue ?? "nowhere") meanwhile; look again and retry")
+        }
         var transitions: [StageTransition] = []
         if stage == .production {
             let holders = try Row.fetchAll(

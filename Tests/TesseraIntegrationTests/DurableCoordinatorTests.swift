@@ -78,3 +78,58 @@ import Testing
         #expect(outcome.completedRounds <= 2)
     }
 }
+
+/// Cancellation through the state (`tessera experiments cancel`) while the experiment runs.
+@Suite struct CancellationTests {
+    /// Forwards to the real recorder, and cancels the experiment (as `tessera experiments cancel`
+    /// would, from another process) just as round 1 ends.
+    final class CancellingAfterFirstRound: RoundPersistence {
+        let recorder: ExperimentRecorder
+
+        init(_ recorder: ExperimentRecorder) { self.recorder = recorder }
+
+        func persist(_ actions: [CoordinatorAction], now: Double) throws {
+            for case .roundFinished(let record) in actions where record.round == 1 {
+                _ = try recorder.state.cancel(recorder.experiment.id, by: "local:test")
+            }
+            try recorder.persist(actions, now: now)
+        }
+
+        func siteConnected(_ descriptor: ParticipantDescriptor, fingerprint: String?) throws {
+            try recorder.siteConnected(descriptor, fingerprint: fingerprint)
+        }
+
+        func siteDisconnected(_ site: SiteID) throws { try recorder.siteDisconnected(site) }
+    }
+
+    @Test("A running experiment cancelled in the state stops at the next round boundary and stays cancelled")
+    func cancelledAtTheRoundBoundary() async throws {
+        let prepared = try PreparedExperiment(
+            yaml: syntheticYAML(name: "cancelled", participants: 3, rounds: 4, secure: false, evaluateEvery: 10))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-cancel-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let state = try CoordinatorState(directory: folder)
+        let record = try state.submit(
+            ExperimentSubmission(
+                name: "cancelled", configYAML: "name: cancelled\n", configHash: "cancelled",
+                architecture: prepared.plan.architecture.summary, rounds: 4, submittedBy: "local:test"))
+        let recorder = try ExperimentRecorder(
+            state: state, experiment: record, run: try state.beginRun(of: record.id),
+            architecture: prepared.plan.architecture)
+        let outcome = try await InProcessFederation.run(
+            plan: prepared.plan, initialModel: prepared.initialModel, strategy: try prepared.config.makeStrategy(),
+            participants: try prepared.agents(), persistence: CancellingAfterFirstRound(recorder),
+            logger: testLogger())
+        // Round 1 is committed (its model version too); round 2 never started, and the batch that
+        // would have started it was not carried out.
+        let rounds = try state.records(of: record.id).map(\.round)
+        #expect(rounds == [1])
+        let versions = try state.models(matching: ModelQuery(experiment: record.id)).map(\.version.patch)
+        #expect(versions == [1])
+        #expect(outcome.publishedVersions.isEmpty, "versions: \(outcome.publishedVersions)")
+        // A coordinator that reports the experiment finished afterwards does not undo the cancellation.
+        try state.finish(record.id, as: .completed, message: "1 of 4 rounds completed")
+        #expect(try state.experiment(record.id).status == .cancelled)
+    }
+}

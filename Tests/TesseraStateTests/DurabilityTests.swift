@@ -140,7 +140,8 @@ struct DurabilityTests {
                 experiment, run: run, round: 2, outcomes: ["site-a": .failed], breakers: ["site-a": benched],
                 version: ModelVersion(major: 1, minor: 0, patch: 1))
         }
-        #expect(error?.message == "cannot commit round 2; the last committed state is intact")
+        #expect(error?.code == .conflict)
+        #expect(error?.message == "cannot commit round 2: it contradicts what is committed; nothing of it was kept")
         let site = try state.site("site-a")
         #expect(site.recent.isEmpty)
         #expect(site.breaker == CircuitBreaker())
