@@ -43,17 +43,7 @@ public enum StateReport {
     /// `tessera models show REF`: every field, the lineage and the stage history.
     public static func showModel(_ text: String, in registry: any ModelRegistry) throws -> String {
         let model = try registry.model(try ModelReference(parsing: text))
-        var lines = [
-            "\(model.reference)  (\(model.stage))",
-            "  digest        \(model.digest)",
-            "  parent        \(model.parent.map { "\(model.name)@\($0)" } ?? "none (a seed model)")",
-            "  experiment    \(model.experiment), run \(model.run), round \(model.round)",
-            "  cohort        \(model.contributors) of \(model.cohortSize) selected sites contributed",
-            "  metrics       \(metricList(model.metrics))",
-            "  config hash   \(model.configHash)",
-            "  architecture  \(model.architecture)",
-            "  created       \(format(model.createdAt))",
-        ]
+        var lines = modelFields(model)
         if let state = registry as? CoordinatorState {
             lines.append("  artifact      \(state.blobs.url(of: model.digest).path)")
         }
@@ -66,13 +56,37 @@ public enum StateReport {
                 lines.append("  \(reference)  (not in the registry: the experiment's starting model)")
             }
         }
-        lines.append("stage history")
-        let history = try registry.transitions(of: model.reference)
-        if history.isEmpty { lines.append("  none: a candidate since \(format(model.createdAt))") }
-        for transition in history {
+        lines.append(contentsOf: history(of: model, try registry.transitions(of: model.reference)))
+        return lines.joined(separator: "\n")
+    }
+
+    /// `tessera models show` for a version a running coordinator sent: its fields and stage
+    /// history (the lineage and the artifact's path are the state folder's to tell).
+    public static func showModel(_ model: RegisteredModel, transitions: [StageTransition]) -> String {
+        (modelFields(model) + history(of: model, transitions)).joined(separator: "\n")
+    }
+
+    static func history(of model: RegisteredModel, _ transitions: [StageTransition]) -> [String] {
+        var lines = ["stage history"]
+        if transitions.isEmpty { lines.append("  none: a candidate since \(format(model.createdAt))") }
+        for transition in transitions {
             lines.append("  " + transitionLine(transition))
         }
-        return lines.joined(separator: "\n")
+        return lines
+    }
+
+    static func modelFields(_ model: RegisteredModel) -> [String] {
+        [
+            "\(model.reference)  (\(model.stage))",
+            "  digest        \(model.digest)",
+            "  parent        \(model.parent.map { "\(model.name)@\($0)" } ?? "none (a seed model)")",
+            "  experiment    \(model.experiment), run \(model.run), round \(model.round)",
+            "  cohort        \(model.contributors) of \(model.cohortSize) selected sites contributed",
+            "  metrics       \(metricList(model.metrics))",
+            "  config hash   \(model.configHash)",
+            "  architecture  \(model.architecture)",
+            "  created       \(format(model.createdAt))",
+        ]
     }
 
     /// `tessera models promote REF --to STAGE`: moves the version and says what moved, including

@@ -56,6 +56,18 @@ enum RemoteCommands {
         for entry in lines { print("\(ExperimentListing.timestamp(entry.at))  \(entry.line)") }
     }
 
+    /// `tessera models list --coordinator`: the versions matching `query`, newest first.
+    static func models(_ query: ModelQuery, coordinator: String, identity: String) async throws -> [RegisteredModel] {
+        try await call(coordinator, identity) { try await $0.models(matching: query) }
+    }
+
+    /// `tessera models show REF --coordinator`: the version and its stage history.
+    static func model(
+        _ reference: ModelReference, coordinator: String, identity: String
+    ) async throws -> (model: RegisteredModel, transitions: [StageTransition]) {
+        try await call(coordinator, identity) { try await $0.model(reference) }
+    }
+
     /// Connects, runs one request, and turns the coordinator's refusal into its message alone
     /// (a validation error then prints exactly as `tessera validate` prints it).
     private static func call<Result: Sendable>(

@@ -50,10 +50,11 @@ struct Models: ParsableCommand {
             """,
         subcommands: [List.self, Show.self, Promote.self, Export.self, Diff.self])
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List versions, newest first.")
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Option(help: "Only versions of this experiment (its id).") var experiment: Int64?
         @Option(help: "Only versions of this model name.") var name: String?
         @Option(help: "Only versions in this stage: candidate, staging, production or archived.") var stage: String?
@@ -63,7 +64,18 @@ struct Models: ParsableCommand {
         var conditions: [String] = []
         @Flag(help: "Print JSON model cards instead of a table.") var json = false
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                guard !json else { throw ValidationError("--json reads a state folder (--state), not --coordinator") }
+                let query = try reportingStateErrors {
+                    ModelQuery(
+                        name: name, experiment: experiment, stage: try stage.map { try ModelStage(parsing: $0) },
+                        conditions: try conditions.map { try MetricCondition(parsing: $0) })
+                }
+                let models = try await RemoteCommands.models(query, coordinator: coordinator, identity: identity)
+                print(StateReport.modelTable(models))
+                return
+            }
             let state = try folder.open()
             print(
                 try reportingStateErrors {
@@ -73,14 +85,22 @@ struct Models: ParsableCommand {
         }
     }
 
-    struct Show: ParsableCommand {
+    struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show every field of a version, its lineage and its stage history.")
 
         @OptionGroup var folder: StateFolderOptions
+        @OptionGroup var remote: RemoteOptions
         @Argument(help: "NAME@MAJOR.MINOR.PATCH, or a version alone when unambiguous.") var reference: String
 
-        func run() throws {
+        func run() async throws {
+            if let (coordinator, identity) = try remote.connection() {
+                let parsed = try reportingStateErrors { try ModelReference(parsing: reference) }
+                let (model, transitions) = try await RemoteCommands.model(
+                    parsed, coordinator: coordinator, identity: identity)
+                print(StateReport.showModel(model, transitions: transitions))
+                return
+            }
             let state = try folder.open()
             print(try reportingStateErrors { try StateReport.showModel(reference, in: state) })
         }
