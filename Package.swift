@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "TesseraTensor", targets: ["TesseraTensor"]),
         .library(name: "TesseraCrypto", targets: ["TesseraCrypto"]),
         .library(name: "TesseraSecAgg", targets: ["TesseraSecAgg"]),
+        .library(name: "TesseraPrivacy", targets: ["TesseraPrivacy"]),
         .library(name: "TesseraData", targets: ["TesseraData"]),
         .library(name: "TesseraFederation", targets: ["TesseraFederation"]),
         .library(name: "TesseraSimulation", targets: ["TesseraSimulation"]),
@@ -100,6 +101,13 @@ let package = Package(
             swiftSettings: kernelSettings
         ),
 
+        // Differential privacy: clipping, noise mechanisms and the RDP accountant (pure, like SecAgg)
+        .target(
+            name: "TesseraPrivacy",
+            dependencies: ["TesseraSupport"],
+            swiftSettings: kernelSettings
+        ),
+
         .target(
             name: "TesseraData",
             dependencies: ["TesseraTensor"],
@@ -108,7 +116,7 @@ let package = Package(
         .target(
             name: "TesseraFederation",
             dependencies: [
-                "TesseraTensor", "TesseraData", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
+                "TesseraTensor", "TesseraData", "TesseraSecAgg", "TesseraPrivacy", "TesseraCrypto", "TesseraSupport",
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -236,7 +244,7 @@ let package = Package(
             name: "TesseraBenchmarks",
             dependencies: [
                 "TesseraTensor", "TesseraCrypto", "TesseraSecAgg", "TesseraData", "TesseraFederation",
-                "TesseraCoordinator", "TesseraState",
+                "TesseraCoordinator", "TesseraState", "TesseraPrivacy",
                 "TesseraParticipant", "TesseraTesting", "TesseraTransport", "TesseraPKI", "TesseraWire",
                 .product(name: "Logging", package: "swift-log"),
                 // The runtime benchmark's references: the TLS stack alone, and gRPC's transport alone.
@@ -257,6 +265,7 @@ let package = Package(
                 "TesseraTensor",
                 "TesseraData",
                 "TesseraFederation",
+                "TesseraPrivacy",
                 "TesseraSimulation",
                 "TesseraPKI",
                 "TesseraState",
@@ -388,6 +397,14 @@ let package = Package(
                 "TesseraTensor", "TesseraSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "X509", package: "swift-certificates"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TesseraPrivacyTests",
+            dependencies: [
+                "TesseraPrivacy",
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
         ),
