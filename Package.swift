@@ -403,7 +403,7 @@ let package = Package(
         .testTarget(
             name: "TesseraPrivacyTests",
             dependencies: [
-                "TesseraPrivacy",
+                "TesseraPrivacy", "TesseraSupport",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: swiftSettings
