@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "TesseraWire",
             dependencies: [
-                "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
+                "TesseraFederation", "TesseraSecAgg", "TesseraPrivacy", "TesseraCrypto", "TesseraSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -321,7 +321,7 @@ let package = Package(
             name: "TesseraFederationTests",
             dependencies: [
                 "TesseraFederation", "TesseraSimulation", "TesseraData", "TesseraTensor", "TesseraSecAgg", "TesseraPKI",
-                "TesseraCrypto",
+                "TesseraCrypto", "TesseraPrivacy",
             ],
             swiftSettings: swiftSettings
         ),

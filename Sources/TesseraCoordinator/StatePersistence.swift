@@ -165,6 +165,10 @@ public final class ExperimentRecorder: RoundPersistence {
         metrics["central_loss"] = record.centralLoss
         metrics["central_accuracy"] = record.centralAccuracy
         metrics["central_auc"] = record.centralAUC
+        // The privacy the experiment had spent when this version was published, so that
+        // `tessera models list --where "epsilon<=3"` finds the versions within a budget.
+        metrics["epsilon"] = record.privacy?.epsilon
+        metrics["delta"] = record.privacy?.delta
         return metrics
     }
 }

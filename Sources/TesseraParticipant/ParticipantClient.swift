@@ -322,7 +322,7 @@ public final class ParticipantClient: Sendable {
             if let refusal = agent.screen(
                 experimentID: spec.experimentID, round: spec.round, architecture: spec.architecture,
                 parameterCount: spec.parameterCount,
-                secure: spec.secure, evaluation: false)
+                secure: spec.secure, privacy: spec.privacy, evaluation: false)
             {
                 try reply([refusal], header: header, outbox: outbox)
                 return
@@ -489,13 +489,13 @@ private final class LockedAgent: @unchecked Sendable {
     /// failure to send when the site refuses the task, `nil` when it takes it.
     func screen(
         experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
-        secure: SecureRoundAssignment?, evaluation: Bool
+        secure: SecureRoundAssignment?, privacy: RoundPrivacy? = nil, evaluation: Bool
     ) -> ParticipantMessage? {
         lock.withLock { _ in
             do {
                 try agent.screen(
                     experimentID: experimentID, round: round, architecture: architecture,
-                    parameterCount: parameterCount, secure: secure,
+                    parameterCount: parameterCount, secure: secure, privacy: privacy,
                     evaluation: evaluation)
                 return nil
             } catch {

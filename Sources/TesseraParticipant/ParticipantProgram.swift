@@ -73,9 +73,20 @@ public struct ParticipantProgram: Sendable {
         logger.info(
             "trust: federation CA \(trust.caCertificate.subject); revocation list #\(trust.revocationSequence); \(signing)"
         )
+        let ledger: PrivacyLedger
+        if let url = config.privacyLedger {
+            ledger = try PrivacyLedger(store: FilePrivacyLedgerStore(url: url))
+            let spent = ledger.spent(delta: config.policy.privacyDelta).map { entry in
+                "\(entry.experiment) ε \(entry.epsilon.formatted(.number.precision(.significantDigits(4)))) over \(entry.rounds) rounds"
+            }
+            logger.info(
+                "privacy ledger \(url.path): \(spent.isEmpty ? "nothing spent yet" : spent.joined(separator: "; "))")
+        } else {
+            ledger = PrivacyLedger()
+        }
         let agent = ParticipantAgent(
             site: config.site, data: data, softwareVersion: "tessera-participant", policy: config.policy,
-            signer: trust.signer, credentialVerifier: trust.signingVerifier)
+            signer: trust.signer, credentialVerifier: trust.signingVerifier, privacyLedger: ledger)
         var interception = SessionInterception()
         if let failpoint {
             logger.warning(

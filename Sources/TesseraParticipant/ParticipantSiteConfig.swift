@@ -24,6 +24,7 @@ public import TesseraTransport
 ///   max_corruption_rate: 0.2
 /// connection:                    # optional: how the session is kept (every key optional, in seconds;
 ///   backoff_cap: 60              #   see SiteConnectionSettings)
+/// privacy_ledger: privacy-ledger.json  # optional (this default): the ε this site spent, per experiment
 /// ```
 ///
 /// Relative paths are resolved against the file's directory. The file goes through the
@@ -51,6 +52,10 @@ public struct ParticipantSiteConfig: Sendable {
     /// How the session is kept: the `connection:` section, with
     /// ``SiteConnectionSettings``' defaults for every key it does not write.
     public var connection = SiteConnectionSettings()
+    /// The site's privacy ledger: every private round it trained in, per experiment
+    /// (`privacy_ledger:`, default `privacy-ledger.json` beside the site file). It must outlive
+    /// the process: a site that forgot its spending would spend its budget again.
+    public var privacyLedger: URL?
 
     public static func load(from url: URL) throws(TesseraRuntimeError) -> ParticipantSiteConfig {
         let text: String
@@ -173,11 +178,13 @@ private struct SiteFile: Decodable {
     var datasets: [String: Dataset]
     var policy: SitePolicy
     var connection: SiteConnectionSettings
+    var privacyLedger: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case coordinator, identity, certificate
         case privateKey = "private_key"
         case ca, datasets, policy, connection
+        case privacyLedger = "privacy_ledger"
     }
 
     init(from decoder: any Decoder) throws {
@@ -207,6 +214,11 @@ private struct SiteFile: Decodable {
         connection =
             try fields.decodeIfPresent(SiteConnectionSettings.self, forKey: .connection)
             ?? SiteConnectionSettings()
+        privacyLedger = try fields.decodeIfPresent(String.self, forKey: .privacyLedger)
+        if let privacyLedger, privacyLedger.isEmpty {
+            throw ConfigError(
+                .invalidValue, at: .privacyLedger, in: fields, "is empty; omit it for privacy-ledger.json beside this file")
+        }
     }
 
     /// The configuration with every path resolved against `base`. The identity files must
@@ -261,7 +273,8 @@ private struct SiteFile: Decodable {
         return ParticipantSiteConfig(
             coordinator: coordinator, certificate: certificateFile.url, privateKey: keyFile.url,
             caCertificate: caFile.url, site: site,
-            datasets: entries, policy: policy, connection: connection)
+            datasets: entries, policy: policy, connection: connection,
+            privacyLedger: resolve(privacyLedger ?? "privacy-ledger.json"))
     }
 }
 

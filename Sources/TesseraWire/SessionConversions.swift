@@ -351,12 +351,15 @@ public struct TrainTaskSpec: Sendable, Hashable {
     public var parameterCount: Int
     public var task: TrainingTask
     public var secure: SecureRoundAssignment?
+    public var privacy: RoundPrivacy?
 
     public init(
         experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
         datasetName: String,
-        modelDigest: ModelDigest, parameterCount: Int, task: TrainingTask, secure: SecureRoundAssignment?
+        modelDigest: ModelDigest, parameterCount: Int, task: TrainingTask, secure: SecureRoundAssignment?,
+        privacy: RoundPrivacy? = nil
     ) {
+        self.privacy = privacy
         self.experimentID = experimentID
         self.round = round
         self.modelVersion = modelVersion
@@ -375,7 +378,8 @@ public struct TrainTaskSpec: Sendable, Hashable {
             experimentID: instruction.experimentID, round: instruction.round, modelVersion: instruction.modelVersion,
             architecture: instruction.architecture, datasetName: instruction.datasetName,
             modelDigest: modelDigest ?? ModelDigest(parameters: instruction.parameters),
-            parameterCount: instruction.parameters.count, task: instruction.task, secure: instruction.secure)
+            parameterCount: instruction.parameters.count, task: instruction.task, secure: instruction.secure,
+            privacy: instruction.privacy)
     }
 
     /// The instruction for the participant, once it has the parameters (fetched and verified
@@ -389,7 +393,7 @@ public struct TrainTaskSpec: Sendable, Hashable {
         }
         return TrainInstruction(
             experimentID: experimentID, round: round, modelVersion: modelVersion, architecture: architecture,
-            datasetName: datasetName, parameters: parameters, task: task, secure: secure)
+            datasetName: datasetName, parameters: parameters, task: task, secure: secure, privacy: privacy)
     }
 }
 
@@ -451,6 +455,7 @@ extension Tessera_V1_TrainTask {
         parameterCount = try checkedUInt64(spec.parameterCount, wireField("TrainTask", "parameter_count"))
         task = try Tessera_V1_TrainingTask(spec.task)
         if let secure = spec.secure { self.secure = try Tessera_V1_SecureRoundAssignment(secure) }
+        if let privacy = spec.privacy { self.privacy = try Tessera_V1_RoundPrivacy(privacy) }
     }
 }
 
@@ -467,7 +472,8 @@ extension TrainTaskSpec {
             architecture: try ModelArchitecture(wire.architecture), datasetName: wire.datasetName,
             modelDigest: try ModelDigest(hex: wire.modelDigest, field: f("model_digest")),
             parameterCount: try checkedPositiveInt(wire.parameterCount, f("parameter_count")),
-            task: try TrainingTask(wire.task), secure: wire.hasSecure ? try SecureRoundAssignment(wire.secure) : nil)
+            task: try TrainingTask(wire.task), secure: wire.hasSecure ? try SecureRoundAssignment(wire.secure) : nil,
+            privacy: wire.hasPrivacy ? try RoundPrivacy(wire.privacy) : nil)
     }
 }
 

@@ -171,7 +171,24 @@ struct Validate: ParsableCommand {
             print(
                 "\(run.name): valid (config hash \(run.configHash), \(run.rounds) rounds, \(run.participants) participants, "
                     + "secure aggregation \(run.secureAggregation.enabled ? "on" : "off"))")
+            if let budget = try run.privacyBudget() {
+                let noise = run.privacy?.noiseMultiplier == nil ? "calibrated" : "given"
+                var line =
+                    "  differential privacy (\(budget.mode.rawValue)): noise multiplier \(format(budget.noiseMultiplier)) "
+                    + "(\(noise)), sampling rate \(format(budget.samplingRate)); \(run.rounds) rounds spend "
+                    + "ε = \(format(budget.plannedEpsilon)) at δ = \(budget.delta)"
+                if let target = budget.targetEpsilon {
+                    line += budget.affordableRounds < run.rounds
+                        ? "; the budget ε = \(target) stops it after \(budget.affordableRounds) rounds"
+                        : " (budget ε = \(target))"
+                }
+                print(line)
+            }
         }
+    }
+
+    private func format(_ value: Double) -> String {
+        value.formatted(.number.precision(.significantDigits(4)))
     }
 }
 

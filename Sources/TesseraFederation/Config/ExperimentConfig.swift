@@ -57,6 +57,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
     public var secureAggregation: SecureAggregationConfig
     public var evaluation: EvaluationConfig
     public var updateLimits: UpdateLimitsConfig
+    /// Differential privacy of the published models; `nil` (default) for none.
+    public var privacy: PrivacyConfig?
     /// Where results go; `nil` (default) means `results/<name>`. Relative to the working
     /// directory of the command, like any output option.
     public var outputDirectory: String?
@@ -83,7 +85,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         localTraining: LocalTrainingConfig = LocalTrainingConfig(),
         secureAggregation: SecureAggregationConfig = SecureAggregationConfig(),
         evaluation: EvaluationConfig = EvaluationConfig(), updateLimits: UpdateLimitsConfig = UpdateLimitsConfig(),
-        outputDirectory: String? = nil,
+        privacy: PrivacyConfig? = nil, outputDirectory: String? = nil,
         onRoundFailure: RoundFailurePolicy = .continue, sitePolicy: SitePolicy = SitePolicy(),
         variants: [ExperimentVariant] = [], baseDirectory: String? = nil
     ) {
@@ -102,6 +104,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         self.secureAggregation = secureAggregation
         self.evaluation = evaluation
         self.updateLimits = updateLimits
+        self.privacy = privacy
         self.outputDirectory = outputDirectory
         self.onRoundFailure = onRoundFailure
         self.variants = variants
@@ -114,6 +117,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
         case secureAggregation = "secure_aggregation"
         case evaluation
         case updateLimits = "update_limits"
+        case privacy
         case outputDirectory = "output_directory"
         case onRoundFailure = "on_round_failure"
         case sitePolicy = "site_policy"
@@ -147,6 +151,7 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
             secureAggregation: try c.value(.secureAggregation, default: d.secureAggregation),
             evaluation: try c.value(.evaluation, default: d.evaluation),
             updateLimits: try c.value(.updateLimits, default: d.updateLimits),
+            privacy: try c.optional(.privacy),
             outputDirectory: try c.optional(.outputDirectory),
             onRoundFailure: try c.choice(RoundFailurePolicy.self, forKey: .onRoundFailure, default: d.onRoundFailure),
             sitePolicy: try c.value(.sitePolicy, default: d.sitePolicy))
@@ -178,6 +183,8 @@ public struct ExperimentConfig: Sendable, Hashable, Codable {
     /// The smallest and the largest number of participants a round of this experiment can
     /// select when every participant is available.
     public var cohortSizeRange: ClosedRange<Int> {
+        // A Poisson sample (privacy) can hold every participant.
+        if privacy != nil { return min(cohort.minimum, participants)...participants }
         let largest = cohort.selection(available: participants)?.selected ?? cohort.minimum
         return min(cohort.minimum, largest)...max(cohort.minimum, largest)
     }

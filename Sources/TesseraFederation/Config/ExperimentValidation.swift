@@ -39,6 +39,31 @@ extension ExperimentConfig {
                     + "0.1, 1) or use strategy fedavg")
         }
         if secureAggregation.enabled { try validateSecureAggregation() }
+        if let privacy { try validatePrivacy(privacy) }
+    }
+
+    private func validatePrivacy(_ privacy: PrivacyConfig) throws(ConfigError) {
+        try privacy.validate()
+        let rules = ConfigRules("privacy")
+        try rules.conflict(
+            unless: privacy.mode != .distributed || secureAggregation.enabled, "mode",
+            "is distributed, which adds each site's share of the noise inside the secure sum, but secure_aggregation is "
+                + "disabled; enable secure aggregation or use mode: central")
+        if strategy.name.requiresIndividualUpdates {
+            throw ConfigError(
+                .conflict, at: ConfigPath.parse("strategy.name"),
+                "\"\(strategy.name.rawValue)\" needs every site's individual update, but differential privacy adds noise "
+                    + "to their sum; use one of " + StrategyConfig.Name.meanOnly.map(\.rawValue).joined(separator: ", "))
+        }
+        try ConfigRules("cohort").conflict(
+            unless: cohort.overSelection == 1, "over_selection",
+            "is \(cohort.overSelection), but with privacy each site joins a round with probability cohort.fraction "
+                + "(Poisson sampling, which the privacy accountant assumes); remove over_selection")
+        try ConfigRules("cohort").conflict(
+            unless: cohort.maximum == nil, "maximum",
+            "caps the cohort, but with privacy the cohort is a Poisson sample whose size the accountant does not cap; "
+                + "remove maximum and choose cohort.fraction")
+        _ = try privacyBudget()
     }
 
     private func validateModelAgainstData() throws(ConfigError) {

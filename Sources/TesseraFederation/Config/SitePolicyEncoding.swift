@@ -15,5 +15,14 @@ extension SitePolicy: Encodable {
         try c.encode(maxModelBytes, forKey: .maxModelBytes)
         try c.encode(shareMetrics.rawValue, forKey: .shareMetrics)
         try c.encode(maxEvaluationsPerRound, forKey: .maxEvaluationsPerRound)
+        // The privacy keys came later: written only when they differ from their defaults, so the
+        // hashes of experiments that predate them do not change.
+        let d = SitePolicy()
+        if requireDifferentialPrivacy != d.requireDifferentialPrivacy {
+            try c.encode(requireDifferentialPrivacy, forKey: .requireDifferentialPrivacy)
+        }
+        try c.encodeIfPresent(maxEpsilon, forKey: .maxEpsilon)
+        if privacyDelta != d.privacyDelta { try c.encode(privacyDelta, forKey: .privacyDelta) }
+        if trustCentralNoise != d.trustCentralNoise { try c.encode(trustCentralNoise, forKey: .trustCentralNoise) }
     }
 }

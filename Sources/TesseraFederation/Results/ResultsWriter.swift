@@ -62,6 +62,8 @@ public enum ResultsWriter {
             "eval_accuracy", "eval_auc",
         ]
         if central { header += ["central_loss", "central_accuracy", "central_auc"] }
+        let privacy = results.rounds.contains { $0.privacy != nil }
+        if privacy { header += ["epsilon", "clip_norm"] }
         header.append("seconds")
         header += stages.map { "stage_\($0)_seconds" }
         header.append("failure_reason")
@@ -72,6 +74,7 @@ public enum ResultsWriter {
                 String(r.dropouts), number(r.trainLoss), number(r.evalLoss), number(r.evalAccuracy), number(r.evalAUC),
             ]
             if central { row += [number(r.centralLoss), number(r.centralAccuracy), number(r.centralAUC)] }
+            if privacy { row += [number(r.privacy?.epsilon), number(r.privacy?.clipNorm)] }
             row.append(number(r.seconds))
             row += stages.map { number(r.stageSeconds[$0]) }
             row.append(csvField(r.failureReason ?? ""))
@@ -121,6 +124,14 @@ public enum ResultsWriter {
                     color: SVGLineChart.palette[1]),
             ])
 
+        let epsilon = SVGLineChart(
+            title: "Privacy spent per round", xLabel: "round", yLabel: "ε",
+            series: [
+                SVGLineChart.Series(
+                    name: "ε (cumulative)",
+                    points: results.rounds.compactMap { r in r.privacy.map { (Double(r.round), $0.epsilon) } },
+                    color: SVGLineChart.palette[0])
+            ].filter { !$0.points.isEmpty })
         let last = completed.last
         var summaryRows = [
             ("experiment", results.experiment), ("started", results.startedAt), ("seed", String(results.seed)),
@@ -131,6 +142,9 @@ public enum ResultsWriter {
             summaryRows.append(("final accuracy", String(format: "%.4f (%@)", final.value, final.source)))
         }
         if let version = last?.modelVersion { summaryRows.append(("final model version", version)) }
+        if let spent = results.rounds.last(where: { $0.privacy != nil })?.privacy {
+            summaryRows.append(("privacy spent", String(format: "ε = %.4g at δ = %.3g", spent.epsilon, spent.delta)))
+        }
         summaryRows += results.summary.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
 
         var page = """
@@ -152,7 +166,9 @@ public enum ResultsWriter {
         for (key, value) in summaryRows {
             page += "<tr><th>\(escapeHTML(key))</th><td class=\"text\">\(escapeHTML(value))</td></tr>\n"
         }
-        page += "</table>\n<div class=\"charts\">\n\(accuracy.render())\n\(loss.render())\n\(cohort.render())\n</div>\n"
+        page += "</table>\n<div class=\"charts\">\n\(accuracy.render())\n\(loss.render())\n\(cohort.render())\n"
+        if !epsilon.series.isEmpty { page += "\(epsilon.render())\n" }
+        page += "</div>\n"
         page += "<h2>Rounds</h2>\n<table>\n<tr><th>round</th><th>status</th><th>model</th><th>cohort</th>"
         page += "<th>contributors</th><th>dropouts</th><th>train loss</th><th>eval loss</th><th>accuracy</th>"
         page += "<th>AUC</th>"
@@ -160,6 +176,8 @@ public enum ResultsWriter {
         if central {
             page += "<th>central test set loss</th><th>central test set accuracy</th><th>central test set AUC</th>"
         }
+        let privacy = results.rounds.contains { $0.privacy != nil }
+        if privacy { page += "<th>ε</th><th>clip norm</th>" }
         page += "<th>seconds</th><th>note</th></tr>\n"
         for r in results.rounds {
             page += "<tr class=\"\(r.status.rawValue)\"><td>\(r.round)</td><td class=\"text\">\(r.status.rawValue)</td>"
@@ -170,6 +188,7 @@ public enum ResultsWriter {
                 page += "<td>\(number(r.centralLoss))</td><td>\(number(r.centralAccuracy))</td>"
                 page += "<td>\(number(r.centralAUC))</td>"
             }
+            if privacy { page += "<td>\(number(r.privacy?.epsilon))</td><td>\(number(r.privacy?.clipNorm))</td>" }
             page += "<td>\(number(r.seconds))</td><td class=\"text\">\(escapeHTML(r.failureReason ?? ""))</td></tr>\n"
         }
         page += "</table>\n<p>Files: rounds.csv, results.json (same directory).</p>\n</body></html>\n"

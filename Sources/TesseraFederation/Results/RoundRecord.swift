@@ -49,14 +49,17 @@ public struct RoundRecord: Codable, Sendable, Hashable {
     /// Which run of this round produced the record: `nil` for the first; a coordinator restarted
     /// mid-round runs the round again from its start as attempt 1, 2, … with fresh randomness.
     public var attempt: Int?
+    /// Differential privacy: the ε spent so far and what this round charged; `nil` without.
+    public var privacy: RoundPrivacyRecord?
 
     public init(
         round: Int, status: Status = .completed, failureReason: String? = nil, modelVersion: String? = nil,
         cohortSize: Int, contributors: Int, dropouts: Int, trainLoss: Double? = nil, evalLoss: Double? = nil,
         evalAccuracy: Double? = nil, evalAUC: Double? = nil, centralLoss: Double? = nil,
         centralAccuracy: Double? = nil, centralAUC: Double? = nil, stageSeconds: [String: Double] = [:],
-        seconds: Double, publicSeed: String? = nil, attempt: Int? = nil
+        seconds: Double, publicSeed: String? = nil, attempt: Int? = nil, privacy: RoundPrivacyRecord? = nil
     ) {
+        self.privacy = privacy
         self.attempt = attempt
         self.round = round
         self.status = status

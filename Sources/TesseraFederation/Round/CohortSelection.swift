@@ -55,6 +55,28 @@ public struct CohortSelection: Sendable, Hashable {
     }
 }
 
+extension CohortSelection {
+    /// Poisson sampling (differential privacy): every eligible participant joins independently
+    /// with probability `rate`, each drawing one 53-bit uniform from `random` in site order, so
+    /// the cohort is a function of the participants and the generator alone. The cohort may be
+    /// smaller than any minimum, even empty: redrawing until it is large enough would break the
+    /// independence the privacy accountant's amplification relies on, so the caller fails the
+    /// round instead. `target` is the whole cohort: a private round waits for every site it
+    /// drew rather than closing early on the first arrivals.
+    public static func poisson(
+        from available: some Sequence<ParticipantDescriptor>, dataset: String, rate: Double,
+        random: inout TesseraRandom
+    ) -> CohortSelection {
+        let candidates = eligible(available, dataset: dataset)
+        var cohort: [SiteID] = []
+        for candidate in candidates {
+            let uniform = Double(random.next() >> 11) * 0x1p-53
+            if uniform < rate { cohort.append(candidate.site) }
+        }
+        return CohortSelection(cohort: cohort, target: max(1, cohort.count), eligibleCount: candidates.count)
+    }
+}
+
 /// Why no cohort could be selected.
 public struct CohortSelectionError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {

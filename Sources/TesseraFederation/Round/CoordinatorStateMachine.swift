@@ -1,5 +1,6 @@
 import Foundation
 import TesseraCrypto
+public import TesseraPrivacy
 import TesseraSecAgg
 import TesseraSupport
 import TesseraTensor
@@ -99,6 +100,14 @@ public struct CoordinatorStateMachine: Sendable {
     private var pendingAttempt = 0
     /// The attempt of the current round (see ``ResumePoint/nextAttempt``).
     public private(set) var attempt = 0
+    /// Differential privacy: every round charged so far (charged when its cohort is drawn,
+    /// before anything is sent, so a failed round is never free).
+    public internal(set) var privacyAccountant = PrivacyAccountant()
+    /// Differential privacy: the clip norm the next round announces.
+    public internal(set) var clipNorm: Double
+    /// The next round would exceed the privacy budget and the plan says to fail it: the
+    /// experiment ends.
+    var budgetExhausted = false
 
     /// Reads the clock that `now` comes from, after the aggregation's computation; `nil` (a
     /// driver on virtual time) counts that computation as instantaneous.
@@ -153,6 +162,7 @@ public struct CoordinatorStateMachine: Sendable {
         self.completedRounds = completedRounds
         self.round = completedRounds
         self.version = ModelVersion(major: plan.versionMajor, minor: plan.versionMinor, patch: completedRounds)
+        self.clipNorm = plan.privacy?.initialClipNorm ?? 1
     }
 
     /// Where a restarted coordinator picks an experiment up.
@@ -177,6 +187,11 @@ public struct CoordinatorStateMachine: Sendable {
         self.records = resume.records
         self.round = resume.records.map(\.round).max() ?? 0
         self.pendingAttempt = max(0, resume.nextAttempt)
+        for record in resume.records {
+            guard let charged = record.privacy else { continue }
+            privacyAccountant.compose(charged.mechanism, samplingRate: charged.samplingRate)
+            clipNorm = charged.nextClipNorm
+        }
     }
 
     // MARK: Events
@@ -237,7 +252,7 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     private mutating func startNextRound(now: Double, into actions: inout [CoordinatorAction]) {
-        guard completedRounds < plan.rounds, round < plan.rounds else {
+        guard completedRounds < plan.rounds, round < plan.rounds, !budgetExhausted else {
             finish(into: &actions)
             return
         }
@@ -254,20 +269,41 @@ public struct CoordinatorStateMachine: Sendable {
         let randomness = RoundRandomness(plan: plan, round: round, attempt: attempt)
         var random = randomness.generator("cohort")
         let selection: CohortSelection
-        do {
-            selection = try CohortSelection.select(
-                from: candidates(at: now), dataset: plan.datasetName, rule: plan.selection, random: &random)
-        } catch {
-            // `available` is keyed by site, so no site is listed twice: there are too few eligible
-            // participants, and the round waits for more until its selection deadline.
-            precondition(error.code == .tooFewEligible, "\(error)")
-            return
+        if let privacy = plan.privacy {
+            // Poisson sampling draws once, when enough sites are there to make a round possible.
+            let candidates = candidates(at: now)
+            guard CohortSelection.eligible(candidates, dataset: plan.datasetName).count >= plan.selection.minimum
+            else { return }
+            selection = CohortSelection.poisson(
+                from: candidates, dataset: plan.datasetName, rate: privacy.samplingRate, random: &random)
+        } else {
+            do {
+                selection = try CohortSelection.select(
+                    from: candidates(at: now), dataset: plan.datasetName, rule: plan.selection, random: &random)
+            } catch {
+                // `available` is keyed by site, so no site is listed twice: there are too few eligible
+                // participants, and the round waits for more until its selection deadline.
+                precondition(error.code == .tooFewEligible, "\(error)")
+                return
+            }
         }
         let cohort = selection.cohort
         var context = RoundContext(
             round: round, cohort: cohort, target: selection.target, startedAt: since, stageStartedAt: now,
             stage: .training, randomness: randomness)
         context.stageSeconds[RoundStage.selection.rawValue] = now - since
+        if let privacy = plan.privacy {
+            context.expectedCohort = privacy.samplingRate * Double(selection.eligibleCount)
+            guard cohort.count >= plan.selection.minimum else {
+                failRound(
+                    context,
+                    reason:
+                        "the Poisson sample drew \(cohort.count) of \(selection.eligibleCount) eligible sites (rate "
+                        + "\(privacy.samplingRate)); the minimum is \(plan.selection.minimum)",
+                    now: now, into: &actions)
+                return
+            }
+        }
         for site in cohort { context.announced[site] = available[site]?.datasets[plan.datasetName] ?? 0 }
         if plan.secureAggregation == nil, !strategy.requiresIndividualUpdates { context.plaintextSum = PlaintextSum() }
         var task = plan.training
@@ -282,6 +318,9 @@ public struct CoordinatorStateMachine: Sendable {
                     now: now, into: &actions)
                 return
             }
+        }
+        if let privacy = plan.privacy {
+            guard chargePrivacy(privacy, context: &context, now: now, into: &actions) else { return }
         }
         actions.append(
             .log(
@@ -298,7 +337,7 @@ public struct CoordinatorStateMachine: Sendable {
                         TrainInstruction(
                             experimentID: plan.experimentID, round: round, modelVersion: version,
                             architecture: plan.architecture, datasetName: plan.datasetName, parameters: globalModel,
-                            task: task, secure: secure))))
+                            task: task, secure: secure, privacy: context.privacy))))
         }
         context.expected = Set(cohort)
         phase = .running(context)
@@ -321,7 +360,25 @@ public struct CoordinatorStateMachine: Sendable {
         if case .harary = graph { commitment = SHA256.hash(graphSeed) }
         let bits = secure.bits ?? min(24, 31 - Int(ceil(log2(Double(n + 1)))))
         let counts = roster.map { available[$0]?.datasets[plan.datasetName] ?? 1 }
-        let maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, counts.max() ?? 1))
+        var maxWeight = secure.maxWeight ?? UInt32(clamping: max(1, counts.max() ?? 1))
+        var clip = secure.clip
+        var metricCount = purpose == .training ? SecureMetricsLayout.training : SecureMetricsLayout.evaluation
+        var privacy: RoundPrivacy?
+        if purpose == .training, let dp = plan.privacy {
+            // Every site counts once (user-level DP), and no training metric leaves a site: the
+            // noise covers the update alone. Central mode's codec clips coordinates at the L2 norm,
+            // which no coordinate of a clipped update exceeds.
+            maxWeight = 1
+            clip = clipNorm
+            privacy = roundPrivacy(dp, randomness: randomness)
+            metricCount = dp.adaptive != nil ? 1 : 0
+            if dp.mode == .distributed {
+                metricCount = 0
+                privacy!.distributed = try DistributedSkellam.calibrate(
+                    dimension: vectorLength, clipNorm: clipNorm, noiseMultiplier: dp.noiseMultiplier,
+                    minimumSurvivors: parameters.threshold, maximumCohort: n, bitNoise: dp.countNoise)
+            }
+        }
         var credentials: [UInt32: [UInt8]] = [:]
         var verificationKeys: [UInt32: Ed25519PublicKey] = [:]
         if secure.activeAdversary {
@@ -335,16 +392,21 @@ public struct CoordinatorStateMachine: Sendable {
         }
         let assignment = SecureRoundAssignment(
             roundID: randomness.word("secagg round id, \(label)"), participantIndex: 0, rosterSize: n, graph: graph,
-            threshold: parameters.threshold, clip: secure.clip, bits: bits, maxWeight: maxWeight,
+            threshold: parameters.threshold, clip: clip, bits: bits, maxWeight: maxWeight,
             activeAdversary: secure.activeAdversary, credentials: credentials, graphSeedCommitment: commitment,
-            metricCount: purpose == .training ? SecureMetricsLayout.training : SecureMetricsLayout.evaluation)
-        let configuration =
-            purpose == .training
-            ? try assignment.configuration(vectorLength: vectorLength, verificationKeys: verificationKeys)
-            : try assignment.evaluationConfiguration(verificationKeys: verificationKeys)
+            metricCount: metricCount)
+        let configuration: SecAggConfiguration
+        if let distributed = privacy?.distributed {
+            configuration = try assignment.sessionConfiguration(
+                words: distributed.words, verificationKeys: verificationKeys)
+        } else if purpose == .training {
+            configuration = try assignment.configuration(vectorLength: vectorLength, verificationKeys: verificationKeys)
+        } else {
+            configuration = try assignment.evaluationConfiguration(verificationKeys: verificationKeys)
+        }
         return SecureRound(
             purpose: purpose, roster: roster, server: SecAggServer(configuration: configuration),
-            codec: try assignment.codec(), assignment: assignment)
+            codec: try assignment.codec(), assignment: assignment, privacy: privacy)
     }
 
     /// The batch-order seed of the participant at `position` (0-based, in the sorted cohort)
@@ -429,7 +491,18 @@ public struct CoordinatorStateMachine: Sendable {
                 drop(site, from: &context, reason: "reported \(report.sampleCount) training samples", into: &actions)
                 break
             }
-            if let bound = plan.updateLimits.maxUpdateNorm {
+            var delta = delta
+            if let privacy = context.privacy {
+                // The sensitivity the accountant assumes holds here, whatever the site did.
+                let norm = Clipping.clip(&delta, to: privacy.clipNorm)
+                if norm > privacy.clipNorm * (1 + 1e-6) {
+                    actions.append(
+                        .log(
+                            "round \(context.round): \(site) sent an update of norm \(norm) above the clip norm "
+                                + "\(privacy.clipNorm); clipped"))
+                }
+                if norm < privacy.clipNorm * (1 - 1e-6) { context.withinClip += 1 }
+            } else if let bound = plan.updateLimits.maxUpdateNorm {
                 let norm = Aggregation.l2Norm(delta)
                 guard norm <= bound else {
                     drop(
@@ -440,8 +513,9 @@ public struct CoordinatorStateMachine: Sendable {
             }
             var report = report
             let announced = context.announced[site] ?? 0
-            let weight = min(report.sampleCount, announced, plan.updateLimits.maxWeight)
-            if weight < report.sampleCount {
+            // Under differential privacy every site counts once.
+            let weight = context.privacy != nil ? min(1, announced) : min(report.sampleCount, announced, plan.updateLimits.maxWeight)
+            if weight < report.sampleCount, context.privacy == nil {
                 actions.append(
                     .log(
                         "round \(context.round): \(site) reported \(report.sampleCount) samples; weighted as \(weight) "
@@ -661,6 +735,20 @@ public struct CoordinatorStateMachine: Sendable {
                             "round \(context.round): \(holder) returned a corrupt \(corrupt.kind) share of \(owner); excluded"
                         ))
                 }
+                if secure.purpose == .training, let privacy = secure.privacy {
+                    context.contributors = result.survivors.compactMap { context.site(ofIndex: $0) }
+                    let decoded: (sum: [Double], withinClip: Double?)
+                    do {
+                        decoded = try decodePrivateSum(result, secure: secure, privacy: privacy, context: context)
+                    } catch {
+                        failSecureRound(
+                            context, reason: "the aggregate could not be decoded: \(error)", now: now, into: &actions)
+                        return
+                    }
+                    finishPrivateRound(
+                        context, sum: decoded.sum, withinClip: decoded.withinClip, now: now, into: &actions)
+                    return
+                }
                 let metrics = (try? secure.assignment.metrics()) ?? (try! MetricsEncoding(count: 0))
                 let updateWords = result.sum.count - metrics.wordCount
                 let mean: [Float]
@@ -728,7 +816,11 @@ public struct CoordinatorStateMachine: Sendable {
                     now: now, into: &actions)
                 return
             }
-            if let sum = context.plaintextSum {
+            if let sum = context.plaintextSum, context.privacy != nil {
+                let total = sum.mean.map { Double($0) * Double(context.contributors.count) }
+                finishPrivateRound(
+                    context, sum: total, withinClip: Double(context.withinClip), now: now, into: &actions)
+            } else if let sum = context.plaintextSum {
                 aggregate(context, .mean(sum.mean), now: now, into: &actions)
             } else {
                 aggregate(context, .individual(context.updates), now: now, into: &actions)
@@ -776,7 +868,7 @@ public struct CoordinatorStateMachine: Sendable {
         }
     }
 
-    private mutating func aggregate(
+    mutating func aggregate(
         _ context: RoundContext, _ aggregate: RoundAggregate, now: Double, into actions: inout [CoordinatorAction]
     ) {
         var context = context
@@ -890,7 +982,7 @@ public struct CoordinatorStateMachine: Sendable {
 
     /// A secure session failed: a training round fails; an evaluation leaves its round
     /// completed, without metrics (the model was already published).
-    private mutating func failSecureRound(
+    mutating func failSecureRound(
         _ context: RoundContext, reason: String, now: Double, into actions: inout [CoordinatorAction]
     ) {
         guard context.secure?.purpose == .evaluation else {
@@ -927,7 +1019,7 @@ public struct CoordinatorStateMachine: Sendable {
             evalAUC: context.evaluation?.auc, centralLoss: central?.metrics?.loss,
             centralAccuracy: central?.metrics?.accuracy, centralAUC: central?.metrics?.auc,
             stageSeconds: context.stageSeconds, seconds: now - context.startedAt, publicSeed: context.randomness.hex,
-            attempt: attempt > 0 ? attempt : nil)
+            attempt: attempt > 0 ? attempt : nil, privacy: context.privacyRecord)
         records.append(record)
         recordOutcomes(of: context, completed: true, now: now, into: &actions)
         actions.append(.roundFinished(record))
@@ -992,13 +1084,14 @@ public struct CoordinatorStateMachine: Sendable {
         return (metrics, max(0, (clock?() ?? started) - started))
     }
 
-    private mutating func failRound(
+    mutating func failRound(
         _ context: RoundContext, reason: String, now: Double, into actions: inout [CoordinatorAction]
     ) {
         let record = RoundRecord(
             round: context.round, status: .failed, failureReason: reason, cohortSize: context.cohort.count,
             contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
-            seconds: now - context.startedAt, publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil)
+            seconds: now - context.startedAt, publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil,
+            privacy: context.privacyRecord)
         records.append(record)
         recordOutcomes(of: context, completed: false, now: now, into: &actions)
         actions.append(.log("round \(context.round) failed: \(reason)"))
@@ -1006,14 +1099,14 @@ public struct CoordinatorStateMachine: Sendable {
             actions.append(.send(to: site, .leaveRound(round: context.round, reason: "round failed: \(reason)")))
         }
         actions.append(.roundFinished(record))
-        if plan.onRoundFailure == .stop {
+        if plan.onRoundFailure == .stop || budgetExhausted {
             finish(into: &actions)
         } else {
             startNextRound(now: now, into: &actions)
         }
     }
 
-    private mutating func finish(into actions: inout [CoordinatorAction]) {
+    mutating func finish(into actions: inout [CoordinatorAction]) {
         guard !isFinished else { return }
         isFinished = true
         phase = .finished
@@ -1053,6 +1146,12 @@ struct RoundContext: Sendable {
     var announced: [SiteID: Int] = [:]
     /// Whether this stage's early close for stragglers is scheduled (evaluation stages only).
     var stragglerGraceScheduled = false
+    /// Differential privacy: what the round asked of its sites, what it charged, the expected
+    /// cohort the noisy sum is divided by, and (plaintext rounds) the sites within the clip.
+    var privacy: RoundPrivacy?
+    var privacyRecord: RoundPrivacyRecord?
+    var expectedCohort: Double = 0
+    var withinClip = 0
 
     /// An evaluation answered in the clear (plaintext experiments).
     var plaintextEvaluation: Bool { stage == .evaluation && secure == nil }
@@ -1092,6 +1191,8 @@ struct SecureRound: Sendable {
     var server: SecAggServer
     var codec: QuantizationCodec
     var assignment: SecureRoundAssignment
+    /// A training round of a private experiment: what its sites were asked to do.
+    var privacy: RoundPrivacy?
 
     /// The assignment sent to roster member `index`: with its id, and without the graph seed
     /// when the round committed to it (the ShareKeys request reveals it).

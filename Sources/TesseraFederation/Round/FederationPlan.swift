@@ -213,6 +213,8 @@ public struct FederationPlan: Sendable {
     /// (`evaluation.dataset`, ``ExperimentConfig/makeCentralEvaluator(architecture:)``); the
     /// round records carry the result as `central*`. `nil` (default): no central evaluation.
     public var centralEvaluator: CentralEvaluator?
+    /// Differential privacy; `nil` (default) for none.
+    public var privacy: Privacy?
 
     public init(
         experimentID: String, rounds: Int, datasetName: String, architecture: ModelArchitecture,

@@ -1,5 +1,6 @@
 public import TesseraCrypto
 public import TesseraData
+import TesseraPrivacy
 import TesseraSecAgg
 import TesseraTensor
 
@@ -87,6 +88,8 @@ public final class ParticipantAgent {
     private var evaluationLedgers: [(experiment: String, round: Int, count: Int)] = []
     /// The experiment of the last task this site accepted (see the type's discussion).
     public private(set) var experimentID: String?
+    /// The privacy this site has spent, per experiment, by its own account.
+    public let privacyLedger: PrivacyLedger
 
     /// How many experiments' evaluation ledgers are kept: a bound on what a site remembers for
     /// ever, far above the experiments one coordinator interleaves.
@@ -100,8 +103,10 @@ public final class ParticipantAgent {
     public init(
         site: SiteID, data: [String: LocalData], softwareVersion: String = "", policy: SitePolicy = SitePolicy(),
         signer: SiteSigner? = nil, credentialVerifier: (any SigningCredentialVerifier)? = nil,
-        simulationSeed: UInt64? = nil, trainingOverride: TrainingOverride? = nil
+        simulationSeed: UInt64? = nil, trainingOverride: TrainingOverride? = nil,
+        privacyLedger: PrivacyLedger = PrivacyLedger()
     ) {
+        self.privacyLedger = privacyLedger
         self.site = site
         self.data = data
         self.softwareVersion = softwareVersion
@@ -190,11 +195,11 @@ public final class ParticipantAgent {
     /// The checks every task passes before the site builds, trains or evaluates anything.
     private func admit(
         experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
-        secure assignment: SecureRoundAssignment?, evaluation: Bool
+        secure assignment: SecureRoundAssignment?, privacy: RoundPrivacy? = nil, evaluation: Bool
     ) throws -> [UInt32: Ed25519PublicKey] {
         try screen(
             experimentID: experimentID, round: round, architecture: architecture, parameterCount: parameterCount,
-            secure: assignment, evaluation: evaluation)
+            secure: assignment, privacy: privacy, evaluation: evaluation)
         enter(experimentID)
         guard let assignment else { return [:] }
         guard !usedSecAggRounds.contains(assignment.roundID) else {
@@ -219,8 +224,16 @@ public final class ParticipantAgent {
     /// evaluation in the clear reveals metrics, not an update: `share_metrics` decides on it.
     public func screen(
         experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
-        secure assignment: SecureRoundAssignment?, evaluation: Bool
+        secure assignment: SecureRoundAssignment?, privacy: RoundPrivacy? = nil, evaluation: Bool
     ) throws {
+        if !evaluation {
+            try policy.checkPrivacy(privacy, secure: assignment, parameterCount: parameterCount, round: round)
+            if let privacy {
+                _ = try policy.checkBudget(
+                    privacy, spent: privacyLedger.accountant(for: experimentID), experimentID: experimentID,
+                    round: round)
+            }
+        }
         let ledger = evaluationLedger(of: experimentID, round: round)
         if evaluation {
             guard round == ledger.round else {
@@ -315,7 +328,7 @@ public final class ParticipantAgent {
             verificationKeys = try admit(
                 experimentID: instruction.experimentID, round: round, architecture: instruction.architecture,
                 parameterCount: instruction.parameters.count,
-                secure: instruction.secure, evaluation: false)
+                secure: instruction.secure, privacy: instruction.privacy, evaluation: false)
             try policy.checkTask(instruction.task, round: round)
         } catch {
             return refuse(round: round, "\(error)")
@@ -328,6 +341,9 @@ public final class ParticipantAgent {
                 try trainingOverride?(instruction.parameters, instruction.task)
                 ?? trainer(for: instruction.architecture).train(
                     global: instruction.parameters, on: local.train, task: instruction.task)
+            if let privacy = instruction.privacy {
+                return try trainPrivately(instruction, outcome: outcome, privacy: privacy, keys: verificationKeys)
+            }
             guard let assignment = instruction.secure else {
                 let report = TrainingReport(
                     sampleCount: outcome.sampleCount, loss: policy.releasesPerSiteMetrics ? outcome.loss : nil,
@@ -359,6 +375,65 @@ public final class ParticipantAgent {
         } catch {
             return [.failed(round: round, reason: "\(error)")]
         }
+    }
+
+    /// A round under differential privacy: the site clips its update itself, charges its own
+    /// ledger (durably, before anything leaves), and in distributed mode adds its share of the
+    /// noise. No training metric leaves the site: the noise covers the update alone.
+    private func trainPrivately(
+        _ instruction: TrainInstruction, outcome: TrainingOutcome, privacy: RoundPrivacy,
+        keys verificationKeys: [UInt32: Ed25519PublicKey]
+    ) throws -> [ParticipantMessage] {
+        let round = instruction.round
+        var delta = outcome.delta
+        let norm = Clipping.clip(&delta, to: privacy.clipNorm)
+        guard norm.isFinite else {
+            return [.failed(round: round, reason: "\(site): local training produced a non-finite update")]
+        }
+        let within = norm <= privacy.clipNorm
+        _ = try policy.checkBudget(
+            privacy, spent: privacyLedger.accountant(for: instruction.experimentID),
+            experimentID: instruction.experimentID, round: round)
+        if let mechanism = policy.chargedMechanism(for: privacy) {
+            try privacyLedger.charge(mechanism, to: instruction.experimentID)
+        }
+        let report = TrainingReport(sampleCount: outcome.sampleCount, loss: nil, accuracy: nil, steps: outcome.steps)
+        guard let assignment = instruction.secure else {
+            return [.update(round: round, delta: delta, report: report)]
+        }
+        let input: [UInt32]
+        let configuration: SecAggConfiguration
+        if let distributed = privacy.distributed {
+            if let simulationSeed {
+                var rng = TesseraRandom(seed: simulationSeed ^ instruction.task.seed ^ 0x6469_7374_6E6F_6973)
+                input = try distributed.encode(
+                    delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
+            } else {
+                var rng = SecureRandomGenerator()
+                input = try distributed.encode(
+                    delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
+            }
+            configuration = try assignment.sessionConfiguration(
+                words: distributed.words, verificationKeys: verificationKeys)
+        } else {
+            let codec = try assignment.codec()
+            var words: [UInt32]
+            if let simulationSeed {
+                var rng = TesseraRandom(seed: simulationSeed ^ instruction.task.seed)
+                words = try codec.encode(delta, weight: 1, using: &rng)
+            } else {
+                var rng = SecureRandomGenerator()
+                words = try codec.encode(delta, weight: 1, using: &rng)
+            }
+            let bit: [Double?] = privacy.reportsWithinClip ? [within ? 1 : 0] : []
+            words += try assignment.metrics().encode(Array(bit.prefix(assignment.metricCount)), weight: 1)
+            input = words
+            configuration = try assignment.configuration(
+                vectorLength: delta.count, verificationKeys: verificationKeys)
+        }
+        let advertise = try startSecureRound(
+            round: round, assignment: assignment, configuration: configuration, input: input)
+        return [.trained(round: round, report: report), advertise]
     }
 
     /// Creates the round's SecAgg client and returns its AdvertiseKeys message.

@@ -12,6 +12,28 @@ extension ExperimentConfig {
     ///   - architecture: the model, with its inputs and classes resolved against the data
     ///     (see ``ModelConfig/architecture(dataInputs:dataClasses:)``).
     public func federationPlan(datasetName: String, architecture: ModelArchitecture) -> FederationPlan {
+        var plan = basePlan(datasetName: datasetName, architecture: architecture)
+        if let privacy {
+            // Validation resolved the budget already: running without the privacy the file asks
+            // for is never an option.
+            guard let budget = try? privacyBudget() else {
+                preconditionFailure("privacy: validate the experiment before lowering it to a plan")
+            }
+            var adaptive: FederationPlan.Privacy.AdaptiveRule?
+            if case .adaptive(let quantile, let rate, _, _) = privacy.clip {
+                adaptive = .init(targetQuantile: quantile, learningRate: rate)
+            }
+            plan.privacy = FederationPlan.Privacy(
+                mode: privacy.mode == .central ? .central : .distributed, noiseMultiplier: budget.noiseMultiplier,
+                updateNoiseMultiplier: budget.updateNoiseMultiplier, countNoise: budget.countNoise,
+                samplingRate: budget.samplingRate, delta: budget.delta, targetEpsilon: budget.targetEpsilon,
+                onBudgetExhausted: privacy.onBudgetExhausted, initialClipNorm: privacy.clip.initialNorm,
+                adaptive: adaptive)
+        }
+        return plan
+    }
+
+    private func basePlan(datasetName: String, architecture: ModelArchitecture) -> FederationPlan {
         let secure: FederationPlan.SecureAggregation? =
             secureAggregation.enabled
             ? {

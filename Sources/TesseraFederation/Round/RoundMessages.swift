@@ -151,6 +151,17 @@ public struct SecureRoundAssignment: Sendable, Hashable {
             graphSeedCommitment: graphSeedCommitment)
     }
 
+    /// The SecAgg configuration of a session over vectors of exactly `words` words (a private
+    /// round's distributed-noise encoding).
+    public func sessionConfiguration(
+        words: Int, verificationKeys: [UInt32: Ed25519PublicKey] = [:]
+    ) throws(SecAggError) -> SecAggConfiguration {
+        try SecAggConfiguration(
+            roundID: roundID, participants: roster, graph: graph, threshold: threshold, vectorLength: words,
+            securityMode: activeAdversary ? .active(verificationKeys: verificationKeys) : .semiHonest,
+            graphSeedCommitment: graphSeedCommitment)
+    }
+
     /// The SecAgg configuration of an evaluation round: the metrics block alone.
     public func evaluationConfiguration(
         verificationKeys: [UInt32: Ed25519PublicKey] = [:]
@@ -182,13 +193,17 @@ public struct TrainInstruction: Sendable {
     public var parameters: [Float]
     public var task: TrainingTask
     public var secure: SecureRoundAssignment?
+    /// Differential privacy: how the site clips and noises its update; `nil` for none.
+    public var privacy: RoundPrivacy?
 
     // Public so the wire layer can rebuild the instruction once the participant has fetched
     // the parameters by digest.
     public init(
         experimentID: String, round: Int, modelVersion: ModelVersion, architecture: ModelArchitecture,
-        datasetName: String, parameters: [Float], task: TrainingTask, secure: SecureRoundAssignment? = nil
+        datasetName: String, parameters: [Float], task: TrainingTask, secure: SecureRoundAssignment? = nil,
+        privacy: RoundPrivacy? = nil
     ) {
+        self.privacy = privacy
         self.experimentID = experimentID
         self.round = round
         self.modelVersion = modelVersion

@@ -1,3 +1,5 @@
+public import Foundation
+public import TesseraPrivacy
 public import TesseraSecAgg
 
 /// What a site accepts, whatever the coordinator asks (DESIGN.md, "Trust model"): the
@@ -31,6 +33,10 @@ public struct SitePolicy: Sendable, Hashable {
         case maxModelBytes = "max_model_bytes"
         case shareMetrics = "share_metrics"
         case maxEvaluationsPerRound = "max_evaluations_per_round"
+        case requireDifferentialPrivacy = "require_differential_privacy"
+        case maxEpsilon = "max_epsilon"
+        case privacyDelta = "privacy_delta"
+        case trustCentralNoise = "trust_central_noise"
     }
 
     /// A round without secure aggregation is refused. Default `true`: a plaintext update shows
@@ -71,13 +77,30 @@ public struct SitePolicy: Sendable, Hashable {
     /// The most evaluation requests answered per round, 0 for none. Default 1: each answer is
     /// a measurement of the held-out data, so a coordinator may not probe it repeatedly.
     public var maxEvaluationsPerRound: Int
+    /// A training round without differential privacy is refused. Default `false`.
+    public var requireDifferentialPrivacy: Bool
+    /// The most ε this site spends on one experiment, at ``privacyDelta``, by its own ledger;
+    /// `nil` (default) for no cap. A round that would take the ledger past it is refused.
+    public var maxEpsilon: Double?
+    /// The δ the site's ledger converts to ε at. Default 1e-5.
+    public var privacyDelta: Double
+    /// Whether noise the coordinator says it adds (central mode) counts. Default `false`: the
+    /// site cannot check it, so a central round counts as unprotected — refused under
+    /// `require_differential_privacy` and over any `max_epsilon`.
+    public var trustCentralNoise: Bool
 
     public init(
         requireSecureAggregation: Bool = true, requireActiveAdversaryProtection: Bool = true, minimumCohort: Int = 3,
         maxCorruptionRate: Double = 0.1, maxDropoutRate: Double = 0.1, maxParameters: Int = 50_000_000,
         maxLayerWidth: Int = 65_536, maxEpochs: Int = 1_000, maxBatchSize: Int = 65_536,
-        maxModelBytes: Int = 512 << 20, shareMetrics: MetricsRelease = .aggregateOnly, maxEvaluationsPerRound: Int = 1
+        maxModelBytes: Int = 512 << 20, shareMetrics: MetricsRelease = .aggregateOnly, maxEvaluationsPerRound: Int = 1,
+        requireDifferentialPrivacy: Bool = false, maxEpsilon: Double? = nil, privacyDelta: Double = 1e-5,
+        trustCentralNoise: Bool = false
     ) {
+        self.requireDifferentialPrivacy = requireDifferentialPrivacy
+        self.maxEpsilon = maxEpsilon
+        self.privacyDelta = privacyDelta
+        self.trustCentralNoise = trustCentralNoise
         self.requireSecureAggregation = requireSecureAggregation
         self.requireActiveAdversaryProtection = requireActiveAdversaryProtection
         self.minimumCohort = minimumCohort
@@ -287,6 +310,111 @@ extension SitePolicy {
     }
 }
 
+// MARK: - Differential privacy
+
+extension SitePolicy {
+    /// A training round's privacy announcement, before anything is fetched: whether it has
+    /// the protection this site demands, and whether its parameters hang together (the site
+    /// derives its own charge from them, so a coordinator must not be able to shrink it).
+    public func checkPrivacy(
+        _ privacy: RoundPrivacy?, secure: SecureRoundAssignment?, parameterCount: Int, round: Int
+    ) throws(SitePolicyViolation) {
+        guard let privacy else {
+            guard !requireDifferentialPrivacy else {
+                throw SitePolicyViolation(
+                    .privacyRequired, key: .requireDifferentialPrivacy, round: round,
+                    "round \(round) asks for an update without differential privacy; this site sends only clipped, "
+                        + "noised updates")
+            }
+            return
+        }
+        func malformed(_ message: String) -> SitePolicyViolation {
+            SitePolicyViolation(.malformedPrivacy, key: nil, round: round, "round \(round) \(message)")
+        }
+        guard privacy.clipNorm.isFinite, privacy.clipNorm > 0, privacy.noiseMultiplier.isFinite,
+            privacy.noiseMultiplier > 0
+        else {
+            throw malformed(
+                "announces clip norm \(privacy.clipNorm) and noise multiplier \(privacy.noiseMultiplier); both must be "
+                    + "positive and finite")
+        }
+        switch privacy.mode {
+        case .central:
+            guard privacy.distributed == nil else { throw malformed("announces central noise with distributed parameters") }
+            if requireDifferentialPrivacy, !trustCentralNoise {
+                throw SitePolicyViolation(
+                    .centralNoiseUntrusted, key: .trustCentralNoise, round: round,
+                    "round \(round) leaves the noise to the coordinator (central differential privacy), which this site "
+                        + "cannot check; it requires distributed noise it adds itself (or set trust_central_noise: true)")
+            }
+        case .distributed:
+            guard let distributed = privacy.distributed, let secure else {
+                throw malformed("asks for distributed noise without its parameters or outside secure aggregation")
+            }
+            guard distributed.dimension == parameterCount, distributed.clipNorm == privacy.clipNorm else {
+                throw malformed(
+                    "announces distributed noise for \(distributed.dimension) parameters at clip \(distributed.clipNorm); "
+                        + "the model has \(parameterCount) and the clip norm is \(privacy.clipNorm)")
+            }
+            // The sum carries the noise of at least `threshold` inputs: SecAgg unmasks no fewer.
+            guard distributed.minimumSurvivors >= 1, distributed.minimumSurvivors <= secure.threshold else {
+                throw malformed(
+                    "calibrates its noise for \(distributed.minimumSurvivors) survivors, but secure aggregation "
+                        + "guarantees only its threshold of \(secure.threshold)")
+            }
+            guard distributed.perSiteMu.isFinite, distributed.perSiteMu > 0, distributed.scale.isFinite,
+                distributed.scale > 0, distributed.squaredNormBound.isFinite, distributed.squaredNormBound > 0,
+                distributed.ringBits == 32
+            else {
+                throw malformed("announces distributed noise parameters out of range")
+            }
+            do {
+                try distributed.validate()
+            } catch {
+                throw malformed("announces distributed noise parameters that do not hold together: \(error.message)")
+            }
+        }
+    }
+
+    /// The mechanism this site's ledger charges for the round: `nil` when the announcement
+    /// protects nothing the site can count (central noise it does not trust).
+    public func chargedMechanism(for privacy: RoundPrivacy) -> PrivacyMechanism? {
+        if privacy.mode == .central, !trustCentralNoise { return nil }
+        return privacy.mechanism
+    }
+
+    /// Whether one more round of `privacy` keeps `spent` (this experiment's account in the
+    /// site's ledger) within ``maxEpsilon``; returns the account after the round.
+    public func checkBudget(
+        _ privacy: RoundPrivacy, spent: PrivacyAccountant, experimentID: String, round: Int
+    ) throws(SitePolicyViolation) -> PrivacyAccountant? {
+        guard let mechanism = chargedMechanism(for: privacy) else {
+            if let maxEpsilon {
+                throw SitePolicyViolation(
+                    .privacyBudgetExceeded, key: .maxEpsilon, round: round,
+                    "round \(round) of \(experimentID) leaves the noise to the coordinator, which this site does not count "
+                        + "(trust_central_noise: false), so it would spend an unbounded ε against max_epsilon \(maxEpsilon)")
+            }
+            return nil
+        }
+        let after = spent.composing(mechanism, samplingRate: 1)
+        if let maxEpsilon {
+            let epsilon = after.epsilon(delta: privacyDelta)
+            guard epsilon <= maxEpsilon else {
+                throw SitePolicyViolation(
+                    .privacyBudgetExceeded, key: .maxEpsilon, round: round,
+                    "round \(round) would take this site's ε for \(experimentID) to \(Self.format(epsilon)) at δ "
+                        + "\(privacyDelta) (\(after.steps) rounds by its own ledger); max_epsilon is \(maxEpsilon)")
+            }
+        }
+        return after
+    }
+
+    private static func format(_ value: Double) -> String {
+        value.formatted(.number.precision(.significantDigits(4)))
+    }
+}
+
 // MARK: - The effective policy, key by key
 
 extension SitePolicy {
@@ -322,6 +450,10 @@ extension SitePolicy {
         case .maxModelBytes: "\(maxModelBytes)"
         case .shareMetrics: shareMetrics.rawValue
         case .maxEvaluationsPerRound: "\(maxEvaluationsPerRound)"
+        case .requireDifferentialPrivacy: "\(requireDifferentialPrivacy)"
+        case .maxEpsilon: maxEpsilon.map { "\($0)" } ?? "none"
+        case .privacyDelta: "\(privacyDelta)"
+        case .trustCentralNoise: "\(trustCentralNoise)"
         }
     }
 }
@@ -350,7 +482,10 @@ extension SitePolicy: Decodable {
             maxBatchSize: try c.value(.maxBatchSize, default: d.maxBatchSize),
             maxModelBytes: try c.value(.maxModelBytes, default: d.maxModelBytes),
             shareMetrics: try c.choice(MetricsRelease.self, forKey: .shareMetrics, default: d.shareMetrics),
-            maxEvaluationsPerRound: try c.value(.maxEvaluationsPerRound, default: d.maxEvaluationsPerRound))
+            maxEvaluationsPerRound: try c.value(.maxEvaluationsPerRound, default: d.maxEvaluationsPerRound),
+            requireDifferentialPrivacy: try c.value(.requireDifferentialPrivacy, default: d.requireDifferentialPrivacy),
+            maxEpsilon: try c.optional(.maxEpsilon), privacyDelta: try c.value(.privacyDelta, default: d.privacyDelta),
+            trustCentralNoise: try c.value(.trustCentralNoise, default: d.trustCentralNoise))
         try validate(ConfigRules(ConfigPath.format(ConfigPath.components(decoder.codingPath))))
     }
 
@@ -373,6 +508,9 @@ extension SitePolicy: Decodable {
         try rules.check(
             maxEvaluationsPerRound >= 0, Key.maxEvaluationsPerRound.rawValue,
             "must be 0 (answer none) or more, got \(maxEvaluationsPerRound)")
+        if let maxEpsilon { try rules.positive(maxEpsilon, Key.maxEpsilon.rawValue) }
+        try rules.check(
+            privacyDelta > 0 && privacyDelta < 1, Key.privacyDelta.rawValue, "must lie in (0, 1), got \(privacyDelta)")
     }
 }
 
@@ -390,6 +528,7 @@ public struct SitePolicyViolation: Error, Sendable, Hashable, CustomStringConver
             case thresholdNotAMajority, thresholdBelowSecurityFloor, graphMayDisconnect
             case modelSizeUnknown, tooManyParameters, layerTooWide, modelTooLarge, tooManyEpochs, batchTooLarge
             case tooManyEvaluations
+            case privacyRequired, centralNoiseUntrusted, privacyBudgetExceeded, malformedPrivacy
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -423,6 +562,14 @@ public struct SitePolicyViolation: Error, Sendable, Hashable, CustomStringConver
         public static let batchTooLarge = Code(.batchTooLarge)
         /// More evaluation requests in a round than `max_evaluations_per_round`.
         public static let tooManyEvaluations = Code(.tooManyEvaluations)
+        /// A round without differential privacy (`require_differential_privacy`).
+        public static let privacyRequired = Code(.privacyRequired)
+        /// A central-DP round the site cannot count (`trust_central_noise`).
+        public static let centralNoiseUntrusted = Code(.centralNoiseUntrusted)
+        /// A round that would take the site's ledger past `max_epsilon`.
+        public static let privacyBudgetExceeded = Code(.privacyBudgetExceeded)
+        /// Privacy parameters that contradict the round or themselves (a fixed rule).
+        public static let malformedPrivacy = Code(.malformedPrivacy)
 
         public var description: String { value.rawValue }
     }

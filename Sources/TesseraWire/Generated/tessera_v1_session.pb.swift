@@ -451,11 +451,141 @@ public nonisolated struct Tessera_V1_TrainTask: @unchecked Sendable {
   /// Clears the value of `secure`. Subsequent reads from it will return its default value.
   public mutating func clearSecure() {_uniqueStorage()._secure = nil}
 
+  /// Present when the round runs under differential privacy: how the site clips its update and
+  /// (distributed mode) adds its share of the noise. The site checks it against its own policy
+  /// and charges its own ledger from it.
+  public var privacy: Tessera_V1_RoundPrivacy {
+    get {_storage._privacy ?? Tessera_V1_RoundPrivacy()}
+    set {_uniqueStorage()._privacy = newValue}
+  }
+  /// Returns true if `privacy` has been explicitly set.
+  public var hasPrivacy: Bool {_storage._privacy != nil}
+  /// Clears the value of `privacy`. Subsequent reads from it will return its default value.
+  public mutating func clearPrivacy() {_uniqueStorage()._privacy = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A round's differential-privacy parameters.
+public nonisolated struct Tessera_V1_RoundPrivacy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mode: Tessera_V1_RoundPrivacy.Mode = .unspecified
+
+  /// The L2 norm every site clips its whole update to.
+  public var clipNorm: Double = 0
+
+  /// The experiment's total noise multiplier z.
+  public var noiseMultiplier: Double = 0
+
+  public var delta: Double = 0
+
+  /// The Poisson sampling rate q.
+  public var samplingRate: Double = 0
+
+  /// Adaptive clipping: the site adds whether its update was within the clip to the sum.
+  public var reportsWithinClip: Bool = false
+
+  /// The seed of the round's public random rotation (distributed mode).
+  public var rotationSeed: UInt64 = 0
+
+  public var distributed: Tessera_V1_DistributedSkellam {
+    get {_distributed ?? Tessera_V1_DistributedSkellam()}
+    set {_distributed = newValue}
+  }
+  /// Returns true if `distributed` has been explicitly set.
+  public var hasDistributed: Bool {self._distributed != nil}
+  /// Clears the value of `distributed`. Subsequent reads from it will return its default value.
+  public mutating func clearDistributed() {self._distributed = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Mode: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+
+    /// The coordinator adds Gaussian noise to the sum.
+    case central // = 1
+
+    /// Each site adds its share of Skellam noise inside the secure sum.
+    case distributed // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .central
+      case 2: self = .distributed
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .central: return 1
+      case .distributed: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Tessera_V1_RoundPrivacy.Mode] = [
+      .unspecified,
+      .central,
+      .distributed,
+    ]
+
+  }
+
+  public init() {}
+
+  fileprivate var _distributed: Tessera_V1_DistributedSkellam? = nil
+}
+
+/// The public parameters of one round of the distributed Skellam mechanism.
+public nonisolated struct Tessera_V1_DistributedSkellam: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var dimension: UInt64 = 0
+
+  public var clipNorm: Double = 0
+
+  /// Real to integer units.
+  public var scale: Double = 0
+
+  /// The bound on the squared L2 norm of a site's rounded vector (integer units).
+  public var squaredNormBound: Double = 0
+
+  /// Each site adds Skellam(mu, mu) noise of this mu to every word.
+  public var perSiteMu: Double = 0
+
+  /// The noise is calibrated for this many survivors.
+  public var minimumSurvivors: UInt32 = 0
+
+  /// 0 = no adaptive-clipping word; else the word is (bit - 1/2) * bit_scale.
+  public var bitScale: Int64 = 0
+
+  public var ringBits: UInt32 = 0
+
+  /// The largest cohort the ring was sized for.
+  public var maximumCohort: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Evaluate the published model identified by model_digest on held-out local data.
@@ -1191,7 +1321,7 @@ nonisolated extension Tessera_V1_Rejection: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainTask"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}architecture\0\u{3}dataset_name\0\u{3}model_digest\0\u{3}parameter_count\0\u{1}task\0\u{1}secure\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}model_version\0\u{1}architecture\0\u{3}dataset_name\0\u{3}model_digest\0\u{3}parameter_count\0\u{1}task\0\u{1}secure\0\u{1}privacy\0")
 
   fileprivate class _StorageClass {
     var _modelVersion: Tessera_V1_ModelVersion? = nil
@@ -1201,6 +1331,7 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
     var _parameterCount: UInt64 = 0
     var _task: Tessera_V1_TrainingTask? = nil
     var _secure: Tessera_V1_SecureRoundAssignment? = nil
+    var _privacy: Tessera_V1_RoundPrivacy? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1218,6 +1349,7 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
       _parameterCount = source._parameterCount
       _task = source._task
       _secure = source._secure
+      _privacy = source._privacy
     }
   }
 
@@ -1243,6 +1375,7 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
         case 5: try { try decoder.decodeSingularUInt64Field(value: &_storage._parameterCount) }()
         case 6: try { try decoder.decodeSingularMessageField(value: &_storage._task) }()
         case 7: try { try decoder.decodeSingularMessageField(value: &_storage._secure) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._privacy) }()
         default: break
         }
       }
@@ -1276,6 +1409,9 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._secure {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
       } }()
+      try { if let v = _storage._privacy {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1292,10 +1428,154 @@ nonisolated extension Tessera_V1_TrainTask: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._parameterCount != rhs_storage._parameterCount {return false}
         if _storage._task != rhs_storage._task {return false}
         if _storage._secure != rhs_storage._secure {return false}
+        if _storage._privacy != rhs_storage._privacy {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RoundPrivacy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RoundPrivacy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mode\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{1}delta\0\u{3}sampling_rate\0\u{3}reports_within_clip\0\u{3}rotation_seed\0\u{1}distributed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.mode) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.clipNorm) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.noiseMultiplier) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.delta) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.samplingRate) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.reportsWithinClip) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.rotationSeed) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._distributed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.mode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.mode, fieldNumber: 1)
+    }
+    if self.clipNorm.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.clipNorm, fieldNumber: 2)
+    }
+    if self.noiseMultiplier.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.noiseMultiplier, fieldNumber: 3)
+    }
+    if self.delta.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.delta, fieldNumber: 4)
+    }
+    if self.samplingRate.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.samplingRate, fieldNumber: 5)
+    }
+    if self.reportsWithinClip != false {
+      try visitor.visitSingularBoolField(value: self.reportsWithinClip, fieldNumber: 6)
+    }
+    if self.rotationSeed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.rotationSeed, fieldNumber: 7)
+    }
+    try { if let v = self._distributed {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_RoundPrivacy, rhs: Tessera_V1_RoundPrivacy) -> Bool {
+    if lhs.mode != rhs.mode {return false}
+    if lhs.clipNorm != rhs.clipNorm {return false}
+    if lhs.noiseMultiplier != rhs.noiseMultiplier {return false}
+    if lhs.delta != rhs.delta {return false}
+    if lhs.samplingRate != rhs.samplingRate {return false}
+    if lhs.reportsWithinClip != rhs.reportsWithinClip {return false}
+    if lhs.rotationSeed != rhs.rotationSeed {return false}
+    if lhs._distributed != rhs._distributed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tessera_V1_RoundPrivacy.Mode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MODE_UNSPECIFIED\0\u{1}CENTRAL\0\u{1}DISTRIBUTED\0")
+}
+
+nonisolated extension Tessera_V1_DistributedSkellam: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DistributedSkellam"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dimension\0\u{3}clip_norm\0\u{1}scale\0\u{3}squared_norm_bound\0\u{3}per_site_mu\0\u{3}minimum_survivors\0\u{3}bit_scale\0\u{3}ring_bits\0\u{3}maximum_cohort\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.dimension) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.clipNorm) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.scale) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.squaredNormBound) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.perSiteMu) }()
+      case 6: try { try decoder.decodeSingularUInt32Field(value: &self.minimumSurvivors) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.bitScale) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.ringBits) }()
+      case 9: try { try decoder.decodeSingularUInt32Field(value: &self.maximumCohort) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.dimension != 0 {
+      try visitor.visitSingularUInt64Field(value: self.dimension, fieldNumber: 1)
+    }
+    if self.clipNorm.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.clipNorm, fieldNumber: 2)
+    }
+    if self.scale.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.scale, fieldNumber: 3)
+    }
+    if self.squaredNormBound.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.squaredNormBound, fieldNumber: 4)
+    }
+    if self.perSiteMu.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.perSiteMu, fieldNumber: 5)
+    }
+    if self.minimumSurvivors != 0 {
+      try visitor.visitSingularUInt32Field(value: self.minimumSurvivors, fieldNumber: 6)
+    }
+    if self.bitScale != 0 {
+      try visitor.visitSingularInt64Field(value: self.bitScale, fieldNumber: 7)
+    }
+    if self.ringBits != 0 {
+      try visitor.visitSingularUInt32Field(value: self.ringBits, fieldNumber: 8)
+    }
+    if self.maximumCohort != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maximumCohort, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tessera_V1_DistributedSkellam, rhs: Tessera_V1_DistributedSkellam) -> Bool {
+    if lhs.dimension != rhs.dimension {return false}
+    if lhs.clipNorm != rhs.clipNorm {return false}
+    if lhs.scale != rhs.scale {return false}
+    if lhs.squaredNormBound != rhs.squaredNormBound {return false}
+    if lhs.perSiteMu != rhs.perSiteMu {return false}
+    if lhs.minimumSurvivors != rhs.minimumSurvivors {return false}
+    if lhs.bitScale != rhs.bitScale {return false}
+    if lhs.ringBits != rhs.ringBits {return false}
+    if lhs.maximumCohort != rhs.maximumCohort {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
