@@ -248,6 +248,7 @@ struct Simulate: AsyncParsableCommand {
             if !quiet || Simulate.isRoundSummary(line) { print(line) }
         }
         let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
+        var arms: [ComparisonReport.Arm] = []
         for run in runs {
             let started = Date()
             let report = try await ExperimentRunner.run(
@@ -263,6 +264,16 @@ struct Simulate: AsyncParsableCommand {
                 ))
             print("report: \(report.paths.html.path)")
             print("model:  \(report.modelPath.path) (sha256 \(report.modelSHA256))")
+            let name = config.variants.first { $0.config.name == run.name }?.name ?? run.name
+            arms.append(ComparisonReport.Arm(name: name, config: run, records: report.records))
+        }
+        // Every arm of a comparison ran: put them side by side.
+        if variant == nil, config.variants.count > 1 {
+            let directory = URL(fileURLWithPath: config.resolvedOutputDirectory)
+            let paths = try ComparisonReport.write(title: config.name, arms: arms, to: directory)
+            print("")
+            for line in ComparisonReport.table(arms) { print(line) }
+            print("comparison: \(paths.html.path)")
         }
     }
 
