@@ -45,10 +45,9 @@ public enum NoiseCalibration {
         guard highest <= targetEpsilon else {
             throw PrivacyError(
                 code: .unreachableTarget,
-                message:
-                    "no noise multiplier up to \(high) reaches ε = \(targetEpsilon) at δ = \(delta) over \(rounds) "
-                    + "rounds at sampling rate \(samplingRate) (the largest spends ε = \(highest)); "
-                    + "raise the target or δ, or run fewer rounds or a lower sampling rate")
+                message: "no noise multiplier up to \(short(high)) reaches ε = \(short(targetEpsilon)) at δ = \(delta) "
+                    + "over \(rounds) rounds at sampling rate \(short(samplingRate)) (the largest spends "
+                    + "ε = \(short(highest))); raise the target or δ, or run fewer rounds or a lower sampling rate")
         }
         if try spends(low) <= targetEpsilon { return low }
         // Geometric bisection: the tolerance is relative, and the bracket spans six decades.
@@ -57,5 +56,12 @@ public enum NoiseCalibration {
             if try spends(middle) <= targetEpsilon { high = middle } else { low = middle }
         }
         return high
+    }
+
+    /// A number for a message: integers without ".0", others to four significant decimals.
+    private static func short(_ value: Double) -> String {
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int(value)) }
+        let rounded = (value * 1e4).rounded() / 1e4
+        return String(rounded == 0 ? value : rounded)
     }
 }

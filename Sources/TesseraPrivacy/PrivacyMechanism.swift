@@ -10,7 +10,7 @@ public enum PrivacyMechanism: Sendable, Hashable, Codable {
     /// RDP of one application without sampling at order α > 1 (Gaussian: α/(2z²); Skellam: the paper's bound).
     ///
     /// Skellam: Agarwal, Kairouz and Liu 2021 ("The Skellam Mechanism for Differentially Private
-    /// Federated Learning", Theorem 3.5) bound the multidimensional mechanism of variance V per
+    /// Federated Learning", §3, Theorem 3.5 and Corollary 3.6) bound the multidimensional mechanism of variance V per
     /// coordinate, at integer α > 1, by
     /// α·Δ₂²/(2V) + min(((2α − 1)·Δ₂² + 6·Δ₁)/(4V²), 3·Δ₁/(2V)); here V = 2·mu. The first term is the
     /// Gaussian's RDP at the same variance, so the bound tends to it as mu grows. A fractional order

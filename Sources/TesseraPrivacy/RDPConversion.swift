@@ -11,7 +11,7 @@ public enum RDPConversion {
     /// Balle et al. 2020 (as Opacus): ε = rdp − (log δ + log α)/(α − 1) + log((α − 1)/α), minimised over orders.
     ///
     /// Balle, Barthe, Gaboardi, Hsu and Sato 2020 ("Hypothesis Testing Interpretations and Rényi
-    /// Differential Privacy", Theorem 21) tighten Mironov's rdp + log(1/δ)/(α − 1) by the two
+    /// Differential Privacy", Theorem 21 of the arXiv version) tighten Mironov's rdp + log(1/δ)/(α − 1) by the two
     /// log α terms. Orders whose RDP is infinite or NaN are skipped; if none is usable the answer
     /// is (+∞, NaN). ε is never negative, and all-zero RDP (nothing released yet) spends ε = 0.
     public static func epsilon(orders: [Double], rdp: [Double], delta: Double) -> (epsilon: Double, order: Double) {

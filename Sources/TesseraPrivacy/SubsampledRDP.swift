@@ -12,7 +12,7 @@ import Darwin
 /// - The Gaussian gets the exact value of Mironov, Talwar and Zhang 2019 ("Rényi Differential
 ///   Privacy of the Sampled Gaussian Mechanism", §3.3), for integer and fractional orders.
 /// - Any other mechanism gets the general upper bound of Zhu and Wang 2019 ("Poisson Subsampled
-///   Rényi Differential Privacy", ICML, Theorem 6), which needs the unsampled RDP at integer orders.
+///   Rényi Differential Privacy", ICML), which needs the unsampled RDP at integer orders.
 public enum SubsampledRDP {
     /// The exact RDP at order α > 1 of the Poisson-subsampled Gaussian with noise multiplier z
     /// (standard deviation z × L2 sensitivity) and sampling rate q in [0, 1].
@@ -36,7 +36,7 @@ public enum SubsampledRDP {
         return logMomentIntegerOrder(z: z, q: q, alpha: Int(next)) / (next - 1)
     }
 
-    /// Zhu and Wang's general upper bound (2019, Theorem 6) on the RDP at integer order α ≥ 2 of any
+    /// Zhu and Wang's general upper bound (2019, for any mechanism) on the RDP at integer order α ≥ 2 of any
     /// mechanism whose unsampled RDP at integer order ℓ is `rdp(ℓ)`, under Poisson sampling at rate q:
     ///
     ///     1/(α−1) · log[ (1−q)^(α−1)·(αq − q + 1) + C(α,2)·q²·(1−q)^(α−2)·e^rdp(2)

@@ -18,7 +18,7 @@ struct Tessera: AsyncParsableCommand {
         version: TesseraVersion.current,
         subcommands: [
             Simulate.self, Validate.self, Submit.self, PKI.self, Models.self, Sites.self, Experiments.self, Demo.self,
-            Bench.self, Datasets.self,
+            Bench.self, Datasets.self, Privacy.self,
         ])
 }
 

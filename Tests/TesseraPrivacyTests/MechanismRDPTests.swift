@@ -125,6 +125,15 @@ import Testing
         }
     }
 
+    @Test func mechanismsSurviveAJSONRoundTrip() throws {
+        let mechanisms: [PrivacyMechanism] = [
+            .gaussian(noiseMultiplier: 1.1), .skellam(mu: 12_345.5, l1Sensitivity: 321, l2Sensitivity: 17),
+        ]
+        let decoded = try JSONDecoder().decode(
+            [PrivacyMechanism].self, from: try JSONEncoder().encode(mechanisms))
+        #expect(decoded == mechanisms)
+    }
+
     @Test func aSamplingRateOutsideZeroOneIsRefused() {
         for q in [-0.1, 1.5, .nan, .infinity] {
             #expect(throws: PrivacyError.self) { try PrivacyMechanism.validate(samplingRate: q) }
