@@ -284,16 +284,20 @@ public struct DistributedSkellam: Sendable, Hashable, Codable {
     public func encode<G: RandomNumberGenerator>(
         _ update: [Float], withinClip: Bool, rotationSeed: UInt64, using generator: inout G
     ) throws(PrivacyError) -> [UInt32] {
-        try encode(update, withinClip: withinClip, rotationSeed: rotationSeed) { block in
-            for index in block.indices { block[index] = generator.next() }
-        }
+        try encode(
+            update, withinClip: withinClip, rotationSeed: rotationSeed,
+            randomWords: { block in
+                for index in block.indices { block[index] = generator.next() }
+            })
     }
 
-    /// ``encode(_:withinClip:rotationSeed:using:)`` with random words supplied a block at a time by `fill`.
-    @usableFromInline
-    func encode(
+    /// ``encode(_:withinClip:rotationSeed:using:)`` with random words supplied a block at a time:
+    /// `randomWords` must fill each buffer it is given with uniform words. A participant passes its
+    /// CSPRNG's bulk fill here (`SecureRandomGenerator.fill`), which is far cheaper than a locked
+    /// `next()` per word.
+    public func encode(
         _ update: [Float], withinClip: Bool, rotationSeed: UInt64,
-        fill: (UnsafeMutableBufferPointer<UInt64>) -> Void
+        randomWords fill: (UnsafeMutableBufferPointer<UInt64>) -> Void
     ) throws(PrivacyError) -> [UInt32] {
         guard update.count == dimension else {
             throw PrivacyError(
