@@ -282,3 +282,36 @@ private func thrown(_ body: () throws -> Void) -> PrivacyError? {
         #expect((error.max() ?? 1) < 3 * 5 / p.scale)
     }
 }
+
+@Suite struct DistributedSkellamHandBuiltTests {
+    /// Values that skip `calibrate` are checked before their arithmetic can trap.
+    @Test func unusableHandBuiltParametersAreRefused() {
+        let usable = DistributedSkellam(
+            dimension: 4, clipNorm: 1, scale: 16, squaredNormBound: 300, perSiteMu: 10, minimumSurvivors: 1,
+            maximumCohort: 2, bitScale: 0, ringBits: 32)
+        var tooMuchNoise = usable
+        tooMuchNoise.perSiteMu = 0x1p41
+        var nonFiniteBound = usable
+        nonFiniteBound.squaredNormBound = .infinity
+        var oddBit = usable
+        oddBit.bitScale = 3
+        var wideRing = usable
+        wideRing.ringBits = 40
+        var generator = Xoshiro256StarStar(seed: 1839)
+        let update: [Float] = [0.5, 0.5, 0, 0]
+        #expect(throws: Never.self) {
+            _ = try usable.encode(update, withinClip: true, rotationSeed: 1, using: &generator)
+        }
+        for parameters in [tooMuchNoise, nonFiniteBound, oddBit, wideRing] {
+            let encodeError = thrown {
+                _ = try parameters.encode(update, withinClip: true, rotationSeed: 1, using: &generator)
+            }
+            #expect(encodeError?.code == .invalidParameter)
+            let decodeError = thrown {
+                _ = try parameters.decode(
+                    [UInt32](repeating: 0, count: parameters.words), inputCount: 1, rotationSeed: 1)
+            }
+            #expect(decodeError?.code == .invalidParameter)
+        }
+    }
+}
