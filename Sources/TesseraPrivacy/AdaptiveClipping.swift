@@ -75,10 +75,17 @@ public struct AdaptiveClipping: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         let clipNorm = try container.decode(Double.self, forKey: .clipNorm)
-        try self.init(
-            initialClipNorm: clipNorm, targetQuantile: container.decode(Double.self, forKey: .targetQuantile),
-            learningRate: container.decode(Double.self, forKey: .learningRate),
-            bitNoise: container.decode(Double.self, forKey: .bitNoise))
+        let targetQuantile = try container.decode(Double.self, forKey: .targetQuantile)
+        let learningRate = try container.decode(Double.self, forKey: .learningRate)
+        let bitNoise = try container.decode(Double.self, forKey: .bitNoise)
+        do {
+            try self.init(
+                initialClipNorm: clipNorm, targetQuantile: targetQuantile, learningRate: learningRate,
+                bitNoise: bitNoise)
+        } catch {
+            throw DecodingError.dataCorrupted(
+                DecodingError.Context(codingPath: decoder.codingPath, debugDescription: error.message))
+        }
     }
 
     /// b̄ = clamp(noisyCountUnderClip / expectedCohort, 0, 1); clipNorm ← clipNorm · exp(−η (b̄ − γ)).

@@ -284,17 +284,22 @@ public struct DistributedSkellam: Sendable, Hashable, Codable {
     public func encode<G: RandomNumberGenerator>(
         _ update: [Float], withinClip: Bool, rotationSeed: UInt64, using generator: inout G
     ) throws(PrivacyError) -> [UInt32] {
-        try encode(update, withinClip: withinClip, rotationSeed: rotationSeed) { block in
-            for index in block.indices { block[index] = generator.next() }
-        }
+        try encode(
+            update, withinClip: withinClip, rotationSeed: rotationSeed,
+            randomWords: { block in
+                for index in block.indices { block[index] = generator.next() }
+            })
     }
 
-    /// ``encode(_:withinClip:rotationSeed:using:)`` with random words supplied a block at a time by `fill`.
-    @usableFromInline
-    func encode(
+    /// ``encode(_:withinClip:rotationSeed:using:)`` with random words supplied a block at a time:
+    /// `randomWords` must fill each buffer it is given with uniform words. A participant passes its
+    /// CSPRNG's bulk fill here (`SecureRandomGenerator.fill`), which is far cheaper than a locked
+    /// `next()` per word.
+    public func encode(
         _ update: [Float], withinClip: Bool, rotationSeed: UInt64,
-        fill: (UnsafeMutableBufferPointer<UInt64>) -> Void
+        randomWords fill: (UnsafeMutableBufferPointer<UInt64>) -> Void
     ) throws(PrivacyError) -> [UInt32] {
+        try checkUsable(when: "encode")
         guard update.count == dimension else {
             throw PrivacyError(
                 code: .malformedInput,
@@ -383,6 +388,7 @@ public struct DistributedSkellam: Sendable, Hashable, Codable {
     public func decode(
         _ sum: [UInt32], inputCount: Int, rotationSeed: UInt64
     ) throws(PrivacyError) -> (sum: [Double], countWithinClip: Double?) {
+        try checkUsable(when: "decode")
         guard sum.count == words else {
             throw PrivacyError(
                 code: .malformedInput,
@@ -407,6 +413,21 @@ public struct DistributedSkellam: Sendable, Hashable, Codable {
         let count: Double? =
             bitScale > 0 ? Double(lift(sum[padded], shift: shift)) / Double(bitScale) + Double(inputCount) / 2 : nil
         return (work, count)
+    }
+
+    /// The fields encode and decode rely on to stay within their arithmetic (a hand-built value
+    /// skips `calibrate`), checked in O(1).
+    private func checkUsable(when stage: String) throws(PrivacyError) {
+        let boundUsable = squaredNormBound >= 0 && squaredSensitivity <= Self.largestSquaredNormBound
+        guard perSiteMu >= 0, perSiteMu <= SkellamNoise.largestMu, boundUsable, scale.isFinite, scale > 0,
+            bitScale >= 0, bitScale % 2 == 0, (8...32).contains(ringBits)
+        else {
+            throw PrivacyError(
+                code: .invalidParameter,
+                message:
+                    "Distributed DP \(stage): unusable parameters (μ = \(perSiteMu), B = \(squaredNormBound), "
+                    + "γ = \(scale), bitScale = \(bitScale), ringBits = \(ringBits)); build them with calibrate.")
+        }
     }
 
     /// The centred representative in [−2^(ringBits−1), 2^(ringBits−1)) of a word mod 2^ringBits:
