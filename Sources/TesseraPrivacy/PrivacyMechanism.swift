@@ -27,8 +27,9 @@ public enum PrivacyMechanism: Sendable, Hashable, Codable {
 
     /// RDP of one application under Poisson subsampling with rate q at each order: exact computation for the
     /// Gaussian (integer AND fractional orders, Mironov et al. 2019, numerically stable in log space);
-    /// the Zhu–Wang general upper bound for Skellam at integer orders (a fractional order uses the next
-    /// integer up — RDP is nondecreasing in α; orders in (1,2) use 2). q = 1 gives rdp(order:) exactly; q = 0 gives 0.
+    /// for Skellam, ``SubsampledRDP/shiftMechanismBound(samplingRate:order:rdp:)`` at integer orders (a
+    /// fractional order uses the next integer up — RDP is nondecreasing in α; orders in (1,2) use 2).
+    /// q = 1 gives rdp(order:) exactly; q = 0 gives 0.
     ///
     /// Each order is computed once; composing T rounds multiplies these values by T. For Skellam an
     /// order also takes any smaller bound found at a higher order of `orders` (RDP is nondecreasing).
@@ -47,12 +48,11 @@ public enum PrivacyMechanism: Sendable, Hashable, Codable {
             let highest = integerOrders.max() ?? 2
             let unsampled = (0...highest).map { $0 < 2 ? 0 : Self.skellamRDP(order: $0, mu: mu, l1: l1, l2: l2) }
             // The true RDP is nondecreasing in α, so a bound at a higher order also bounds every lower
-            // one; the Zhu–Wang slack log 3/(α − 1) shrinks with α, so a higher order's bound can be the
-            // tighter. Each order takes the least bound at or above it (and never more than unsampled).
+            // one. Each order takes the least bound at or above it (and never more than unsampled).
             var byOrder: [Int: Double] = [:]
             var least = Double.infinity
             for order in Set(integerOrders).sorted(by: >) {
-                let bound = SubsampledRDP.generalUpperBound(samplingRate: q, order: order) { unsampled[$0] }
+                let bound = SubsampledRDP.shiftMechanismBound(samplingRate: q, order: order) { unsampled[$0] }
                 least = min(least, bound, unsampled[order])
                 byOrder[order] = least
             }

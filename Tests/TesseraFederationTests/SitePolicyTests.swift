@@ -556,7 +556,8 @@ struct SitePolicyTests {
                 "require_secure_aggregation: true", "require_active_adversary_protection: true", "minimum_cohort: 3",
                 "max_corruption_rate: 0.1", "max_dropout_rate: 0.1", "max_parameters: 50000000",
                 "max_layer_width: 65536", "max_epochs: 1000", "max_batch_size: 65536", "max_model_bytes: 536870912",
-                "share_metrics: aggregate_only", "max_evaluations_per_round: 1",
+                "share_metrics: aggregate_only", "max_evaluations_per_round: 1", "require_differential_privacy: false",
+                "max_epsilon: none", "privacy_delta: 1e-05", "trust_central_noise: false",
             ])
         let changed = SitePolicy(minimumCohort: 5, maxCorruptionRate: 0.2, shareMetrics: .perSite).settings
         #expect(changed.filter { !$0.isDefault }.map(\.key) == [.minimumCohort, .maxCorruptionRate, .shareMetrics])

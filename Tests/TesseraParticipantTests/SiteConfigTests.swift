@@ -115,7 +115,8 @@ import Testing
         #expect(
             site.refusal(Self.valid(line: 2, "identity: identity\ncoordinater: 127.0.0.1:1"))
                 == "site.yaml:3:1: coordinater: unknown key (did you mean \"coordinator\"?); "
-                + "accepted keys: coordinator, identity, certificate, private_key, ca, datasets, policy, connection")
+                + "accepted keys: coordinator, identity, certificate, private_key, ca, datasets, policy, connection, "
+                + "privacy_ledger")
     }
 
     @Test func anUnknownDatasetKeyIsNamedByItsFullPath() throws {

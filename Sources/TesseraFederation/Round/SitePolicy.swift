@@ -484,9 +484,22 @@ extension SitePolicy: Decodable {
             shareMetrics: try c.choice(MetricsRelease.self, forKey: .shareMetrics, default: d.shareMetrics),
             maxEvaluationsPerRound: try c.value(.maxEvaluationsPerRound, default: d.maxEvaluationsPerRound),
             requireDifferentialPrivacy: try c.value(.requireDifferentialPrivacy, default: d.requireDifferentialPrivacy),
-            maxEpsilon: try c.optional(.maxEpsilon), privacyDelta: try c.value(.privacyDelta, default: d.privacyDelta),
+            maxEpsilon: try Self.decodeMaxEpsilon(c), privacyDelta: try c.value(.privacyDelta, default: d.privacyDelta),
             trustCentralNoise: try c.value(.trustCentralNoise, default: d.trustCentralNoise))
         try validate(ConfigRules(ConfigPath.format(ConfigPath.components(decoder.codingPath))))
+    }
+
+    /// `max_epsilon`: a number, or `none` (the default, as the effective policy prints it).
+    private static func decodeMaxEpsilon(_ c: KeyedDecodingContainer<Key>) throws -> Double? {
+        if let text = try? c.decodeIfPresent(String.self, forKey: .maxEpsilon), Double(text) == nil {
+            guard text == "none" else {
+                throw ConfigError(
+                    .invalidValue, at: .maxEpsilon, in: c,
+                    "\"\(text)\" is neither none nor a number; give the most ε this site spends on one experiment")
+            }
+            return nil
+        }
+        return try c.optional(.maxEpsilon)
     }
 
     /// Range checks, with paths under `policy` (the site file's section).
