@@ -328,7 +328,7 @@ let package = Package(
         .testTarget(
             name: "TesseraWireTests",
             dependencies: [
-                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
+                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport", "TesseraPrivacy",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
@@ -375,7 +375,7 @@ let package = Package(
             name: "TesseraIntegrationTests",
             dependencies: [
                 "TesseraTesting", "TesseraCoordinator", "TesseraParticipant", "TesseraTransport", "TesseraFederation",
-                "TesseraSimulation", "TesseraPKI", "TesseraState", "TesseraTensor",
+                "TesseraSimulation", "TesseraPKI", "TesseraState", "TesseraTensor", "TesseraPrivacy",
             ],
             swiftSettings: swiftSettings
         ),

@@ -193,7 +193,12 @@ public actor CoordinatorService {
         self.identity = identity
         self.configuration = configuration
         self.clock = clock
-        let uploadBytes = QuantizationCodec.encodedLength(dimension: initialModel.count) * 4
+        // A distributed-noise round uploads the update padded to a power of two, plus a word.
+        var uploadWords = QuantizationCodec.encodedLength(dimension: initialModel.count)
+        if machine.plan.privacy?.mode == .distributed {
+            uploadWords = max(uploadWords, 1 << (Int.bitWidth - max(0, initialModel.count - 1).leadingZeroBitCount) + 1)
+        }
+        let uploadBytes = uploadWords * 4
         let uploadSlots =
             configuration.maximumConcurrentUploads ?? max(1, configuration.uploadBufferBytes / max(1, uploadBytes))
         self.uploadSlots = uploadSlots
@@ -884,7 +889,9 @@ public actor CoordinatorService {
             let secure = instruction.secure.map {
                 ExpectedRound.Secure(
                     secAggRoundID: $0.roundID, participantIndex: $0.participantIndex,
-                    vectorLength: QuantizationCodec.encodedLength(dimension: instruction.parameters.count)
+                    // Distributed noise sends its own encoding (rotated, padded to a power of two).
+                    vectorLength: instruction.privacy?.maskedWords
+                        ?? QuantizationCodec.encodedLength(dimension: instruction.parameters.count)
                         + Self.metricWords($0))
             }
             sessions.connections[id]!.expected = ExpectedRound(

@@ -409,9 +409,10 @@ public final class ParticipantAgent {
                 input = try distributed.encode(
                     delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
             } else {
+                // Bulk fills: a locked `next()` per word would cost more than the noise itself.
                 var rng = SecureRandomGenerator()
                 input = try distributed.encode(
-                    delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
+                    delta, withinClip: within, rotationSeed: privacy.rotationSeed, randomWords: { rng.fill($0) })
             }
             configuration = try assignment.sessionConfiguration(
                 words: distributed.words, verificationKeys: verificationKeys)

@@ -97,6 +97,10 @@ public struct RoundPrivacy: Sendable, Hashable {
         self.rotationSeed = rotationSeed
     }
 
+    /// Distributed mode: the words of a site's masked input (its own encoding, padded to a power
+    /// of two); `nil` when the update travels in the quantization codec's layout.
+    public var maskedWords: Int? { distributed?.words }
+
     /// The mechanism one round of this announcement applies to a site that takes part, as the
     /// site accounts it: the Gaussian of the experiment's multiplier in central mode; in
     /// distributed mode the Skellam noise that at least `minimumSurvivors` honest shares put in
