@@ -328,7 +328,8 @@ let package = Package(
         .testTarget(
             name: "TesseraWireTests",
             dependencies: [
-                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport", "TesseraPrivacy",
+                "TesseraWire", "TesseraFederation", "TesseraSecAgg", "TesseraCrypto", "TesseraSupport",
+                "TesseraPrivacy",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings

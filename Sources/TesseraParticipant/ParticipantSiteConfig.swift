@@ -217,7 +217,8 @@ private struct SiteFile: Decodable {
         privacyLedger = try fields.decodeIfPresent(String.self, forKey: .privacyLedger)
         if let privacyLedger, privacyLedger.isEmpty {
             throw ConfigError(
-                .invalidValue, at: .privacyLedger, in: fields, "is empty; omit it for privacy-ledger.json beside this file")
+                .invalidValue, at: .privacyLedger, in: fields,
+                "is empty; omit it for privacy-ledger.json beside this file")
         }
     }
 

@@ -44,7 +44,8 @@ extension RoundPrivacy {
         case .distributed: mode = .distributed
         default:
             throw WireError(
-                code: .unknownEnumValue, message: "the privacy mode \(wire.mode.rawValue) is neither central nor distributed",
+                code: .unknownEnumValue,
+                message: "the privacy mode \(wire.mode.rawValue) is neither central nor distributed",
                 field: f("mode"))
         }
         try Self.positive(wire.clipNorm, f("clip_norm"))
@@ -53,14 +54,16 @@ extension RoundPrivacy {
             throw WireError.outOfRange(f("delta"), "δ must lie in (0, 1), got \(wire.delta)")
         }
         guard wire.samplingRate > 0, wire.samplingRate <= 1 else {
-            throw WireError.outOfRange(f("sampling_rate"), "the sampling rate must lie in (0, 1], got \(wire.samplingRate)")
+            throw WireError.outOfRange(
+                f("sampling_rate"), "the sampling rate must lie in (0, 1], got \(wire.samplingRate)")
         }
         var distributed: DistributedSkellam?
         if wire.hasDistributed {
             let d = wire.distributed
             let g = { (name: String) in wireField("DistributedSkellam", name) }
             guard d.dimension >= 1, d.dimension <= Self.maximumDimension else {
-                throw WireError.outOfRange(g("dimension"), "must lie in 1...\(Self.maximumDimension), got \(d.dimension)")
+                throw WireError.outOfRange(
+                    g("dimension"), "must lie in 1...\(Self.maximumDimension), got \(d.dimension)")
             }
             try Self.positive(d.clipNorm, g("clip_norm"))
             try Self.positive(d.scale, g("scale"))

@@ -183,7 +183,8 @@ struct Validate: ParsableCommand {
                     + "(\(noise)), sampling rate \(format(budget.samplingRate)); \(run.rounds) rounds spend "
                     + "ε = \(format(budget.plannedEpsilon)) at δ = \(budget.delta)"
                 if let target = budget.targetEpsilon {
-                    line += budget.affordableRounds < run.rounds
+                    line +=
+                        budget.affordableRounds < run.rounds
                         ? "; the budget ε = \(target) stops it after \(budget.affordableRounds) rounds"
                         : " (budget ε = \(target))"
                 }

@@ -108,7 +108,10 @@ struct PrivacyConfigTests {
                 "secure_aggregation: {enabled: false}\nprivacy: {mode: distributed, noise_multiplier: 1}",
                 "privacy.mode"
             ),
-            ("strategy: {name: median}\nsecure_aggregation: {enabled: false}\nprivacy: {mode: central, noise_multiplier: 1}", "strategy.name"),
+            (
+                "strategy: {name: median}\nsecure_aggregation: {enabled: false}\nprivacy: {mode: central, noise_multiplier: 1}",
+                "strategy.name"
+            ),
             ("cohort: {over_selection: 1.3}\nprivacy: {mode: central, noise_multiplier: 1}", "cohort.over_selection"),
         ]
         for (yaml, path) in cases {
@@ -162,7 +165,8 @@ struct PrivacyRunTests {
         let config = try privateExperiment(
             "{mode: central, noise_multiplier: 2.0}", rounds: 6,
             sitePolicy:
-                "{require_secure_aggregation: false, share_metrics: per_site, max_epsilon: 2, trust_central_noise: true}")
+                "{require_secure_aggregation: false, share_metrics: per_site, max_epsilon: 2, trust_central_noise: true}"
+        )
         let prepared = try ExperimentRunner.prepare(config) { _ in }
         let federation = InMemoryFederation(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
@@ -185,7 +189,8 @@ struct PrivacyRunTests {
     func siteRefusesUntrustedCentralNoise() throws {
         let config = try privateExperiment(
             "{mode: central, noise_multiplier: 2.0}", rounds: 1,
-            sitePolicy: "{require_secure_aggregation: false, share_metrics: per_site, require_differential_privacy: true}")
+            sitePolicy:
+                "{require_secure_aggregation: false, share_metrics: per_site, require_differential_privacy: true}")
         let prepared = try ExperimentRunner.prepare(config) { _ in }
         let outcome = InMemoryFederation(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: prepared.strategy,
@@ -251,7 +256,8 @@ struct PrivacyRunTests {
 struct PrivacyLedgerTests {
     @Test("the ledger file survives a restart and an unreadable one stops the site")
     func ledgerPersists() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-ledger-\(UUID().uuidString)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "tessera-ledger-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("privacy-ledger.json")
@@ -276,7 +282,8 @@ struct PrivacyLedgerTests {
             try policy.checkPrivacy(privacy, secure: nil, parameterCount: 10, round: 1)
         }
         #expect(throws: SitePolicyViolation.self) {
-            try SitePolicy(requireDifferentialPrivacy: true).checkPrivacy(nil, secure: nil, parameterCount: 10, round: 1)
+            try SitePolicy(requireDifferentialPrivacy: true).checkPrivacy(
+                nil, secure: nil, parameterCount: 10, round: 1)
         }
     }
 }

@@ -30,7 +30,9 @@ import Testing
 
     @Test func distributedNoiseRunsOverTheServicesAndEveryRoundIsCharged() async throws {
         let prepared = try PreparedExperiment(
-            yaml: Self.yaml(rounds: 3, sitePolicy: "{require_active_adversary_protection: false, require_differential_privacy: true}"))
+            yaml: Self.yaml(
+                rounds: 3,
+                sitePolicy: "{require_active_adversary_protection: false, require_differential_privacy: true}"))
         let agents = try prepared.agents()
         let outcome = try await InProcessFederation.run(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: try prepared.config.makeStrategy(),

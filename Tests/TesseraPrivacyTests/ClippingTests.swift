@@ -1,6 +1,6 @@
-import Testing
 import TesseraPrivacy
 import TesseraSupport
+import Testing
 
 @Suite struct ClippingTests {
     @Test func anUpdateAboveTheNormIsScaledOntoIt() {

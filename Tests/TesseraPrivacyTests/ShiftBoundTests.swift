@@ -1,5 +1,5 @@
-import Testing
 import TesseraPrivacy
+import Testing
 
 /// The subsampled bound the Skellam mechanism is accounted with.
 @Suite struct ShiftBoundTests {
@@ -17,7 +17,9 @@ import TesseraPrivacy
     }
 
     @Test func itNeverExceedsZhuAndWangsGeneralBoundAndIsTheUnsampledRDPAtFullRate() {
-        let rdp = { (k: Int) in PrivacyMechanism.skellam(mu: 5e9, l1Sensitivity: 1e10, l2Sensitivity: 1e5).rdp(order: Double(k)) }
+        let rdp = { (k: Int) in
+            PrivacyMechanism.skellam(mu: 5e9, l1Sensitivity: 1e10, l2Sensitivity: 1e5).rdp(order: Double(k))
+        }
         for q in [0.01, 0.2, 0.9] {
             for alpha in [2, 5, 40] {
                 let tight = SubsampledRDP.shiftMechanismBound(samplingRate: q, order: alpha, rdp: rdp)

@@ -62,13 +62,19 @@ import Testing
         expectWireError(.valueOutOfRange, field: "tessera.v1.RoundPrivacy.sampling_rate") { _ = try RoundPrivacy(wire) }
         wire = good
         wire.distributed.dimension = 1 << 40
-        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.dimension") { _ = try RoundPrivacy(wire) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.dimension") {
+            _ = try RoundPrivacy(wire)
+        }
         wire = good
         wire.distributed.ringBits = 64
-        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.ring_bits") { _ = try RoundPrivacy(wire) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.ring_bits") {
+            _ = try RoundPrivacy(wire)
+        }
         wire = good
         wire.distributed.bitScale = 3
-        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.bit_scale") { _ = try RoundPrivacy(wire) }
+        expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.bit_scale") {
+            _ = try RoundPrivacy(wire)
+        }
         wire = good
         wire.distributed.maximumCohort = 2
         expectWireError(.valueOutOfRange, field: "tessera.v1.DistributedSkellam.maximum_cohort") {

@@ -53,7 +53,8 @@ extension ExperimentConfig {
             throw ConfigError(
                 .conflict, at: ConfigPath.parse("strategy.name"),
                 "\"\(strategy.name.rawValue)\" needs every site's individual update, but differential privacy adds noise "
-                    + "to their sum; use one of " + StrategyConfig.Name.meanOnly.map(\.rawValue).joined(separator: ", "))
+                    + "to their sum; use one of " + StrategyConfig.Name.meanOnly.map(\.rawValue).joined(separator: ", ")
+            )
         }
         try ConfigRules("cohort").conflict(
             unless: cohort.overSelection == 1, "over_selection",

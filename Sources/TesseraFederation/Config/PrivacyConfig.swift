@@ -143,8 +143,10 @@ public struct PrivacyConfig: Sendable, Hashable, Codable {
         self.init(
             mode: try c.choice(Mode.self, forKey: .mode, default: d.mode),
             targetEpsilon: try c.optional(.targetEpsilon), delta: try c.value(.delta, default: d.delta),
-            noiseMultiplier: noise, clip: clip, sampling: try c.choice(Sampling.self, forKey: .sampling, default: d.sampling),
-            onBudgetExhausted: try c.choice(BudgetAction.self, forKey: .onBudgetExhausted, default: d.onBudgetExhausted))
+            noiseMultiplier: noise, clip: clip,
+            sampling: try c.choice(Sampling.self, forKey: .sampling, default: d.sampling),
+            onBudgetExhausted: try c.choice(BudgetAction.self, forKey: .onBudgetExhausted, default: d.onBudgetExhausted)
+        )
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -183,11 +185,13 @@ public struct PrivacyConfig: Sendable, Hashable, Codable {
         let rules = ConfigRules("privacy")
         if let targetEpsilon { try rules.positive(targetEpsilon, "target_epsilon") }
         try rules.check(
-            delta > 0 && delta < 1, "delta", "must lie in (0, 1), got \(delta); 1/(number of sites)^1.1 or less is usual")
+            delta > 0 && delta < 1, "delta",
+            "must lie in (0, 1), got \(delta); 1/(number of sites)^1.1 or less is usual")
         if let noiseMultiplier { try rules.positive(noiseMultiplier, "noise_multiplier") }
         try rules.conflict(
             unless: targetEpsilon != nil || noiseMultiplier != nil, "noise_multiplier",
-            "is auto but there is no target_epsilon to calibrate it from; give target_epsilon, noise_multiplier, or both")
+            "is auto but there is no target_epsilon to calibrate it from; give target_epsilon, noise_multiplier, or both"
+        )
         switch clip {
         case .fixed(let norm):
             try rules.positive(norm, "clip.norm")
@@ -264,7 +268,8 @@ extension ExperimentConfig {
                         + "(\(error.message))")
             }
         }
-        let mechanism = mode == .distributed ? Self.representativeSkellam(noiseMultiplier: z) : .gaussian(noiseMultiplier: z)
+        let mechanism =
+            mode == .distributed ? Self.representativeSkellam(noiseMultiplier: z) : .gaussian(noiseMultiplier: z)
         var accountant = PrivacyAccountant()
         var affordable = 0
         for _ in 0..<rounds {

@@ -66,7 +66,8 @@ public enum ComparisonReport {
         var lines = ["arm,privacy,target_epsilon,epsilon,delta,completed_rounds,final_accuracy,accuracy_source"]
         for arm in arms {
             let row = [
-                ResultsWriter.csvField(arm.name), arm.privacyMode, ResultsWriter.number(arm.config.privacy?.targetEpsilon),
+                ResultsWriter.csvField(arm.name), arm.privacyMode,
+                ResultsWriter.number(arm.config.privacy?.targetEpsilon),
                 ResultsWriter.number(arm.spent?.epsilon), ResultsWriter.number(arm.spent?.delta),
                 String(arm.completedRounds), ResultsWriter.number(arm.finalAccuracy?.value),
                 ResultsWriter.csvField(arm.finalAccuracy?.source ?? ""),
@@ -84,7 +85,8 @@ public enum ComparisonReport {
         for arm in arms {
             let epsilon = arm.spent.map { String(format: "%.3g", $0.epsilon) } ?? "—"
             let accuracy = arm.finalAccuracy.map { String(format: "%.4f (%@)", $0.value, $0.source) } ?? "not measured"
-            lines.append(pad(arm.name, width) + "  " + pad(arm.privacyMode, 11) + "  " + pad(epsilon, 9) + "  " + accuracy)
+            lines.append(
+                pad(arm.name, width) + "  " + pad(arm.privacyMode, 11) + "  " + pad(epsilon, 9) + "  " + accuracy)
         }
         return lines
     }
@@ -115,7 +117,8 @@ public enum ComparisonReport {
         for arm in arms {
             page += "<tr><td class=\"text\">\(escapeHTML(arm.name))</td><td class=\"text\">\(arm.privacyMode)</td>"
             page += "<td>\(ResultsWriter.number(arm.config.privacy?.targetEpsilon))</td>"
-            page += "<td>\(ResultsWriter.number(arm.spent?.epsilon))</td><td>\(ResultsWriter.number(arm.spent?.delta))</td>"
+            page +=
+                "<td>\(ResultsWriter.number(arm.spent?.epsilon))</td><td>\(ResultsWriter.number(arm.spent?.delta))</td>"
             page += "<td>\(arm.completedRounds)</td><td>\(ResultsWriter.number(arm.finalAccuracy?.value))</td>"
             page += "<td class=\"text\">\(escapeHTML(arm.finalAccuracy?.source ?? ""))</td></tr>\n"
         }

@@ -93,10 +93,12 @@ extension CoordinatorStateMachine {
             switch plan.publicRandomness {
             case .fromSeed:
                 var generator = TesseraRandom(seed: Self.noiseSeed(plan: plan, round: context.round, attempt: attempt))
-                Self.addCentralNoise(to: &sum, count: &count, deviation: deviation, countNoise: dp.countNoise, &generator)
+                Self.addCentralNoise(
+                    to: &sum, count: &count, deviation: deviation, countNoise: dp.countNoise, &generator)
             case .system:
                 var generator = SecureRandomGenerator()
-                Self.addCentralNoise(to: &sum, count: &count, deviation: deviation, countNoise: dp.countNoise, &generator)
+                Self.addCentralNoise(
+                    to: &sum, count: &count, deviation: deviation, countNoise: dp.countNoise, &generator)
             }
         }
         // Divided by the expected cohort, not by the contributors: their number is not noised.

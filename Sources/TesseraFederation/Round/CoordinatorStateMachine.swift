@@ -514,7 +514,9 @@ public struct CoordinatorStateMachine: Sendable {
             var report = report
             let announced = context.announced[site] ?? 0
             // Under differential privacy every site counts once.
-            let weight = context.privacy != nil ? min(1, announced) : min(report.sampleCount, announced, plan.updateLimits.maxWeight)
+            let weight =
+                context.privacy != nil
+                ? min(1, announced) : min(report.sampleCount, announced, plan.updateLimits.maxWeight)
             if weight < report.sampleCount, context.privacy == nil {
                 actions.append(
                     .log(

@@ -96,7 +96,8 @@ public struct FilePrivacyLedgerStore: PrivacyLedgerStore {
         do {
             let file = try JSONDecoder().decode(File.self, from: data)
             guard file.version == 1 else {
-                throw PrivacyLedgerError("the privacy ledger \(url.path) has version \(file.version); this site reads 1")
+                throw PrivacyLedgerError(
+                    "the privacy ledger \(url.path) has version \(file.version); this site reads 1")
             }
             return file.experiments
         } catch let error as PrivacyLedgerError {

@@ -340,12 +340,15 @@ extension SitePolicy {
         }
         switch privacy.mode {
         case .central:
-            guard privacy.distributed == nil else { throw malformed("announces central noise with distributed parameters") }
+            guard privacy.distributed == nil else {
+                throw malformed("announces central noise with distributed parameters")
+            }
             if requireDifferentialPrivacy, !trustCentralNoise {
                 throw SitePolicyViolation(
                     .centralNoiseUntrusted, key: .trustCentralNoise, round: round,
                     "round \(round) leaves the noise to the coordinator (central differential privacy), which this site "
-                        + "cannot check; it requires distributed noise it adds itself (or set trust_central_noise: true)")
+                        + "cannot check; it requires distributed noise it adds itself (or set trust_central_noise: true)"
+                )
             }
         case .distributed:
             guard let distributed = privacy.distributed, let secure else {
@@ -393,7 +396,8 @@ extension SitePolicy {
                 throw SitePolicyViolation(
                     .privacyBudgetExceeded, key: .maxEpsilon, round: round,
                     "round \(round) of \(experimentID) leaves the noise to the coordinator, which this site does not count "
-                        + "(trust_central_noise: false), so it would spend an unbounded ε against max_epsilon \(maxEpsilon)")
+                        + "(trust_central_noise: false), so it would spend an unbounded ε against max_epsilon \(maxEpsilon)"
+                )
             }
             return nil
         }
