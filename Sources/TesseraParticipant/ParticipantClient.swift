@@ -361,7 +361,13 @@ public final class ParticipantClient: Sendable {
         try reply(replies, header: header, outbox: outbox)
         // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
         // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
-        if case .secAgg(_, .shareKeysRequest) = message, await agent.prepareAheadOnDedicatedThread() {
+        // With AdvertiseKeys on its way, encode a distributed-noise input while the keys gather.
+        let ahead: Bool
+        switch message {
+        case .secAgg(_, .shareKeysRequest), .train: ahead = true
+        default: ahead = false
+        }
+        if ahead, await agent.prepareAheadOnDedicatedThread() {
             logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
         }
     }

@@ -78,7 +78,24 @@ public final class ParticipantAgent {
     private let signer: SiteSigner?
     private let credentialVerifier: (any SigningCredentialVerifier)?
     private var trainers: [ModelArchitecture: LocalTrainer] = [:]
-    private var secure: (round: Int, client: SecAggClient, input: [UInt32])?
+    private var secure: SecureState?
+
+    /// A secure round in progress: its SecAgg client and the input it masks. A distributed-noise
+    /// input is encoded after AdvertiseKeys has left (``prepareAhead()``, or at the latest when the
+    /// masked input is asked for): the noise does not depend on the keys, and drawing it while the
+    /// coordinator gathers every site's keys takes it off the round's critical path.
+    private struct SecureState {
+        var round: Int
+        var client: SecAggClient
+        var input: [UInt32]
+        var pending: (() throws -> [UInt32])?
+
+        mutating func materialize() throws {
+            guard let encode = pending else { return }
+            input = try encode()
+            pending = nil
+        }
+    }
     /// SecAgg round ids this site has taken part in: a roster replayed from an earlier round
     /// (whose signed keys would verify again) is refused.
     private var usedSecAggRounds: Set<UInt64> = []
@@ -401,17 +418,20 @@ public final class ParticipantAgent {
         guard let assignment = instruction.secure else {
             return [.update(round: round, delta: delta, report: report)]
         }
-        let input: [UInt32]
+        var input: [UInt32] = []
+        var pending: (() throws -> [UInt32])?
         let configuration: SecAggConfiguration
         if let distributed = privacy.distributed {
-            if let simulationSeed {
-                var rng = TesseraRandom(seed: simulationSeed ^ instruction.task.seed ^ 0x6469_7374_6E6F_6973)
-                input = try distributed.encode(
-                    delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
-            } else {
+            let seed = simulationSeed.map { $0 ^ instruction.task.seed ^ 0x6469_7374_6E6F_6973 }
+            pending = {
+                if let seed {
+                    var rng = TesseraRandom(seed: seed)
+                    return try distributed.encode(
+                        delta, withinClip: within, rotationSeed: privacy.rotationSeed, using: &rng)
+                }
                 // Bulk fills: a locked `next()` per word would cost more than the noise itself.
                 var rng = SecureRandomGenerator()
-                input = try distributed.encode(
+                return try distributed.encode(
                     delta, withinClip: within, rotationSeed: privacy.rotationSeed, randomWords: { rng.fill($0) })
             }
             configuration = try assignment.sessionConfiguration(
@@ -434,6 +454,7 @@ public final class ParticipantAgent {
         }
         let advertise = try startSecureRound(
             round: round, assignment: assignment, configuration: configuration, input: input)
+        secure?.pending = pending
         return [.trained(round: round, report: report), advertise]
     }
 
@@ -446,7 +467,7 @@ public final class ParticipantAgent {
             signingKey: assignment.activeAdversary ? signer?.key : nil)
         let advertise = try client.advertiseKeys()
         usedSecAggRounds.insert(assignment.roundID)
-        secure = (round, client, input)
+        secure = SecureState(round: round, client: client, input: input)
         return .secAgg(round: round, .advertiseKeys(advertise))
     }
 
@@ -456,6 +477,7 @@ public final class ParticipantAgent {
             return [.failed(round: round, reason: "\(site) holds no secure-aggregation state for round \(round)")]
         }
         do {
+            try state.materialize()
             var rng = SecureRandomGenerator()
             let reply = try state.client.respond(to: request, input: state.input, using: &rng)
             secure = state
@@ -467,14 +489,17 @@ public final class ParticipantAgent {
         }
     }
 
-    /// Work to do between messages, after the replies to the last one have been sent: in a
-    /// secure round past ShareKeys, masks the input ahead of the coordinator's request (see
-    /// `SecAggClient.prepareMaskedInput(_:)`), so the masked input leaves as soon as it is asked
-    /// for. Returns whether a masked input is ready; a no-op at any other point.
+    /// Work to do between messages, after the replies to the last one have been sent: encodes a
+    /// distributed-noise input still pending, and in a secure round past ShareKeys masks the input
+    /// ahead of the coordinator's request (see `SecAggClient.prepareMaskedInput(_:)`), so the
+    /// masked input leaves as soon as it is asked for. Returns whether a masked input is ready; a
+    /// no-op at any other point. An encoding that fails is left pending: the masked-input request
+    /// then refuses with its reason.
     @discardableResult
     public func prepareAhead() -> Bool {
         guard var state = secure.take() else { return false }
         defer { secure = state }
+        guard (try? state.materialize()) != nil else { return false }
         return state.client.prepareMaskedInput(state.input)
     }
 
