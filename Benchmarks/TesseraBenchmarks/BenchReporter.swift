@@ -76,3 +76,30 @@ public enum BenchClock {
             ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }
+
+/// Runs a reference script of `Benchmarks/reference` and reads the `key value` lines it prints.
+enum PythonReference {
+    /// The figures `script` printed, by key; `nil` when the script or the interpreter is missing
+    /// or the script failed (the caller reports the reference as unavailable).
+    static func run(
+        python: String, script name: String, arguments: [String], environment: [String: String]? = nil
+    ) throws -> [String: Double]? {
+        guard let script = TensorBenchmark.locateReference(name) else { return nil }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, script.path] + arguments
+        if let environment { process.environment = environment }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let text = String(data: data, encoding: .utf8) else { return nil }
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        }
+        return values
+    }
+}

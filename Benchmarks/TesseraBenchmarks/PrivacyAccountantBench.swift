@@ -75,25 +75,15 @@ public enum PrivacyAccountantBenchmark {
 
     /// Runs the numpy reference once (it times `repeats` computations itself and prints the median).
     static func measureNumpy(python: String, repeats: Int) throws -> (epsilon: Double, order: Double, ms: Double)? {
-        guard let script = TensorBenchmark.locateReference("rdp_numpy.py") else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            python, script.path, "--sampling-rate", String(samplingRate), "--noise-multiplier", String(noiseMultiplier),
-            "--rounds", String(rounds), "--delta", String(delta), "--repeats", String(repeats),
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let text = String(data: data, encoding: .utf8) else { return nil }
-        var values: [String: Double] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let value = Double(parts[1]) { values[String(parts[0])] = value }
+        let values = try PythonReference.run(
+            python: python, script: "rdp_numpy.py",
+            arguments: [
+                "--sampling-rate", String(samplingRate), "--noise-multiplier", String(noiseMultiplier),
+                "--rounds", String(rounds), "--delta", String(delta), "--repeats", String(repeats),
+            ])
+        guard let values, let epsilon = values["epsilon"], let order = values["order"], let ms = values["ms"] else {
+            return nil
         }
-        guard let epsilon = values["epsilon"], let order = values["order"], let ms = values["ms"] else { return nil }
         return (epsilon, order, ms)
     }
 }

@@ -61,23 +61,12 @@ public enum PrivacyNoiseBenchmark {
     /// Runs `Benchmarks/reference/dp_noise_numpy.py` once with the same parameters and reads its
     /// `encode_ms` line (one timed encode after a warm-up).
     static func measureNumpy(python: String, parameters: DistributedSkellam, seed: Int) throws -> Double? {
-        guard let script = TensorBenchmark.locateReference("dp_noise_numpy.py") else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            python, script.path, "--dimension", String(parameters.dimension),
-            "--scale", String(parameters.scale), "--bound", String(parameters.squaredNormBound),
-            "--mu", String(parameters.perSiteMu), "--bit-scale", String(parameters.bitScale), "--seed", String(seed),
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let text = String(data: data, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("encode_ms ") {
-            return Double(line.dropFirst("encode_ms ".count))
-        }
-        return nil
+        try PythonReference.run(
+            python: python, script: "dp_noise_numpy.py",
+            arguments: [
+                "--dimension", String(parameters.dimension), "--scale", String(parameters.scale),
+                "--bound", String(parameters.squaredNormBound), "--mu", String(parameters.perSiteMu),
+                "--bit-scale", String(parameters.bitScale), "--seed", String(seed),
+            ])?["encode_ms"]
     }
 }

@@ -66,26 +66,14 @@ public enum TensorBenchmark {
 
     /// Runs `Benchmarks/reference/mlp_numpy.py` and reads its `samples_per_s` line.
     static func measureNumpyMLP(python: String, steps: Int) throws -> Double? {
-        guard let script = locateReference("mlp_numpy.py") else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script.path, "--steps", String(steps), "--batch", String(mlpBatch)]
         // The reference must use its own best BLAS kernel: these variables, when set on this
         // machine for older OpenBLAS builds, would slow numpy's newer one.
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "OPENBLAS_CORETYPE")
         environment.removeValue(forKey: "OPENBLAS_L2_SIZE")
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let text = String(data: data, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("samples_per_s ") {
-            return Double(line.dropFirst("samples_per_s ".count))
-        }
-        return nil
+        return try PythonReference.run(
+            python: python, script: "mlp_numpy.py", arguments: ["--steps", String(steps), "--batch", String(mlpBatch)],
+            environment: environment)?["samples_per_s"]
     }
 
     static func locateReference(_ name: String) -> URL? {

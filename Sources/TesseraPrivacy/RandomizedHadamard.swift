@@ -55,20 +55,28 @@ public struct RandomizedHadamard: Sendable, Hashable {
         return work
     }
 
-    /// Writes `scale`·H·D·x/√n into `out` (``paddedDimension`` elements): one pass applies the
-    /// signs and the scale, then the transform runs in place.
-    func rotate(_ values: UnsafeBufferPointer<Float>, scale: Double, into out: UnsafeMutableBufferPointer<Double>) {
-        let factor = scale / Double(paddedDimension).squareRoot()
+    /// Calls `body` for every position of the padded vector with the word whose lowest bit is that
+    /// position's sign: bit i % 64 of output i / 64 of `Xoshiro256StarStar(seed:)` (the wire
+    /// contract every site and the coordinator share).
+    @inline(__always)
+    private func forEachSign(_ body: (Int, UInt64) -> Void) {
         var signs = Xoshiro256StarStar(seed: seed)
         var index = 0
         while index < paddedDimension {
             let word = signs.next()
             let end = min(index + 64, paddedDimension)
-            for position in index..<end {
-                let value = position < values.count ? Double(values[position]) * factor : 0
-                out[position] = Self.flipSign(value, if: word >> UInt64(position - index))
-            }
+            for position in index..<end { body(position, word >> UInt64(position - index)) }
             index = end
+        }
+    }
+
+    /// Writes `scale`·H·D·x/√n into `out` (``paddedDimension`` elements): one pass applies the
+    /// signs and the scale, then the transform runs in place.
+    func rotate(_ values: UnsafeBufferPointer<Float>, scale: Double, into out: UnsafeMutableBufferPointer<Double>) {
+        let factor = scale / Double(paddedDimension).squareRoot()
+        forEachSign { position, bits in
+            let value = position < values.count ? Double(values[position]) * factor : 0
+            out[position] = Self.flipSign(value, if: bits)
         }
         Self.walshHadamard(out)
     }
@@ -78,16 +86,7 @@ public struct RandomizedHadamard: Sendable, Hashable {
     func inverseInPlace(_ buffer: UnsafeMutableBufferPointer<Double>, scale: Double) {
         Self.walshHadamard(buffer)
         let factor = scale / Double(paddedDimension).squareRoot()
-        var signs = Xoshiro256StarStar(seed: seed)
-        var index = 0
-        while index < paddedDimension {
-            let word = signs.next()
-            let end = min(index + 64, paddedDimension)
-            for position in index..<end {
-                buffer[position] = Self.flipSign(buffer[position] * factor, if: word >> UInt64(position - index))
-            }
-            index = end
-        }
+        forEachSign { position, bits in buffer[position] = Self.flipSign(buffer[position] * factor, if: bits) }
     }
 
     /// `value` with its sign flipped when the low bit of `bits` is set, without a branch.

@@ -48,26 +48,7 @@ public enum SubsampledRDP {
     /// It is within log(3)/(α−1) of the truth, so at q = 1 it can exceed the unsampled RDP; callers
     /// take the smaller of the two (subsampling never costs privacy).
     public static func generalUpperBound(samplingRate q: Double, order alpha: Int, rdp: (Int) -> Double) -> Double {
-        precondition(alpha >= 2, "the general upper bound is stated for integer orders from 2")
-        precondition(q >= 0 && q <= 1, "the sampling rate is a probability")
-        if q == 0 { return 0 }
-        let logQ = log(q)
-        let logOneMinusQ = log1p(-q)
-        let a = Double(alpha)
-        var sum = LogSpace.Sum()
-        sum.add(LogSpace.power(logOneMinusQ, a - 1) + log(a * q - q + 1))
-        sum.add(log(a * (a - 1) / 2) + 2 * logQ + LogSpace.power(logOneMinusQ, a - 2) + rdp(2))
-        var logBinomial = log(a * (a - 1) / 2)
-        let logThree = log(3.0)
-        if alpha >= 3 {
-            for l in 3...alpha {
-                let ell = Double(l)
-                logBinomial += log(a - ell + 1) - log(ell)
-                sum.add(
-                    logThree + logBinomial + ell * logQ + LogSpace.power(logOneMinusQ, a - ell) + (ell - 1) * rdp(l))
-            }
-        }
-        return sum.value / (a - 1)
+        binomialSum(samplingRate: q, order: alpha, rdp: rdp, higherTermsFactor: 3)
     }
 
     /// The RDP at integer order α ≥ 2 of a Poisson-subsampled additive-noise mechanism whose noise
@@ -85,11 +66,21 @@ public enum SubsampledRDP {
     /// bound, which needs no symmetry, multiplies every term from k = 3 by 3: at ε = 1 over 100
     /// rounds at q = 0.1 it asks for 3.7 times the noise.
     public static func shiftMechanismBound(samplingRate q: Double, order alpha: Int, rdp: (Int) -> Double) -> Double {
+        binomialSum(samplingRate: q, order: alpha, rdp: rdp, higherTermsFactor: 1)
+    }
+
+    /// 1/(α−1) · log[ (1−q)^(α−1)·(1 + (α−1)q) + C(α,2)·q²·(1−q)^(α−2)·e^rdp(2)
+    ///               + f·Σ_{k=3..α} C(α,k)·q^k·(1−q)^(α−k)·e^((k−1)·rdp(k)) ], in log space:
+    /// the two bounds above differ only in the factor f on the terms from k = 3.
+    static func binomialSum(
+        samplingRate q: Double, order alpha: Int, rdp: (Int) -> Double, higherTermsFactor: Double
+    ) -> Double {
         precondition(alpha >= 2, "the bound is stated for integer orders from 2")
         precondition(q >= 0 && q <= 1, "the sampling rate is a probability")
         if q == 0 { return 0 }
         let logQ = log(q)
         let logOneMinusQ = log1p(-q)
+        let logFactor = log(higherTermsFactor)
         let a = Double(alpha)
         var sum = LogSpace.Sum()
         sum.add(LogSpace.power(logOneMinusQ, a - 1) + log1p((a - 1) * q))
@@ -97,7 +88,8 @@ public enum SubsampledRDP {
         for k in 2...alpha {
             let kk = Double(k)
             logBinomial += log(a - kk + 1) - log(kk)
-            sum.add(logBinomial + kk * logQ + LogSpace.power(logOneMinusQ, a - kk) + (kk - 1) * rdp(k))
+            let factor = k >= 3 ? logFactor : 0
+            sum.add(factor + logBinomial + kk * logQ + LogSpace.power(logOneMinusQ, a - kk) + (kk - 1) * rdp(k))
         }
         return sum.value / (a - 1)
     }
