@@ -103,7 +103,8 @@ import Testing
                             state.lastHeard.count == 4
                                 && state.lastHeard.values.allSatisfy { $0 == .seconds(second) }
                         }
-                        await clock.waitForSleepers { $0.count { $0 == .seconds(second + 10) } == 5 }
+                        // At least: another timer may wake at the same second (see UploadSlotTests).
+                        await clock.waitForSleepers { $0.count { $0 == .seconds(second + 10) } >= 5 }
                         #expect(await coordinator.connectedSites.contains(dripper))
                         #expect(await coordinator.retainedState.sessions == 4)
                     }

@@ -115,14 +115,11 @@ import Testing
         """.write(to: siteFile, atomically: true, encoding: .utf8)
 
         func run(_ arguments: [String]) async throws -> (status: Int32, output: String, log: String) {
-            let output = Pipe()
             let process = try LoggedProcess(
                 name: "print-policy", executable: participantBinary, arguments: arguments,
-                log: root.appendingPathComponent("print-policy.log"), standardOutput: output)
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            // Its standard output is closed: the process is ending (it prints, then exits).
-            process.process.waitUntilExit()
-            return (process.process.terminationStatus, text, process.text)
+                log: root.appendingPathComponent("print-policy.log"), capturesOutput: true)
+            try #require(await process.waitForExit(within: 60), "did not exit: \(process.text)")
+            return (process.process.terminationStatus, process.output, process.text)
         }
 
         let fromFile = try await run(["--print-policy", "--config", siteFile.path])

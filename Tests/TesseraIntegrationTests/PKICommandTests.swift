@@ -63,13 +63,11 @@ import Testing
         /// Runs `tessera pki ARGUMENTS`; returns its exit status and its standard output and error.
         func run(_ arguments: [String]) async throws -> (status: Int32, text: String) {
             step += 1
-            let output = Pipe()
             let process = try LoggedProcess(
                 name: "step-\(step)", executable: tessera, arguments: ["pki"] + arguments,
-                log: root.appendingPathComponent("step-\(step).log"), standardOutput: output)
+                log: root.appendingPathComponent("step-\(step).log"), capturesOutput: true)
             try #require(await process.waitForExit(within: 60), "did not exit: \(process.text)")
-            let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return (process.process.terminationStatus, printed + process.text)
+            return (process.process.terminationStatus, process.output + process.text)
         }
         let fed = root.appendingPathComponent("fed")
         #expect(try await run(["init", "--out", fed.path]).status == 0)

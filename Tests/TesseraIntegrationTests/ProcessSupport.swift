@@ -146,9 +146,11 @@ final class LoggedProcess: @unchecked Sendable {
     ///   - environment: variables set on top of this process's environment; a `nil` value
     ///     removes an inherited one.
     ///   - onExit: runs on a background thread as soon as the process has exited.
+    ///   - capturesOutput: collect standard output in ``output`` (read as it comes, like the log,
+    ///     never by a blocking read to end-of-file: see ``ProcessEvents/processEnded()``).
     init(
         name: String, executable: URL, arguments: [String], log: URL, environment: [String: String?] = [:],
-        standardOutput: Pipe? = nil, onExit: (@Sendable (Process) -> Void)? = nil
+        standardOutput: Pipe? = nil, capturesOutput: Bool = false, onExit: (@Sendable (Process) -> Void)? = nil
     ) throws {
         self.name = name
         self.log = log
@@ -173,6 +175,20 @@ final class LoggedProcess: @unchecked Sendable {
         }
         process.standardError = errors
         process.standardOutput = standardOutput ?? FileHandle.nullDevice
+        if capturesOutput {
+            let output = Pipe()
+            events.expectOutput()
+            output.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                guard !data.isEmpty else {
+                    handle.readabilityHandler = nil
+                    events.outputClosed()
+                    return
+                }
+                events.appendOutput(String(decoding: data, as: UTF8.self))
+            }
+            process.standardOutput = output
+        }
         process.terminationHandler = { process in
             onExit?(process)
             events.processEnded()
@@ -185,6 +201,9 @@ final class LoggedProcess: @unchecked Sendable {
 
     /// The log so far.
     var text: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+    /// Standard output so far (with `capturesOutput`); whole once ``waitForExit(within:)`` is true.
+    var output: String { events.output }
 
     /// Whether the log shows `line` within `timeout` seconds.
     func waitForLog(_ line: String, within timeout: TimeInterval) async -> Bool {
@@ -236,17 +255,34 @@ final class ProcessEvents: Sendable {
     }
     private struct State {
         var log = ""
+        var output = ""
         var processEnded = false
         var logClosed = false
-        /// Exited, and everything it wrote is in the log.
-        var exited: Bool { processEnded && logClosed }
+        var outputClosed = true
+        /// Exited, and everything it wrote is in the log (and the output).
+        var exited: Bool { processEnded && logClosed && outputClosed }
         var lastID = 0
         var waiters: [Waiter] = []
     }
     private let state = Mutex(State())
 
     func appendLog(_ text: String) { update { $0.log += text } }
-    func processEnded() { update { $0.processEnded = true } }
+    func appendOutput(_ text: String) { update { $0.output += text } }
+    func expectOutput() { update { $0.outputClosed = false } }
+    func outputClosed() { update { $0.outputClosed = true } }
+    var output: String { state.withLock { $0.output } }
+    /// The child has exited. Its stderr normally reaches end-of-file at once, but Foundation's
+    /// `readabilityHandler` is sometimes not called at end-of-file on Linux
+    /// (swift-corelibs-foundation issue 3275), and a sibling spawned by a concurrent test can
+    /// inherit the pipe's write end and hold it open; everything the child wrote is in the pipe by
+    /// now, so after a short grace for the reader to drain it the log counts as closed anyway.
+    func processEnded() {
+        update { $0.processEnded = true }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 2) { [self] in
+            logClosed()
+            outputClosed()
+        }
+    }
     func logClosed() { update { $0.logClosed = true } }
 
     /// Returns true once `condition` holds of the log and the exit, false if `timeout` passes first.

@@ -45,13 +45,11 @@ import Testing
         var step = 0
         func run(_ arguments: [String]) async throws -> (status: Int32, text: String) {
             step += 1
-            let printed = Pipe()
             let process = try LoggedProcess(
                 name: "step-\(step)", executable: tessera, arguments: arguments,
-                log: root.appendingPathComponent("step-\(step).log"), standardOutput: printed)
+                log: root.appendingPathComponent("step-\(step).log"), capturesOutput: true)
             try #require(await process.waitForExit(within: 60), "did not exit: \(process.text)")
-            let text = String(decoding: printed.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return (process.process.terminationStatus, text + process.text)
+            return (process.process.terminationStatus, process.output + process.text)
         }
         let endpoint = "127.0.0.1:\(api)"
         let submitted = try await run([

@@ -43,18 +43,25 @@ let opensslPath: String? = {
 }()
 
 /// Runs openssl with `arguments`, returning its exit status and combined output.
+///
+/// The output goes to a file, not a pipe: a pipe's end-of-file waits for every holder of its
+/// write end, and a process that another test spawns at the same moment can inherit it and
+/// live for minutes, leaving a blocking read (on one of the test pool's few threads) stuck.
 func runOpenSSL(_ arguments: [String], in directory: URL) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: opensslPath!)
     process.arguments = arguments
     process.currentDirectoryURL = directory
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
+    let capture = FileManager.default.temporaryDirectory.appendingPathComponent("openssl-\(UUID().uuidString).out")
+    _ = FileManager.default.createFile(atPath: capture.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: capture) }
+    let file = try FileHandle(forWritingTo: capture)
+    process.standardOutput = file
+    process.standardError = file
     try process.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try file.close()
+    return (process.terminationStatus, (try? String(contentsOf: capture, encoding: .utf8)) ?? "")
 }
 
 /// The fixed instant the in-memory CA tests run at, so validity checks never depend on the
