@@ -2,6 +2,7 @@ import Foundation
 import TesseraCoordinator
 import TesseraFederation
 import TesseraPrivacy
+import TesseraState
 import TesseraTesting
 import Testing
 
@@ -43,6 +44,34 @@ import Testing
         for agent in agents {
             #expect(agent.privacyLedger.accountant(for: "private-inproc").steps == 3)
         }
+    }
+
+    @Test func everyPublishedVersionCarriesTheEpsilonSpentInTheRegistry() async throws {
+        let prepared = try PreparedExperiment(
+            yaml: Self.yaml(rounds: 2, sitePolicy: "{require_active_adversary_protection: false}"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-dp-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let state = try CoordinatorState(directory: folder)
+        let record = try state.submit(
+            ExperimentSubmission(
+                name: "private-inproc", configYAML: "name: private-inproc\n", configHash: "private-inproc",
+                architecture: prepared.plan.architecture.summary, rounds: 2, submittedBy: "local:test"))
+        let recorder = try ExperimentRecorder(
+            state: state, experiment: record, run: try state.beginRun(of: record.id),
+            architecture: prepared.plan.architecture)
+        let outcome = try await InProcessFederation.run(
+            plan: prepared.plan, initialModel: prepared.initialModel, strategy: try prepared.config.makeStrategy(),
+            participants: try prepared.agents(), persistence: recorder, logger: testLogger())
+        #expect(outcome.completedRounds == 2)
+        let versions = try state.models(matching: ModelQuery(experiment: record.id))
+        let spent = versions.sorted { $0.version.patch < $1.version.patch }.compactMap { $0.metrics["epsilon"] }
+        #expect(spent.count == 2 && spent[0] < spent[1], "\(versions.map(\.metrics))")
+        #expect(spent == outcome.records.compactMap { $0.privacy?.epsilon })
+        // `tessera models list --where "epsilon<=…"` finds only the first.
+        let within = try state.models(
+            matching: ModelQuery(
+                experiment: record.id, conditions: [MetricCondition(parsing: "epsilon<=\(spent[0] * 1.0001)")]))
+        #expect(within.map(\.version.patch) == [1])
     }
 
     @Test func aSiteRefusesTheRoundThatWouldExceedItsOwnBudget() async throws {
