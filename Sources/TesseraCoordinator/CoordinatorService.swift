@@ -203,6 +203,9 @@ public actor CoordinatorService {
             configuration.maximumConcurrentUploads ?? max(1, configuration.uploadBufferBytes / max(1, uploadBytes))
         self.uploadSlots = uploadSlots
         self.slots = UploadSlots(capacity: uploadSlots, progress: configuration.limits.transferProgress)
+        var logger = logger
+        // Every line names its experiment, so one collector can hold several coordinators' logs.
+        logger[metadataKey: "experiment"] = "\(machine.plan.experimentID)"
         self.logger = logger
         self.connections = ConnectionGate(limits: configuration.limits, clock: clock, logger: logger)
         self.rejections = RejectionLedger(capacity: configuration.limits.retainedRejections)
@@ -832,7 +835,9 @@ public actor CoordinatorService {
             logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
             deadlineContinuation.finish()
         case .log(let line):
-            logger.info("\(line)")
+            var metadata: Logger.Metadata = ["round": "\(machine.round)"]
+            if let stage = machine.currentStage { metadata["stage"] = "\(stage.rawValue)" }
+            logger.info("\(line)", metadata: metadata)
         case .roundStarted, .siteOutcomes:
             break
         }

@@ -80,7 +80,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Flag(help: "Log debug detail.")
     var verbose = false
 
+    @Option(help: ArgumentHelp(RuntimeLogging.formatHelp, valueName: "text|json"))
+    var logFormat = "text"
+
     func validate() throws {
+        guard RuntimeLogging.format(named: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
+        }
         guard revocationCheckInterval.isFinite, revocationCheckInterval >= 0.1, revocationCheckInterval <= 86_400 else {
             throw ValidationError("--revocation-check-interval must be between 0.1 and 86400 seconds.")
         }
@@ -109,7 +115,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("researcher API listening on port \(port)\n".utf8))
         }
         do {
-            try await program.run(logger: RuntimeLogging.logger(label: "tessera.coordinator", verbose: verbose)) {
+            try await program.run(
+                logger: RuntimeLogging.logger(
+                    label: "tessera.coordinator", verbose: verbose,
+                    format: RuntimeLogging.format(named: logFormat) ?? .text)
+            ) {
                 port in
                 FileHandle.standardOutput.write(Data("listening on port \(port)\n".utf8))
             }

@@ -39,7 +39,13 @@ struct ParticipantCommand: AsyncParsableCommand {
     @Flag(help: "Log debug detail.")
     var verbose = false
 
+    @Option(help: ArgumentHelp(RuntimeLogging.formatHelp, valueName: "text|json"))
+    var logFormat = "text"
+
     func validate() throws {
+        guard RuntimeLogging.format(named: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
+        }
         if config == nil && !printPolicy {
             throw ValidationError("Missing expected argument '--config <config>'")
         }
@@ -57,7 +63,10 @@ struct ParticipantCommand: AsyncParsableCommand {
             let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
             let program = ParticipantProgram(
                 configFile: URL(fileURLWithPath: config), mode: once ? .once : .service, failpoint: failpoint)
-            try await program.run(logger: RuntimeLogging.logger(label: "tessera.participant", verbose: verbose))
+            try await program.run(
+                logger: RuntimeLogging.logger(
+                    label: "tessera.participant", verbose: verbose,
+                    format: RuntimeLogging.format(named: logFormat) ?? .text))
         } catch {
             FileHandle.standardError.write(Data("tessera-participant: \(error)\n".utf8))
             throw ExitCode(ParticipantProgram.exitStatus(for: error))

@@ -237,6 +237,13 @@ struct Simulate: AsyncParsableCommand {
     )
     var transport: Transport = .inProcess
     @Flag(help: "Only print one line per round.") var quiet = false
+    @Option(help: ArgumentHelp(RuntimeLogging.formatHelp, valueName: "text|json")) var logFormat = "text"
+
+    func validate() throws {
+        guard RuntimeLogging.format(named: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
+        }
+    }
 
     func run() async throws {
         let config = try loadExperiment(file)
@@ -250,10 +257,16 @@ struct Simulate: AsyncParsableCommand {
             }
         }
         let quiet = self.quiet
+        // JSON: the progress lines become log records on standard error, and standard output keeps
+        // only the results (the per-run summary and the paths).
+        let json =
+            RuntimeLogging.format(named: logFormat) == .json
+            ? RuntimeLogging.logger(label: "tessera.simulate", format: .json) : nil
         let show: @Sendable (String) -> Void = { line in
-            if !quiet || Simulate.isRoundSummary(line) { print(line) }
+            guard !quiet || Simulate.isRoundSummary(line) else { return }
+            if let json { json.info("\(line)") } else { print(line) }
         }
-        let logger = Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
+        let logger = json ?? Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
         var arms: [ComparisonReport.Arm] = []
         for run in runs {
             let started = Date()

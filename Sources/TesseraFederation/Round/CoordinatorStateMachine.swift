@@ -129,6 +129,12 @@ public struct CoordinatorStateMachine: Sendable {
         case _modifying
     }
 
+    /// The stage of the round in progress (for log lines); `nil` between rounds.
+    public var currentStage: RoundStage? {
+        if case .running(let context) = storedPhase { return context.stage }
+        return nil
+    }
+
     /// Where the experiment is. Reading it while a round is taken out is a programming error.
     private var phase: Phase {
         get {
