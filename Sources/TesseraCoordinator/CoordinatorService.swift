@@ -835,6 +835,8 @@ public actor CoordinatorService {
             logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
             deadlineContinuation.finish()
         case .log(let line):
+            // The stage the round is in once the event is handled (the machine emits its lines
+            // with the event's other actions).
             var metadata: Logger.Metadata = ["round": "\(machine.round)"]
             if let stage = machine.currentStage { metadata["stage"] = "\(stage.rawValue)" }
             logger.info("\(line)", metadata: metadata)
