@@ -282,6 +282,8 @@ struct ConfigErrorTests {
         #expect(single.path == "cohort.minimum" && single.message.contains("learn the other's"))
         let threshold = try #require(configError("cohort: {minimum: 3}\nsecure_aggregation: {threshold: 4}"))
         #expect(threshold.path == "secure_aggregation.threshold" && threshold.message.contains("cohort.minimum = 3"))
+        let tooFew = try #require(configError("dataset: {kind: synthetic_iid, max_samples_per_participant: 40}"))
+        #expect(tooFew.path == "dataset.max_samples_per_participant" && tooFew.message.contains("at least 50"))
         let harary = try #require(configError("secure_aggregation: {neighbourhood: harary}"))
         #expect(harary.code == .missingValue && harary.path == "secure_aggregation.degree")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TesseraData
 
 /// `dataset:` — where the examples come from.
 ///
@@ -322,6 +323,13 @@ public struct DatasetConfig: Sendable, Hashable, Codable {
             try rules.check(classes >= 2, "classes", "must be at least 2, got \(classes)")
         }
         if let cap = maxSamplesPerParticipant { try rules.positive(cap, "max_samples_per_participant") }
+        if kind == .syntheticFedProx || kind == .syntheticIID, let cap = maxSamplesPerParticipant {
+            let floor = FedProxSynthetic.Configuration().minimumSamples
+            try rules.check(
+                cap >= floor, "max_samples_per_participant",
+                "is \(cap), but the synthetic generators give every participant at least \(floor) samples; "
+                    + "give \(floor) or more")
+        }
         if role == .training { try rules.halfOpen(testFraction, 0, 1, "test_fraction") }
         if role == .evaluation, seed != nil, !isGenerated {
             throw ConfigError(
