@@ -27,9 +27,15 @@ struct Submit: AsyncParsableCommand {
 
     @Argument(help: "The experiment YAML file (at most 1 MiB).") var file: String
     @OptionGroup var connection: CoordinatorConnectionOptions
+    @Flag(
+        help:
+            "Stay until the experiment finishes: one live line per round (stage, cohort, dropouts, elapsed, ETA) on a terminal, its log lines otherwise."
+    )
+    var follow = false
 
     func run() async throws {
-        try await RemoteCommands.submit(file: file, coordinator: connection.coordinator, identity: connection.identity)
+        try await RemoteCommands.submit(
+            file: file, coordinator: connection.coordinator, identity: connection.identity, follow: follow)
     }
 }
 

@@ -11,7 +11,7 @@ import TesseraTransport
 /// makes one request and prints the answer.
 enum RemoteCommands {
     /// `tessera submit FILE --coordinator HOST:PORT --identity DIR`.
-    static func submit(file: String, coordinator: String, identity: String) async throws {
+    static func submit(file: String, coordinator: String, identity: String, follow: Bool = false) async throws {
         let url = URL(fileURLWithPath: file)
         let yaml: String
         do {
@@ -24,7 +24,38 @@ enum RemoteCommands {
         print(
             "queued experiment \(record.id) (\(record.name)) as \(record.submittedBy): \(record.roundsPlanned) rounds of \(record.architecture), model versions \(record.versionMajor).\(record.versionMinor).x"
         )
-        print("follow it: tessera experiments logs \(record.id) --coordinator \(coordinator) --identity \(identity)")
+        guard follow else {
+            print(
+                "follow it: tessera experiments logs \(record.id) --coordinator \(coordinator) --identity \(identity)")
+            return
+        }
+        try await self.follow(id: record.id, rounds: record.roundsPlanned, coordinator: coordinator, identity: identity)
+    }
+
+    /// Shows experiment `id`'s progress until it finishes: one live line per round on a terminal
+    /// (``LiveProgress``), its log lines otherwise. It asks the coordinator every `interval`; a
+    /// failed or cancelled experiment ends the command with an error.
+    static func follow(
+        id: Int64, rounds: Int, coordinator: String, identity: String, interval: Duration = .seconds(2)
+    ) async throws {
+        let live = isatty(STDOUT_FILENO) == 1 ? LiveProgress(totalRounds: rounds) : nil
+        let follower = ExperimentFollower(interval: interval) {
+            try await call(coordinator, identity) { client in
+                (try await client.experiment(id), try await client.logs(of: id, limit: 500))
+            }
+        }
+        let record = try await follower.run { at, line in
+            if let live {
+                live.show(line, permanent: true)
+            } else {
+                print("\(ExperimentListing.timestamp(at))  \(line)")
+            }
+        }
+        live?.end()
+        let outcome =
+            "experiment \(record.id) (\(record.name)) \(record.status)\(record.message.map { ": \($0)" } ?? "")"
+        guard record.status == .completed else { throw CommandError(outcome) }
+        print(outcome)
     }
 
     /// `tessera experiments list`.

@@ -262,18 +262,26 @@ struct Simulate: AsyncParsableCommand {
         let json =
             RuntimeLogging.format(named: logFormat) == .json
             ? RuntimeLogging.logger(label: "tessera.simulate", format: .json) : nil
-        let show: @Sendable (String) -> Void = { line in
-            guard !quiet || Simulate.isRoundSummary(line) else { return }
-            if let json { json.info("\(line)") } else { print(line) }
-        }
-        let logger = json ?? Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
         var arms: [ComparisonReport.Arm] = []
         for run in runs {
+            // On a terminal, one live line shows where the round is; the round summaries stay.
+            let live = json == nil && isatty(STDOUT_FILENO) == 1 ? LiveProgress(totalRounds: run.rounds) : nil
+            let show: @Sendable (String) -> Void = { line in
+                if let json {
+                    if !quiet || Simulate.isRoundSummary(line) { json.info("\(line)") }
+                } else if let live {
+                    live.show(line, permanent: !quiet || Simulate.isRoundSummary(line))
+                } else if !quiet || Simulate.isRoundSummary(line) {
+                    print(line)
+                }
+            }
+            let logger = json ?? Logger(label: "tessera.simulate") { _ in PlainLogHandler(show: show) }
             let started = Date()
             let report = try await ExperimentRunner.run(
                 run, transport: transport.simulation, progress: show, logger: logger)
             // The central test set's accuracy when there is one; never a training figure.
             let final = RoundRecord.finalAccuracy(of: report.records)
+            live?.end()
             print(
                 String(
                     format: "%@: %d of %d rounds completed in %.1f s%@", run.name, report.completedRounds, run.rounds,
