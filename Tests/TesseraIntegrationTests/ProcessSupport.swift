@@ -161,39 +161,40 @@ final class LoggedProcess: @unchecked Sendable {
         process.environment = inherited
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let file = try FileHandle(forWritingTo: log)
-        let errors = Pipe()
         let events = events
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                events.logClosed()
-                return
-            }
-            file.write(data)
-            events.appendLog(String(decoding: data, as: UTF8.self))
-        }
-        process.standardError = errors
+        process.standardError = Self.readingPipe(
+            { data in
+                file.write(data)
+                events.appendLog(String(decoding: data, as: UTF8.self))
+            }, closed: events.logClosed)
         process.standardOutput = standardOutput ?? FileHandle.nullDevice
         if capturesOutput {
-            let output = Pipe()
             events.expectOutput()
-            output.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                guard !data.isEmpty else {
-                    handle.readabilityHandler = nil
-                    events.outputClosed()
-                    return
-                }
-                events.appendOutput(String(decoding: data, as: UTF8.self))
-            }
-            process.standardOutput = output
+            process.standardOutput = Self.readingPipe(
+                { events.appendOutput(String(decoding: $0, as: UTF8.self)) }, closed: events.outputClosed)
         }
         process.terminationHandler = { process in
             onExit?(process)
             events.processEnded()
         }
         try process.run()
+    }
+
+    /// A pipe whose reader hands each chunk to `received` as it comes and calls `closed` at its end.
+    private static func readingPipe(
+        _ received: @escaping @Sendable (Data) -> Void, closed: @escaping @Sendable () -> Void
+    ) -> Pipe {
+        let pipe = Pipe()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                closed()
+                return
+            }
+            received(data)
+        }
+        return pipe
     }
 
     var isRunning: Bool { process.isRunning }
