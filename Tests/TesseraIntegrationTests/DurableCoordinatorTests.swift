@@ -109,14 +109,7 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tessera-cancel-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let state = try CoordinatorState(directory: folder)
-        let record = try state.submit(
-            ExperimentSubmission(
-                name: "cancelled", configYAML: "name: cancelled\n", configHash: "cancelled",
-                architecture: prepared.plan.architecture.summary, rounds: 4, submittedBy: "local:test"))
-        let recorder = try ExperimentRecorder(
-            state: state, experiment: record, run: try state.beginRun(of: record.id),
-            architecture: prepared.plan.architecture)
+        let (state, record, recorder) = try prepared.durableState(in: folder)
         let outcome = try await InProcessFederation.run(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: try prepared.config.makeStrategy(),
             participants: try prepared.agents(), persistence: CancellingAfterFirstRound(recorder),

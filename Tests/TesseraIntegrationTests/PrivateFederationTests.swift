@@ -51,14 +51,7 @@ import Testing
             yaml: Self.yaml(rounds: 2, sitePolicy: "{require_active_adversary_protection: false}"))
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-dp-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let state = try CoordinatorState(directory: folder)
-        let record = try state.submit(
-            ExperimentSubmission(
-                name: "private-inproc", configYAML: "name: private-inproc\n", configHash: "private-inproc",
-                architecture: prepared.plan.architecture.summary, rounds: 2, submittedBy: "local:test"))
-        let recorder = try ExperimentRecorder(
-            state: state, experiment: record, run: try state.beginRun(of: record.id),
-            architecture: prepared.plan.architecture)
+        let (state, record, recorder) = try prepared.durableState(in: folder)
         let outcome = try await InProcessFederation.run(
             plan: prepared.plan, initialModel: prepared.initialModel, strategy: try prepared.config.makeStrategy(),
             participants: try prepared.agents(), persistence: recorder, logger: testLogger())
