@@ -92,6 +92,7 @@ struct PrivacyConfigTests {
             ("privacy: {mode: central, target_epsilon: -1}", "privacy.target_epsilon"),
             ("privacy: {mode: central, target_epsilon: 1, delta: 2}", "privacy.delta"),
             ("privacy: {mode: central, noise_multiplier: lots}", "privacy.noise_multiplier"),
+            ("privacy: {mode: central, target_epsilon: 3, noise_multiplier: [1]}", "privacy.noise_multiplier"),
             ("privacy: {mode: central, noise_multiplier: 1, clip: {norm: 1, adaptive: {}}}", "privacy.clip.adaptive"),
             ("privacy: {mode: central, noise_multiplier: 1, clip: {}}", "privacy.clip.norm"),
             ("privacy: {mode: central, noise_multiplier: 1, clip: {norm: 0}}", "privacy.clip.norm"),

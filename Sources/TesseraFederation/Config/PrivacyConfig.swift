@@ -117,6 +117,8 @@ public struct PrivacyConfig: Sendable, Hashable, Codable {
                     "\"\(text)\" is neither auto nor a number; give auto (calibrated from target_epsilon) or z > 0")
             }
             noise = value
+        } else if c.contains(.noiseMultiplier), (try? c.decodeIfPresent(String.self, forKey: .noiseMultiplier)) == nil {
+            noise = try c.value(.noiseMultiplier, default: 0.0)  // not a scalar: reports the type mismatch
         }
         var clip = d.clip
         if c.contains(.clip) {
