@@ -116,18 +116,23 @@ enum ProcessSupport {
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process = coordinator.process] in
             if !reported.isSet, process.isRunning { process.terminate() }
         }
-        var port: Int?
-        var buffer = ""
-        while port == nil {
-            let data = output.fileHandleForReading.availableData
-            guard !data.isEmpty else { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            if let line = buffer.split(separator: "\n").first(where: { $0.hasPrefix("listening on port ") }) {
-                port = Int(line.dropFirst("listening on port ".count))
-            }
-        }
+        let port = readPort(from: output, after: "listening on port ")
         reported.set()
         return (coordinator, port)
+    }
+
+    /// The port of the first line of `output` that starts with `prefix`; `nil` if the output ends
+    /// first. Blocks until then.
+    static func readPort(from output: Pipe, after prefix: String) -> Int? {
+        var buffer = ""
+        while true {
+            if let line = buffer.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return Int(line.dropFirst(prefix.count))
+            }
+            let data = output.fileHandleForReading.availableData
+            guard !data.isEmpty else { return nil }
+            buffer += String(decoding: data, as: UTF8.self)
+        }
     }
 }
 

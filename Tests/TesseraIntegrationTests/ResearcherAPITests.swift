@@ -28,18 +28,7 @@ import Testing
             ],
             log: root.appendingPathComponent("coordinator.log"), standardOutput: output)
         defer { coordinator.stop() }
-        var port: Int?
-        var buffer = ""
-        while port == nil {
-            let data = output.fileHandleForReading.availableData
-            guard !data.isEmpty else { break }
-            buffer += String(decoding: data, as: UTF8.self)
-            if let line = buffer.split(separator: "\n").first(where: {
-                $0.hasPrefix("researcher API listening on port ")
-            }) {
-                port = Int(line.dropFirst("researcher API listening on port ".count))
-            }
-        }
+        let port = ProcessSupport.readPort(from: output, after: "researcher API listening on port ")
         let api = try #require(port, "the coordinator did not report its API port: \(coordinator.text)")
 
         var step = 0
