@@ -9,6 +9,8 @@
 #   make lint    check the tree against .swift-format (strict: any finding fails); `make test` runs it first
 #   make crash-test  kill the real coordinator with SIGKILL at random moments of a federation of real
 #                processes, 20 times (CRASH_TRIALS), and check every experiment resumes and completes
+#   make deploy-check  render the Kubernetes manifests (docs/deploy/kubernetes) with kubectl kustomize,
+#                validate them offline and check that broken copies fail; `make test` runs it
 #   make fuzz    build Fuzz/ with libFuzzer and AddressSanitizer, run every fuzz target FUZZ_SECONDS (120) each
 
 SWIFT ?= swift
@@ -18,7 +20,7 @@ RELEASE_FLAGS := -c release
 TESSERA_DEBUG := .build/debug/tessera
 TESSERA := .build/release/tessera
 
-.PHONY: run test bench fuzz soak crash-test deps bench-deps build build-release format lint clean
+.PHONY: run test bench fuzz soak crash-test deploy-check deps bench-deps build build-release format lint clean
 
 # Generated protobuf code is left as protoc-gen-swift writes it.
 FORMATTED := $(shell find Sources Tests Benchmarks Fuzz/Sources -name '*.swift' -not -path '*/Generated/*' | sort) \
@@ -41,9 +43,13 @@ run: deps
 	$(SWIFT) build --product tessera
 	$(TESSERA_DEBUG) simulate Experiments/quickstart.yaml
 
-test: deps lint
+test: deps lint deploy-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# Needs no Swift build: kubectl and a Python venv (made once in .build-deploy/venv, from PyPI).
+deploy-check: deps
+	@bash Scripts/deploy-check.sh
 
 # `make test` runs the same test with 3 trials.
 CRASH_TRIALS ?= 20

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages Tessera needs, and only those that are missing.
 #
-#   Scripts/install-deps.sh            build and test dependencies
+#   Scripts/install-deps.sh            build and test dependencies (with kubectl and python3-venv
+#                                      for `make deploy-check`)
 #   Scripts/install-deps.sh --bench    also numpy, for the benchmark's reference
 #
 # Runs apt-get directly as root, through sudo otherwise, and stops with a clear message
 # when neither is possible. Safe to run again: it does nothing when everything is present.
 set -euo pipefail
 
-packages=(libopenblas-dev libsodium-dev libssl-dev libsqlite3-dev pkg-config python3)
+packages=(libopenblas-dev libsodium-dev libssl-dev libsqlite3-dev pkg-config python3 python3-venv)
 want_numpy=0
 [[ "${1:-}" == "--bench" ]] && want_numpy=1
 
@@ -26,6 +27,13 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
+
+# `make deploy-check` renders the Kubernetes manifests with `kubectl kustomize`. Debian's
+# kubectl is in kubernetes-client; a kubectl already on PATH (another package, a newer release)
+# is used as it is rather than replaced.
+if ! command -v kubectl >/dev/null 2>&1; then
+    missing+=(kubernetes-client)
+fi
 
 if (( want_numpy )) && ! python3 -c 'import numpy' >/dev/null 2>&1; then
     if python3 -m pip --version >/dev/null 2>&1; then
