@@ -50,6 +50,7 @@ EXTERNAL = {
     ("Secret", "tessera-site-tls"),
     ("Secret", "tessera-site-signing"),
     ("ConfigMap", "tessera-trust"),
+    ("Secret", "tessera-dashboard-token"),
 }
 TRUST_ITEMS = {"ca.pem", "revoked.signed"}
 CA_KEY = re.compile(r"ca[-_.]?(private[-_.]?)?key", re.IGNORECASE)

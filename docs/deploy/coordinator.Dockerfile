@@ -16,12 +16,10 @@ RUN apt-get update \
         libopenblas-dev libssl-dev libsodium-dev libsqlite3-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Dependencies first: this layer is rebuilt only when the manifest changes.
-COPY Package.swift ./
-RUN swift package resolve
 COPY . .
 # The Swift runtime and Foundation are linked in (--static-swift-stdlib), so the runtime image
-# needs no Swift toolchain. The build folder is a cache mount: the binaries are copied out of it.
+# needs no Swift toolchain. The build folder (with the dependencies' checkouts) is a cache
+# mount, kept between builds: the binaries are copied out of it.
 RUN --mount=type=cache,target=/src/.build \
     swift build -c release --static-swift-stdlib --product tessera-coordinator \
     && swift build -c release --static-swift-stdlib --product tessera \

@@ -13,8 +13,6 @@ RUN apt-get update \
         libopenblas-dev libssl-dev libsodium-dev libsqlite3-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Package.swift ./
-RUN swift package resolve
 COPY . .
 RUN --mount=type=cache,target=/src/.build \
     swift build -c release --static-swift-stdlib --product tessera-participant \
