@@ -43,13 +43,20 @@ public struct CoordinatorProgram: Sendable {
     /// its queue is empty and runs what researchers submit. `nil`: no API, and the coordinator
     /// exits once the queue is empty.
     public var apiListen: Endpoint?
+    /// The process's metrics (`GET /metrics` on the HTTP port), kept across experiments.
+    public let metrics: MetricsExport
+    /// What every experiment's ``CoordinatorService`` counts into ``metrics``.
+    let counters: CoordinatorMetrics
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
         tlsDirectory: URL, trustDirectory: URL, resultsDirectory: URL? = nil,
         revocationCheckInterval: Duration = .seconds(10), limits: CoordinatorLimits = CoordinatorLimits(),
-        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy()
+        circuitBreaker: CircuitBreakerPolicy = CircuitBreakerPolicy(),
+        metrics: MetricsExport = MetricsExport(program: "tessera-coordinator")
     ) {
+        self.metrics = metrics
+        self.counters = CoordinatorMetrics(factory: metrics.factory)
         self.experiment = experiment
         self.stateDirectory = stateDirectory
         self.listen = listen
@@ -111,6 +118,11 @@ public struct CoordinatorProgram: Sendable {
         let removed = try state.collectGarbage()
         let cleaned = removed > 0 ? " (removed \(removed) unreferenced files)" : ""
         logger.info("state: \(stateDirectory.path)\(cleaned)")
+        metrics.onScrape { [counters] in
+            guard let sites = try? state.sites() else { return }
+            let now = Date()
+            counters.sites(byHealth: Dictionary(grouping: sites) { $0.health(at: now) }.mapValues(\.count))
+        }
         if let experiment {
             let record = try Self.queue(experiment, in: state, again: runAgain, logger: logger)
             if record.status.isFinished {
@@ -238,6 +250,7 @@ public struct CoordinatorProgram: Sendable {
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
         configuration.limits = limits
+        configuration.metrics = counters
         let coordinator = CoordinatorService(
             machine: machine, identity: identity, configuration: configuration, persistence: recorder, clock: clock,
             logger: logger)

@@ -97,6 +97,8 @@ public actor CoordinatorService {
         public var revokedSerials: (@Sendable () throws -> Set<String>)?
         /// How often ``revokedSerials`` is read.
         public var revocationCheckInterval: Duration
+        /// Where rounds, stages, dropouts, bytes and slots are counted; `nil` counts nothing.
+        public var metrics: CoordinatorMetrics?
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
@@ -215,16 +217,16 @@ public actor CoordinatorService {
 
     /// The gRPC services to register with the server: the session service and the model store.
     public nonisolated var services: [any RegistrableRPCService] {
-        [
+        var store = ModelStoreService(
+            store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
+            maximumWindowBytes: configuration.modelWindowBytes,
+            maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
+            progress: configuration.limits.transferProgress,
+            admissionTimeout: configuration.limits.fetchAdmissionTimeout, clock: clock)
+        store.metrics = configuration.metrics
+        return [
             ParticipantSessionService(coordinator: self),
-            AuthenticatedModelStoreService(
-                store: ModelStoreService(
-                    store: modelStore, maximumChunkBytes: configuration.maximumChunkBytes,
-                    maximumWindowBytes: configuration.modelWindowBytes,
-                    maximumBytesInFlight: ModelStoreService.defaultWindowsInFlight * configuration.modelWindowBytes,
-                    progress: configuration.limits.transferProgress,
-                    admissionTimeout: configuration.limits.fetchAdmissionTimeout, clock: clock),
-                identity: identity, revocation: revocation),
+            AuthenticatedModelStoreService(store: store, identity: identity, revocation: revocation),
         ]
     }
 
@@ -518,7 +520,12 @@ public actor CoordinatorService {
         let inbound: ParticipantInbound?
         defer { releaseUploadSlotIfDone(id) }
         // Heartbeats keep a session alive but are no progress of its upload.
-        if !envelope.isHeartbeat { slots.recordProgress(id, bytes: envelope.uploadBytes, now: now) }
+        if !envelope.isHeartbeat {
+            let payload = envelope.payloadBytes
+            slots.recordProgress(id, bytes: payload.update + payload.secAgg, now: now)
+            configuration.metrics?.bytes(payload.update, .received, .update)
+            configuration.metrics?.bytes(payload.secAgg, .received, .secagg)
+        }
         do {
             inbound = try sessions.connections[id]!.decoder.decode(envelope, expecting: expected)
         } catch {
@@ -706,6 +713,8 @@ public actor CoordinatorService {
     /// for overload meanwhile, then resumes the watchers whose condition holds.
     private func notifyChange() {
         while !overloadedSites.isEmpty { siteGone(overloadedSites.removeFirst()) }
+        configuration.metrics?.sessions(
+            connected: sessions.active.count, uploadSlotsInUse: slots.inUse, of: uploadSlots)
         guard !watchers.isEmpty else { return }
         let state = sessionState
         var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =
@@ -806,6 +815,7 @@ public actor CoordinatorService {
         for action in actions {
             perform(action)
         }
+        configuration.metrics?.observe(actions)
         notifyChange()
     }
 
@@ -840,7 +850,7 @@ public actor CoordinatorService {
             var metadata: Logger.Metadata = ["round": "\(machine.round)"]
             if let stage = machine.currentStage { metadata["stage"] = "\(stage.rawValue)" }
             logger.info("\(line)", metadata: metadata)
-        case .roundStarted, .siteOutcomes:
+        case .roundStarted, .siteOutcomes, .participantLost:
             break
         }
     }
@@ -929,27 +939,13 @@ public actor CoordinatorService {
             let stage = sessions.connections[id]!.stage
             let envelope = try sessions.connections[id]!.encoder.encode(
                 message, experimentID: experimentID, currentStage: stage, modelDigest: modelDigest)
+            if case .secagg(let payload)? = envelope.body {
+                configuration.metrics?.bytes(payload.message.count, .sent, .secagg)
+            }
             enqueue(envelope, on: id)
         } catch {
             logger.error(
                 "could not encode a message for a participant", metadata: ["site": "\(site)", "error": "\(error)"])
-        }
-    }
-}
-
-extension Tessera_V1_ParticipantEnvelope {
-    /// The bytes of upload this envelope carries (chunk payloads and SecAgg messages), by which
-    /// an upload holding a slot is judged.
-    var uploadBytes: Int {
-        switch body {
-        case .plaintextUpdateChunk(let chunk)?: chunk.values.count
-        case .secagg(let payload)?:
-            switch payload.body {
-            case .maskedInputChunk(let chunk)?: chunk.words.count
-            case .message(let message)?: message.count
-            case nil: 0
-            }
-        default: 0
         }
     }
 }

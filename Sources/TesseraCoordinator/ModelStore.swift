@@ -88,6 +88,8 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
     /// How long a fetch may wait to be admitted.
     public let admissionTimeout: Duration
     private let clock: any ServiceClock
+    /// Counts fetches in flight and the model bytes sent.
+    public var metrics: CoordinatorMetrics?
 
     /// The default window: 4 chunks.
     public static let defaultMaximumWindowBytes = 4 * WireProtocol.defaultChunkBytes
@@ -150,7 +152,11 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
         }
         let window = min(fetch.windowBytes, maximumWindowBytes)
         try await admission.acquire(window, timeout: admissionTimeout, clock: clock)
-        defer { admission.release(window) }
+        metrics?.fetch(admitted: true)
+        defer {
+            admission.release(window)
+            metrics?.fetch(admitted: false)
+        }
         watch.begin()
         // Sent and not credited back yet.
         var outstanding = 0
@@ -169,6 +175,7 @@ public struct ModelStoreService: Tessera_V1_ModelStore.SimpleServiceProtocol {
             try await response.write(chunk)
             outstanding += chunk.data.count
             watch.record(chunk.data.count)
+            metrics?.bytes(chunk.data.count, .sent, .model)
         }
     }
 }

@@ -133,7 +133,7 @@ public final class ExperimentRecorder: RoundPersistence {
                     pending.withLock { $0 = taken }
                     throw error
                 }
-            case .send, .scheduleDeadline, .reject, .experimentFinished:
+            case .send, .scheduleDeadline, .reject, .experimentFinished, .participantLost:
                 break
             }
         }

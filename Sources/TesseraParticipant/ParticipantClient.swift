@@ -72,6 +72,8 @@ public final class ParticipantClient: Sendable {
         /// How long closing the connection may take once the session loop has ended before it is
         /// forced (a coordinator that has gone cannot hold the site's exit).
         public var shutdownGrace: Duration
+        /// Where rounds, refusals, training time and bytes are counted; `nil` counts nothing.
+        public var metrics: ParticipantMetrics?
 
         public init(
             backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30),
@@ -156,6 +158,7 @@ public final class ParticipantClient: Sendable {
             let welcomed = SessionFlag()
             let tasked = SessionFlag()
             do {
+                defer { configuration.metrics?.session(established: false) }
                 try await session(using: client, welcomed: welcomed, tasked: tasked)
                 guard configuration.reconnectAfterSessionEnds else {
                     logger.info("the coordinator ended the session")
@@ -302,6 +305,7 @@ public final class ParticipantClient: Sendable {
         switch inbound {
         case .welcome(let welcome):
             flags.welcomed.set()
+            configuration.metrics?.session(established: true)
             outbox.welcome(heartbeatInterval: welcome.heartbeatInterval)
             outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")
@@ -324,9 +328,11 @@ public final class ParticipantClient: Sendable {
                 parameterCount: spec.parameterCount,
                 secure: spec.secure, privacy: spec.privacy, evaluation: false)
             {
-                try reply([refusal], header: header, outbox: outbox)
+                configuration.metrics?.refused(refusal.error)
+                try reply([refusal.message], header: header, outbox: outbox)
                 return
             }
+            configuration.metrics?.joined(evaluation: false)
             flags.tasked.set()
             enter(spec.experimentID, round: spec.round)
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
@@ -343,9 +349,11 @@ public final class ParticipantClient: Sendable {
                 parameterCount: spec.parameterCount,
                 secure: spec.secure, evaluation: true)
             {
-                try reply([refusal], header: header, outbox: outbox)
+                configuration.metrics?.refused(refusal.error)
+                try reply([refusal.message], header: header, outbox: outbox)
                 return
             }
+            configuration.metrics?.joined(evaluation: true)
             flags.tasked.set()
             enter(spec.experimentID, round: spec.round)
             let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
@@ -357,7 +365,9 @@ public final class ParticipantClient: Sendable {
             logger.info("round \(round): left the round (\(reason))")
             message = .leaveRound(round: round, reason: reason)
         }
+        let started = ContinuousClock.now
         let replies = await agent.handleOnDedicatedThread(message, experimentID: header?.experimentID ?? "")
+        if case .train = message { configuration.metrics?.trained(seconds: ContinuousClock.now - started) }
         try reply(replies, header: header, outbox: outbox)
         // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
         // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
@@ -367,7 +377,9 @@ public final class ParticipantClient: Sendable {
         case .secAgg(_, .shareKeysRequest), .train: ahead = true
         default: ahead = false
         }
+        let maskingStarted = ContinuousClock.now
         if ahead, await agent.prepareAheadOnDedicatedThread() {
+            configuration.metrics?.masked(seconds: ContinuousClock.now - maskingStarted)
             logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
         }
     }
@@ -383,8 +395,11 @@ public final class ParticipantClient: Sendable {
         let experimentID = header?.experimentID ?? ""
         let stage = header?.stage ?? .training
         for reply in replies {
+            let metrics = configuration.metrics
             try outbox.send { encoder in
-                try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
+                let envelopes = try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
+                for envelope in envelopes { metrics?.sent(envelope.payloadBytes) }
+                return envelopes
             }
             describe(reply)
         }
@@ -440,6 +455,7 @@ public final class ParticipantClient: Sendable {
         } catch {
             throw TesseraRuntimeError(.modelUnavailable, "could not fetch model \(digest.hex)", cause: error)
         }
+        configuration.metrics?.received(modelBytes: parameters.count * 4)
         let size = max(1, configuration.modelCacheSize)
         cache.withLock { $0.insert(digest: digest, parameters: parameters, capacity: size) }
         return parameters
@@ -492,11 +508,11 @@ private final class LockedAgent: @unchecked Sendable {
     var descriptor: ParticipantDescriptor { lock.withLock { _ in agent.descriptor } }
 
     /// ``ParticipantAgent/screen(experimentID:round:architecture:parameterCount:secure:evaluation:)``: the
-    /// failure to send when the site refuses the task, `nil` when it takes it.
+    /// failure to send (and why) when the site refuses the task, `nil` when it takes it.
     func screen(
         experimentID: String, round: Int, architecture: ModelArchitecture, parameterCount: Int,
         secure: SecureRoundAssignment?, privacy: RoundPrivacy? = nil, evaluation: Bool
-    ) -> ParticipantMessage? {
+    ) -> (message: ParticipantMessage, error: any Error)? {
         lock.withLock { _ in
             do {
                 try agent.screen(
@@ -505,7 +521,7 @@ private final class LockedAgent: @unchecked Sendable {
                     evaluation: evaluation)
                 return nil
             } catch {
-                return .failed(round: round, reason: "\(agent.site) refuses: \(error)")
+                return (.failed(round: round, reason: "\(agent.site) refuses: \(error)"), error)
             }
         }
     }

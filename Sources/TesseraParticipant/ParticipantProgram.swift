@@ -37,8 +37,17 @@ public struct ParticipantProgram: Sendable {
     /// The fault to inject (`nil`, the default, for a real site).
     public var failpoint: ParticipantFailpoint?
     public var mode: Mode
+    /// The process's metrics (`GET /metrics` on the HTTP port).
+    public let metrics: MetricsExport
+    /// What the site's client counts into ``metrics``; also tells whether a session is up.
+    public let counters: ParticipantMetrics
 
-    public init(configFile: URL, mode: Mode = .service, failpoint: ParticipantFailpoint? = nil) {
+    public init(
+        configFile: URL, mode: Mode = .service, failpoint: ParticipantFailpoint? = nil,
+        metrics: MetricsExport = MetricsExport(program: "tessera-participant")
+    ) {
+        self.metrics = metrics
+        self.counters = ParticipantMetrics(factory: metrics.factory)
         self.configFile = configFile
         self.mode = mode
         self.failpoint = failpoint
@@ -100,6 +109,7 @@ public struct ParticipantProgram: Sendable {
         }
         var configuration = Self.clientConfiguration(for: config, mode: mode)
         configuration.revocationListReceived = { trust.offer(signedRevocationList: $0) }
+        configuration.metrics = counters
         let connection = config.connection
         logger.info(
             "\(mode == .service ? "service mode: waits for experiment after experiment and reconnects for as long as it runs" : "once: exits when the coordinator ends the experiment"); backoff \(connection.backoffBase) to \(connection.backoffCap), coordinator silent after \(connection.missedHeartbeats) heartbeats, keepalive \(connection.keepaliveInterval.map { "\($0)" } ?? "off")"

@@ -147,7 +147,7 @@ public final class InMemoryFederation {
                 silent.remove(site)
                 if let agent = agents[site] { queue.append(.participantAvailable(agent.descriptor)) }
             }
-        case .experimentFinished, .roundStarted, .siteOutcomes:
+        case .experimentFinished, .roundStarted, .siteOutcomes, .participantLost:
             break
         case .log(let line):
             log(line)

@@ -596,3 +596,21 @@ extension Tessera_V1_ParticipantEnvelope {
         }
     }
 }
+
+extension Tessera_V1_ParticipantEnvelope {
+    /// The payload bytes this envelope carries: of an update (plaintext chunk or masked-input
+    /// chunk) and of a whole SecAgg message. An upload holding a slot is judged by their sum;
+    /// both sides count them as bytes sent and received.
+    public var payloadBytes: (update: Int, secAgg: Int) {
+        switch body {
+        case .plaintextUpdateChunk(let chunk)?: (chunk.values.count, 0)
+        case .secagg(let payload)?:
+            switch payload.body {
+            case .maskedInputChunk(let chunk)?: (chunk.words.count, 0)
+            case .message(let message)?: (0, message.count)
+            case nil: (0, 0)
+            }
+        default: (0, 0)
+        }
+    }
+}

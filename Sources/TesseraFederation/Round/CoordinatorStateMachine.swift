@@ -63,6 +63,10 @@ public enum CoordinatorAction: Sendable {
     /// How each selected site ended the round, and the breakers as they stand after it.
     case siteOutcomes(round: Int, outcomes: [SiteID: SiteRoundOutcome], breakers: [SiteID: CircuitBreaker])
     case roundFinished(RoundRecord)
+    /// A participant of the round left it in `stage` before its part was done: it disconnected,
+    /// reported a failure, was dropped for misbehaving or missed the stage's deadline. Said once
+    /// per site and round, for metrics and traces; the round's outcome is in its record.
+    case participantLost(round: Int, site: SiteID, stage: RoundStage)
     case experimentFinished(completedRounds: Int, finalVersion: ModelVersion)
     /// A progress line for people (stage changes, dropouts, misbehaviour).
     case log(String)
@@ -221,6 +225,7 @@ public struct CoordinatorStateMachine: Sendable {
                 context.cohort.contains(site) || context.evaluators.contains(site), !context.gone.contains(site)
             {
                 context.gone.insert(site)
+                Self.lose(site, in: &context, into: &actions)
                 actions.append(.log("round \(context.round): \(site) disconnected during \(context.stage.rawValue)"))
                 phase = .running(context)
                 closeStageIfComplete(now: now, into: &actions)
@@ -451,6 +456,7 @@ public struct CoordinatorStateMachine: Sendable {
             actions.append(
                 .log("round \(context.round): \(site) reports failure: \(UntrustedText.loggable(reason))"))
             context.dropped.insert(site)
+            Self.lose(site, in: &context, into: &actions)
         case .trained(_, let report):
             guard context.secure != nil, context.stage == .training else {
                 actions.append(.reject(site: site, reason: "unexpected training report in \(context.stage.rawValue)"))
@@ -608,10 +614,18 @@ public struct CoordinatorStateMachine: Sendable {
         scheduleDeadline(max(0, min(max(1, elapsed), remaining)), into: &actions)
     }
 
+    /// Says once per site and round that `site` left the round in its current stage.
+    private static func lose(_ site: SiteID, in context: inout RoundContext, into actions: inout [CoordinatorAction]) {
+        if context.lost.insert(site).inserted {
+            actions.append(.participantLost(round: context.round, site: site, stage: context.stage))
+        }
+    }
+
     private mutating func drop(
         _ site: SiteID, from context: inout RoundContext, reason: String, into actions: inout [CoordinatorAction]
     ) {
         context.dropped.insert(site)
+        Self.lose(site, in: &context, into: &actions)
         actions.append(.reject(site: site, reason: reason))
         actions.append(.send(to: site, .leaveRound(round: context.round, reason: reason)))
         actions.append(.log("round \(context.round): dropped \(site): \(reason)"))
@@ -664,6 +678,9 @@ public struct CoordinatorStateMachine: Sendable {
                     .log(
                         "round \(context.round): deadline of \(context.stage.rawValue) passed; \(late.count) late: \(late.sorted().joined(separator: ", "))"
                     ))
+                var context = context
+                for site in late.sorted() { Self.lose(site, in: &context, into: &actions) }
+                phase = .running(context)
                 if !context.plaintextEvaluation {
                     for site in late {
                         actions.append(
@@ -1068,7 +1085,7 @@ public struct CoordinatorStateMachine: Sendable {
     }
 
     /// The name of the central evaluation's entry in a round's stage times.
-    static let centralEvaluationStage = "central_evaluation"
+    public static let centralEvaluationStage = "central_evaluation"
 
     /// The current global model on the plan's central test set, and the seconds it took on
     /// ``clock``; `nil` without a central evaluator. A failed or implausible evaluation is
@@ -1138,6 +1155,8 @@ struct RoundContext: Sendable {
     var submitted: Set<SiteID> = []
     var gone: Set<SiteID> = []
     var dropped: Set<SiteID> = []
+    /// Who was reported lost (``CoordinatorAction/participantLost(round:site:stage:)``).
+    var lost: Set<SiteID> = []
     var reports: [SiteID: TrainingReport] = [:]
     /// Plaintext updates, kept for a strategy that needs every one (robust rules).
     var updates: [ClientUpdate] = []

@@ -545,8 +545,8 @@ public final class ParticipantAgent {
 }
 
 /// Why the site will not take part in a secure round as asked (other than its site policy).
-struct SecureRoundRefusal: Error, CustomStringConvertible {
-    var description: String
+public struct SecureRoundRefusal: Error, Sendable, CustomStringConvertible {
+    public var description: String
 
     init(_ description: String) { self.description = description }
 }

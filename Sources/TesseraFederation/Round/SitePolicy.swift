@@ -540,7 +540,7 @@ extension SitePolicy: Decodable {
 ///     site policy minimum_cohort: round 3 asks for a secure round with a roster of 1; this site requires at least 3
 public struct SitePolicyViolation: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Value: String, Sendable, Hashable {
+        private enum Value: String, Sendable, Hashable, CaseIterable {
             case secureAggregationRequired, activeProtectionRequired, cohortTooSmall, malformedGraph
             case thresholdNotAMajority, thresholdBelowSecurityFloor, graphMayDisconnect
             case modelSizeUnknown, tooManyParameters, layerTooWide, modelTooLarge, tooManyEpochs, batchTooLarge
@@ -589,6 +589,9 @@ public struct SitePolicyViolation: Error, Sendable, Hashable, CustomStringConver
         public static let malformedPrivacy = Code(.malformedPrivacy)
 
         public var description: String { value.rawValue }
+
+        /// The name of every code (``description``), a fixed set: metrics label refusals by it.
+        public static var allNames: [String] { Value.allCases.map(\.rawValue) }
     }
 
     public var code: Code
