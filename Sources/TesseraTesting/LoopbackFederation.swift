@@ -3,7 +3,7 @@ public import Logging
 public import TesseraCoordinator
 public import TesseraFederation
 import TesseraPKI
-import TesseraParticipant
+public import TesseraParticipant
 public import TesseraTransport
 
 /// A whole federation on this machine over real HTTP/2 with mutual TLS on 127.0.0.1: a
@@ -17,8 +17,9 @@ public enum LoopbackFederation {
     /// lives in a temporary directory that is removed afterwards.
     public static func run(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
-        configuration: CoordinatorService.Configuration = .init(), clock: any ServiceClock = MonotonicClock(),
-        logger: Logger
+        configuration: CoordinatorService.Configuration = .init(),
+        configure: @Sendable (SiteID, inout ParticipantClient.Configuration) -> Void = { _, _ in },
+        clock: any ServiceClock = MonotonicClock(), logger: Logger
     ) async throws -> CoordinatorService.Outcome {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tessera-loopback-\(UUID().uuidString)")
@@ -36,11 +37,12 @@ public enum LoopbackFederation {
             // list), as `tessera-participant` does.
             let files = IssuedIdentity.Files(directory: identity)
             let trust = try SiteTrust(identityDirectory: identity, caCertificate: files.caCertificate, logger: logger)
+            var clientConfiguration = ParticipantClient.Configuration(
+                backoffBase: .milliseconds(50), backoffCap: .seconds(1),
+                revocationListReceived: { trust.offer(signedRevocationList: $0) })
+            configure(agent.site, &clientConfiguration)
             let client = ParticipantClient.tapped(
-                agent: agent,
-                configuration: .init(
-                    backoffBase: .milliseconds(50), backoffCap: .seconds(1),
-                    revocationListReceived: { trust.offer(signedRevocationList: $0) }),
+                agent: agent, configuration: clientConfiguration,
                 tap: SiteTap(inspectInbound: arrivals.observer(for: agent.site)), clock: clock, logger: logger)
             let security = ClientSecurity.mutualTLS(
                 certificate: files.certificate, privateKey: files.privateKey, caCertificate: files.caCertificate,

@@ -57,7 +57,7 @@ struct Bench: AsyncParsableCommand {
 
     /// `soak` is not part of `all`: it runs for about half an hour (see `make soak`).
     enum Suite: String, ExpressibleByArgument, CaseIterable {
-        case all, tensor, crypto, secagg, runtime, state, privacy, soak
+        case all, tensor, crypto, secagg, runtime, state, privacy, observability, soak
     }
 
     @Argument(help: "Which suite: \(Suite.allCases.map(\.rawValue).joined(separator: ", ")) (all leaves out soak).")
@@ -98,6 +98,9 @@ struct Bench: AsyncParsableCommand {
             try PrivacyAccountantBenchmark.run(reporter: reporter, python: python, quick: quick)
             try PrivacyNoiseBenchmark.run(reporter: reporter, python: python, quick: quick)
             try await PrivacyRoundBenchmark.run(reporter: reporter, quick: quick)
+        }
+        if suite == .all || suite == .observability {
+            try await ObservabilityBenchmark.run(reporter: reporter, quick: quick)
         }
     }
 }
