@@ -7,6 +7,7 @@ import TesseraPKI
 public import TesseraState
 import TesseraTensor
 public import TesseraTransport
+public import Tracing
 
 /// What `tessera-coordinator` does, reachable from tests: open the state folder, queue the
 /// experiment it was given (unless that experiment is already there, unfinished), and run the
@@ -43,6 +44,8 @@ public struct CoordinatorProgram: Sendable {
     /// its queue is empty and runs what researchers submit. `nil`: no API, and the coordinator
     /// exits once the queue is empty.
     public var apiListen: Endpoint?
+    /// The tracer the executable set up (`--otlp-endpoint`); `nil`: no tracing.
+    public var tracer: (any Tracer)?
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
@@ -238,6 +241,7 @@ public struct CoordinatorProgram: Sendable {
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
         configuration.limits = limits
+        configuration.tracer = tracer
         let coordinator = CoordinatorService(
             machine: machine, identity: identity, configuration: configuration, persistence: recorder, clock: clock,
             logger: logger)
