@@ -5,6 +5,7 @@ public import TesseraFederation
 import TesseraPKI
 import TesseraParticipant
 public import TesseraTransport
+public import Tracing
 
 /// A whole federation on this machine over real HTTP/2 with mutual TLS on 127.0.0.1: a
 /// throwaway federation CA issues the coordinator's and every site's certificate, the
@@ -14,11 +15,12 @@ public import TesseraTransport
 /// once every site is connected, so the outcome does not depend on the order they connect in.
 public enum LoopbackFederation {
     /// Runs the experiment to the end and returns the coordinator's outcome. The throwaway PKI
-    /// lives in a temporary directory that is removed afterwards.
+    /// lives in a temporary directory that is removed afterwards. `tracer` traces the coordinator
+    /// and every site (unless `configuration` names a tracer of its own for the coordinator).
     public static func run(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
         configuration: CoordinatorService.Configuration = .init(), clock: any ServiceClock = MonotonicClock(),
-        logger: Logger
+        tracer: (any Tracer)? = nil, logger: Logger
     ) async throws -> CoordinatorService.Outcome {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tessera-loopback-\(UUID().uuidString)")
@@ -40,7 +42,7 @@ public enum LoopbackFederation {
                 agent: agent,
                 configuration: .init(
                     backoffBase: .milliseconds(50), backoffCap: .seconds(1),
-                    revocationListReceived: { trust.offer(signedRevocationList: $0) }),
+                    revocationListReceived: { trust.offer(signedRevocationList: $0) }, tracer: tracer),
                 tap: SiteTap(inspectInbound: arrivals.observer(for: agent.site)), clock: clock, logger: logger)
             let security = ClientSecurity.mutualTLS(
                 certificate: files.certificate, privateKey: files.privateKey, caCertificate: files.caCertificate,
@@ -48,6 +50,7 @@ public enum LoopbackFederation {
             sites.append((client, security))
         }
         var configuration = configuration.withTestFederation
+        configuration.tracer = configuration.tracer ?? tracer
         if configuration.signedRevocationList == nil {
             let list = ca.signedRevocationListURL
             configuration.signedRevocationList = { (try? [UInt8](Data(contentsOf: list))) ?? [] }
