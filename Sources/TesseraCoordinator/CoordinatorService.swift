@@ -98,7 +98,7 @@ public actor CoordinatorService {
         public var revokedSerials: (@Sendable () throws -> Set<String>)?
         /// How often ``revokedSerials`` is read.
         public var revocationCheckInterval: Duration
-        /// Traces each round (see ``RoundTracing``) and stamps its context on the round's messages
+        /// Traces each round (one trace per round, a span per stage) and stamps its context on the round's messages
         /// for the sites. `nil`: no tracing, at no cost.
         public var tracer: (any Tracer)?
 

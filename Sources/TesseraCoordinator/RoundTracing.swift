@@ -1,5 +1,7 @@
 import TesseraFederation
+import TesseraSecAgg
 import TesseraTransport
+import TesseraWire
 public import Tracing
 
 /// The coordinator's spans: one trace per round, read off the state machine's actions.
@@ -68,7 +70,8 @@ struct RoundTracing {
             endStage()
         case .send(_, .train):
             guard open?.broadcast == nil, open?.stage?.name != RoundStage.training.rawValue else { return }
-            open?.broadcast = startChild("broadcast")
+            let broadcast = startChild("broadcast")
+            open?.broadcast = broadcast
             startStage(RoundStage.training.rawValue)
         case .send(_, .secAgg(_, let request)):
             guard open?.evaluating == false else { return }

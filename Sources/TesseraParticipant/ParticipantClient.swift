@@ -467,8 +467,9 @@ public final class ParticipantClient: Sendable {
         let parameters: [Float]
         let progress = FetchProgressWatch(
             minimumBytesPerSecond: configuration.fetchMinimumBytesPerSecond, window: configuration.fetchProgressWindow)
-        var metadata = configuration.metadata
-        if let parent { metadata.setTraceparent(parent) }
+        var fetchMetadata = configuration.metadata
+        if let parent { fetchMetadata.setTraceparent(parent) }
+        let metadata = fetchMetadata
         let clock = clock
         do {
             parameters = try await withThrowingTaskGroup(of: [Float]?.self) { group in

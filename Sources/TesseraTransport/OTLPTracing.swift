@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import OTel
 import ServiceLifecycle

@@ -95,7 +95,7 @@ extension Traceparent {
         /// Keeps the `traceparent` key if its value parses; drops every other key.
         public struct Injector: Tracing.Injector {
             public init() {}
-            public func inject(_ value: String, forKey key: String, into carrier: inout Carrier) {
+            public func inject(_ value: String, forKey key: String, into carrier: inout Traceparent.Carrier) {
                 guard key.lowercased() == Traceparent.key else { return }
                 carrier.value = Traceparent(parsing: value)
             }
@@ -103,7 +103,7 @@ extension Traceparent {
 
         public struct Extractor: Tracing.Extractor {
             public init() {}
-            public func extract(key: String, from carrier: Carrier) -> String? {
+            public func extract(key: String, from carrier: Traceparent.Carrier) -> String? {
                 key.lowercased() == Traceparent.key ? carrier.value?.encoded : nil
             }
         }

@@ -1,12 +1,14 @@
 import InMemoryTracing
 import TesseraCoordinator
 import TesseraFederation
+import TesseraParticipant
 import TesseraTesting
 import Testing
 import Tracing
 
 /// One trace per round, across the coordinator and the sites: a real federation over the
-/// in-process transport, with one recording tracer shared by the coordinator and both sites.
+/// in-process transport, with one recording tracer shared by the coordinator and the sites
+/// (three in the secure runs, the fewest secure aggregation accepts; two in the clear).
 /// The sites' spans find their parents only through the `traceparent` in the envelope header.
 @Suite struct RoundTracingTests {
     static let siteSpanNames: Set<String> = ["fetch", "training", "masking", "upload"]
@@ -24,7 +26,7 @@ import Tracing
             let attributes = round.span.attributes
             #expect(attributes.get("tessera.experiment") == .string("trace-secure"))
             #expect(attributes.get("tessera.round.attempt") == .int64(0))
-            #expect(attributes.get("tessera.round.cohort_size") == .int64(2))
+            #expect(attributes.get("tessera.round.cohort_size") == .int64(3))
             #expect(attributes.get("tessera.round.outcome") == .string("completed"))
             let stages = trace.stages(of: round)
             for stage in stages {
@@ -32,11 +34,11 @@ import Tracing
             }
             let stageNames = Set(stages.map(\.operationName))
             let expectedStages: Set<String> = [
-                "selection", "broadcast", "training", "share_keys", "masked_input", "unmasking", "aggregation",
-                "evaluation",
+                "selection", "broadcast", "training", "share_keys", "masked_input", "consistency_check", "unmasking",
+                "aggregation", "evaluation",
             ]
             #expect(stageNames == expectedStages, "round \(round.round)")
-            try expectSiteSpans(of: round, in: trace, named: Self.siteSpanNames)
+            try expectSiteSpans(of: round, in: trace, named: Self.siteSpanNames, sites: 3)
         }
         #expect(trace.orphans.isEmpty, "spans in no round's trace: \(trace.orphans.map(\.operationName))")
     }
@@ -50,7 +52,7 @@ import Tracing
         #expect(trace.rounds.count == 1)
         let stageNames = Set(trace.stages(of: round).map(\.operationName))
         #expect(stageNames == ["selection", "broadcast", "training", "aggregation", "evaluation"])
-        try expectSiteSpans(of: round, in: trace, named: ["fetch", "training", "upload"])
+        try expectSiteSpans(of: round, in: trace, named: ["fetch", "training", "upload"], sites: 2)
         #expect(trace.orphans.isEmpty, "spans in no round's trace: \(trace.orphans.map(\.operationName))")
     }
 
@@ -75,7 +77,8 @@ import Tracing
     private func run(secure: Bool, rounds: Int, tracer: W3CInMemoryTracer) async throws -> CoordinatorService.Outcome {
         let experiment = try PreparedExperiment(
             yaml: syntheticYAML(
-                name: secure ? "trace-secure" : "trace-plain", participants: 2, rounds: rounds, secure: secure,
+                name: secure ? "trace-secure" : "trace-plain", participants: secure ? 3 : 2, rounds: rounds,
+                secure: secure,
                 evaluateEvery: 1))
         return try await InProcessFederation.run(
             plan: experiment.plan, initialModel: experiment.initialModel,
@@ -83,18 +86,24 @@ import Tracing
             logger: testLogger())
     }
 
+    static func site(of span: FinishedInMemorySpan) -> String? {
+        guard case .string(let site)? = span.attributes.get("tessera.site") else { return nil }
+        return site
+    }
+
     /// Each site has every span of `names` in the round's trace, each under one of the round's
     /// coordinator spans, carrying the site and the round and nothing else.
     private func expectSiteSpans(
-        of round: RecordedTrace.Round, in trace: RecordedTrace, named names: Set<String>
+        of round: RecordedTrace.Round, in trace: RecordedTrace, named names: Set<String>, sites count: Int
     ) throws {
         let coordinatorIDs = Set(trace.stages(of: round).map(\.spanID) + [round.span.spanID])
         let siteSpans = trace.siteSpans(of: round)
-        let sites = Set(siteSpans.compactMap { $0.attributes.get("tessera.site") })
-        #expect(sites.count == 2, "round \(round.round): spans of \(sites)")
+        let sites = Set(siteSpans.compactMap(Self.site))
+        #expect(sites.count == count, "round \(round.round): spans of \(sites)")
         for site in sites {
-            let own = siteSpans.filter { $0.attributes.get("tessera.site") == site }
-            #expect(Set(own.map(\.operationName)) == names, "round \(round.round), \(site)")
+            let own = siteSpans.filter { Self.site(of: $0) == site }
+            let ownNames = Set(own.map(\.operationName))
+            #expect(ownNames == names, "round \(round.round), \(site)")
         }
         for span in siteSpans {
             let parent = span.parentSpanID ?? "none"

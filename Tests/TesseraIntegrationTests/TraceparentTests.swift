@@ -1,4 +1,5 @@
 import GRPCCore
+import InMemoryTracing
 import TesseraTesting
 import TesseraTransport
 import Testing
