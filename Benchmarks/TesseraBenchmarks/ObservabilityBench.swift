@@ -66,7 +66,7 @@ public enum ObservabilityBenchmark {
             let outcome = try await LoopbackFederation.run(
                 plan: plan, initialModel: initial, strategy: try FedAvg(), participants: participants,
                 configuration: configuration, configure: { site, client in client.metrics = counters[site] },
-                logger: observed ? json : quiet)
+                tracer: observed ? W3CInMemoryTracer() : nil, logger: observed ? json : quiet)
             guard outcome.completedRounds == rounds else {
                 let reason = outcome.records.compactMap(\.failureReason).first.map { ": \($0)" } ?? ""
                 throw BenchmarkError(

@@ -7,6 +7,7 @@ import TesseraPKI
 public import TesseraState
 import TesseraTensor
 public import TesseraTransport
+public import Tracing
 
 /// What `tessera-coordinator` does, reachable from tests: open the state folder, queue the
 /// experiment it was given (unless that experiment is already there, unfinished), and run the
@@ -47,6 +48,8 @@ public struct CoordinatorProgram: Sendable {
     public let metrics: MetricsExport
     /// What every experiment's ``CoordinatorService`` counts into ``metrics``.
     let counters: CoordinatorMetrics
+    /// The tracer the executable set up (`--otlp-endpoint`); `nil`: no tracing.
+    public var tracer: (any Tracer)?
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
@@ -251,6 +254,7 @@ public struct CoordinatorProgram: Sendable {
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
         configuration.limits = limits
         configuration.metrics = counters
+        configuration.tracer = tracer
         let coordinator = CoordinatorService(
             machine: machine, identity: identity, configuration: configuration, persistence: recorder, clock: clock,
             logger: logger)

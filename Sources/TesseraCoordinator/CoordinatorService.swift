@@ -5,6 +5,7 @@ public import TesseraFederation
 import TesseraSecAgg
 public import TesseraTransport
 public import TesseraWire
+public import Tracing
 
 /// The coordinator at run time: it owns the ``CoordinatorStateMachine`` and carries out its
 /// actions over live session streams.
@@ -99,6 +100,9 @@ public actor CoordinatorService {
         public var revocationCheckInterval: Duration
         /// Where rounds, stages, dropouts, bytes and slots are counted; `nil` counts nothing.
         public var metrics: CoordinatorMetrics?
+        /// Traces each round (one trace per round, a span per stage) and stamps its context on the round's messages
+        /// for the sites. `nil`: no tracing, at no cost.
+        public var tracer: (any Tracer)?
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
@@ -108,8 +112,9 @@ public actor CoordinatorService {
             signingVerifier: (any SigningCredentialVerifier)? = nil,
             signedRevocationList: (@Sendable () -> [UInt8])? = nil,
             revokedSerials: (@Sendable () throws -> Set<String>)? = nil,
-            revocationCheckInterval: Duration = .seconds(10)
+            revocationCheckInterval: Duration = .seconds(10), tracer: (any Tracer)? = nil
         ) {
+            self.tracer = tracer
             self.revokedSerials = revokedSerials
             self.revocationCheckInterval = max(.milliseconds(1), revocationCheckInterval)
             self.signingVerifier = signingVerifier
@@ -166,6 +171,7 @@ public actor CoordinatorService {
     private let deadlines: AsyncStream<(token: Int, at: Duration)>
     private let deadlineContinuation: AsyncStream<(token: Int, at: Duration)>.Continuation
     private var started = false
+    private var tracing: RoundTracing
 
     public init(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, identity: any IdentityResolver,
@@ -189,6 +195,8 @@ public actor CoordinatorService {
         let initialModel = machine.globalModel
         machine.clock = { clock.now.inSeconds }
         self.machine = machine
+        self.tracing = RoundTracing(
+            tracer: configuration.tracer, experimentID: machine.plan.experimentID, round: machine.round)
         self.persistence = persistence
         self.digests = [machine.version: modelStore.put(initialModel)]
         self.modelStore = modelStore
@@ -311,6 +319,7 @@ public actor CoordinatorService {
             group.cancelAll()
         }
         closeAll()
+        tracing.stop()
         return outcome
     }
 
@@ -786,6 +795,7 @@ public actor CoordinatorService {
     private func handle(_ event: CoordinatorEvent) {
         guard failure == nil else { return }
         let now = clock.now.inSeconds
+        tracing.eventBegins()
         let actions = machine.handle(event, now: now)
         if let persistence {
             // Committed before any of it is carried out: a finished round is on disk before the
@@ -813,8 +823,10 @@ public actor CoordinatorService {
             heldRequests = heldRequests.filter { slots.deferredRequests.map(\.id).contains($0.key) }
         }
         for action in actions {
+            tracing.willPerform(action)
             perform(action)
         }
+        tracing.eventEnded(round: machine.round, stage: machine.currentStage, isFinished: machine.isFinished)
         configuration.metrics?.observe(actions)
         notifyChange()
     }
@@ -838,21 +850,29 @@ public actor CoordinatorService {
             publishedVersions.append(model.version)
             logger.info(
                 "published model \(model.version)",
-                metadata: ["round": "\(model.round)", "contributors": "\(model.contributors)"])
+                metadata: roundMetadata(model.round, ["contributors": "\(model.contributors)"]))
         case .roundFinished(let record):
-            logger.info("\(record.summaryLine)", metadata: ["round": "\(record.round)"])
+            logger.info("\(record.summaryLine)", metadata: roundMetadata(record.round))
         case .experimentFinished(let completed, let version):
             logger.info("experiment finished: \(completed) rounds completed, final model \(version)")
             deadlineContinuation.finish()
         case .log(let line):
             // The stage the round is in once the event is handled (the machine emits its lines
             // with the event's other actions).
-            var metadata: Logger.Metadata = ["round": "\(machine.round)"]
+            var metadata = roundMetadata(machine.round)
             if let stage = machine.currentStage { metadata["stage"] = "\(stage.rawValue)" }
             logger.info("\(line)", metadata: metadata)
         case .roundStarted, .siteOutcomes, .participantLost:
             break
         }
+    }
+
+    /// A round's log metadata: its number and, while it is traced, its trace id.
+    private func roundMetadata(_ round: Int, _ more: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = more
+        metadata["round"] = "\(round)"
+        if let traceID = tracing.traceID { metadata["trace_id"] = "\(traceID)" }
+        return metadata
     }
 
     private func digest(of parameters: [Float], version: ModelVersion) -> ModelDigest {
@@ -937,11 +957,12 @@ public actor CoordinatorService {
         }
         do {
             let stage = sessions.connections[id]!.stage
-            let envelope = try sessions.connections[id]!.encoder.encode(
+            var envelope = try sessions.connections[id]!.encoder.encode(
                 message, experimentID: experimentID, currentStage: stage, modelDigest: modelDigest)
             if case .secagg(let payload)? = envelope.body {
                 configuration.metrics?.bytes(payload.message.count, .sent, .secagg)
             }
+            if let traceparent = tracing.traceparent { envelope.header.traceparent = traceparent }
             enqueue(envelope, on: id)
         } catch {
             logger.error(

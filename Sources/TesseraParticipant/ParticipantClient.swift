@@ -6,6 +6,7 @@ public import TesseraFederation
 import TesseraSecAgg
 public import TesseraTransport
 package import TesseraWire
+public import Tracing
 
 /// A site's side of the federation: one outbound session stream to the coordinator, driving a
 /// ``ParticipantAgent`` (the same agent the simulation uses).
@@ -74,6 +75,9 @@ public final class ParticipantClient: Sendable {
         public var shutdownGrace: Duration
         /// Where rounds, refusals, training time and bytes are counted; `nil` counts nothing.
         public var metrics: ParticipantMetrics?
+        /// Continues each round's trace with the site's spans (see `SiteTracing`). `nil`: no
+        /// tracing, at no cost; a received model fetch's traceparent is still passed on.
+        public var tracer: (any Tracer)?
 
         public init(
             backoffBase: Duration = .milliseconds(500), backoffCap: Duration = .seconds(30),
@@ -84,8 +88,10 @@ public final class ParticipantClient: Sendable {
             missedCoordinatorHeartbeats: Int = 3, welcomeTimeout: Duration = .seconds(30),
             fetchMinimumBytesPerSecond: Int = 1_024, fetchProgressWindow: Duration = .seconds(60),
             replacedSessionRetries: Int = 5, keepaliveInterval: Duration? = .seconds(60),
-            keepaliveTimeout: Duration = .seconds(20), shutdownGrace: Duration = .seconds(5)
+            keepaliveTimeout: Duration = .seconds(20), shutdownGrace: Duration = .seconds(5),
+            tracer: (any Tracer)? = nil
         ) {
+            self.tracer = tracer
             self.missedCoordinatorHeartbeats = max(1, missedCoordinatorHeartbeats)
             self.welcomeTimeout = welcomeTimeout
             self.fetchMinimumBytesPerSecond = max(0, fetchMinimumBytesPerSecond)
@@ -121,6 +127,7 @@ public final class ParticipantClient: Sendable {
     private let agent: LockedAgent
     private let logger: Logger
     private let cache = Mutex(ModelCache())
+    private let tracing: SiteTracing
 
     /// The agent is owned by the client from now on; do not use it elsewhere.
     public convenience init(
@@ -143,6 +150,7 @@ public final class ParticipantClient: Sendable {
         self.site = agent.site
         self.agent = LockedAgent(agent)
         self.configuration = configuration
+        self.tracing = SiteTracing(tracer: configuration.tracer, site: agent.site)
         var logger = logger
         logger[metadataKey: "site"] = "\(agent.site)"
         self.logger = logger
@@ -254,8 +262,10 @@ public final class ParticipantClient: Sendable {
             requestProducer: { writer in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await envelope in outbox.envelopes {
+                        for await outgoing in outbox.envelopes {
+                            let envelope = outgoing.envelope
                             for sent in tamper?(envelope) ?? [envelope] { try await writer.write(sent) }
+                            outgoing.written?.end()
                         }
                     }
                     group.addTask {
@@ -292,16 +302,19 @@ public final class ParticipantClient: Sendable {
                         silence.setLimit(welcome.heartbeatInterval * self.configuration.missedCoordinatorHeartbeats)
                     }
                     try await self.handle(
-                        inbound, header: decoder.lastHeader, outbox: outbox, store: store, flags: flags)
+                        inbound, header: decoder.lastHeader, traceparent: envelope.header.traceparent, outbox: outbox,
+                        store: store, flags: flags)
                 }
             })
     }
 
     private func handle<Transport: ClientTransport>(
-        _ inbound: CoordinatorInbound, header: EnvelopeHeader?, outbox: Outbox,
+        _ inbound: CoordinatorInbound, header: EnvelopeHeader?, traceparent: String, outbox: Outbox,
         store: Tessera_V1_ModelStore.Client<Transport>, flags: (welcomed: SessionFlag, tasked: SessionFlag)
     ) async throws {
         let message: CoordinatorMessage
+        // A distributed-noise input is encoded ahead, once the keys are on their way.
+        var encodesAhead = false
         switch inbound {
         case .welcome(let welcome):
             flags.welcomed.set()
@@ -335,7 +348,9 @@ public final class ParticipantClient: Sendable {
             configuration.metrics?.joined(evaluation: false)
             flags.tasked.set()
             enter(spec.experimentID, round: spec.round)
-            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            let parameters = try await model(
+                spec.modelDigest, count: spec.parameterCount, store: store, round: spec.round, traceparent: traceparent)
+            encodesAhead = spec.secure != nil && spec.privacy?.distributed != nil
             if spec.round > 1 {
                 logger.info("round \(spec.round - 1) is over: the global model is now \(spec.modelVersion)")
             }
@@ -356,7 +371,8 @@ public final class ParticipantClient: Sendable {
             configuration.metrics?.joined(evaluation: true)
             flags.tasked.set()
             enter(spec.experimentID, round: spec.round)
-            let parameters = try await model(spec.modelDigest, count: spec.parameterCount, store: store)
+            let parameters = try await model(
+                spec.modelDigest, count: spec.parameterCount, store: store, round: spec.round, traceparent: traceparent)
             logger.info("round \(spec.round): round finished with new model \(spec.modelVersion); evaluating it")
             message = .evaluate(try spec.instruction(parameters: parameters))
         case .secAgg(let round, let request):
@@ -365,20 +381,28 @@ public final class ParticipantClient: Sendable {
             logger.info("round \(round): left the round (\(reason))")
             message = .leaveRound(round: round, reason: reason)
         }
+        let round = header?.round ?? 0
+        let training: (any Span)? =
+            if case .train = message { tracing.start("training", round: round, continuing: traceparent) } else { nil }
         let started = ContinuousClock.now
-        let replies = await agent.handleOnDedicatedThread(message, experimentID: header?.experimentID ?? "")
+        let replies = await tracing.run(in: training) {
+            await agent.handleOnDedicatedThread(message, experimentID: header?.experimentID ?? "")
+        }
         if case .train = message { configuration.metrics?.trained(seconds: ContinuousClock.now - started) }
-        try reply(replies, header: header, outbox: outbox)
+        try reply(replies, header: header, traceparent: traceparent, outbox: outbox)
         // With the ShareKeys reply on its way, mask the input before the coordinator asks for it
         // (it asks a few sites at a time, and a site that masks only when asked holds up its wave).
         // With AdvertiseKeys on its way, encode a distributed-noise input while the keys gather.
         let ahead: Bool
+        let masks: Bool
         switch message {
-        case .secAgg(_, .shareKeysRequest), .train: ahead = true
-        default: ahead = false
+        case .secAgg(_, .shareKeysRequest): (ahead, masks) = (true, true)
+        case .train: (ahead, masks) = (true, encodesAhead)
+        default: (ahead, masks) = (false, false)
         }
+        let masking = masks ? tracing.start("masking", round: round, continuing: traceparent) : nil
         let maskingStarted = ContinuousClock.now
-        if ahead, await agent.prepareAheadOnDedicatedThread() {
+        if ahead, await tracing.run(in: masking, { await agent.prepareAheadOnDedicatedThread() }) {
             configuration.metrics?.masked(seconds: ContinuousClock.now - maskingStarted)
             logger.debug("round \(header?.round ?? 0): masked input ready ahead of its request")
         }
@@ -391,12 +415,21 @@ public final class ParticipantClient: Sendable {
         logger.info("experiment \(experiment): taking part from round \(round)")
     }
 
-    private func reply(_ replies: [ParticipantMessage], header: EnvelopeHeader?, outbox: Outbox) throws {
+    private func reply(
+        _ replies: [ParticipantMessage], header: EnvelopeHeader?, traceparent: String = "", outbox: Outbox
+    ) throws {
         let experimentID = header?.experimentID ?? ""
         let stage = header?.stage ?? .training
         for reply in replies {
+            // An upload's span ends once its last envelope is written to the stream.
+            let upload: (any Span)? =
+                switch reply {
+                case .update(let round, _, _), .secAgg(let round, .maskedInput):
+                    tracing.start("upload", round: round, continuing: traceparent)
+                default: nil
+                }
             let metrics = configuration.metrics
-            try outbox.send { encoder in
+            try outbox.send(endingSpan: upload) { encoder in
                 let envelopes = try encoder.encode(reply, experimentID: experimentID, currentStage: stage)
                 for envelope in envelopes { metrics?.sent(envelope.payloadBytes) }
                 return envelopes
@@ -430,13 +463,28 @@ public final class ParticipantClient: Sendable {
     }
 
     private func model<Transport: ClientTransport>(
-        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>
+        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>, round: Int,
+        traceparent: String
+    ) async throws -> [Float] {
+        let span = tracing.start("fetch", round: round, continuing: traceparent)
+        return try await tracing.run(in: span) {
+            try await model(
+                digest, count: count, store: store, parent: tracing.fetchParent(of: span, received: traceparent))
+        }
+    }
+
+    /// The model by `digest`, from the cache or fetched; the fetch carries `parent` in its
+    /// request metadata, so it belongs to the round's trace.
+    private func model<Transport: ClientTransport>(
+        _ digest: ModelDigest, count: Int, store: Tessera_V1_ModelStore.Client<Transport>, parent: Traceparent?
     ) async throws -> [Float] {
         if let cached = cache.withLock({ $0.parameters(for: digest) }) { return cached }
         let parameters: [Float]
         let progress = FetchProgressWatch(
             minimumBytesPerSecond: configuration.fetchMinimumBytesPerSecond, window: configuration.fetchProgressWindow)
-        let metadata = configuration.metadata
+        var fetchMetadata = configuration.metadata
+        if let parent { fetchMetadata.setTraceparent(parent) }
+        let metadata = fetchMetadata
         let clock = clock
         do {
             parameters = try await withThrowingTaskGroup(of: [Float]?.self) { group in
@@ -558,11 +606,16 @@ private final class Outbox: Sendable {
         var finished = false
     }
     private let state = Mutex(State())
-    private let continuation: AsyncStream<Tessera_V1_ParticipantEnvelope>.Continuation
-    let envelopes: AsyncStream<Tessera_V1_ParticipantEnvelope>
+    /// An envelope to write, and the span to end once it is written.
+    struct Outgoing: Sendable {
+        var envelope: Tessera_V1_ParticipantEnvelope
+        var written: (any Span)?
+    }
+    private let continuation: AsyncStream<Outgoing>.Continuation
+    let envelopes: AsyncStream<Outgoing>
 
     init() {
-        (envelopes, continuation) = AsyncStream.makeStream(of: Tessera_V1_ParticipantEnvelope.self)
+        (envelopes, continuation) = AsyncStream.makeStream(of: Outgoing.self)
         (welcomes, welcomeContinuation) = AsyncStream.makeStream(of: Duration.self)
     }
 
@@ -574,10 +627,21 @@ private final class Outbox: Sendable {
         welcomeContinuation.yield(heartbeatInterval)
     }
 
-    func send(_ make: (inout ParticipantEnvelopeEncoder) throws -> [Tessera_V1_ParticipantEnvelope]) throws {
+    /// Queues what `make` encodes; `span` (if any) ends once the last of it is written, or now
+    /// if nothing is queued.
+    func send(
+        endingSpan span: (any Span)? = nil,
+        _ make: (inout ParticipantEnvelopeEncoder) throws -> [Tessera_V1_ParticipantEnvelope]
+    ) throws {
+        var queued = false
+        defer { if !queued { span?.end() } }
         try state.withLock { state in
             guard !state.finished else { return }
-            for envelope in try make(&state.encoder) { continuation.yield(envelope) }
+            let envelopes = try make(&state.encoder)
+            for (index, envelope) in envelopes.enumerated() {
+                continuation.yield(Outgoing(envelope: envelope, written: index == envelopes.count - 1 ? span : nil))
+            }
+            queued = !envelopes.isEmpty
         }
     }
 

@@ -7,6 +7,7 @@ import TesseraPKI
 import TesseraSecAgg
 public import TesseraTransport
 public import TesseraWire
+public import Tracing
 import X509
 
 /// What `tessera-participant` does: load and check the site's data, then keep a session with
@@ -41,6 +42,8 @@ public struct ParticipantProgram: Sendable {
     public let metrics: MetricsExport
     /// What the site's client counts into ``metrics``; also tells whether a session is up.
     public let counters: ParticipantMetrics
+    /// The tracer the executable set up (`--otlp-endpoint`); `nil`: no tracing.
+    public var tracer: (any Tracer)?
 
     public init(
         configFile: URL, mode: Mode = .service, failpoint: ParticipantFailpoint? = nil,
@@ -110,6 +113,7 @@ public struct ParticipantProgram: Sendable {
         var configuration = Self.clientConfiguration(for: config, mode: mode)
         configuration.revocationListReceived = { trust.offer(signedRevocationList: $0) }
         configuration.metrics = counters
+        configuration.tracer = tracer
         let connection = config.connection
         logger.info(
             "\(mode == .service ? "service mode: waits for experiment after experiment and reconnects for as long as it runs" : "once: exits when the coordinator ends the experiment"); backoff \(connection.backoffBase) to \(connection.backoffCap), coordinator silent after \(connection.missedHeartbeats) heartbeats, keepalive \(connection.keepaliveInterval.map { "\($0)" } ?? "off")"

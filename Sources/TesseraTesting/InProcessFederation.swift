@@ -6,6 +6,7 @@ public import TesseraCoordinator
 public import TesseraFederation
 public import TesseraParticipant
 public import TesseraTransport
+public import Tracing
 
 /// A whole federation in one process over gRPC's in-process transport: a ``CoordinatorService``
 /// and one ``ParticipantClient`` per agent, speaking the real wire protocol (envelopes, chunks,
@@ -28,12 +29,14 @@ public enum InProcessFederation {
     ///   - taps: the sites that misbehave, and how (see ``SiteTap``).
     ///   - clock: the time of the coordinator and of every site.
     ///   - persistence: where the coordinator commits its rounds (`nil`: in memory).
+    ///   - tracer: traces the coordinator and every site (unless `configuration` or `configure`
+    ///     names another).
     public static func run(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
         configuration: CoordinatorService.Configuration = .init(),
         configure: @Sendable (SiteID, inout ParticipantClient.Configuration) -> Void = { _, _ in },
         taps: [SiteID: SiteTap] = [:], clock: any ServiceClock = MonotonicClock(),
-        persistence: (any RoundPersistence)? = nil, logger: Logger
+        persistence: (any RoundPersistence)? = nil, tracer: (any Tracer)? = nil, logger: Logger
     ) async throws -> CoordinatorService.Outcome {
         var tokens: [String: SiteID] = [:]
         var clients: [ParticipantClient] = []
@@ -42,7 +45,7 @@ public enum InProcessFederation {
             let token = UUID().uuidString
             tokens[token] = agent.site
             var clientConfiguration = ParticipantClient.Configuration(
-                backoffBase: .milliseconds(50), backoffCap: .seconds(1))
+                backoffBase: .milliseconds(50), backoffCap: .seconds(1), tracer: tracer)
             configure(agent.site, &clientConfiguration)
             clientConfiguration.metadata = InProcessIdentityResolver.metadata(token: token)
             var tap = taps[agent.site] ?? SiteTap()
@@ -56,6 +59,8 @@ public enum InProcessFederation {
                 ParticipantClient.tapped(
                     agent: agent, configuration: clientConfiguration, tap: tap, clock: clock, logger: logger))
         }
+        var configuration = configuration
+        configuration.tracer = configuration.tracer ?? tracer
         let coordinator = CoordinatorService(
             machine: CoordinatorStateMachine(plan: plan, initialModel: initialModel, strategy: strategy),
             identity: InProcessIdentityResolver(tokens: tokens), configuration: configuration.withTestFederation,

@@ -5,6 +5,7 @@ public import TesseraFederation
 import TesseraPKI
 public import TesseraParticipant
 public import TesseraTransport
+public import Tracing
 
 /// A whole federation on this machine over real HTTP/2 with mutual TLS on 127.0.0.1: a
 /// throwaway federation CA issues the coordinator's and every site's certificate, the
@@ -14,12 +15,13 @@ public import TesseraTransport
 /// once every site is connected, so the outcome does not depend on the order they connect in.
 public enum LoopbackFederation {
     /// Runs the experiment to the end and returns the coordinator's outcome. The throwaway PKI
-    /// lives in a temporary directory that is removed afterwards.
+    /// lives in a temporary directory that is removed afterwards. `tracer` traces the coordinator
+    /// and every site (unless `configuration` names a tracer of its own for the coordinator).
     public static func run(
         plan: FederationPlan, initialModel: [Float], strategy: any FederatedStrategy, participants: [ParticipantAgent],
         configuration: CoordinatorService.Configuration = .init(),
         configure: @Sendable (SiteID, inout ParticipantClient.Configuration) -> Void = { _, _ in },
-        clock: any ServiceClock = MonotonicClock(), logger: Logger
+        clock: any ServiceClock = MonotonicClock(), tracer: (any Tracer)? = nil, logger: Logger
     ) async throws -> CoordinatorService.Outcome {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tessera-loopback-\(UUID().uuidString)")
@@ -40,6 +42,7 @@ public enum LoopbackFederation {
             var clientConfiguration = ParticipantClient.Configuration(
                 backoffBase: .milliseconds(50), backoffCap: .seconds(1),
                 revocationListReceived: { trust.offer(signedRevocationList: $0) })
+            clientConfiguration.tracer = tracer
             configure(agent.site, &clientConfiguration)
             let client = ParticipantClient.tapped(
                 agent: agent, configuration: clientConfiguration,
@@ -50,6 +53,7 @@ public enum LoopbackFederation {
             sites.append((client, security))
         }
         var configuration = configuration.withTestFederation
+        configuration.tracer = configuration.tracer ?? tracer
         if configuration.signedRevocationList == nil {
             let list = ca.signedRevocationListURL
             configuration.signedRevocationList = { (try? [UInt8](Data(contentsOf: list))) ?? [] }

@@ -83,6 +83,9 @@ struct CoordinatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(RuntimeLogging.formatHelp, valueName: "text|json"))
     var logFormat = "text"
 
+    @Option(help: ArgumentHelp(OTLPTracing.endpointHelp, valueName: "url"))
+    var otlpEndpoint: String?
+
     func validate() throws {
         guard RuntimeLogging.format(named: logFormat) != nil else {
             throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
@@ -115,13 +118,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data("researcher API listening on port \(port)\n".utf8))
         }
         do {
-            try await program.run(
-                logger: RuntimeLogging.logger(
-                    label: "tessera.coordinator", verbose: verbose,
-                    format: RuntimeLogging.format(named: logFormat) ?? .text)
-            ) {
-                port in
-                FileHandle.standardOutput.write(Data("listening on port \(port)\n".utf8))
+            let logger = RuntimeLogging.logger(
+                label: "tessera.coordinator", verbose: verbose, format: RuntimeLogging.format(named: logFormat) ?? .text
+            )
+            try await OTLPTracing.withTracer(
+                endpointFlag: otlpEndpoint, serviceName: "tessera-coordinator", logger: logger
+            ) { [program] tracer in
+                var program = program
+                program.tracer = tracer
+                try await program.run(logger: logger) { port in
+                    FileHandle.standardOutput.write(Data("listening on port \(port)\n".utf8))
+                }
             }
             // Machine-readable, like the port line (the runtime benchmark reads it).
             if let peak = ProcessMemory.peakResidentBytes() {

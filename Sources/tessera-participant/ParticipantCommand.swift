@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TesseraParticipant
 import TesseraTransport
+import Tracing
 
 @main
 struct ParticipantCommand: AsyncParsableCommand {
@@ -42,6 +43,9 @@ struct ParticipantCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp(RuntimeLogging.formatHelp, valueName: "text|json"))
     var logFormat = "text"
 
+    @Option(help: ArgumentHelp(OTLPTracing.endpointHelp, valueName: "url"))
+    var otlpEndpoint: String?
+
     func validate() throws {
         guard RuntimeLogging.format(named: logFormat) != nil else {
             throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
@@ -63,10 +67,16 @@ struct ParticipantCommand: AsyncParsableCommand {
             let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
             let program = ParticipantProgram(
                 configFile: URL(fileURLWithPath: config), mode: once ? .once : .service, failpoint: failpoint)
-            try await program.run(
-                logger: RuntimeLogging.logger(
-                    label: "tessera.participant", verbose: verbose,
-                    format: RuntimeLogging.format(named: logFormat) ?? .text))
+            let logger = RuntimeLogging.logger(
+                label: "tessera.participant", verbose: verbose, format: RuntimeLogging.format(named: logFormat) ?? .text
+            )
+            try await OTLPTracing.withTracer(
+                endpointFlag: otlpEndpoint, serviceName: "tessera-participant", logger: logger
+            ) { [program] tracer in
+                var program = program
+                program.tracer = tracer
+                try await program.run(logger: logger)
+            }
         } catch {
             FileHandle.standardError.write(Data("tessera-participant: \(error)\n".utf8))
             throw ExitCode(ParticipantProgram.exitStatus(for: error))

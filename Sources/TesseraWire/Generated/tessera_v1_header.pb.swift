@@ -53,6 +53,13 @@ public nonisolated struct Tessera_V1_MessageHeader: Sendable {
   /// caught by experiment_id, round and stage.
   public var sequence: UInt64 = 0
 
+  /// The W3C trace context of the coordinator's span this message belongs to, in the version-00
+  /// form "00-<32 hex trace id>-<16 hex span id>-<2 hex flags>", or "" when tracing is off. The
+  /// session stream outlives rounds, so a round's context rides on its messages rather than on
+  /// the stream's metadata. A receiver that cannot parse it ignores it: it never refuses a
+  /// message for it.
+  public var traceparent: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -64,7 +71,7 @@ fileprivate nonisolated let _protobuf_package = "tessera.v1"
 
 nonisolated extension Tessera_V1_MessageHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MessageHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}experiment_id\0\u{1}round\0\u{1}stage\0\u{1}sequence\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}experiment_id\0\u{1}round\0\u{1}stage\0\u{1}sequence\0\u{1}traceparent\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -76,6 +83,7 @@ nonisolated extension Tessera_V1_MessageHeader: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.round) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.stage) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.traceparent) }()
       default: break
       }
     }
@@ -94,6 +102,9 @@ nonisolated extension Tessera_V1_MessageHeader: SwiftProtobuf.Message, SwiftProt
     if self.sequence != 0 {
       try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 4)
     }
+    if !self.traceparent.isEmpty {
+      try visitor.visitSingularStringField(value: self.traceparent, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -102,6 +113,7 @@ nonisolated extension Tessera_V1_MessageHeader: SwiftProtobuf.Message, SwiftProt
     if lhs.round != rhs.round {return false}
     if lhs.stage != rhs.stage {return false}
     if lhs.sequence != rhs.sequence {return false}
+    if lhs.traceparent != rhs.traceparent {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
