@@ -97,6 +97,8 @@ public actor CoordinatorService {
         public var revokedSerials: (@Sendable () throws -> Set<String>)?
         /// How often ``revokedSerials`` is read.
         public var revocationCheckInterval: Duration
+        /// Where the round's progress is published after every event, for the dashboard.
+        public var liveStatus: LiveRoundBoard?
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
@@ -706,6 +708,8 @@ public actor CoordinatorService {
     /// for overload meanwhile, then resumes the watchers whose condition holds.
     private func notifyChange() {
         while !overloadedSites.isEmpty { siteGone(overloadedSites.removeFirst()) }
+        configuration.liveStatus?.publish(
+            LiveRoundStatus(machine, connectedSites: sessions.active.count), now: clock.now.inSeconds)
         guard !watchers.isEmpty else { return }
         let state = sessionState
         var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =

@@ -135,6 +135,25 @@ public struct CoordinatorStateMachine: Sendable {
         return nil
     }
 
+    /// The round in progress as a dashboard shows it (see ``StageProgress``); `nil` between rounds.
+    public var stageProgress: StageProgress? {
+        guard case .running(let context) = storedPhase else { return nil }
+        let asked = context.plaintextEvaluation ? context.evaluators.count : context.expected.count
+        let answered = context.plaintextEvaluation ? context.evaluations.count : context.submitted.count
+        return StageProgress(
+            round: context.round, attempt: attempt, stage: context.stage, cohortSize: context.cohort.count,
+            asked: asked, answered: answered, dropouts: context.gone.union(context.dropped).count,
+            stageStartedAt: context.stageStartedAt,
+            stageDeadline: context.stageStartedAt + plan.deadlines.seconds(for: context.stage))
+    }
+
+    /// Since when the machine waits for enough eligible participants to start a round (on its
+    /// clock); `nil` while a round runs, before the start and after the end.
+    public var waitingForParticipantsSince: Double? {
+        if case .waitingForParticipants(let since) = storedPhase { return since }
+        return nil
+    }
+
     /// Where the experiment is. Reading it while a round is taken out is a programming error.
     private var phase: Phase {
         get {
