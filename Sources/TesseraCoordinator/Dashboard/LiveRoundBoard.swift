@@ -62,21 +62,10 @@ public final class LiveRoundBoard: Sendable {
         }
     }
 
-    /// Publishes `status`, read at `now` on the coordinator's clock. The stages the round has
-    /// left since the last status are added to its ``LiveRoundStatus/finishedStages``.
+    /// Publishes `status`, read at `now` on the coordinator's clock.
     public func publish(_ status: LiveRoundStatus, now: Double) {
         let wall = wallClock()
         change { snapshot in
-            var status = status
-            if let previous = snapshot.status, previous.round == status.round,
-                previous.stage?.attempt == status.stage?.attempt
-            {
-                status.finishedStages = previous.finishedStages
-                if let before = previous.stage, let after = status.stage, before.stage != after.stage {
-                    status.finishedStages.append(
-                        .init(stage: before.stage, answered: before.answered, asked: before.asked))
-                }
-            }
             if snapshot.status == nil {
                 snapshot.clockAnchor = now
                 snapshot.wallAnchor = wall

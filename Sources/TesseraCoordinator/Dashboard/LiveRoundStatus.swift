@@ -13,19 +13,6 @@ public struct LiveRoundStatus: Sendable, Hashable {
         case finished
     }
 
-    /// A stage of the current round that is over, with how many of those it waited for answered.
-    public struct FinishedStage: Sendable, Hashable, Codable {
-        public var stage: RoundStage
-        public var answered: Int
-        public var asked: Int
-
-        public init(stage: RoundStage, answered: Int, asked: Int) {
-            self.stage = stage
-            self.answered = answered
-            self.asked = asked
-        }
-    }
-
     public var phase: Phase
     /// The round in progress, or the last one started (0 before the first).
     public var round: Int
@@ -35,10 +22,9 @@ public struct LiveRoundStatus: Sendable, Hashable {
     public var modelVersion: ModelVersion
     /// Sites with a live session.
     public var connectedSites: Int
-    /// The current stage of the round in progress; `nil` unless ``phase`` is `running`.
+    /// The current stage of the round in progress, and those it has closed; `nil` unless
+    /// ``phase`` is `running`.
     public var stage: StageProgress?
-    /// The stages of this round already over, in order (filled in by the board).
-    public var finishedStages: [FinishedStage] = []
     /// Since when the coordinator waits for sites (``phase`` `waiting`).
     public var waitingSince: Double?
 

@@ -2,6 +2,19 @@
 /// ``CoordinatorStateMachine``, taken after an event. Times are on the machine's clock
 /// (the `now` it is handed), so the caller maps them to wall time.
 public struct StageProgress: Sendable, Hashable {
+    /// A stage of the round that is over, with how many of those it waited for answered it.
+    public struct FinishedStage: Sendable, Hashable, Codable {
+        public var stage: RoundStage
+        public var answered: Int
+        public var asked: Int
+
+        public init(stage: RoundStage, answered: Int, asked: Int) {
+            self.stage = stage
+            self.answered = answered
+            self.asked = asked
+        }
+    }
+
     public var round: Int
     /// The attempt of this round: 0, or more for a round a restart runs again.
     public var attempt: Int
@@ -16,11 +29,15 @@ public struct StageProgress: Sendable, Hashable {
     /// When the current stage started and when its deadline passes, on the machine's clock.
     public var stageStartedAt: Double
     public var stageDeadline: Double
+    /// The stages of this round already closed, in order (a secure evaluation runs its own
+    /// SecAgg stages after `evaluation`).
+    public var finishedStages: [FinishedStage]
 
     public init(
         round: Int, attempt: Int, stage: RoundStage, cohortSize: Int, asked: Int, answered: Int, dropouts: Int,
-        stageStartedAt: Double, stageDeadline: Double
+        stageStartedAt: Double, stageDeadline: Double, finishedStages: [FinishedStage] = []
     ) {
+        self.finishedStages = finishedStages
         self.round = round
         self.attempt = attempt
         self.stage = stage
