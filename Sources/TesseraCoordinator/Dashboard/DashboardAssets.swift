@@ -38,10 +38,10 @@ enum DashboardAssets {
         """
 
     /// Follows `/events` (the browser's EventSource reconnects by itself; `?stream=once` stops
-    /// after the first status, for snapshots), writes each status
-    /// into the live section with `textContent` (never as markup), and reloads the tables from
-    /// the server-rendered page when a round completes. The operator's token is asked for on the
-    /// first action and kept for the tab only.
+    /// after the first status, for snapshots), writes each status into the live section with
+    /// `textContent` (never as markup), and reloads the tables (or the experiment's curves,
+    /// rounds and log) from the server-rendered page when a round completes. The operator's
+    /// token is asked for on the first action and kept for the tab only.
     static let script = """
         "use strict";
         (function () {
@@ -109,17 +109,22 @@ enum DashboardAssets {
                 stages.appendChild(current);
               }
             }
-            if (completed !== null && status.completed_rounds !== completed) { refreshTables(); }
+            if (completed !== null && status.completed_rounds !== completed) { refreshSections(); }
             completed = status.completed_rounds;
           }
-          function refreshTables() {
-            var tables = document.getElementById("tables");
-            if (!tables) { return; }
-            fetch(window.location.pathname === "/" ? "/" : window.location.pathname, { credentials: "same-origin" })
+          // The server-rendered sections that change when a round completes, replaced by
+          // those of a fresh copy of this page.
+          function refreshSections() {
+            var ids = document.getElementById("tables") ? ["tables"] : ["experiment", "charts", "rounds", "models", "log"];
+            fetch(window.location.pathname, { credentials: "same-origin" })
               .then(function (response) { return response.text(); })
               .then(function (text) {
-                var fresh = new DOMParser().parseFromString(text, "text/html").getElementById("tables");
-                if (fresh) { tables.replaceWith(document.importNode(fresh, true)); }
+                var fresh = new DOMParser().parseFromString(text, "text/html");
+                ids.forEach(function (id) {
+                  var current = document.getElementById(id);
+                  var next = fresh.getElementById(id);
+                  if (current && next) { current.replaceWith(document.importNode(next, true)); }
+                });
               })
               .catch(function () {});
           }
@@ -169,7 +174,7 @@ enum DashboardAssets {
             var target = event.target;
             if (target instanceof HTMLElement && target.dataset.action) { act(target); }
           });
-          if (window.EventSource && document.getElementById("live")) {
+          if (window.EventSource && (document.getElementById("live") || document.getElementById("experiment"))) {
             var source = new EventSource("/events");
             source.addEventListener("open", function () { set("connection", "live"); });
             source.addEventListener("error", function () { set("connection", "reconnecting…"); });
