@@ -263,7 +263,8 @@ public struct CoordinatorProgram: Sendable {
         let identity = PeerCertificateIdentityResolver(validator: trust.peerValidator())
         var configuration = Self.trustConfiguration(trust, revocationCheckInterval: revocationCheckInterval)
         configuration.limits = limits
-        configuration.liveStatus = liveBoard
+        // Published only for the dashboard: without --http the coordinator pays nothing for it.
+        configuration.liveStatus = httpListen == nil ? nil : liveBoard
         liveBoard.begin(experiment: record.id, name: record.name)
         let readiness = readiness
         defer {
