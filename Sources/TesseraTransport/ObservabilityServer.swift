@@ -91,7 +91,8 @@ public struct ObservabilityServer: Sendable {
         logger: Logger, _ body: (_ port: Int) async throws -> Result
     ) async throws -> Result {
         let events = EventStreams(maximum: limits.maximumEventStreams, keepalive: limits.eventStreamKeepalive)
-        let router = Router()
+        // HEAD is answered wherever GET is: some probes and uptime checkers send it.
+        let router = Router(options: .autoGenerateHeadEndpoints)
         installProbes(on: router)
         routes(router, events)
         let decoder = HTTP1Channel.Configuration.DecoderConfiguration(

@@ -76,6 +76,13 @@ import Testing
 
             let unknown = try await server.get("/nothing-here")
             #expect(unknown.status == 404)
+            let head = try await LoopbackHTTPConnection.with(port: server.port) { connection in
+                try await connection.send("HEAD", "/healthz")
+                try await connection.read(until: { _ in false })
+                return connection.received
+            }
+            #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+            #expect(!head.contains("\r\n\r\nok"), "\(head)")
         }
     }
 
