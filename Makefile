@@ -1,7 +1,8 @@
 # Tessera — the two commands of the Quick start, plus the benchmarks.
 #
 #   make run     install what is missing, build, run the quick-start federation (5 sites, secure aggregation)
-#   make test    install what is missing, build, run the whole test suite
+#   make test    install what is missing, build, run the whole test suite, then the dashboard in
+#                headless Chromium (skipped with a message when Chromium is missing)
 #   make bench   install what is missing (and numpy), build in release, run the benchmarks
 #   make soak    build in release, run load and abuse against tessera-coordinator on 127.0.0.1
 #                (about 30 minutes; SOAK_MINUTES=2 SOAK_ROUNDS=1000 for a trial of about 6)
@@ -46,6 +47,7 @@ run: deps
 test: deps lint deploy-check
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	bash Scripts/dashboard-browser-test.sh
 
 # Needs no Swift build: kubectl and a Python venv (made once in .build-deploy/venv, from PyPI).
 deploy-check: deps

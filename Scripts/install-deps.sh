@@ -44,7 +44,12 @@ if (( want_numpy )) && ! python3 -c 'import numpy' >/dev/null 2>&1; then
     fi
 fi
 
-if (( ${#missing[@]} == 0 )); then
+# Optional: Chromium runs the dashboard's browser test (Scripts/dashboard-browser-test.sh), which
+# is skipped with a message when it is absent. A failure to install it fails nothing.
+want_chromium=0
+command -v chromium >/dev/null 2>&1 || want_chromium=1
+
+if (( ${#missing[@]} == 0 && want_chromium == 0 )); then
     exit 0
 fi
 
@@ -52,6 +57,9 @@ if [[ $(id -u) -eq 0 ]]; then
     run=()
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     run=(sudo)
+elif (( ${#missing[@]} == 0 )); then
+    say "chromium is not installed and installing it needs root: the dashboard's browser test will be skipped"
+    exit 0
 else
     say "error: missing system packages: ${missing[*]}"
     say "       Installing them needs root. Run as root, set up sudo, or install them yourself:"
@@ -59,8 +67,15 @@ else
     exit 1
 fi
 
-say "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${run[@]}" apt-get update -qq
-"${run[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if (( ${#missing[@]} > 0 )); then
+    say "installing: ${missing[*]}"
+    "${run[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if (( want_chromium )); then
+    say "installing: chromium (for the dashboard's browser test)"
+    "${run[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 ||
+        say "could not install chromium: the dashboard's browser test will be skipped"
+fi
 say "done"

@@ -1,6 +1,7 @@
 public import CoreMetrics
 import Foundation
 import Metrics
+import Synchronization
 public import TesseraFederation
 
 /// What the coordinator counts, through swift-metrics into the factory it is given (the
@@ -12,7 +13,7 @@ public import TesseraFederation
 /// traces, logs and the dashboard.
 public final class CoordinatorMetrics: Sendable {
     /// What a byte counter counts: models sent to sites, updates (plaintext or masked) received,
-    /// and SecAgg protocol messages both ways.
+    /// and SecAgg protocol messages both ways (``counted``).
     public enum ByteKind: String, Sendable, CaseIterable {
         case model
         case update
@@ -23,6 +24,11 @@ public final class CoordinatorMetrics: Sendable {
         case received
         case sent
     }
+
+    /// The byte series that exist: the coordinator never receives a model or sends an update.
+    static let counted: [(Direction, ByteKind)] = [
+        (.sent, .model), (.sent, .secagg), (.received, .update), (.received, .secagg),
+    ]
 
     private let roundsCompleted: Counter
     private let roundsFailed: Counter
@@ -39,8 +45,10 @@ public final class CoordinatorMetrics: Sendable {
     private let fetchesInFlight: Meter
     private let rejections: Counter
     private let currentRound: Gauge
-    private let modelMetrics: [String: Gauge]
-    private let epsilonSpent: Gauge
+    private let factory: any MetricsFactory
+    /// The model-metric and privacy gauges, made when their first value comes: an experiment
+    /// without central evaluation or privacy shows no such series rather than a made-up zero.
+    private let latest = Mutex<[String: Gauge]>([:])
 
     /// The model metrics kept as `tessera_model_metric{metric, source}`: the latest value of
     /// each, from the sites' evaluation and from the coordinator's central test set.
@@ -76,12 +84,10 @@ public final class CoordinatorMetrics: Sendable {
         }
         self.dropouts = dropouts
         var bytes: [Direction: [ByteKind: Counter]] = [:]
-        for direction in Direction.allCases {
-            for kind in ByteKind.allCases {
-                bytes[direction, default: [:]][kind] = Counter(
-                    label: "tessera_\(direction.rawValue)_bytes_total", dimensions: [("kind", kind.rawValue)],
-                    factory: factory)
-            }
+        for (direction, kind) in Self.counted {
+            bytes[direction, default: [:]][kind] = Counter(
+                label: "tessera_\(direction.rawValue)_bytes_total", dimensions: [("kind", kind.rawValue)],
+                factory: factory)
         }
         self.bytes = bytes
         participantsConnected = Gauge(
@@ -99,14 +105,7 @@ public final class CoordinatorMetrics: Sendable {
         fetchesInFlight = Meter(label: "tessera_model_fetches_in_flight", factory: factory)
         rejections = Counter(label: "tessera_rejections_total", factory: factory)
         currentRound = Gauge(label: "tessera_round", factory: factory)
-        var modelMetrics: [String: Gauge] = [:]
-        for entry in Self.modelMetricNames {
-            modelMetrics["\(entry.metric)/\(entry.source)"] = Gauge(
-                label: "tessera_model_metric", dimensions: [("metric", entry.metric), ("source", entry.source)],
-                factory: factory)
-        }
-        self.modelMetrics = modelMetrics
-        epsilonSpent = Gauge(label: "tessera_privacy_epsilon_spent", factory: factory)
+        self.factory = factory
     }
 
     /// Counts what one event's actions say: rounds started and finished (with their stage
@@ -142,10 +141,24 @@ public final class CoordinatorMetrics: Sendable {
         guard record.status == .completed else { return }
         for entry in Self.modelMetricNames {
             if let value = entry.value(record), value.isFinite {
-                modelMetrics["\(entry.metric)/\(entry.source)"]?.record(value)
+                setLatest(value, as: "tessera_model_metric", [("metric", entry.metric), ("source", entry.source)])
             }
         }
-        if let epsilon = record.privacy?.epsilon { epsilonSpent.record(epsilon) }
+        if let epsilon = record.privacy?.epsilon, epsilon.isFinite {
+            setLatest(epsilon, as: "tessera_privacy_epsilon_spent", [])
+        }
+    }
+
+    /// Sets the latest-value gauge `label` with `dimensions`, one of a fixed set.
+    private func setLatest(_ value: Double, as label: String, _ dimensions: [(String, String)]) {
+        let key = label + dimensions.map { "/\($0.1)" }.joined()
+        let gauge = latest.withLock { gauges in
+            if let gauge = gauges[key] { return gauge }
+            let gauge = Gauge(label: label, dimensions: dimensions, factory: factory)
+            gauges[key] = gauge
+            return gauge
+        }
+        gauge.record(value)
     }
 
     func bytes(_ count: Int, _ direction: Direction, _ kind: ByteKind) {

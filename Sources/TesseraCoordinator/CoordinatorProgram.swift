@@ -50,6 +50,18 @@ public struct CoordinatorProgram: Sendable {
     let counters: CoordinatorMetrics
     /// The tracer the executable set up (`--otlp-endpoint`); `nil`: no tracing.
     public var tracer: (any Tracer)?
+    /// Where the HTTP port listens (`--http`): `/metrics`, `/healthz`, `/readyz` and the
+    /// dashboard, open across experiments. `nil`: no HTTP port.
+    public var httpListen: Endpoint?
+    /// The operator token file of the dashboard's actions (`--dashboard-token-file`); without
+    /// it the dashboard is read-only.
+    public var dashboardTokenFile: URL?
+    /// Receives the HTTP port's bound port (useful with port 0).
+    public var onHTTPListening: @Sendable (Int) -> Void = { _ in }
+    /// The live status the running experiment publishes and the dashboard shows.
+    public let liveBoard = LiveRoundBoard()
+    /// What `/readyz` answers.
+    public let readiness = CoordinatorReadiness()
 
     public init(
         experiment: URL?, stateDirectory: URL = URL(fileURLWithPath: "tessera-state"), listen: Endpoint,
@@ -115,6 +127,7 @@ public struct CoordinatorProgram: Sendable {
         // First: a coordinator given the CA's private key stops before it does anything else.
         let trust = try Self.openTrust(trustDirectory)
         try limits.validate()
+        let token = try loadDashboardToken()
         let state = try CoordinatorState(directory: stateDirectory)
         try state.markAllDisconnected()
         // No commit is in flight yet: blobs a crash left without a row can go.
@@ -140,6 +153,15 @@ public struct CoordinatorProgram: Sendable {
                 )
             }
         }
+        try await withHTTP(state: state, token: token, logger: logger) {
+            try await serve(state: state, trust: trust, logger: logger, onListening: onListening)
+        }
+    }
+
+    /// Runs the queue, and with the researcher API keeps waiting for submissions.
+    private func serve(
+        state: CoordinatorState, trust: TrustFolder, logger: Logger, onListening: @escaping @Sendable (Int) -> Void
+    ) async throws {
         guard let apiListen else {
             try await runQueue(state: state, trust: trust, logger: logger, onListening: onListening)
             logger.info("no experiment left to run")
@@ -151,6 +173,7 @@ public struct CoordinatorProgram: Sendable {
             onChange: { _ in submitted.yield() }
         ) { port in
             logger.info("researcher API listening on \(Endpoint(host: apiListen.host, port: port)) (mTLS)")
+            readiness.researchersListening(true)
             onAPIListening(port)
             while true {
                 if try await runQueue(state: state, trust: trust, logger: logger, onListening: onListening) { return }
@@ -255,12 +278,24 @@ public struct CoordinatorProgram: Sendable {
         configuration.limits = limits
         configuration.metrics = counters
         configuration.tracer = tracer
+        // Published only for the dashboard: without --http the coordinator pays nothing for it.
+        configuration.liveStatus = httpListen == nil ? nil : liveBoard
+        liveBoard.begin(experiment: record.id, name: record.name)
+        let readiness = readiness
+        defer {
+            readiness.participantsListening(false)
+            liveBoard.endExperiment()
+        }
         let coordinator = CoordinatorService(
             machine: machine, identity: identity, configuration: configuration, persistence: recorder, clock: clock,
             logger: logger)
         let service = CoordinatorRunService(
             coordinator: coordinator, listen: listen, tlsDirectory: tlsDirectory,
-            caCertificate: trust.caCertificateURL, logger: logger, onListening: onListening)
+            caCertificate: trust.caCertificateURL, logger: logger,
+            onListening: { port in
+                readiness.participantsListening(true)
+                onListening(port)
+            })
         logger.info(
             "trust: \(trust.directory.path); revocation list re-read every \(revocationCheckInterval)")
         logger.info(

@@ -103,6 +103,8 @@ public actor CoordinatorService {
         /// Traces each round (one trace per round, a span per stage) and stamps its context on the round's messages
         /// for the sites. `nil`: no tracing, at no cost.
         public var tracer: (any Tracer)?
+        /// Where the round's progress is published after every event, for the dashboard.
+        public var liveStatus: LiveRoundBoard?
 
         public init(
             heartbeatInterval: Duration = .seconds(10), maximumChunkBytes: Int = WireProtocol.defaultChunkBytes,
@@ -724,6 +726,8 @@ public actor CoordinatorService {
         while !overloadedSites.isEmpty { siteGone(overloadedSites.removeFirst()) }
         configuration.metrics?.sessions(
             connected: sessions.active.count, uploadSlotsInUse: slots.inUse, of: uploadSlots)
+        configuration.liveStatus?.publish(
+            LiveRoundStatus(machine, connectedSites: sessions.active.count), now: clock.now.inSeconds)
         guard !watchers.isEmpty else { return }
         let state = sessionState
         var waiting: [(condition: @Sendable (SessionState) -> Bool, continuation: CheckedContinuation<Void, Never>)] =

@@ -51,6 +51,9 @@ public final class ParticipantClient: Sendable {
         /// Receives the federation's signed revocation list each Welcome relays (unverified: the
         /// receiver checks the CA's signature before adopting it).
         public var revocationListReceived: (@Sendable ([UInt8]) -> Void)?
+        /// Told `true` when a session is established (the coordinator's Welcome arrived) and
+        /// `false` when it ends: the participant's `/readyz`.
+        public var sessionEstablished: (@Sendable (Bool) -> Void)?
         /// The session is closed (and reopened with backoff) when the coordinator sends nothing
         /// for this many of the heartbeat intervals its Welcome names, while the site waits.
         public var missedCoordinatorHeartbeats: Int
@@ -165,6 +168,7 @@ public final class ParticipantClient: Sendable {
         while !Task.isCancelled {
             let welcomed = SessionFlag()
             let tasked = SessionFlag()
+            defer { if welcomed.isSet { configuration.sessionEstablished?(false) } }
             do {
                 defer { configuration.metrics?.session(established: false) }
                 try await session(using: client, welcomed: welcomed, tasked: tasked)
@@ -319,6 +323,7 @@ public final class ParticipantClient: Sendable {
         case .welcome(let welcome):
             flags.welcomed.set()
             configuration.metrics?.session(established: true)
+            configuration.sessionEstablished?(true)
             outbox.welcome(heartbeatInterval: welcome.heartbeatInterval)
             outbox.adoptChunkLimit(welcome.maximumChunkBytes)
             logger.info("joined the federation as \(welcome.site) (session \(welcome.sessionID))")

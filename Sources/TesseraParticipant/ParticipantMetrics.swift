@@ -1,7 +1,6 @@
 public import CoreMetrics
 import Foundation
 import Metrics
-import Synchronization
 import TesseraFederation
 
 /// What a site counts, through swift-metrics into the factory it is given (the process's
@@ -47,14 +46,10 @@ public final class ParticipantMetrics: Sendable {
         self.refusals = refusals
     }
 
-    /// Whether a session with the coordinator is established (welcomed) right now.
-    public var isConnected: Bool { connectedState.withLock { $0 } }
-    private let connectedState = Mutex(false)
 
     func session(established: Bool) {
         if established { sessions.increment() }
         connected.record(established ? 1 : 0)
-        connectedState.withLock { $0 = established }
     }
 
     func joined(evaluation: Bool) {

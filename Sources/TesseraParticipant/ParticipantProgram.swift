@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import ServiceLifecycle
+import Synchronization
 import TesseraData
 import TesseraFederation
 import TesseraPKI
@@ -40,10 +41,15 @@ public struct ParticipantProgram: Sendable {
     public var mode: Mode
     /// The process's metrics (`GET /metrics` on the HTTP port).
     public let metrics: MetricsExport
-    /// What the site's client counts into ``metrics``; also tells whether a session is up.
+    /// What the site's client counts into ``metrics``.
     public let counters: ParticipantMetrics
     /// The tracer the executable set up (`--otlp-endpoint`); `nil`: no tracing.
     public var tracer: (any Tracer)?
+    /// Where the HTTP port listens (`--http`): `/metrics`, `/healthz` and `/readyz` (ready while
+    /// a session with the coordinator is established). `nil`: no HTTP port.
+    public var httpListen: Endpoint?
+    /// Receives the HTTP port's bound port (useful with port 0).
+    public var onHTTPListening: @Sendable (Int) -> Void = { _ in }
 
     public init(
         configFile: URL, mode: Mode = .service, failpoint: ParticipantFailpoint? = nil,
@@ -114,6 +120,8 @@ public struct ParticipantProgram: Sendable {
         configuration.revocationListReceived = { trust.offer(signedRevocationList: $0) }
         configuration.metrics = counters
         configuration.tracer = tracer
+        let session = SessionEstablished()
+        configuration.sessionEstablished = { established in session.value.withLock { $0 = established } }
         let connection = config.connection
         logger.info(
             "\(mode == .service ? "service mode: waits for experiment after experiment and reconnects for as long as it runs" : "once: exits when the coordinator ends the experiment"); backoff \(connection.backoffBase) to \(connection.backoffCap), coordinator silent after \(connection.missedHeartbeats) heartbeats, keepalive \(connection.keepaliveInterval.map { "\($0)" } ?? "off")"
@@ -126,7 +134,19 @@ public struct ParticipantProgram: Sendable {
             checkCoordinator: trust.coordinatorCheck)
         let service = ParticipantRunService(client: client, endpoint: config.coordinator, security: security)
         logger.info("connecting to \(config.coordinator)")
-        try await ProgramLifecycle.run(service, name: "participant", logger: logger)
+        guard let httpListen else {
+            return try await ProgramLifecycle.run(service, name: "participant", logger: logger)
+        }
+        let coordinator = config.coordinator
+        let server = ObservabilityServer(
+            endpoint: httpListen, metrics: metrics.exposition,
+            readiness: {
+                session.value.withLock { $0 } ? .ready : .notReady("no session with the coordinator at \(coordinator)")
+            })
+        try await server.run(logger: logger) { port in
+            onHTTPListening(port)
+            try await ProgramLifecycle.run(service, name: "participant", logger: logger)
+        }
     }
 }
 
@@ -217,6 +237,11 @@ public enum ParticipantFailpoint: String, Sendable, CaseIterable {
     func die() -> Never {
         _exit(137)
     }
+}
+
+/// Whether a session with the coordinator is established (the participant's `/readyz`).
+private final class SessionEstablished: Sendable {
+    let value = Mutex(false)
 }
 
 struct ParticipantRunService: Service {

@@ -50,9 +50,6 @@ public final class MetricsExport: Sendable {
         for refresh in beforeScrape.withLock({ $0 }) { refresh() }
         return registry.emitToString()
     }
-
-    /// The content type of ``exposition()``.
-    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 }
 
 /// What this build of Tessera is, for `tessera_build_info` and `--version`.

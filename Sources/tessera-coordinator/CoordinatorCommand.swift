@@ -47,6 +47,22 @@ struct CoordinatorCommand: AsyncParsableCommand {
         ))
     var apiListen: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve /metrics, /healthz, /readyz and the dashboard on HOST:PORT (plain HTTP; for example 127.0.0.1:9464).",
+            discussion:
+                "Off unless given. Keep it on loopback or a private network: the dashboard shows experiment, site and model names."
+        ))
+    var http: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A file holding the operator token that allows the dashboard's actions (promote a model, cancel an experiment).",
+            discussion:
+                "The file must be readable by its owner only (chmod 600). Without it the dashboard is read-only.")
+    )
+    var dashboardTokenFile: String?
+
     @Option(name: .customLong("state"), help: "The state folder (state.sqlite and the model blobs).")
     var stateDirectory = "tessera-state"
 
@@ -90,6 +106,12 @@ struct CoordinatorCommand: AsyncParsableCommand {
         guard RuntimeLogging.format(named: logFormat) != nil else {
             throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
         }
+        if let http {
+            do { _ = try Endpoint(parsing: http) } catch { throw ValidationError("--http: \(error.message)") }
+        }
+        if dashboardTokenFile != nil && http == nil {
+            throw ValidationError("--dashboard-token-file needs --http: the dashboard is served on that port.")
+        }
         guard revocationCheckInterval.isFinite, revocationCheckInterval >= 0.1, revocationCheckInterval <= 86_400 else {
             throw ValidationError("--revocation-check-interval must be between 0.1 and 86400 seconds.")
         }
@@ -114,6 +136,11 @@ struct CoordinatorCommand: AsyncParsableCommand {
             circuitBreaker: CircuitBreakerPolicy(failureThreshold: breakerFailures, coolDown: breakerCoolDown))
         program.runAgain = runAgain
         program.apiListen = try apiListen.map { try Endpoint(parsing: $0) }
+        program.httpListen = try http.map { try Endpoint(parsing: $0) }
+        program.dashboardTokenFile = dashboardTokenFile.map { URL(fileURLWithPath: $0) }
+        program.onHTTPListening = { port in
+            FileHandle.standardOutput.write(Data("HTTP listening on port \(port)\n".utf8))
+        }
         program.onAPIListening = { port in
             FileHandle.standardOutput.write(Data("researcher API listening on port \(port)\n".utf8))
         }

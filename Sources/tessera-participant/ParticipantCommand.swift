@@ -37,6 +37,12 @@ struct ParticipantCommand: AsyncParsableCommand {
     @Flag(help: "Leave once the coordinator ends the first experiment, instead of serving experiment after experiment.")
     var once = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Serve /metrics, /healthz and /readyz on HOST:PORT (plain HTTP; for example 127.0.0.1:9465).",
+            discussion: "Off unless given. /readyz answers 200 while a session with the coordinator is established."))
+    var http: String?
+
     @Flag(help: "Log debug detail.")
     var verbose = false
 
@@ -49,6 +55,9 @@ struct ParticipantCommand: AsyncParsableCommand {
     func validate() throws {
         guard RuntimeLogging.format(named: logFormat) != nil else {
             throw ValidationError("--log-format must be text or json, got '\(logFormat)'.")
+        }
+        if let http {
+            do { _ = try Endpoint(parsing: http) } catch { throw ValidationError("--http: \(error.message)") }
         }
         if config == nil && !printPolicy {
             throw ValidationError("Missing expected argument '--config <config>'")
@@ -65,8 +74,12 @@ struct ParticipantCommand: AsyncParsableCommand {
             }
             guard let config else { throw ValidationError("Missing expected argument '--config <config>'") }
             let failpoint = try ParticipantFailpoint.from(environment: ProcessInfo.processInfo.environment)
-            let program = ParticipantProgram(
+            var program = ParticipantProgram(
                 configFile: URL(fileURLWithPath: config), mode: once ? .once : .service, failpoint: failpoint)
+            program.httpListen = try http.map { try Endpoint(parsing: $0) }
+            program.onHTTPListening = { port in
+                FileHandle.standardOutput.write(Data("HTTP listening on port \(port)\n".utf8))
+            }
             let logger = RuntimeLogging.logger(
                 label: "tessera.participant", verbose: verbose, format: RuntimeLogging.format(named: logFormat) ?? .text
             )

@@ -139,6 +139,25 @@ public struct CoordinatorStateMachine: Sendable {
         return nil
     }
 
+    /// The round in progress as a dashboard shows it (see ``StageProgress``); `nil` between rounds.
+    public var stageProgress: StageProgress? {
+        guard case .running(let context) = storedPhase else { return nil }
+        let current = context.currentStageAnswers
+        return StageProgress(
+            round: context.round, attempt: attempt, stage: context.stage, cohortSize: context.cohort.count,
+            asked: current.asked, answered: current.answered, dropouts: context.gone.union(context.dropped).count,
+            stageStartedAt: context.stageStartedAt,
+            stageDeadline: context.stageStartedAt + plan.deadlines.seconds(for: context.stage),
+            finishedStages: context.finishedStages)
+    }
+
+    /// Since when the machine waits for enough eligible participants to start a round (on its
+    /// clock); `nil` while a round runs, before the start and after the end.
+    public var waitingForParticipantsSince: Double? {
+        if case .waitingForParticipants(let since) = storedPhase { return since }
+        return nil
+    }
+
     /// Where the experiment is. Reading it while a round is taken out is a programming error.
     private var phase: Phase {
         get {
@@ -703,6 +722,7 @@ public struct CoordinatorStateMachine: Sendable {
         guard case .running(var context) = phase else { return }
         context.stageSeconds[context.stage.rawValue, default: 0] += now - context.stageStartedAt
         context.stageStartedAt = now
+        context.finishedStages.append(context.currentStageAnswers)
         if context.plaintextEvaluation {
             finishEvaluation(context, now: now, into: &actions)
             return
@@ -1182,6 +1202,15 @@ struct RoundContext: Sendable {
 
     /// An evaluation answered in the clear (plaintext experiments).
     var plaintextEvaluation: Bool { stage == .evaluation && secure == nil }
+    /// The stages this round has closed, with how many answered each (for dashboards).
+    var finishedStages: [StageProgress.FinishedStage] = []
+
+    /// How many of those the current stage waits for have answered it.
+    var currentStageAnswers: StageProgress.FinishedStage {
+        plaintextEvaluation
+            ? .init(stage: stage, answered: evaluations.count, asked: evaluators.count)
+            : .init(stage: stage, answered: submitted.count, asked: expected.count)
+    }
 
     /// `Σ min(nᵢ, W)` over the secure session's `survivors` (protocol ids): the weight their
     /// honest inputs carry, from the counts they reported (or, with no report, announced).
