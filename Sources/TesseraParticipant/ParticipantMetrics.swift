@@ -46,7 +46,6 @@ public final class ParticipantMetrics: Sendable {
         self.refusals = refusals
     }
 
-
     func session(established: Bool) {
         if established { sessions.increment() }
         connected.record(established ? 1 : 0)

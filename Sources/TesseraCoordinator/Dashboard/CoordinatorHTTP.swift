@@ -32,7 +32,8 @@ extension CoordinatorProgram {
         let dashboard = Dashboard(state: state, board: liveBoard, token: token, logger: logger)
         let readiness = readiness
         let server = ObservabilityServer(
-            endpoint: httpListen, metrics: metrics.exposition, readiness: { readiness.readiness }, routes: dashboard.routes)
+            endpoint: httpListen, metrics: metrics.exposition, readiness: { readiness.readiness },
+            routes: dashboard.routes)
         logger.info(
             "dashboard: \(token == nil ? "read-only (no --dashboard-token-file)" : "actions allowed with the operator token")"
         )
