@@ -156,13 +156,14 @@ public enum PEMFile {
         }
     }
 
-    /// The permission bits of a file.
+    /// The permission bits of a file; of the file a symbolic link points to (a Kubernetes
+    /// Secret volume mounts every key as one), since those are what protect the contents.
     static func fileMode(_ url: URL) throws -> mode_t {
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw PKIError(.notFound, "\(url.path) does not exist")
         }
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
             guard let mode = attributes[.posixPermissions] as? NSNumber else {
                 throw PKIError(.io, "cannot read the permissions of \(url.path)")
             }

@@ -239,5 +239,13 @@ struct DashboardFixture {
         #expect(message(try write("world", "token\n", mode: 0o604))?.contains("chmod 600") == true)
         let good = try OperatorToken(file: try write("good", "token\n", mode: 0o600))
         #expect(good.accepts(authorization: "Bearer token"))
+        // A symbolic link (how a Kubernetes Secret volume mounts a file) is judged by its target.
+        let link = folder.appendingPathComponent("link")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: folder.appendingPathComponent("good"))
+        #expect(try OperatorToken(file: link).accepts(authorization: "Bearer token"))
+        let sharedLink = folder.appendingPathComponent("shared-link")
+        try FileManager.default.createSymbolicLink(
+            at: sharedLink, withDestinationURL: folder.appendingPathComponent("shared"))
+        #expect(message(sharedLink)?.contains("chmod 600") == true)
     }
 }

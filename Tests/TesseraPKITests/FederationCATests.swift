@@ -189,6 +189,19 @@ struct FederationCATests {
         }
     }
 
+    @Test("a key behind a symbolic link is judged by the file it points to (a Kubernetes Secret volume)")
+    func symlinkedKeyJudgedByItsTarget() async throws {
+        try await withTemporaryDirectory { root in
+            let ca = try FederationCA.initialize(at: root.appendingPathComponent("ca"))
+            let link = root.appendingPathComponent("linked-key.pem")
+            try FileManager.default.createSymbolicLink(at: link, withDestinationURL: ca.privateKeyURL)
+            #expect(try PEMFile.loadPrivateKey(from: link).publicKey == ca.certificate.publicKey)
+            try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: ca.privateKeyURL.path)
+            let error = await pkiError { _ = try PEMFile.loadPrivateKey(from: link) }
+            #expect(error?.code == .insecurePermissions)
+        }
+    }
+
     @Test("key material never appears in error descriptions")
     func noKeyMaterialInErrors() async throws {
         try await withTemporaryDirectory { root in

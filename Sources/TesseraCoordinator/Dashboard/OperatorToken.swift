@@ -29,7 +29,9 @@ public struct OperatorToken: Sendable {
         let path = file.path
         let attributes: [FileAttributeKey: Any]
         do {
-            attributes = try FileManager.default.attributesOfItem(atPath: path)
+            // The mode that protects the token is the target's when the file is a symbolic link
+            // (a Kubernetes Secret volume mounts every key as one).
+            attributes = try FileManager.default.attributesOfItem(atPath: file.resolvingSymlinksInPath().path)
         } catch {
             throw TesseraRuntimeError(
                 .invalidConfiguration,
