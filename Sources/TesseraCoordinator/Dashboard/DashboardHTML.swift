@@ -209,39 +209,9 @@ enum DashboardHTML {
         return page(title: "Experiment #\(record.id) \(record.name)", actionsEnabled: data.actionsEnabled, body)
     }
 
-    /// The curves of the HTML report (``SVGLineChart``, as `report.html` draws them): accuracy,
-    /// loss and participants per round.
+    /// The curves of the HTML report (``ResultsWriter/charts(_:)``), rendered as SVG.
     static func charts(_ records: [RoundRecord]) -> [String] {
-        let completed = records.filter { $0.status == .completed }
-        func series(_ name: String, _ color: String, _ value: (RoundRecord) -> Double?) -> SVGLineChart.Series {
-            SVGLineChart.Series(
-                name: name, points: completed.compactMap { r in value(r).map { (Double(r.round), $0) } }, color: color)
-        }
-        let accuracy = SVGLineChart(
-            title: "Accuracy per round", xLabel: "round", yLabel: "accuracy",
-            series: [
-                series("evaluation accuracy", SVGLineChart.palette[0]) { $0.evalAccuracy },
-                series("evaluation AUC", SVGLineChart.palette[2]) { $0.evalAUC },
-                series("central test set accuracy", SVGLineChart.palette[4]) { $0.centralAccuracy },
-            ].filter { !$0.points.isEmpty })
-        let loss = SVGLineChart(
-            title: "Loss per round", xLabel: "round", yLabel: "loss",
-            series: [
-                series("training loss", SVGLineChart.palette[1]) { $0.trainLoss },
-                series("evaluation loss", SVGLineChart.palette[3]) { $0.evalLoss },
-                series("central test set loss", SVGLineChart.palette[4]) { $0.centralLoss },
-            ].filter { !$0.points.isEmpty })
-        let cohort = SVGLineChart(
-            title: "Participants per round", xLabel: "round", yLabel: "participants",
-            series: [
-                SVGLineChart.Series(
-                    name: "contributors", points: records.map { (Double($0.round), Double($0.contributors)) },
-                    color: SVGLineChart.palette[0]),
-                SVGLineChart.Series(
-                    name: "dropouts", points: records.map { (Double($0.round), Double($0.dropouts)) },
-                    color: SVGLineChart.palette[1]),
-            ])
-        return [accuracy, loss, cohort].map { $0.render() }
+        ResultsWriter.charts(records).map { $0.render() }
     }
 
     // MARK: Pieces

@@ -92,8 +92,10 @@ public enum ResultsWriter {
         return try encoder.encode(results)
     }
 
-    public static func html(_ results: ExperimentResults) -> String {
-        let completed = results.rounds.filter { $0.status == .completed }
+    /// The report's curves of `records`: accuracy, loss, participants, and (private experiments)
+    /// the privacy spent, per round. The dashboard draws the same.
+    public static func charts(_ records: [RoundRecord]) -> [SVGLineChart] {
+        let completed = records.filter { $0.status == .completed }
         func series(_ name: String, _ color: String, _ value: (RoundRecord) -> Double?) -> SVGLineChart.Series {
             SVGLineChart.Series(
                 name: name, points: completed.compactMap { r in value(r).map { (Double(r.round), $0) } }, color: color)
@@ -117,21 +119,25 @@ public enum ResultsWriter {
             title: "Participants per round", xLabel: "round", yLabel: "participants",
             series: [
                 SVGLineChart.Series(
-                    name: "contributors", points: results.rounds.map { (Double($0.round), Double($0.contributors)) },
+                    name: "contributors", points: records.map { (Double($0.round), Double($0.contributors)) },
                     color: SVGLineChart.palette[0]),
                 SVGLineChart.Series(
-                    name: "dropouts", points: results.rounds.map { (Double($0.round), Double($0.dropouts)) },
+                    name: "dropouts", points: records.map { (Double($0.round), Double($0.dropouts)) },
                     color: SVGLineChart.palette[1]),
             ])
-
         let epsilon = SVGLineChart(
             title: "Privacy spent per round", xLabel: "round", yLabel: "ε",
             series: [
                 SVGLineChart.Series(
                     name: "ε (cumulative)",
-                    points: results.rounds.compactMap { r in r.privacy.map { (Double(r.round), $0.epsilon) } },
+                    points: records.compactMap { r in r.privacy.map { (Double(r.round), $0.epsilon) } },
                     color: SVGLineChart.palette[0])
             ].filter { !$0.points.isEmpty })
+        return [accuracy, loss, cohort] + (epsilon.series.isEmpty ? [] : [epsilon])
+    }
+
+    public static func html(_ results: ExperimentResults) -> String {
+        let completed = results.rounds.filter { $0.status == .completed }
         let last = completed.last
         var summaryRows = [
             ("experiment", results.experiment), ("started", results.startedAt), ("seed", String(results.seed)),
@@ -166,8 +172,8 @@ public enum ResultsWriter {
         for (key, value) in summaryRows {
             page += "<tr><th>\(escapeHTML(key))</th><td class=\"text\">\(escapeHTML(value))</td></tr>\n"
         }
-        page += "</table>\n<div class=\"charts\">\n\(accuracy.render())\n\(loss.render())\n\(cohort.render())\n"
-        if !epsilon.series.isEmpty { page += "\(epsilon.render())\n" }
+        page += "</table>\n<div class=\"charts\">\n"
+        for chart in charts(results.rounds) { page += "\(chart.render())\n" }
         page += "</div>\n"
         page += "<h2>Rounds</h2>\n<table>\n<tr><th>round</th><th>status</th><th>model</th><th>cohort</th>"
         page += "<th>contributors</th><th>dropouts</th><th>train loss</th><th>eval loss</th><th>accuracy</th>"
