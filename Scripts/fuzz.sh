@@ -6,6 +6,7 @@
 # `make test` once committed), and exits non-zero if any target found one.
 #
 #   FUZZ_SECONDS=30 make fuzz                   # shorter runs
+#   FUZZ_RUNS=1000000 FUZZ_SECONDS=600 make fuzz   # each target stops at 1M executions (or the time)
 #   FUZZ_TARGETS="csv npy" make fuzz            # some targets only
 #   TESSERA_FUZZ_TARGET=csv Fuzz/.build/release/tessera-fuzz crash-file   # replay one input
 set -euo pipefail
@@ -16,6 +17,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-120}
 FUZZ_TIMEOUT=${FUZZ_TIMEOUT:-10}
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-2048}
 FUZZ_MAX_LEN=${FUZZ_MAX_LEN:-8192}
+FUZZ_RUNS=${FUZZ_RUNS:--1}
 
 # libFuzzer without its main: SwiftPM links every executable with its own entry point, which
 # calls LLVMFuzzerRunDriver (Fuzz/Sources/tessera-fuzz/main.swift).
@@ -47,12 +49,12 @@ for target in $targets; do
     mkdir -p "$corpus" "$artifacts"
     cp "Fuzz/Corpus/$target"/* "$corpus/"
     log="$work/$target/log"
-    echo "fuzz: $target for ${FUZZ_SECONDS}s"
+    echo "fuzz: $target for ${FUZZ_SECONDS}s$([ "$FUZZ_RUNS" -ge 0 ] && echo " or $FUZZ_RUNS executions")"
     status=0
     TESSERA_FUZZ_TARGET="$target" SWIFT_BACKTRACE=enable=no \
         ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
         "$binary" "$corpus" \
-        -max_total_time="$FUZZ_SECONDS" -timeout="$FUZZ_TIMEOUT" -rss_limit_mb="$FUZZ_RSS_MB" \
+        -max_total_time="$FUZZ_SECONDS" -runs="$FUZZ_RUNS" -timeout="$FUZZ_TIMEOUT" -rss_limit_mb="$FUZZ_RSS_MB" \
         -max_len="$FUZZ_MAX_LEN" -detect_leaks=1 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
