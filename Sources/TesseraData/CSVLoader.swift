@@ -737,14 +737,16 @@ struct CSVParser {
         let numbers = labelTexts.map { Double($0) }
         let labelName = options.labelColumn
         if numbers.allSatisfy({ $0 != nil && $0! >= 0 && $0!.rounded() == $0! }) {
-            let values = numbers.map { Int($0!) }
-            let largest = values.max() ?? 0
-            guard largest < 1_000_000 else {
+            // Bounded before any conversion to Int: a label such as "1e300" or "inf" is a whole
+            // number to Double and would trap.
+            if let too = labelTexts.indices.first(where: { !(numbers[$0]! < 1_000_000) }) {
                 throw DataError(
                     .invalidLabel,
-                    "\(path), column \"\(labelName)\": class label \(largest) is too large for a class index; use the regression task for a numeric target",
+                    "\(path), column \"\(labelName)\": class label \(labelTexts[too].prefix(40)) is too large for a class index; use the regression task for a numeric target",
                     file: path, column: labelName)
             }
+            let values = numbers.map { Int($0!) }
+            let largest = values.max() ?? 0
             if let requested = options.classCount {
                 guard largest < requested else {
                     throw DataError(

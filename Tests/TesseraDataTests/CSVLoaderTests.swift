@@ -297,6 +297,15 @@ import Testing
             expectDataError(.invalidLabel, file: url, column: "y", mentioning: ["regression"]) {
                 _ = try CSVLoader.load(url, options: CSVOptions(labelColumn: "y"))
             }
+            // Whole numbers to Double that no Int holds (found by the csv fuzz target): refused, not a trap.
+            for (name, label) in [
+                ("huge", "84444444444444444444444444444444444444444444444"), ("exp", "1e300"), ("inf", "inf"),
+            ] {
+                let url = try writeFile("a,y\n1,0\n2,\(label)\n", named: "\(name).csv", in: dir)
+                expectDataError(.invalidLabel, file: url, column: "y", mentioning: ["too large for a class index"]) {
+                    _ = try CSVLoader.load(url, options: CSVOptions(labelColumn: "y"))
+                }
+            }
         }
     }
 }
