@@ -356,6 +356,15 @@ public struct ParticipantEnvelopeDecoder: Sendable {
 
         case .plaintextUpdateChunk(let chunk):
             try requireStage(.training, header, body)
+            // Checked on every chunk, not only at the announcement: what the coordinator expects
+            // of this site can change between two envelopes, and a secure round takes no
+            // plaintext update whatever was announced before it.
+            guard expected.secure == nil else {
+                pendingUpdate = nil
+                throw WireError(
+                    code: .unexpectedMessage, message: "a plaintext update chunk arrived in a secure round.",
+                    field: wireField("ParticipantEnvelope", "plaintext_update_chunk"))
+            }
             // Taken out of `pendingUpdate` so that appending mutates the only reference to the
             // partial vector (a second one would copy the whole vector on every chunk).
             guard var pending = pendingUpdate.take(), pending.round == round else {

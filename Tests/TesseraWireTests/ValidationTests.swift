@@ -393,6 +393,25 @@ struct ValidationTests {
         }
     }
 
+    /// Found by the participant_envelopes fuzz target: the announcement was checked against a
+    /// plaintext expectation, the chunk that completed the update against a secure one.
+    @Test func aPlaintextUpdateChunkIsRefusedInASecureRoundWhateverWasAnnounced() throws {
+        var encoder = ParticipantEnvelopeEncoder()
+        var decoder = try Fixtures.helloedDecoder(&encoder)
+        let plaintext = ExpectedRound(position: Fixtures.position(.training), parameterCount: 2)
+        let secure = ExpectedRound(position: Fixtures.position(.training), parameterCount: 2, secure: Self.secure)
+        let update = try encoder.encode(
+            .update(round: 3, delta: [1, 2], report: .init(sampleCount: 1, loss: 0, steps: 1)),
+            experimentID: Fixtures.experiment, currentStage: .training)
+        try #require(update.count == 2)
+        #expect(try decoder.decode(update[0], expecting: plaintext) == nil)
+        #expect(decoder.hasPartialMessage)
+        expectWireError(.unexpectedMessage, field: "tessera.v1.ParticipantEnvelope.plaintext_update_chunk") {
+            _ = try decoder.decode(update[1], expecting: secure)
+        }
+        #expect(!decoder.hasPartialMessage)
+    }
+
     @Test func chunkedMessagesMustNotBeInterleaved() throws {
         var encoder = ParticipantEnvelopeEncoder(maximumChunkBytes: 8)
         var decoder = try Fixtures.helloedDecoder(&encoder, maximumChunkBytes: 8)
