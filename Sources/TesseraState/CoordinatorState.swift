@@ -39,17 +39,29 @@ public final class CoordinatorState: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
         }
         let path = directory.appendingPathComponent(Self.databaseFileName).path
         do {
             database = try DatabasePool(path: path, configuration: configuration)
+            // After the pool is open, not in `prepareDatabase`: opening a pool puts its writer in
+            // WAL mode with `synchronous = NORMAL`, which would leave commits unflushed (they
+            // survive a killed process, not a power loss).
+            try database.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Schema.migrator.migrate(database)
         } catch {
             throw StateError(
                 .cannotOpen, "cannot open the coordinator state \(path) (is it a Tessera state folder, and writable?)",
                 cause: error)
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL: every commit is flushed).
+    func writerSynchronousLevel() throws(StateError) -> Int {
+        do {
+            return try database.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        } catch {
+            throw StateError(.io, "cannot read the state's synchronous setting", cause: error)
         }
     }
 

@@ -152,6 +152,18 @@ struct DurabilityTests {
         try Self.expectRoundOneIntact(fixture.folder, experiment: experiment.id)
     }
 
+    /// A commit that only reached the page cache survives a killed process but not a power
+    /// loss. Opening a GRDB pool sets its writer to `synchronous = NORMAL` after the
+    /// configuration's own set-up ran, which is how this once went unnoticed.
+    @Test("Every commit is flushed: the writer runs with synchronous = FULL, on a new folder and on reopening")
+    func commitsAreFlushed() throws {
+        let fixture = try StateFixture()
+        defer { fixture.remove() }
+        #expect(try fixture.state.writerSynchronousLevel() == 2)
+        let reopened = try CoordinatorState(directory: fixture.folder)
+        #expect(try reopened.writerSynchronousLevel() == 2)
+    }
+
     @Test("A database file that is not SQLite is refused as cannotOpen, and left as it was")
     func notADatabase() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-state-\(UUID().uuidString)")
