@@ -18,6 +18,9 @@ public import Tracing
 /// experiment file must give `model.inputs` and `model.classes`. Participants offer the dataset
 /// named after the experiment (`name:` in the file).
 public struct CoordinatorProgram: Sendable {
+    /// The round records a durable coordinator keeps in memory (the state has them all).
+    static let recordsKeptInMemory = 16
+
     /// The experiment to queue on start (`--experiment`); `nil` runs what the state has queued.
     public var experiment: URL?
     /// The state folder (`--state`): `state.sqlite` and the model blobs.
@@ -360,6 +363,8 @@ public struct CoordinatorProgram: Sendable {
         var machine = CoordinatorStateMachine(
             plan: plan, model: model, strategy: strategy,
             resume: .init(records: checkpoint.records, nextAttempt: checkpoint.nextAttempt))
+        // The state holds every record; the machine keeps a few for the live status.
+        machine.recordLimit = Self.recordsKeptInMemory
         let recorder = try ExperimentRecorder(state: state, experiment: record, run: run, architecture: architecture)
         machine.breakers = try recorder.breakers(now: now)
         return (machine, recorder)

@@ -312,12 +312,18 @@ public actor CoordinatorService {
                     }
                 }
             }
+            // The machine keeps one deadline at a time: a new one supersedes the last, so the
+            // last one's sleeper is cancelled. Left sleeping, every stage of every round would
+            // hold a task and a timer until its time passed, however early the stage ended.
+            var timer: Task<Void, Never>?
             for await deadline in deadlines {
-                group.addTask {
+                timer?.cancel()
+                timer = Task { [clock] in
                     do { try await clock.sleep(until: deadline.at) } catch { return }
                     await self.handle(.deadlinePassed(token: deadline.token))
                 }
             }
+            timer?.cancel()
             group.cancelAll()
         }
         closeAll()

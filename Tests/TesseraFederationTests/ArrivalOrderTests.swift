@@ -45,3 +45,38 @@ import Testing
         #expect(gap < 1e-3, "\(models[0][0]) from \(initial[0])")
     }
 }
+
+/// A durable coordinator keeps only its latest records in memory: the state has them all.
+@Suite struct RecordLimitTests {
+    /// Five plaintext rounds of three sites, with `limit` set before the first.
+    static func run(limit: Int?) throws -> CoordinatorStateMachine {
+        let agents = try RoundFixtures.agents(3)
+        var plan = RoundFixtures.plan(rounds: 5, secure: false, minimum: 3)
+        plan.evaluationEvery = 0
+        var machine = CoordinatorStateMachine(
+            plan: plan, initialModel: try RoundFixtures.initialModel(), strategy: try FedAvg())
+        machine.recordLimit = limit
+        for agent in agents { _ = machine.handle(.participantAvailable(agent.descriptor), now: 0) }
+        _ = machine.handle(.start, now: 0)
+        let delta = [Float](repeating: 0.25, count: RoundFixtures.architecture.parameterCount!)
+        for round in 1...5 {
+            for agent in agents {
+                let report = TrainingReport(sampleCount: 50, loss: 0.5, accuracy: nil, steps: 1)
+                _ = machine.handle(
+                    .message(from: agent.site, .update(round: round, delta: delta, report: report)), now: 0)
+            }
+        }
+        return machine
+    }
+
+    @Test func theMachineKeepsOnlyItsLatestRecordsWhenLimited() throws {
+        let unlimited = try Self.run(limit: nil)
+        var limited = try Self.run(limit: 2)
+        try #require(unlimited.records.count > 2)
+        #expect(limited.completedRounds == unlimited.completedRounds)
+        #expect(limited.globalModel == unlimited.globalModel)
+        #expect(limited.records == Array(unlimited.records.suffix(2)))
+        limited.recordLimit = 1
+        #expect(limited.records == Array(unlimited.records.suffix(1)))
+    }
+}

@@ -92,7 +92,15 @@ public struct CoordinatorStateMachine: Sendable {
     public private(set) var version: ModelVersion
     public private(set) var round: Int
     public private(set) var completedRounds = 0
+    /// The records of the rounds that finished, in order: every one, or the latest
+    /// ``recordLimit`` of them.
     public private(set) var records: [RoundRecord] = []
+    /// How many of the latest records ``records`` keeps; `nil` keeps all. A coordinator whose
+    /// records are committed to its state database sets a limit, so that its memory does not
+    /// grow with the rounds it has run: the results are written from the database.
+    public var recordLimit: Int? {
+        didSet { trimRecords() }
+    }
     public private(set) var isFinished = false
     /// Connected participants (the registry selection draws from).
     public private(set) var available: [SiteID: ParticipantDescriptor] = [:]
@@ -205,6 +213,17 @@ public struct CoordinatorStateMachine: Sendable {
         public init(records: [RoundRecord], nextAttempt: Int) {
             self.records = records
             self.nextAttempt = nextAttempt
+        }
+    }
+
+    private mutating func appendRecord(_ record: RoundRecord) {
+        records.append(record)
+        trimRecords()
+    }
+
+    private mutating func trimRecords() {
+        if let recordLimit, records.count > max(0, recordLimit) {
+            records.removeFirst(records.count - max(0, recordLimit))
         }
     }
 
@@ -1065,7 +1084,7 @@ public struct CoordinatorStateMachine: Sendable {
             centralAccuracy: central?.metrics?.accuracy, centralAUC: central?.metrics?.auc,
             stageSeconds: context.stageSeconds, seconds: now - context.startedAt, publicSeed: context.randomness.hex,
             attempt: attempt > 0 ? attempt : nil, privacy: context.privacyRecord)
-        records.append(record)
+        appendRecord(record)
         recordOutcomes(of: context, completed: true, now: now, into: &actions)
         actions.append(.roundFinished(record))
         startNextRound(now: now, into: &actions)
@@ -1137,7 +1156,7 @@ public struct CoordinatorStateMachine: Sendable {
             contributors: 0, dropouts: context.cohort.count, stageSeconds: context.stageSeconds,
             seconds: now - context.startedAt, publicSeed: context.randomness.hex, attempt: attempt > 0 ? attempt : nil,
             privacy: context.privacyRecord)
-        records.append(record)
+        appendRecord(record)
         recordOutcomes(of: context, completed: false, now: now, into: &actions)
         actions.append(.log("round \(context.round) failed: \(reason)"))
         for site in context.cohort where !context.gone.contains(site) && !context.dropped.contains(site) {
