@@ -64,20 +64,43 @@ public enum StateBenchmark {
         let run = try state.beginRun(of: record.id)
         let recorder = try ExperimentRecorder(state: state, experiment: record, run: run, architecture: architecture)
         var parameters = try architecture.build(seed: 1).parameters
+        // The rows alone go to an experiment of their own, so they never meet the pairs' rows.
+        let rowsRecord = try experiment(in: state, name: "rows", rounds: 1_000)
+        let rowsRun = try state.beginRun(of: rowsRecord.id)
         let pairs = quick ? 5 : 15
         var commits: [Double] = []
         var bounds: [Double] = []
         var ratios: [Double] = []
+        var encodes: [Double] = []
+        var blobs: [Double] = []
+        var rows: [Double] = []
         for round in 1...pairs {
             // Every round's model differs, as a real round's does: no blob is deduplicated.
             parameters[round] += 1
             let actions = roundActions(round: round, parameters: parameters, experiment: "commit")
-            let bytes = try recorder.artifact(parameters, version: ModelVersion(major: 1, minor: 0, patch: round))
+            var bytes: [UInt8] = []
+            encodes.append(
+                try BenchClock.seconds {
+                    bytes = try recorder.artifact(parameters, version: ModelVersion(major: 1, minor: 0, patch: round))
+                })
             let commit = try BenchClock.seconds { try recorder.persist(actions, now: 0) }
             let bound = try BenchClock.seconds {
                 try writeAndSync(bytes, to: folder.appendingPathComponent("bound-\(round)"))
             }
             try? FileManager.default.removeItem(at: folder.appendingPathComponent("bound-\(round)"))
+            // The blob alone, of bytes no round wrote (after the pair, so the pair runs as before).
+            var other = bytes
+            other[other.count - 1] ^= 0xFF
+            blobs.append(try BenchClock.seconds { try state.blobs.put(other) })
+            guard case .roundFinished(let record) = actions.last else { throw BenchmarkError("no round record") }
+            rows.append(
+                try BenchClock.seconds {
+                    try state.commitRound(
+                        RoundCommit(
+                            experiment: rowsRecord.id, run: rowsRun, attempt: 0, record: record,
+                            siteOutcomes: Dictionary(
+                                uniqueKeysWithValues: (1...10).map { ("site-\($0)", SiteRoundOutcome.contributed) })))
+                })
             commits.append(commit)
             bounds.append(bound)
             ratios.append(commit / bound)
@@ -85,6 +108,11 @@ public enum StateBenchmark {
         reporter.note(
             "model: \(parameters.count) parameters (\(String(format: "%.1f", Double(parameters.count * 4) / 1e6)) MB); \(pairs) interleaved pairs"
         )
+        reporter.note(
+            String(
+                format:
+                    "  of which: encode %.2f ms, blob (write, fsync ∥ SHA-256, rename, folder fsync) %.2f ms, rows (one flushed transaction) %.2f ms",
+                BenchClock.median(encodes) * 1000, BenchClock.median(blobs) * 1000, BenchClock.median(rows) * 1000))
         reporter.figure(
             "state_commit_ms_per_round", BenchClock.median(commits) * 1000, unit: "ms",
             label: "round commit (encode, blob, rows)")

@@ -2,6 +2,7 @@ public import Foundation
 import Synchronization
 public import TesseraFederation
 public import TesseraState
+import TesseraSupport
 import TesseraTensor
 
 /// Where the coordinator service commits what its machine decides, before it carries any of it
@@ -61,16 +62,15 @@ public final class ExperimentRecorder: RoundPersistence {
     /// The safetensors file of `parameters` as version `version`: the bytes the registry
     /// stores and `model.safetensors` holds (the same metadata, so the same digest).
     public func artifact(_ parameters: [Float], version: ModelVersion) throws -> [UInt8] {
-        let tensors = layout.map { entry in
-            (
-                name: entry.name,
-                tensor: Tensor(
-                    shape: entry.shape, scalars: Array(parameters[entry.offset..<entry.offset + entry.count]))
-            )
-        }
+        try artifactContents(parameters, version: version).joined
+    }
+
+    /// ``artifact(_:version:)`` as the header and the parameters it is made of, which the
+    /// state writes to disk without joining them first.
+    func artifactContents(_ parameters: [Float], version: ModelVersion) throws -> FileContents {
         var metadata = metadata
         metadata["version"] = version.description
-        return try Safetensors.encode(tensors, metadata: metadata)
+        return try Safetensors.contents(parameters, layout: layout, metadata: metadata)
     }
 
     /// The recorded breakers moved onto the machine's clock, whose current instant is `now`.
@@ -81,6 +81,9 @@ public final class ExperimentRecorder: RoundPersistence {
 
     public func persist(_ actions: [CoordinatorAction], now: Double) throws {
         let toWall = wallClock().timeIntervalSince1970 - now
+        // A finished round waits for the rest of its event: when the next round starts in the
+        // same event (the usual round boundary), both commit in one transaction.
+        var finished: (commit: RoundCommit, taken: Pending)?
         for action in actions {
             switch action {
             case .publish(let model):
@@ -95,47 +98,66 @@ public final class ExperimentRecorder: RoundPersistence {
                     $0.log.append(line)
                     if $0.log.count > Self.maximumPendingLogLines { $0.log.removeFirst() }
                 }
-            case .roundStarted(let round, let attempt, let seed):
-                // The round boundary is where a cancellation takes effect: the round just
-                // finished is committed (it came first in the batch), the next never starts.
-                let current = try state.experiment(experiment.id)
-                if current.status == .cancelled {
-                    throw ExperimentCancelled(experiment: experiment.id, message: current.message)
-                }
-                let log = pending.withLock { pending in
-                    defer { pending.log = [] }; return pending.log
-                }
-                try state.recordRoundStart(
-                    experiment: experiment.id, run: run, round: round, attempt: attempt, publicSeed: seed, logLines: log
-                )
             case .roundFinished(let record):
+                if let earlier = finished { try commit(earlier, thenStart: nil) }
                 let taken = pending.withLock { pending in
                     defer { pending = Pending() }
                     return pending
                 }
-                var artifact: ModelArtifact?
-                if record.status == .completed, let model = taken.model,
-                    record.modelVersion == model.version.description
-                {
-                    artifact = ModelArtifact(
-                        version: model.version, parent: model.parent.patch > 0 ? model.parent : nil,
-                        bytes: try self.artifact(model.parameters, version: model.version),
-                        strategyState: model.strategyState, metrics: Self.metrics(of: record))
+                finished = (try roundCommit(record, taken), taken)
+            case .roundStarted(let round, let attempt, let seed):
+                let log = pending.withLock { pending in
+                    defer { pending.log = [] }; return pending.log
                 }
-                do {
-                    try state.commitRound(
-                        RoundCommit(
-                            experiment: experiment.id, run: run, attempt: record.attempt ?? 0, record: record,
-                            model: artifact, siteOutcomes: taken.outcomes, breakers: taken.breakers,
-                            logLines: taken.log))
-                } catch {
-                    // Kept for the next try: nothing of the round was committed.
-                    pending.withLock { $0 = taken }
-                    throw error
+                let start = RoundStart(round: round, attempt: attempt, publicSeed: seed, logLines: log)
+                if let round = finished {
+                    finished = nil
+                    try commit(round, thenStart: start)
+                } else {
+                    // The round boundary is where a cancellation takes effect.
+                    let current = try state.experiment(experiment.id)
+                    if current.status == .cancelled {
+                        throw ExperimentCancelled(experiment: experiment.id, message: current.message)
+                    }
+                    try state.recordRoundStart(
+                        experiment: experiment.id, run: run, round: round, attempt: attempt, publicSeed: seed,
+                        logLines: log)
                 }
             case .send, .scheduleDeadline, .reject, .experimentFinished, .participantLost:
                 break
             }
+        }
+        if let round = finished { try commit(round, thenStart: nil) }
+    }
+
+    /// What a finished round commits, from its record and what its event gathered.
+    private func roundCommit(_ record: RoundRecord, _ taken: Pending) throws -> RoundCommit {
+        var artifact: ModelArtifact?
+        if record.status == .completed, let model = taken.model, record.modelVersion == model.version.description {
+            artifact = ModelArtifact(
+                version: model.version, parent: model.parent.patch > 0 ? model.parent : nil,
+                contents: try artifactContents(model.parameters, version: model.version),
+                strategyState: model.strategyState, metrics: Self.metrics(of: record))
+        }
+        return RoundCommit(
+            experiment: experiment.id, run: run, attempt: record.attempt ?? 0, record: record, model: artifact,
+            siteOutcomes: taken.outcomes, breakers: taken.breakers, logLines: taken.log)
+    }
+
+    /// Commits a finished round, and the next round's start with it when there is one. The round
+    /// boundary is where a cancellation takes effect: the finished round is committed, the next
+    /// never starts.
+    private func commit(_ round: (commit: RoundCommit, taken: Pending), thenStart next: RoundStart?) throws {
+        let current: ExperimentRecord
+        do {
+            current = try state.commitRound(round.commit, thenStart: next)
+        } catch {
+            // Kept for the next try: nothing of the round was committed.
+            pending.withLock { $0 = round.taken }
+            throw error
+        }
+        if next != nil, current.status == .cancelled {
+            throw ExperimentCancelled(experiment: experiment.id, message: current.message)
         }
     }
 

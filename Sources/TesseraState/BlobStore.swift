@@ -1,6 +1,7 @@
 public import Foundation
+import Synchronization
 import TesseraCrypto
-import TesseraSupport
+public import TesseraSupport
 
 /// Content-addressed files: `blobs/sha256/<64 hex digits>`, each named by the SHA-256 of its
 /// bytes.
@@ -12,16 +13,16 @@ import TesseraSupport
 /// removed by ``collectGarbage(keeping:)``.
 public struct BlobStore: Sendable {
     /// Writes one blob's file durably into a folder, named by its digest; returns the digest.
-    typealias FileWriter = @Sendable (_ bytes: [UInt8], _ directory: URL) throws(DurableFileError) -> String
+    typealias FileWriter = @Sendable (_ contents: FileContents, _ directory: URL) throws(DurableFileError) -> String
 
     public let directory: URL
     /// ``DurableFile/writeContentAddressed(_:in:name:)`` outside tests, which replace it (through
     /// `@testable import`) to play a read-only folder: tests run as root, whom mode bits do not stop.
     let writeFile: FileWriter
 
-    static let durableWrite: FileWriter = { bytes, directory throws(DurableFileError) in
-        // The digest is computed while the file is flushed: both take about as long.
-        try DurableFile.writeContentAddressed(bytes, in: directory) { digest(of: $0) }
+    static let durableWrite: FileWriter = { contents, directory throws(DurableFileError) in
+        // The digest is computed while the file is written and flushed: both take about as long.
+        try DurableFile.writeContentAddressed(contents, in: directory) { digest(of: $0) }
     }
 
     /// Opens (creating if needed) `root/blobs/sha256`.
@@ -43,15 +44,28 @@ public struct BlobStore: Sendable {
     /// The SHA-256 of `bytes` in lowercase hex: a blob's name.
     public static func digest(of bytes: [UInt8]) -> String { Hex.encode(SHA256.hash(bytes)) }
 
+    /// The SHA-256 of `contents`, hashed piece by piece.
+    public static func digest(of contents: FileContents) -> String {
+        var hasher = SHA256()
+        contents.forEachBuffer { hasher.update($0) }
+        return Hex.encode(hasher.finalize())
+    }
+
     public func url(of digest: String) -> URL { directory.appendingPathComponent(digest) }
 
     /// Stores `bytes` durably and returns their digest.
     @discardableResult
     public func put(_ bytes: [UInt8]) throws(StateError) -> String {
+        try put(FileContents(bytes))
+    }
+
+    /// Stores `contents` durably and returns their digest.
+    @discardableResult
+    public func put(_ contents: FileContents) throws(StateError) -> String {
         do {
-            return try writeFile(bytes, directory)
+            return try writeFile(contents, directory)
         } catch {
-            throw StateError.fromWrite(error, what: "a model blob of \(bytes.count) bytes")
+            throw StateError.fromWrite(error, what: "a model blob of \(contents.count) bytes")
         }
     }
 
@@ -83,6 +97,26 @@ public struct BlobStore: Sendable {
             if (try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))) != nil { removed += 1 }
         }
         return removed
+    }
+}
+
+/// A result one thread hands to another, once.
+final class Handoff<Value: Sendable>: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = Mutex<Result<Value, StateError>?>(nil)
+
+    func finish(_ outcome: Result<Value, StateError>) {
+        result.withLock { $0 = outcome }
+        done.signal()
+    }
+
+    /// Blocks until ``finish(_:)`` was called, and returns its value or throws its error. May
+    /// be called more than once.
+    func wait() throws(StateError) -> Value {
+        if let outcome = result.withLock({ $0 }) { return try outcome.get() }
+        done.wait()
+        // The signal is consumed once; later calls find the result set.
+        return try result.withLock { $0 }!.get()
     }
 }
 

@@ -1,6 +1,7 @@
 public import Foundation
 import GRDB
 public import TesseraFederation
+import TesseraSupport
 import TesseraTensor
 
 extension CoordinatorState {
@@ -154,78 +155,128 @@ extension CoordinatorState {
     ) throws(StateError) {
         let at = Self.seconds(now())
         try write("the start of round \(round)") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO rounds (experiment_id, round, attempt, run_id, status, started_at, public_seed)
-                    VALUES (?, ?, ?, ?, 'started', ?, ?)
-                    """, arguments: [experiment, round, attempt, run, at, publicSeed])
-            try Self.appendLog(db, experiment: experiment, at: at, lines: logLines)
+            try Self.insertStart(
+                db, experiment: experiment, run: run,
+                RoundStart(round: round, attempt: attempt, publicSeed: publicSeed, logLines: logLines), at: at)
         }
+    }
+
+    static func insertStart(_ db: Database, experiment: Int64, run: Int64, _ start: RoundStart, at: Double) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO rounds (experiment_id, round, attempt, run_id, status, started_at, public_seed)
+                VALUES (?, ?, ?, ?, 'started', ?, ?)
+                """
+        ).execute(arguments: [experiment, start.round, start.attempt, run, at, start.publicSeed])
+        try appendLog(db, experiment: experiment, at: at, lines: start.logLines)
     }
 
     /// Commits a finished round atomically: its blobs first (durably), then one transaction
     /// with the round's record and stages, its model version, its sites' outcomes and
     /// breakers, and the log lines. On any error nothing of it is kept.
-    public func commitRound(_ commit: RoundCommit) throws(StateError) {
+    ///
+    /// With `next`, the same transaction records the start of the round after it (see
+    /// ``recordRoundStart(experiment:run:round:attempt:publicSeed:logLines:)``), unless the
+    /// experiment was cancelled meanwhile: a cancelled experiment starts no more rounds. One
+    /// transaction is one flush of the log where two would be two, on every round boundary.
+    ///
+    /// - Returns: the experiment as the transaction found it; when its status is
+    ///   ``ExperimentStatus/cancelled``, `next` was not recorded.
+    @discardableResult
+    public func commitRound(
+        _ commit: RoundCommit, thenStart next: RoundStart? = nil
+    ) throws(StateError)
+        -> ExperimentRecord
+    {
         let at = Self.seconds(now())
-        var modelDigest: String?
-        var strategyDigest: String?
+        // The blobs are written while the rows are prepared; the transaction waits for them
+        // before it commits, so a committed row never names a blob that is not on disk.
+        var files: [FileContents] = []
         if let model = commit.model {
-            modelDigest = try blobs.put(model.bytes)
+            files.append(model.contents)
             if !model.strategyState.vectors.isEmpty {
-                strategyDigest = try blobs.put(try Self.encodeStrategyVectors(model.strategyState))
+                files.append(FileContents(try Self.encodeStrategyVectors(model.strategyState)))
             }
         }
+        // This thread writes the blobs (the long part, mostly waiting on the disk); another runs
+        // the transaction, which waits for them before it commits.
+        let digests = Handoff<[String]>()
+        let committed = Handoff<ExperimentRecord>()
+        DispatchQueue.global().async {
+            committed.finish(
+                Result { () throws(StateError) in try self.commitRows(commit, next: next, at: at, digests: digests) })
+        }
+        var written: [String] = []
+        do throws(StateError) {
+            for file in files { written.append(try blobs.put(file)) }
+            digests.finish(.success(written))
+        } catch {
+            digests.finish(.failure(error))
+        }
+        return try committed.wait()
+    }
+
+    /// The transaction of ``commitRound(_:thenStart:)``: it waits for `digests` (the blobs on
+    /// disk) before it names them, and commits only then.
+    private func commitRows(
+        _ commit: RoundCommit, next: RoundStart?, at: Double, digests pendingBlobs: Handoff<[String]>
+    ) throws(StateError) -> ExperimentRecord {
         let record = commit.record
-        try write("round \(record.round)") { db in
+        return try write("round \(record.round)") { db in
             let experiment = try Self.experiment(db, commit.experiment)
             guard let experiment else {
                 throw StateError(.notFound, "no experiment \(commit.experiment) to commit round \(record.round) to")
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO rounds (experiment_id, round, attempt, run_id, status, started_at, finished_at,
                         public_seed, record_json)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (experiment_id, round, attempt) DO UPDATE SET
                         status = excluded.status, finished_at = excluded.finished_at, record_json = excluded.record_json
-                    """,
-                arguments: [
-                    commit.experiment, record.round, commit.attempt, commit.run, record.status.rawValue,
-                    at - record.seconds, at, record.publicSeed, try Self.json(record),
-                ])
+                    """
+            ).execute(arguments: [
+                commit.experiment, record.round, commit.attempt, commit.run, record.status.rawValue,
+                at - record.seconds, at, record.publicSeed, try Self.json(record),
+            ])
+            let stageRow = try db.cachedStatement(sql: "INSERT OR REPLACE INTO round_stages VALUES (?, ?, ?, ?, ?)")
             for (stage, seconds) in record.stageSeconds.sorted(by: { $0.key < $1.key }) {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO round_stages VALUES (?, ?, ?, ?, ?)",
-                    arguments: [commit.experiment, record.round, commit.attempt, stage, seconds])
+                try stageRow.execute(arguments: [commit.experiment, record.round, commit.attempt, stage, seconds])
             }
+            let siteRow = try db.cachedStatement(sql: "INSERT OR REPLACE INTO round_sites VALUES (?, ?, ?, ?, ?, ?)")
             for (site, outcome) in commit.siteOutcomes.sorted(by: { $0.key < $1.key }) {
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO round_sites VALUES (?, ?, ?, ?, ?, ?)",
+                try siteRow.execute(
                     arguments: [commit.experiment, record.round, commit.attempt, site, outcome.rawValue, at])
             }
-            for (site, breaker) in commit.breakers {
-                try db.execute(
-                    sql: "UPDATE participants SET breaker_json = ? WHERE site = ?",
-                    arguments: [try Self.json(breaker), site])
+            let breakerRow = try db.cachedStatement(sql: "UPDATE participants SET breaker_json = ? WHERE site = ?")
+            for (site, breaker) in commit.breakers.sorted(by: { $0.key < $1.key }) {
+                try breakerRow.execute(arguments: [try Self.json(breaker), site])
             }
-            if let model = commit.model, let modelDigest {
-                try db.execute(
+            try Self.appendLog(db, experiment: commit.experiment, at: at, lines: commit.logLines + [record.summaryLine])
+            if let next, experiment.status != .cancelled {
+                try Self.insertStart(db, experiment: commit.experiment, run: commit.run, next, at: at)
+            }
+            // Waited for even without a model, so that a failed write is never overtaken.
+            let digests = try pendingBlobs.wait()
+            if let model = commit.model {
+                let modelDigest = digests[0]
+                let strategyDigest = digests.count > 1 ? digests[1] : nil
+                try db.cachedStatement(
                     sql: """
                         INSERT INTO model_versions (name, major, minor, patch, digest, parent, experiment_id, run_id,
                             round, cohort_size, contributors, metrics_json, config_hash, architecture, created_at,
                             stage, strategy_name, strategy_rounds, strategy_digest)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'candidate', ?, ?, ?)
-                        """,
-                    arguments: [
-                        experiment.name, model.version.major, model.version.minor, model.version.patch, modelDigest,
-                        model.parent?.description, commit.experiment, commit.run, record.round, record.cohortSize,
-                        record.contributors, try Self.json(model.metrics), experiment.configHash,
-                        experiment.architecture, at, model.strategyState.strategy, model.strategyState.rounds,
-                        strategyDigest,
-                    ])
+                        """
+                ).execute(arguments: [
+                    experiment.name, model.version.major, model.version.minor, model.version.patch, modelDigest,
+                    model.parent?.description, commit.experiment, commit.run, record.round, record.cohortSize,
+                    record.contributors, try Self.json(model.metrics), experiment.configHash,
+                    experiment.architecture, at, model.strategyState.strategy, model.strategyState.rounds,
+                    strategyDigest,
+                ])
             }
-            try Self.appendLog(db, experiment: commit.experiment, at: at, lines: commit.logLines + [record.summaryLine])
+            return experiment
         }
     }
 
@@ -289,10 +340,9 @@ extension CoordinatorState {
     // MARK: Rows
 
     static func appendLog(_ db: Database, experiment: Int64, at: Double, lines: [String]) throws {
+        let row = try db.cachedStatement(sql: "INSERT INTO experiment_log (experiment_id, at, line) VALUES (?, ?, ?)")
         for line in lines {
-            try db.execute(
-                sql: "INSERT INTO experiment_log (experiment_id, at, line) VALUES (?, ?, ?)",
-                arguments: [experiment, at, line])
+            try row.execute(arguments: [experiment, at, line])
         }
     }
 

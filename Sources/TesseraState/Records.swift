@@ -1,5 +1,6 @@
 public import Foundation
 public import TesseraFederation
+public import TesseraSupport
 
 /// Where an experiment is in the coordinator's queue.
 public enum ExperimentStatus: String, Codable, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -100,19 +101,28 @@ public struct ModelArtifact: Sendable {
     public var version: ModelVersion
     public var parent: ModelVersion?
     /// The safetensors file of the model.
-    public var bytes: [UInt8]
+    public var contents: FileContents
     public var strategyState: StrategyState
     public var metrics: [String: Double]
+
+    public init(
+        version: ModelVersion, parent: ModelVersion?, contents: FileContents, strategyState: StrategyState,
+        metrics: [String: Double]
+    ) {
+        self.version = version
+        self.parent = parent
+        self.contents = contents
+        self.strategyState = strategyState
+        self.metrics = metrics
+    }
 
     public init(
         version: ModelVersion, parent: ModelVersion?, bytes: [UInt8], strategyState: StrategyState,
         metrics: [String: Double]
     ) {
-        self.version = version
-        self.parent = parent
-        self.bytes = bytes
-        self.strategyState = strategyState
-        self.metrics = metrics
+        self.init(
+            version: version, parent: parent, contents: FileContents(bytes), strategyState: strategyState,
+            metrics: metrics)
     }
 }
 
@@ -142,6 +152,23 @@ public struct RoundCommit: Sendable {
         self.model = model
         self.siteOutcomes = siteOutcomes
         self.breakers = breakers
+        self.logLines = logLines
+    }
+}
+
+/// A round attempt about to start: recorded before its first message leaves, so that a
+/// restart knows the attempt was made and gives the round's next run fresh randomness.
+public struct RoundStart: Sendable, Hashable {
+    public var round: Int
+    public var attempt: Int
+    public var publicSeed: String
+    /// The log lines since the last commit.
+    public var logLines: [String]
+
+    public init(round: Int, attempt: Int, publicSeed: String, logLines: [String] = []) {
+        self.round = round
+        self.attempt = attempt
+        self.publicSeed = publicSeed
         self.logLines = logLines
     }
 }

@@ -75,35 +75,34 @@ public enum DurableFile {
     /// and returns that name.
     ///
     /// The same guarantees as ``write(_:to:permissions:)``, but the name is computed while the
-    /// file is flushed: hashing a large blob and `fsync`ing it take comparable time, and neither
-    /// needs the other until the rename. A file already under that name holds the same bytes,
-    /// so replacing it is harmless.
+    /// file is written and flushed: hashing a large blob and `fsync`ing it take comparable time,
+    /// and neither needs the other until the rename. A file already under that name holds the
+    /// same bytes, so replacing it is harmless.
     public static func writeContentAddressed(
-        _ bytes: [UInt8], in directory: URL, name: @Sendable ([UInt8]) -> String
+        _ contents: FileContents, in directory: URL, name: @escaping @Sendable (FileContents) -> String
     ) throws(DurableFileError) -> String {
         let placeholder = directory.appending(path: "blob")
         let directoryPath = directory.path(percentEncoded: false)
         let (fd, temporary) = try createTemporary(besides: placeholder, destination: directoryPath)
         var renamed = false
         defer { if !renamed { unlink(temporary) } }
+        // The name is hashed in a thread of its own while this one writes and flushes, which
+        // takes longer. Not a Dispatch queue: Dispatch sizes its pool by the cores and cannot
+        // see that a flush only waits, so on a busy machine it ran the two one after the other.
         let computed = Mutex<String?>(nil)
-        let synced = Mutex<Int32>(0)
+        let hashed = DispatchSemaphore(value: 0)
+        let hasher = Thread {
+            let value = name(contents)
+            computed.withLock { $0 = value }
+            hashed.signal()
+        }
+        hasher.start()
         do throws(DurableFileError) {
-            try writeAll(bytes, to: fd, temporary: temporary, destination: directoryPath)
-            DispatchQueue.concurrentPerform(iterations: 2) { task in
-                if task == 0 {
-                    var result: Int32 = 0
-                    repeat { result = fsync(fd) == 0 ? 0 : errno } while result == EINTR
-                    synced.withLock { $0 = result }
-                } else {
-                    let value = name(bytes)
-                    computed.withLock { $0 = value }
-                }
+            defer { hashed.wait() }
+            try contents.forEachBuffer { (buffer) throws(DurableFileError) in
+                try writeAll(buffer, to: fd, temporary: temporary, destination: directoryPath)
             }
-            let error = synced.withLock { $0 }
-            guard error == 0 else {
-                throw DurableFileError(.sync, path: directoryPath, errno: error, "cannot fsync '\(temporary)'")
-            }
+            try retryingOnInterrupt(.sync, directoryPath, "cannot fsync '\(temporary)'") { fsync(fd) }
         } catch {
             close(fd)
             throw error

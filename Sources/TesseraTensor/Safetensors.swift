@@ -1,5 +1,5 @@
 public import Foundation
-import TesseraSupport
+public import TesseraSupport
 
 /// Reads and writes Hugging Face's safetensors format, the file format Tessera uses for model
 /// versions so that a model trained here loads into PyTorch (and back) unchanged.
@@ -103,6 +103,51 @@ public enum Safetensors {
     public static func encode(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]
     ) throws -> [UInt8] {
+        let (head, order) = try head(tensors.map { (name: $0.name, shape: $0.tensor.shape) }, metadata: metadata)
+        var file = FileContents(head)
+        for index in order {
+            file.append(tensors[index].tensor.scalars, 0..<tensors[index].tensor.count)
+        }
+        return file.joined
+    }
+
+    /// The complete file of a model's flat parameter vector, one tensor per entry of `layout`
+    /// (a ``Sequential``'s ``Sequential/parameterLayout``): the same bytes as
+    /// ``encode(_:metadata:)`` of the tensors those slices make.
+    ///
+    /// - Throws: what ``encode(_:metadata:)`` throws, and `TensorError.Code.invalidArgument` if
+    ///   an entry's slice lies outside `parameters`.
+    public static func encode(
+        _ parameters: [Float], layout: [ParameterEntry], metadata: [String: String] = [:]
+    ) throws -> [UInt8] {
+        try contents(parameters, layout: layout, metadata: metadata).joined
+    }
+
+    /// The file ``encode(_:layout:metadata:)`` makes, as its header and the slices of
+    /// `parameters` that follow it: written or hashed piece by piece, the model's parameters are
+    /// never copied into a file buffer first. A model is stored once per published version.
+    public static func contents(
+        _ parameters: [Float], layout: [ParameterEntry], metadata: [String: String] = [:]
+    ) throws -> FileContents {
+        for entry in layout where entry.offset < 0 || entry.offset + entry.count > parameters.count {
+            throw TensorError(
+                .invalidArgument,
+                "tensor \(quoted(entry.name)) lies at \(entry.offset)..<\(entry.offset + entry.count), outside the \(parameters.count) parameters"
+            )
+        }
+        let (head, order) = try head(layout.map { (name: $0.name, shape: $0.shape) }, metadata: metadata)
+        var file = FileContents(head)
+        for index in order {
+            file.append(parameters, layout[index].offset..<layout[index].offset + layout[index].count)
+        }
+        return file
+    }
+
+    /// The start of the file of `tensors` (names and shapes): the header's length, then the
+    /// header, padded; and the order in which the tensors' data follows it (by name).
+    private static func head(
+        _ tensors: [(name: String, shape: [Int])], metadata: [String: String]
+    ) throws -> (head: [UInt8], order: [Int]) {
         var seen = Set<String>()
         for (name, _) in tensors {
             guard name != metadataKey else {
@@ -113,7 +158,9 @@ public enum Safetensors {
                 throw TensorError(.invalidArgument, "tensor name \(quoted(name)) appears more than once")
             }
         }
-        let ordered = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        let ordered = tensors.indices.sorted {
+            tensors[$0].name.utf8.lexicographicallyPrecedes(tensors[$1].name.utf8)
+        }
 
         var header: [UInt8] = [UInt8(ascii: "{")]
         var needsComma = false
@@ -131,13 +178,14 @@ public enum Safetensors {
             needsComma = true
         }
         var offset = 0
-        for (name, tensor) in ordered {
+        for index in ordered {
+            let (name, shape) = tensors[index]
             if needsComma { header.append(UInt8(ascii: ",")) }
             needsComma = true
-            let end = offset + tensor.count * DType.f32.byteCount
+            let end = offset + shape.reduce(1, *) * DType.f32.byteCount
             appendJSONString(name, to: &header)
             header.append(contentsOf: #":{"dtype":"F32","shape":["#.utf8)
-            header.append(contentsOf: tensor.shape.map(String.init).joined(separator: ",").utf8)
+            header.append(contentsOf: shape.map(String.init).joined(separator: ",").utf8)
             header.append(contentsOf: #"],"data_offsets":["#.utf8)
             header.append(contentsOf: "\(offset),\(end)]}".utf8)
             offset = end
@@ -151,23 +199,11 @@ public enum Safetensors {
                 "the safetensors header would be \(header.count) bytes, over the \(maximumHeaderSize)-byte limit readers enforce"
             )
         }
-
-        var file: [UInt8] = []
-        file.reserveCapacity(8 + header.count + offset)
-        withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
-        file.append(contentsOf: header)
-        for (_, tensor) in ordered {
-            tensor.withUnsafeBufferPointer { scalars in
-                #if _endian(little)
-                file.append(contentsOf: UnsafeRawBufferPointer(scalars))
-                #else
-                for value in scalars {
-                    withUnsafeBytes(of: value.bitPattern.littleEndian) { file.append(contentsOf: $0) }
-                }
-                #endif
-            }
-        }
-        return file
+        var head: [UInt8] = []
+        head.reserveCapacity(8 + header.count)
+        withUnsafeBytes(of: UInt64(header.count).littleEndian) { head.append(contentsOf: $0) }
+        head.append(contentsOf: header)
+        return (head, ordered)
     }
 
     /// Writes `tensors` to `url` so that the file is either absent, the old version, or the
@@ -182,7 +218,11 @@ public enum Safetensors {
     public static func write(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], to url: URL
     ) throws {
-        let bytes = try encode(tensors, metadata: metadata)
+        try write(encoded: encode(tensors, metadata: metadata), to: url)
+    }
+
+    /// Writes a complete file's `bytes` to `url` as ``write(_:metadata:to:)`` does.
+    static func write(encoded bytes: [UInt8], to url: URL) throws {
         guard url.isFileURL else {
             throw TensorError(.invalidArgument, "cannot write a safetensors file to non-file URL \(url)")
         }
@@ -504,7 +544,8 @@ extension Sequential {
     /// `Safetensors.write(_:metadata:to:)`), so a registry may record the version as soon as
     /// this returns.
     public func saveSafetensors(to url: URL, metadata: [String: String] = [:]) throws {
-        try Safetensors.write(namedParameters(), metadata: metadata, to: url)
+        try Safetensors.write(
+            encoded: Safetensors.encode(parameters, layout: parameterLayout, metadata: metadata), to: url)
     }
 
     /// Replaces every parameter from a safetensors file and returns the file's metadata.

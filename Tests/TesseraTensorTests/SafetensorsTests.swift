@@ -1,5 +1,6 @@
 import Foundation
 import PropertyBased
+import TesseraSupport
 import Testing
 
 @testable import TesseraTensor
@@ -356,6 +357,24 @@ extension SafetensorsTests {
             let metadata = try fresh.loadSafetensors(from: url)
             #expect(metadata == ["round": "7"])
             #expect(fresh.parameters.map(\.bitPattern) == trained.parameters.map(\.bitPattern))
+        }
+
+        /// The state stores a model from its flat vector in pieces; the pieces must make the
+        /// very bytes the tensors make, or a version's digest would depend on the path taken.
+        @Test func aFlatVectorEncodesToTheBytesOfItsTensors() throws {
+            let model = try ModelPreset.mlp(inputs: 4, hidden: [5], classes: 3, seed: 1)
+            let metadata = ["version": "1.0.3", "experiment": "x"]
+            let tensors = try Safetensors.encode(model.namedParameters(), metadata: metadata)
+            let contents = try Safetensors.contents(model.parameters, layout: model.parameterLayout, metadata: metadata)
+            #expect(contents.count == tensors.count)
+            #expect(contents.joined == tensors)
+            #expect(
+                try Safetensors.encode(model.parameters, layout: model.parameterLayout, metadata: metadata) == tensors)
+            var outside = model.parameterLayout
+            outside[0].offset = model.parameters.count
+            #expect(throws: TensorError.self) {
+                _ = try Safetensors.contents(model.parameters, layout: outside)
+            }
         }
 
         @Test func loadingAnotherArchitectureChangesNothingAndNamesTheFile() throws {
