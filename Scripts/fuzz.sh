@@ -8,6 +8,7 @@
 #   FUZZ_SECONDS=30 make fuzz                   # shorter runs
 #   FUZZ_RUNS=1000000 FUZZ_SECONDS=600 make fuzz   # each target stops at 1M executions (or the time)
 #   FUZZ_TARGETS="csv npy" make fuzz            # some targets only
+#   FUZZ_BUILD=0 make fuzz                      # run the binary already built (e.g. a second lane)
 #   TESSERA_FUZZ_TARGET=csv Fuzz/.build/release/tessera-fuzz crash-file   # replay one input
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,12 +29,16 @@ if [ ! -f "$fuzzer_lib" ]; then
     exit 1
 fi
 
-echo "fuzz: building Fuzz/ (release, -sanitize=address, libFuzzer coverage)"
-(cd Fuzz && "$SWIFT" build -c release \
-    -Xswiftc -sanitize=address \
-    -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
-    -Xlinker "$fuzzer_lib" -Xlinker -lstdc++)
 binary=Fuzz/.build/release/tessera-fuzz
+if [ "${FUZZ_BUILD:-1}" = 0 ] && [ -x "$binary" ]; then
+    echo "fuzz: FUZZ_BUILD=0: running the $binary already built ($(date -r "$binary" '+%F %T'))"
+else
+    echo "fuzz: building Fuzz/ (release, -sanitize=address, libFuzzer coverage)"
+    (cd Fuzz && "$SWIFT" build -c release \
+        -Xswiftc -sanitize=address \
+        -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
+        -Xlinker "$fuzzer_lib" -Xlinker -lstdc++)
+fi
 
 targets=${FUZZ_TARGETS:-$(ls Fuzz/Corpus)}
 work=$(mktemp -d)
@@ -58,10 +63,16 @@ for target in $targets; do
         -max_len="$FUZZ_MAX_LEN" -detect_leaks=1 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    # A slow unit is a report, not a failure: libFuzzer writes one whenever an input takes over
+    # ten seconds of wall time, which a paused or starved process also produces. It is kept out
+    # of the regressions; a real hang ends as a timeout- artifact (FUZZ_TIMEOUT).
+    slow=$(find "$artifacts" -type f -name 'slow-unit-*' | wc -l)
+    find "$artifacts" -type f -name 'slow-unit-*' -delete
     found=$(find "$artifacts" -type f | wc -l)
     if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then found=1; fi
     echo "BENCH fuzz_${target}_execs ${execs:-0}"
     echo "BENCH fuzz_${target}_crashes $found"
+    [ "$slow" -eq 0 ] || echo "fuzz: $target reported $slow slow unit(s) (over 10 s of wall time; not failures)"
     if [ "$found" -ne 0 ]; then
         failed+=("$target")
         mkdir -p "Fuzz/Regressions/$target"
