@@ -181,7 +181,7 @@ public enum StateBenchmark {
             return BenchClock.median(outcome.records.dropFirst().dropLast().map(\.seconds)) * 1000
         }
 
-        let cycles = quick ? 1 : 5
+        let cycles = quick ? 1 : 9
         var memory: [Double] = []
         var durable: [Double] = []
         var ratios: [Double] = []

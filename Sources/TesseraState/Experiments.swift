@@ -198,22 +198,27 @@ extension CoordinatorState {
                 files.append(FileContents(try Self.encodeStrategyVectors(model.strategyState)))
             }
         }
-        // This thread writes the blobs (the long part, mostly waiting on the disk); another runs
-        // the transaction, which waits for them before it commits.
+        // A thread of its own writes the blobs (the long part, mostly waiting on the disk) while
+        // this one runs the transaction, which waits for them before it names them. Not a
+        // Dispatch queue: the caller may hold one of the few threads Swift concurrency and
+        // Dispatch share, and the write must not wait for another of them to come free.
         let digests = Handoff<[String]>()
-        let committed = Handoff<ExperimentRecord>()
-        DispatchQueue.global().async {
-            committed.finish(
-                Result { () throws(StateError) in try self.commitRows(commit, next: next, at: at, digests: digests) })
+        if files.isEmpty {
+            digests.finish(.success([]))
+        } else {
+            let (blobs, files) = (blobs, files)
+            Thread {
+                digests.finish(
+                    Result { () throws(StateError) in
+                        var written: [String] = []
+                        for file in files { written.append(try blobs.put(file)) }
+                        return written
+                    })
+            }.start()
         }
-        var written: [String] = []
-        do throws(StateError) {
-            for file in files { written.append(try blobs.put(file)) }
-            digests.finish(.success(written))
-        } catch {
-            digests.finish(.failure(error))
-        }
-        return try committed.wait()
+        // Whatever happens to the transaction, no write is left running behind it.
+        defer { _ = try? digests.wait() }
+        return try commitRows(commit, next: next, at: at, digests: digests)
     }
 
     /// The transaction of ``commitRound(_:thenStart:)``: it waits for `digests` (the blobs on
