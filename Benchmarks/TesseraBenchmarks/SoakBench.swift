@@ -215,7 +215,17 @@ public enum SoakBenchmark {
             name: name, rounds: 1, participants: participants, minimum: participants, inputs: inputs, classes: classes,
             secure: false, selectionDeadline: 86_400, to: directory)
         try SilentConnectionFlood.raiseFileLimit(toAtLeast: count + 1024)
-        try await withCoordinator(experiment: experiment, options, pki: pki, directory: directory) { coordinator in
+        // The sessions stand for as many sites on as many hosts, but all come from 127.0.0.1: the
+        // per-address limits, made for one host, are raised to fit them (the totals stay). Flags
+        // given with --coordinator-arg come later and win.
+        var sessionOptions = options
+        sessionOptions.coordinatorArguments =
+            [
+                "--max-connections-per-address", "\(count + 64)", "--max-pending-handshakes-per-address",
+                "\(count + 64)", "--max-pending-handshakes", "\(count + 64)",
+            ] + options.coordinatorArguments
+        try await withCoordinator(experiment: experiment, sessionOptions, pki: pki, directory: directory) {
+            coordinator in
             try await runSessions(
                 coordinator, identities: identities, options, datasetName: name, inputs: inputs, classes: classes,
                 reporter: reporter)
