@@ -189,8 +189,6 @@ extension CoordinatorState {
         -> ExperimentRecord
     {
         let at = Self.seconds(now())
-        // The blobs are written while the rows are prepared; the transaction waits for them
-        // before it commits, so a committed row never names a blob that is not on disk.
         var files: [FileContents] = []
         if let model = commit.model {
             files.append(model.contents)
